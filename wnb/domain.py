@@ -1,0 +1,237 @@
+"""The values that flow through wnb: events, person context, appointments, decisions (frozen)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from wnb.calendar import london_date
+from wnb.errors import InvalidEvent
+from wnb.nhs import (
+    Attendance,
+    Outcome,
+    Priority,
+    nhs_number_problem,
+    normalise_nhs_number,
+    parse_attendance,
+    parse_outcome,
+    parse_priority,
+)
+
+
+class Level(StrEnum):
+    AMBER = "amber"
+    RED = "red"
+
+
+class FlagStatus(StrEnum):
+    """FHIR Flag.status values, so flags export directly."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+class TaskStatus(StrEnum):
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (TaskStatus.REQUESTED, TaskStatus.ACCEPTED)
+
+
+class Role(StrEnum):
+    CLINIC_SYSTEM = "clinic-system"
+    BOOKING_TEAM = "booking-team"
+    CLINICIAN = "clinician"
+    SAFEGUARDING_NURSE = "safeguarding-nurse"
+    NAMED_NURSE = "named-nurse"
+    SAFEGUARDING_LEAD = "safeguarding-lead"
+    GOVERNANCE = "governance"
+    ADMIN = "admin"
+
+
+class StatusKind(StrEnum):
+    CHILD_PROTECTION_PLAN = "child-protection-plan"
+    LOOKED_AFTER = "looked-after"
+    CHILD_IN_NEED = "child-in-need"
+    EARLY_HELP = "early-help"
+
+
+class EventState(StrEnum):
+    """What became of an accepted event (DOMAIN.md §6 Input)."""
+
+    CURRENT = "current"  # the appointment's outcome now
+    SUPERSEDED = "superseded"  # replaced by a later-recorded event for the same appointment
+    STALE = "stale"  # arrived with a recorded_at not later than the current one: never evaluated
+
+
+def _to_utc(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None:
+        raise InvalidEvent(field, "a time needs a UTC offset, e.g. 2026-03-02T10:00:00+00:00")
+    return value.astimezone(UTC)
+
+
+class AttendanceEvent(BaseModel):
+    """One appointment outcome from a clinic system: the canonical event of ARCHITECTURE.md §5."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    source: str = Field(min_length=1, max_length=100)
+    event_id: str = Field(min_length=1, max_length=200)
+    nhs_number: str
+    date_of_birth: date | None = None
+    service: str = Field(min_length=1, max_length=100)
+    appointment_id: str = Field(min_length=1, max_length=200)
+    appointment_at: datetime
+    attendance: Attendance
+    priority: Priority | None = None
+    outcome: Outcome | None = None
+    first_appointment: bool | None = None
+    recorded_at: datetime | None = None
+
+    @field_validator("nhs_number", mode="before")
+    @classmethod
+    def _nhs_number(cls, value: object) -> str:
+        text = normalise_nhs_number(str(value)) if value is not None else ""
+        if problem := nhs_number_problem(text):
+            raise ValueError(problem)
+        return text
+
+    @field_validator("attendance", mode="before")
+    @classmethod
+    def _attendance(cls, value: object) -> Attendance:
+        return parse_attendance(value)
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, value: object) -> Priority | None:
+        return None if value in (None, "") else parse_priority(value)
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _outcome(cls, value: object) -> Outcome | None:
+        return None if value in (None, "") else parse_outcome(value)
+
+    @field_validator("date_of_birth", "recorded_at", "first_appointment", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("appointment_at", "recorded_at")
+    @classmethod
+    def _aware(cls, value: datetime | None, info: Any) -> datetime | None:
+        return None if value is None else _to_utc(value, info.field_name)
+
+    @model_validator(mode="after")
+    def _not_before_birth(self) -> AttendanceEvent:
+        if self.date_of_birth and london_date(self.appointment_at) < self.date_of_birth:
+            raise InvalidEvent("appointment_at", "the appointment is dated before the date of birth")
+        return self
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> AttendanceEvent:
+        """Validate a raw row; any problem becomes one InvalidEvent naming the first bad field."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            raise invalid_event_from(error) from None
+
+
+def invalid_event_from(error: ValidationError) -> InvalidEvent:
+    """The first problem of a pydantic error as an InvalidEvent that names its field."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "event"
+    message = str(first["msg"])
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, InvalidEvent):
+        return InvalidEvent(cause.field if field == "event" else field, cause.reason)
+    message = message.removeprefix("Value error, ")
+    return InvalidEvent(field, message)
+
+
+class SafeguardingStatus(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: StatusKind
+    start: date
+    end: date | None = None
+
+
+class PersonContext(BaseModel):
+    """A person's safeguarding context from the local child register (DOMAIN.md §2.3)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    nhs_number: str
+    date_of_birth: date | None = None
+    statuses: tuple[SafeguardingStatus, ...] = ()
+    complex_health_needs: bool = False
+    care_and_support_needs: bool = False
+    contacts: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("nhs_number", mode="before")
+    @classmethod
+    def _nhs_number(cls, value: object) -> str:
+        text = normalise_nhs_number(str(value)) if value is not None else ""
+        if problem := nhs_number_problem(text):
+            raise ValueError(problem)
+        return text
+
+
+class Appointment(BaseModel):
+    """An appointment as it stands: the outcome of its current event (history for facts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    appointment_id: str
+    service: str
+    appointment_at: datetime
+    attendance: Attendance
+    priority: Priority | None = None
+    outcome: Outcome | None = None
+    recorded_at: datetime
+    event_pk: int = 0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.appointment_id)
+
+
+class FlagDecision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    level: Level
+    rule_ids: tuple[str, ...]
+
+
+class TaskDecision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    service: str
+    owner_role: Role
+    due_at: datetime
+    rule_ids: tuple[str, ...]
+
+
+class Decision(BaseModel):
+    """What one evaluation asks for: the fired rules, and the flags and tasks they combine into."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fired: tuple[str, ...]
+    flags: tuple[FlagDecision, ...] = ()
+    tasks: tuple[TaskDecision, ...] = ()

@@ -1,0 +1,30 @@
+"""The few errors wnb raises; each message names the offending file, line, rule, field or id."""
+
+
+class WnbError(Exception):
+    """Base of every error wnb raises on purpose."""
+
+
+class InvalidEvent(WnbError):
+    """An incoming event or row failed validation; `field` names what was wrong."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class RulesetError(WnbError):
+    """A rule file failed to load or validate; the message names file, rule id and field."""
+
+
+class NotFound(WnbError):
+    """No flag, task or record with the given id."""
+
+
+class InvalidAction(WnbError):
+    """A human action that the item's current status does not allow."""
+
+
+class EngineError(WnbError):
+    """The rule matcher reported an error during an evaluation."""
