@@ -153,6 +153,9 @@ def invalid_event_from(error: ValidationError) -> InvalidEvent:
         message = "unknown field"
     elif first["type"] == "missing":
         message = "required field is missing"
+    if first["type"].startswith(("datetime_", "date_")):
+        example = "2026-03-02" if first["type"].startswith("date_") else "2026-03-02T10:00:00+00:00"
+        message = f"{first['input']!r} is not an ISO-8601 {'date' if 'T' not in example else 'date-time'} (e.g. {example})"
     cause = first.get("ctx", {}).get("error")
     if isinstance(cause, InvalidEvent):
         return InvalidEvent(cause.field if field == "event" else field, cause.reason)

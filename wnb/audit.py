@@ -1,0 +1,153 @@
+"""The append-only, hash-chained audit log (ARCHITECTURE.md §6): append, verify, export.
+
+Each record's hash is SHA-256 over a canonical JSON form of its content and the previous record's hash,
+so a record changed, removed or moved breaks the chain at the first place it was touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from wnb.store.tables import AuditHeadRow, AuditRow
+
+GENESIS = "0" * 64
+_audit = AuditRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
+_head = AuditHeadRow.__table__  # type: ignore[attr-defined]
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values (datetimes as ISO-8601, enums as their value), for hashing and storing."""
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(item) for item in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    body = {
+        "seq": record["seq"],
+        "at": record["at"].isoformat(),
+        "actor": record["actor"],
+        "action": record["action"],
+        "subject": record["subject"],
+        "ruleset_version": record["ruleset_version"],
+        "payload": record["payload"],
+        "prev_hash": record["prev_hash"],
+    }
+    return hashlib.sha256(canonical(body).encode()).hexdigest()
+
+
+class AuditLog:
+    """Appends records inside the caller's transaction, continuing the chain from its stored tail."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._tail: tuple[int, str] | None = None
+
+    def _load_tail(self) -> tuple[int, str]:
+        row = self._connection.execute(select(_head.c.seq, _head.c.hash)).first()
+        return (row.seq, row.hash) if row else (0, GENESIS)
+
+    def append(
+        self,
+        at: datetime,
+        actor: str,
+        action: str,
+        subject: list[str],
+        payload: dict[str, Any],
+        ruleset_version: str | None = None,
+    ) -> int:
+        """Write one record and return its sequence number."""
+        seq, prev_hash = self._tail or self._load_tail()
+        record = {
+            "seq": seq + 1,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "subject": [str(item) for item in subject],
+            "ruleset_version": ruleset_version,
+            "payload": jsonable(payload),
+            "prev_hash": prev_hash,
+        }
+        record["hash"] = record_hash(record)
+        self._connection.execute(insert(_audit).values(record))
+        if seq == 0:
+            self._connection.execute(insert(_head).values(id=1, seq=record["seq"], hash=record["hash"]))
+        else:
+            self._connection.execute(update(_head).values(seq=record["seq"], hash=record["hash"]))
+        self._tail = (record["seq"], record["hash"])
+        return int(record["seq"])
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    records: int
+    problem: str | None = None
+    first_bad_seq: int | None = None
+
+
+def verify(connection: Connection, batch: int = 5000) -> Verification:
+    """Recompute the whole chain; name the first record that was changed, removed or moved."""
+    expected_seq, prev_hash, count = 1, GENESIS, 0
+    for row in _iter_records(connection, batch):
+        record = dict(row._mapping)
+        seq = record["seq"]
+        if seq != expected_seq:
+            return Verification(False, count, f"record {expected_seq} is missing (next found is {seq})", expected_seq)
+        if record["prev_hash"] != prev_hash:
+            return Verification(
+                False, count, f"record {seq} does not follow record {seq - 1}: removed or reordered", seq
+            )
+        if record_hash(record) != record["hash"]:
+            return Verification(False, count, f"record {seq} was changed: its content does not match its hash", seq)
+        prev_hash, expected_seq, count = record["hash"], seq + 1, count + 1
+    head = connection.execute(select(_head.c.seq, _head.c.hash)).first()
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    if (head_seq, head_hash) != (expected_seq - 1, prev_hash):
+        return Verification(
+            False, count, f"the log ends at record {expected_seq - 1} but record {head_seq} was written last", expected_seq
+        )
+    return Verification(True, count)
+
+
+def _iter_records(connection: Connection, batch: int) -> Iterator[Any]:
+    last = 0
+    while True:
+        rows = connection.execute(
+            select(_audit).where(_audit.c.seq > last).order_by(_audit.c.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def export_lines(connection: Connection) -> Iterator[str]:
+    """The log as JSON lines, in order."""
+    for row in _iter_records(connection, 5000):
+        record = dict(row._mapping)
+        record["at"] = record["at"].isoformat()
+        yield canonical(record)
+
+
+def records_for(connection: Connection, seqs: list[int]) -> list[dict[str, Any]]:
+    rows = connection.execute(select(_audit).where(_audit.c.seq.in_(seqs)).order_by(_audit.c.seq)).all()
+    return [dict(row._mapping) for row in rows]

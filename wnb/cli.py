@@ -1,0 +1,381 @@
+"""The `wnb` command line (ARCHITECTURE.md §4): tables for people on a terminal, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from wnb import audit
+from wnb.display import due_in_words, local, local_short, plain_code
+from wnb.errors import WnbError
+from wnb.explain import explain_item
+from wnb.ingest import read_file
+from wnb.ingest.ndjson import read as read_ndjson
+from wnb.ruleset import Ruleset, load_ruleset
+from wnb.scenarios import run_scenario, scenario_files
+from wnb.service import Service, utc_now
+from wnb.store import listing
+from wnb.store.db import open_database
+
+app = typer.Typer(
+    help="wnb: Was-Not-Brought alerts for children's health services. "
+    "Reads WNB_DATABASE_URL (default: sqlite file wnb.db here) and WNB_RULES_DIR (default: rules/default).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+context_app = typer.Typer(help="Safeguarding context of people (child register).", no_args_is_help=True)
+task_app = typer.Typer(help="Act on a task: acknowledge, complete or cancel.", no_args_is_help=True)
+flag_app = typer.Typer(help="Act on a flag.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+rules_app = typer.Typer(help="Check and test rulesets.", no_args_is_help=True)
+app.add_typer(context_app, name="context")
+app.add_typer(task_app, name="task")
+app.add_typer(flag_app, name="flag")
+app.add_typer(audit_app, name="audit")
+app.add_typer(rules_app, name="rules")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (a list of objects) for scripts.")]
+AllOption = Annotated[bool, typer.Option("--all", help="Every status, not only open items.")]
+ByOption = Annotated[str, typer.Option("--by", help="Who is acting (user name); recorded in the audit log.")]
+
+
+def default_rules_dir() -> Path:
+    configured = os.environ.get("WNB_RULES_DIR")
+    if configured:
+        return Path(configured)
+    here = Path("rules/default")
+    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "rules" / "default"
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]wnb: error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def guarded(call: Callable[[], T]) -> T:
+    """Run a command body; wnb's own errors become one clear line on stderr and exit 1."""
+    try:
+        return call()
+    except WnbError as error:
+        _fail(str(error))
+        raise  # unreachable: _fail exits
+
+
+def service(rules: Path | None = None) -> Service:
+    return Service(open_database(), load_ruleset(rules or default_rules_dir()))
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _print_counts(title: str, counts: Counter[str], order: list[str]) -> None:
+    shown = ", ".join(f"{counts.get(name, 0)} {name}" for name in order)
+    out.print(f"{title}: {shown}", highlight=False)
+
+
+@context_app.command("import")
+def context_import(file: Annotated[Path, typer.Argument(help="NDJSON person context records.")]) -> None:
+    """Import person context records (DOB, statuses, needs, contacts); a bad line goes to `wnb rejects`."""
+
+    def run() -> None:
+        if not file.is_file():
+            raise WnbError(f"{file}: no such file")
+        counts = service().import_context(read_ndjson(file), origin=f"context:{file.name}")
+        _print_counts(str(file), counts, ["created", "updated", "rejected"])
+
+    guarded(run)
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="NDJSON or CSV files of canonical events.")],
+    format: Annotated[str | None, typer.Option("--format", help="ndjson or csv (default: by content).")] = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="Ruleset directory.")] = None,
+) -> None:
+    """Store and evaluate every event of the files; print counts. Rejected rows go to `wnb rejects`."""
+
+    def run() -> None:
+        wnb = service(rules)
+        for file in files:
+            items = read_file(file, format)
+            with _progress() as progress:
+                bar = progress.add_task(f"ingesting {file.name}", total=_count_lines(file))
+                counts = wnb.ingest(items, origin=file.name, progress=lambda n: progress.advance(bar, n))
+            _print_counts(str(file), counts, ["accepted", "superseded", "stale", "duplicate", "rejected"])
+
+    guarded(run)
+
+
+def _parse_now(text: str | None) -> datetime:
+    if text is None:
+        return utc_now()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise WnbError(f"--now {text!r} is not an ISO-8601 time, e.g. 2026-03-02T09:00:00+00:00") from None
+    if moment.tzinfo is None:
+        raise WnbError(f"--now {text!r} needs a UTC offset, e.g. 2026-03-02T09:00:00+00:00")
+    return moment.astimezone(UTC)
+
+
+@app.command()
+def sweep(
+    now: Annotated[str | None, typer.Option("--now", help="ISO-8601 instant (default: the clock).")] = None,
+) -> None:
+    """Run time-based rules (WNB-14) and escalations as of NOW. A second sweep at the same NOW changes nothing."""
+
+    def run() -> None:
+        counts = service().sweep(_parse_now(now))
+        _print_counts("sweep", counts, ["follow_ups_judged", "follow_ups_void", "escalated"])
+
+    guarded(run)
+
+
+def _emit_json(items: list[dict[str, Any]]) -> None:
+    sys.stdout.write(json.dumps(items, indent=2) + "\n")
+
+
+@app.command()
+def flags(
+    as_json: JsonOption = False,
+    all_: AllOption = False,
+    nhs_number: Annotated[str | None, typer.Option("--nhs-number", help="Only this person.")] = None,
+) -> None:
+    """List active flags (with --all: every flag)."""
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            items = listing.flags(connection, include_closed=all_, nhs_number=nhs_number)
+        if as_json:
+            return _emit_json(items)
+        table = Table(title=f"{len(items)} flag{'s' if len(items) != 1 else ''}", title_justify="left")
+        for column in ("id", "NHS number", "flag", "level", "status", "rules", "raised (UK time)"):
+            table.add_column(column)
+        for item in items:
+            level = f"[bold red]{item['level']}[/]" if item["level"] == "red" else f"[yellow]{item['level']}[/]"
+            table.add_row(item["id"], item["nhs_number"], plain_code(item["code"]), level, item["status"],
+                          ", ".join(item["rule_ids"]), local(item["raised_at"]))
+        out.print(table)
+
+    guarded(run)
+
+
+@app.command()
+def tasks(
+    as_json: JsonOption = False,
+    all_: AllOption = False,
+    role: Annotated[str | None, typer.Option("--role", help="Only tasks owned by this role.")] = None,
+) -> None:
+    """List open tasks, soonest due first (with --all: every task)."""
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            items = listing.tasks(connection, include_closed=all_, role=role)
+        if as_json:
+            return _emit_json(items)
+        now = utc_now()
+        table = Table(title=f"{len(items)} task{'s' if len(items) != 1 else ''}", title_justify="left")
+        for column in ("id", "NHS number", "service", "what to do", "owner", "status", "due (UK time)", "level"):
+            table.add_column(column)
+        for item in items:
+            due = local_short(item["due_at"])
+            if item["status"] in ("requested", "accepted"):
+                words = due_in_words(item["due_at"], now)
+                due = f"[bold red]{words}[/]" if words.startswith("overdue") else due
+            table.add_row(item["id"], item["nhs_number"], item["service"], plain_code(item["code"]),
+                          item["owner_role"], item["status"], due, str(item["escalation_level"]))
+        out.print(table)
+
+    guarded(run)
+
+
+def _task_action(action: str, task_id: str, by: str, note: str | None) -> None:
+    def run() -> None:
+        row = service().act_on_task(task_id, action, by, note)
+        out.print(f"task T{row.id} {plain_code(row.code)}: {row.status}", highlight=False)
+
+    guarded(run)
+
+
+NoteOption = Annotated[str | None, typer.Option("--note", help="A note kept in the task's history.")]
+TaskId = Annotated[str, typer.Argument(help="Task id, e.g. T12.")]
+
+
+@task_app.command("ack")
+def task_ack(task_id: TaskId, by: ByOption, note: NoteOption = None) -> None:
+    """Acknowledge a requested task: it is yours and will not escalate."""
+    _task_action("ack", task_id, by, note)
+
+
+@task_app.command("complete")
+def task_complete(task_id: TaskId, by: ByOption, note: NoteOption = None) -> None:
+    """Complete a task, with a note of what was done."""
+    _task_action("complete", task_id, by, note)
+
+
+@task_app.command("cancel")
+def task_cancel(task_id: TaskId, by: ByOption, note: NoteOption = None) -> None:
+    """Cancel a task that is not needed, with a note of why."""
+    _task_action("cancel", task_id, by, note)
+
+
+@flag_app.command("resolve")
+def flag_resolve(
+    flag_id: Annotated[str, typer.Argument(help="Flag id, e.g. F3.")],
+    by: ByOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why the flag is resolved (required).")],
+) -> None:
+    """Resolve an active flag (it becomes inactive), with a reason."""
+
+    def run() -> None:
+        row = service().resolve_flag(flag_id, by, reason)
+        out.print(f"flag F{row.id} {plain_code(row.code)}: {row.status}", highlight=False)
+
+    guarded(run)
+
+
+@app.command()
+def rejects(as_json: JsonOption = False, all_: AllOption = False) -> None:
+    """The data-quality queue: rejected rows with the reason and the raw row."""
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            items = listing.rejects(connection, include_handled=all_)
+        if as_json:
+            return _emit_json(items)
+        table = Table(title=f"{len(items)} rejected row{'s' if len(items) != 1 else ''}", title_justify="left")
+        for column in ("id", "received (UK time)", "from", "line", "field", "reason", "raw"):
+            table.add_column(column, overflow="fold")
+        for item in items:
+            table.add_row(item["id"], local(item["received_at"]), item["origin"], str(item["line"] or ""),
+                          item["field"] or "", item["reason"], item["raw"][:200])
+        out.print(table)
+
+    guarded(run)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 and name the first bad record if any was changed, removed or moved."""
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            result = audit.verify(connection)
+        if not result.ok:
+            _fail(f"audit log is NOT intact: {result.problem}")
+        out.print(f"audit log intact: {result.records} records verified", highlight=False)
+
+    guarded(run)
+
+
+@audit_app.command("export")
+def audit_export() -> None:
+    """Write the audit log as JSON lines to standard output."""
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            for line in audit.export_lines(connection):
+                sys.stdout.write(line + "\n")
+
+    guarded(run)
+
+
+@app.command()
+def explain(item_id: Annotated[str, typer.Argument(help="A flag (F12) or task (T34) id.")]) -> None:
+    """Show the events, facts and rule conditions that produced a flag or task, in plain words."""
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            for line in explain_item(connection, item_id):
+                out.print(line, highlight=False, soft_wrap=True)
+
+    guarded(run)
+
+
+@rules_app.command("check")
+def rules_check(directory: Annotated[Path, typer.Argument(help="Ruleset directory.")] = Path("rules/default")) -> None:
+    """Validate a ruleset directory; print its version (the hash of its content) and rules."""
+
+    def run() -> None:
+        ruleset = load_ruleset(directory)
+        from wnb import engine
+
+        engine.register(ruleset)
+        out.print(f"{directory}: valid, version {ruleset.short_version}, {len(ruleset.rules)} rules", highlight=False)
+        for rule in ruleset.rules:
+            raised = f"flag {rule.flag.code} ({rule.flag.level.value})" if rule.flag else "no flag"
+            out.print(f"  {rule.id} on {rule.trigger}: {rule.title} → {raised}, {len(rule.tasks)} tasks",
+                      highlight=False)
+
+    guarded(run)
+
+
+def _results(ruleset: Ruleset, directory: Path) -> Iterator[Any]:
+    for path in scenario_files(directory):
+        yield run_scenario(ruleset, path)
+
+
+@rules_app.command("test")
+def rules_test(directory: Annotated[Path, typer.Argument(help="Ruleset directory.")] = Path("rules/default")) -> None:
+    """Run the ruleset's scenario files (DIR/scenarios/*.yaml); exit 1 if any fails."""
+
+    def run() -> None:
+        ruleset = load_ruleset(directory)
+        passed = failed = 0
+        for result in _results(ruleset, directory):
+            if result.passed:
+                passed += 1
+                out.print(f"[green]PASS[/] {result.path.name}: {result.name}", highlight=False)
+            else:
+                failed += 1
+                out.print(f"[bold red]FAIL[/] {result.path.name}: {result.name}", highlight=False)
+                for problem in result.problems:
+                    out.print(f"     {problem}", highlight=False, soft_wrap=True)
+        out.print(f"{passed} passed, {failed} failed", highlight=False)
+        if failed or not passed:
+            raise typer.Exit(1)
+
+    guarded(run)
+
+
+@app.command()
+def demo(
+    now: Annotated[str, typer.Option("--now", help="When the demo's sweep runs.")] = "2026-03-18T09:00:00+00:00",
+) -> None:
+    """Load the sample feeds of fixtures/ into a fresh database and show the flags and tasks raised."""
+    from wnb.demo import run_demo
+
+    guarded(lambda: run_demo(_parse_now(now), out))
+
+
+def main() -> None:  # pragma: no cover - console entry point wrapper
+    app()

@@ -1,0 +1,78 @@
+"""`wnb demo`: the sample feeds of fixtures/ through the real pipeline into a fresh SQLite file."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from wnb import audit
+from wnb.display import due_in_words, local, local_short, plain_code
+from wnb.errors import WnbError
+from wnb.ingest import read_file
+from wnb.ingest.ndjson import read as read_ndjson
+from wnb.ruleset import load_ruleset
+from wnb.service import Service
+from wnb.store import listing
+from wnb.store.db import open_database
+
+DEMO_FILE = Path("wnb-demo.db")
+
+
+def fixtures_dir() -> Path:
+    here = Path("fixtures")
+    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _due(due: str, now: datetime) -> str:
+    words = due_in_words(due, now)
+    return f"[bold red]{words}[/]" if words.startswith("overdue") else local_short(due)
+
+
+def run_demo(now: datetime, console: Console) -> None:
+    folder = fixtures_dir()
+    rules = folder.parent / "rules" / "default"
+    if not (folder / "context.ndjson").is_file():
+        raise WnbError(f"{folder}: sample feeds not found; run the demo from the wnb checkout")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{DEMO_FILE}{suffix}").unlink(missing_ok=True)
+    db = open_database(f"sqlite:///{DEMO_FILE}")
+    service = Service(db, load_ruleset(rules))
+    console.print(f"[bold]wnb demo[/] — ruleset {service.ruleset.short_version}, database {DEMO_FILE}")
+    counts = service.import_context(read_ndjson(folder / "context.ndjson"), origin="context.ndjson")
+    console.print(f"context.ndjson: {counts['created']} people", highlight=False)
+    for feed in sorted([*folder.glob("feed-*.ndjson"), *folder.glob("feed-*.csv")]):  # named in feed order
+        counts = service.ingest(read_file(feed), origin=feed.name)
+        shown = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("accepted", "superseded", "stale", "duplicate", "rejected"))
+        console.print(f"{feed.name}: {shown}", highlight=False)
+    counts = service.sweep(now)
+    console.print(
+        f"sweep as of {local(now)}: {counts['follow_ups_judged']} follow-ups judged, {counts['escalated']} escalated",
+        highlight=False,
+    )
+    with db.connect() as connection:
+        flags = listing.flags(connection)
+        tasks = listing.tasks(connection)
+        rejects = listing.rejects(connection)
+        verified = audit.verify(connection)
+    table = Table(title=f"Active flags ({len(flags)})", title_justify="left")
+    for column in ("id", "NHS number", "flag", "level", "rules"):
+        table.add_column(column)
+    for flag in flags:
+        level = f"[bold red]{flag['level']}[/]" if flag["level"] == "red" else f"[yellow]{flag['level']}[/]"
+        table.add_row(flag["id"], flag["nhs_number"], plain_code(flag["code"]), level, ", ".join(flag["rule_ids"]))
+    console.print(table)
+    table = Table(title=f"Open tasks ({len(tasks)}), soonest due first", title_justify="left")
+    for column in ("id", "NHS number", "service", "what to do", "owner", "due", "level"):
+        table.add_column(column)
+    for task in tasks:
+        table.add_row(task["id"], task["nhs_number"], task["service"], plain_code(task["code"]), task["owner_role"],
+                      _due(task["due_at"], now), str(task["escalation_level"]))
+    console.print(table)
+    console.print(f"{len(rejects)} rows rejected to the data-quality queue:", highlight=False)
+    for reject in rejects:
+        console.print(f"  {reject['origin']} line {reject['line']}: {reject['field']}: {reject['reason']}", highlight=False)
+    console.print(f"audit log: {'intact' if verified.ok else 'BROKEN'}, {verified.records} records", highlight=False)
+    console.print(f"Explore: WNB_DATABASE_URL=sqlite:///{DEMO_FILE} .venv/bin/wnb explain {flags[0]['id'] if flags else 'F1'}")

@@ -1,0 +1,303 @@
+"""Apply decisions to stored flags and tasks (DOMAIN.md §5.2–5.7), each change audited in the caller's
+transaction: raising, repeating, withdrawing, escalating, and the actions people take."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, update
+
+from wnb.audit import AuditLog
+from wnb.calendar import next_escalation_due
+from wnb.domain import Decision, FlagStatus, Role, TaskStatus
+from wnb.errors import InvalidAction, NotFound
+from wnb.ruleset import Ruleset
+from wnb.store import repo
+
+
+def flag_ref(flag_id: int) -> str:
+    return f"F{flag_id}"
+
+
+def task_ref(task_id: int) -> str:
+    return f"T{task_id}"
+
+
+def parse_ref(text: str, prefix: str) -> int:
+    """`T12`, `t12` or `12` → 12 for prefix T."""
+    body = text.strip().upper().removeprefix(prefix)
+    if not body.isdigit():
+        raise NotFound(f"{text!r} is not a {'task' if prefix == 'T' else 'flag'} id (e.g. {prefix}12)")
+    return int(body)
+
+
+class Effects:
+    """Changes to flags and tasks at one instant by one actor, inside one transaction."""
+
+    def __init__(self, connection: Connection, audit: AuditLog, ruleset: Ruleset, at: datetime, actor: str):
+        self.connection = connection
+        self.audit = audit
+        self.ruleset = ruleset
+        self.at = at
+        self.actor = actor
+
+    def record(self, action: str, subject: list[str], payload: dict[str, Any]) -> int:
+        return self.audit.append(self.at, self.actor, action, subject, payload, self.ruleset.version)
+
+    def _link(self, kind: str, item_id: int, appointment: tuple[str, str], event_pk: int, seq: int) -> None:
+        if repo.is_linked(self.connection, kind, item_id, *appointment):
+            return
+        repo.insert_row(
+            self.connection,
+            repo.links,
+            {
+                "kind": kind,
+                "item_id": item_id,
+                "source": appointment[0],
+                "appointment_id": appointment[1],
+                "event_pk": event_pk,
+                "audit_seq": seq,
+                "active": True,
+                "linked_at": self.at,
+            },
+        )
+
+    def _history(self, task: dict[str, Any], action: str, note: str | None = None) -> None:
+        repo.insert_row(
+            self.connection,
+            repo.task_history,
+            {
+                "task_id": task["id"],
+                "at": self.at,
+                "actor": self.actor,
+                "action": action,
+                "status": task["status"],
+                "owner_role": task["owner_role"],
+                "due_at": task["due_at"],
+                "escalation_level": task["escalation_level"],
+                "note": note,
+            },
+        )
+
+    def apply(
+        self,
+        decision: Decision,
+        nhs_number: str,
+        appointment: tuple[str, str],
+        event_pk: int,
+        evaluation_seq: int,
+    ) -> list[str]:
+        """Raise or repeat what the decision asks for; return a plain-words line per effect."""
+        said: list[str] = []
+        for wanted in decision.flags:
+            row = repo.active_flag(self.connection, nhs_number, wanted.code)
+            if row is None:
+                flag_id = repo.insert_row(
+                    self.connection,
+                    repo.flags,
+                    {
+                        "nhs_number": nhs_number,
+                        "code": wanted.code,
+                        "level": wanted.level.value,
+                        "status": FlagStatus.ACTIVE.value,
+                        "rule_ids": list(wanted.rule_ids),
+                        "raised_at": self.at,
+                        "ruleset_version": self.ruleset.version,
+                    },
+                )
+                self.record(
+                    "flag_raised",
+                    [flag_ref(flag_id), nhs_number],
+                    {"code": wanted.code, "level": wanted.level, "rule_ids": wanted.rule_ids,
+                     "evaluation": evaluation_seq},
+                )
+                said.append(f"raised flag {flag_ref(flag_id)} {wanted.code} ({wanted.level.value})")
+            else:
+                flag_id = row.id
+                rule_ids = list(dict.fromkeys([*row.rule_ids, *wanted.rule_ids]))
+                if rule_ids != list(row.rule_ids):
+                    self.connection.execute(
+                        update(repo.flags).where(repo.flags.c.id == flag_id).values(rule_ids=rule_ids)
+                    )
+                self.record(
+                    "flag_repeated",
+                    [flag_ref(flag_id), nhs_number],
+                    {"code": wanted.code, "rule_ids": wanted.rule_ids, "evaluation": evaluation_seq,
+                     "reason": "flag already active: event linked, no second flag"},
+                )
+                said.append(f"linked to active flag {flag_ref(flag_id)} {wanted.code}")
+            self._link("flag", flag_id, appointment, event_pk, evaluation_seq)
+        for wanted_task in decision.tasks:
+            said.append(self._apply_task(wanted_task, nhs_number, appointment, event_pk, evaluation_seq))
+        return said
+
+    def _apply_task(
+        self, wanted: Any, nhs_number: str, appointment: tuple[str, str], event_pk: int, seq: int
+    ) -> str:
+        row = repo.open_task(self.connection, nhs_number, wanted.service, wanted.code)
+        if row is None:
+            task = {
+                "nhs_number": nhs_number,
+                "service": wanted.service,
+                "code": wanted.code,
+                "owner_role": wanted.owner_role.value,
+                "first_owner_role": wanted.owner_role.value,
+                "status": TaskStatus.REQUESTED.value,
+                "due_at": wanted.due_at,
+                "escalation_level": 0,
+                "rule_ids": list(wanted.rule_ids),
+                "created_at": self.at,
+                "ruleset_version": self.ruleset.version,
+                "updated_at": self.at,
+            }
+            task["id"] = repo.insert_row(self.connection, repo.tasks, task)
+            self._history(task, "created")
+            self.record(
+                "task_created",
+                [task_ref(task["id"]), nhs_number],
+                {"code": wanted.code, "service": wanted.service, "owner_role": wanted.owner_role,
+                 "due_at": wanted.due_at, "rule_ids": wanted.rule_ids, "evaluation": seq},
+            )
+            self._link("task", task["id"], appointment, event_pk, seq)
+            return f"created task {task_ref(task['id'])} {wanted.code} for {wanted.owner_role.value}"
+        task = dict(row._mapping)
+        changes: dict[str, Any] = {}
+        rule_ids = list(dict.fromkeys([*task["rule_ids"], *wanted.rule_ids]))
+        if rule_ids != list(task["rule_ids"]):
+            changes["rule_ids"] = rule_ids
+        moved = wanted.due_at < task["due_at"]
+        if moved:
+            changes.update(due_at=wanted.due_at, updated_at=self.at)
+        if changes:
+            self.connection.execute(update(repo.tasks).where(repo.tasks.c.id == task["id"]).values(changes))
+            task.update(changes)
+        if moved:
+            self._history(task, "due-moved-earlier", "a repeat asked for an earlier due time")
+        self.record(
+            "task_repeated",
+            [task_ref(task["id"]), nhs_number],
+            {"code": wanted.code, "rule_ids": wanted.rule_ids, "evaluation": seq,
+             "due_at": task["due_at"], "due_moved_earlier": moved,
+             "reason": "task already open: event linked, due time never moved later"},
+        )
+        self._link("task", task["id"], appointment, event_pk, seq)
+        return f"linked to open task {task_ref(task['id'])} {wanted.code}" + (" (due earlier)" if moved else "")
+
+    def withdraw(self, appointment: tuple[str, str], reason: str) -> list[str]:
+        """The appointment no longer supports anything: unlink it; what it alone raised is withdrawn."""
+        said: list[str] = []
+        for link in repo.appointment_links(self.connection, *appointment):
+            self.connection.execute(update(repo.links).where(repo.links.c.id == link.id).values(active=False))
+            if repo.active_links(self.connection, link.kind, link.item_id):
+                continue
+            if link.kind == "flag":
+                flag = repo.flag_by_id(self.connection, link.item_id)
+                if flag is not None and flag.status == FlagStatus.ACTIVE.value:
+                    self._set_flag_status(flag, FlagStatus.ENTERED_IN_ERROR, reason)
+                    said.append(f"flag {flag_ref(flag.id)} {flag.code} entered-in-error")
+            else:
+                task = repo.task_by_id(self.connection, link.item_id)
+                if task is not None and task.status in repo.OPEN_STATUSES:
+                    self._set_task_status(task, TaskStatus.CANCELLED, "cancelled", reason)
+                    said.append(f"task {task_ref(task.id)} {task.code} cancelled")
+        return said
+
+    def _set_flag_status(self, flag: Row[Any], status: FlagStatus, reason: str) -> None:
+        self.connection.execute(
+            update(repo.flags)
+            .where(repo.flags.c.id == flag.id)
+            .values(status=status.value, status_reason=reason, changed_at=self.at, changed_by=self.actor)
+        )
+        self.record(
+            f"flag_{status.value.replace('-', '_')}",
+            [flag_ref(flag.id), flag.nhs_number],
+            {"code": flag.code, "from": flag.status, "to": status, "reason": reason},
+        )
+
+    def _set_task_status(self, task: Row[Any], status: TaskStatus, action: str, note: str | None) -> None:
+        values = dict(task._mapping)
+        values.update(status=status.value, updated_at=self.at)
+        self.connection.execute(
+            update(repo.tasks)
+            .where(repo.tasks.c.id == task.id)
+            .values(status=status.value, updated_at=self.at)
+        )
+        self._history(values, action, note)
+        self.record(
+            f"task_{action}",
+            [task_ref(task.id), task.nhs_number],
+            {"code": task.code, "from": task.status, "to": status, "note": note},
+        )
+
+    def escalate_due(self, now: datetime) -> list[str]:
+        """Move every `requested` task whose due time has passed up its chain, as many levels as are due."""
+        said: list[str] = []
+        delay = self.ruleset.settings.escalation.delay_working_days
+        day_end = self.ruleset.settings.calendar.working_day_ends
+        query = (
+            repo.tasks.select()
+            .where(repo.tasks.c.status == TaskStatus.REQUESTED.value, repo.tasks.c.due_at <= now)
+            .order_by(repo.tasks.c.due_at, repo.tasks.c.id)
+        )
+        for row in list(self.connection.execute(query)):
+            chain = self.ruleset.escalation_chain(Role(row.first_owner_role))
+            level, due = row.escalation_level, row.due_at
+            while due <= now and level + 1 < len(chain):
+                level, due = level + 1, next_escalation_due(due, delay, day_end)
+            if level == row.escalation_level:
+                continue  # end of its chain: stays, overdue
+            task = dict(row._mapping)
+            task.update(owner_role=chain[level].value, escalation_level=level, due_at=due, updated_at=self.at)
+            self.connection.execute(
+                update(repo.tasks)
+                .where(repo.tasks.c.id == row.id)
+                .values(owner_role=task["owner_role"], escalation_level=level, due_at=due, updated_at=self.at)
+            )
+            self._history(task, "escalated", f"not acknowledged by {row.owner_role} by its due time")
+            self.record(
+                "task_escalated",
+                [task_ref(row.id), row.nhs_number],
+                {"code": row.code, "from_role": row.owner_role, "to_role": task["owner_role"],
+                 "from_level": row.escalation_level, "to_level": level, "old_due_at": row.due_at,
+                 "due_at": due},
+            )
+            said.append(f"task {task_ref(row.id)} {row.code} escalated to {task['owner_role']} (level {level})")
+        return said
+
+    # ---- what people do ----
+
+    def act_on_task(self, task_id: int, action: str, note: str | None) -> Row[Any]:
+        task = repo.task_by_id(self.connection, task_id)
+        if task is None:
+            raise NotFound(f"no task {task_ref(task_id)}")
+        allowed = {
+            "ack": ((TaskStatus.REQUESTED.value,), TaskStatus.ACCEPTED, "acknowledged"),
+            "complete": (repo.OPEN_STATUSES, TaskStatus.COMPLETED, "completed"),
+            "cancel": (repo.OPEN_STATUSES, TaskStatus.CANCELLED, "cancelled"),
+        }
+        if action not in allowed:
+            raise InvalidAction(f"unknown task action {action!r}; use ack, complete or cancel")
+        from_statuses, to_status, verb = allowed[action]
+        if task.status not in from_statuses:
+            raise InvalidAction(
+                f"task {task_ref(task_id)} is {task.status}; only a task that is {' or '.join(from_statuses)} "
+                f"can be {verb}"
+            )
+        self._set_task_status(task, to_status, verb, note)
+        updated = repo.task_by_id(self.connection, task_id)
+        assert updated is not None
+        return updated
+
+    def resolve_flag(self, flag_id: int, reason: str) -> Row[Any]:
+        flag = repo.flag_by_id(self.connection, flag_id)
+        if flag is None:
+            raise NotFound(f"no flag {flag_ref(flag_id)}")
+        if flag.status != FlagStatus.ACTIVE.value:
+            raise InvalidAction(f"flag {flag_ref(flag_id)} is {flag.status}; only an active flag can be resolved")
+        if not reason.strip():
+            raise InvalidAction("resolving a flag needs a reason")
+        self._set_flag_status(flag, FlagStatus.INACTIVE, reason)
+        updated = repo.flag_by_id(self.connection, flag_id)
+        assert updated is not None
+        return updated

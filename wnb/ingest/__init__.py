@@ -1,0 +1,37 @@
+"""Input formats: each module turns a file into RawItems (line, text, fields or the reason they failed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from wnb.errors import WnbError
+from wnb.ingest import csv as csv_format
+from wnb.ingest import ndjson
+from wnb.service import RawItem
+
+READERS = {"ndjson": ndjson.read, "csv": csv_format.read}
+
+
+def detect_format(path: Path) -> str:
+    """By extension, else by the first non-blank character of the file."""
+    suffix = path.suffix.lower()
+    if suffix in (".ndjson", ".jsonl"):
+        return "ndjson"
+    if suffix == ".csv":
+        return "csv"
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        for line in handle:
+            if line.strip():
+                return "ndjson" if line.lstrip().startswith("{") else "csv"
+    return "ndjson"
+
+
+def read_file(path: Path, format: str | None = None) -> Iterator[RawItem]:
+    """Stream the items of a file, one at a time (memory does not grow with the file)."""
+    if not path.is_file():
+        raise WnbError(f"{path}: no such file")
+    name = format or detect_format(path)
+    if name not in READERS:
+        raise WnbError(f"{path}: unknown format {name!r}; use one of {', '.join(READERS)}")
+    return READERS[name](path)

@@ -1,0 +1,362 @@
+"""The orchestrator: ingest → facts → decide → apply → audit, and the time-based sweep.
+
+The one place where the pure core meets the database and the clock. Each evaluation and all its effects
+are written in one transaction; ingestion commits a chunk of evaluations at a time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, and_, update
+
+from wnb import engine as matcher
+from wnb.audit import AuditLog
+from wnb.calendar import add_working_days, london_date, london_time_on
+from wnb.decide import decide
+from wnb.domain import Appointment, AttendanceEvent, Decision, EventState, PersonContext
+from wnb.effects import Effects, flag_ref, parse_ref, task_ref
+from wnb.errors import EngineError, InvalidEvent
+from wnb.facts import event_facts, follow_up_facts
+from wnb.nhs import Attendance
+from wnb.ruleset import Ruleset, explain
+from wnb.store import repo
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """One row or message as read: where it was, its text, and its fields or why they could not be read."""
+
+    line: int | None
+    text: str
+    data: dict[str, Any] | InvalidEvent
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Service:
+    """wnb's operations over one database and one ruleset."""
+
+    def __init__(self, db: Engine, ruleset: Ruleset, clock: Callable[[], datetime] = utc_now):
+        self.db = db
+        self.ruleset = ruleset
+        self.clock = clock
+
+    @contextmanager
+    def _transaction(self) -> Iterator[tuple[Connection, AuditLog]]:
+        with self.db.begin() as connection:
+            yield connection, AuditLog(connection)
+
+    # ---- ingestion ----
+
+    def ingest(
+        self,
+        items: Iterable[RawItem],
+        origin: str,
+        actor: str = "engine",
+        chunk: int = 250,
+        progress: Callable[[int], None] | None = None,
+    ) -> Counter[str]:
+        """Store and evaluate every item; count accepted, superseded, stale, duplicate and rejected."""
+        counts: Counter[str] = Counter()
+        iterator = iter(items)
+        while True:
+            with self._transaction() as (connection, audit):
+                done = 0
+                for item in iterator:
+                    counts[self._ingest_one(connection, audit, item, origin, actor)] += 1
+                    done += 1
+                    if done == chunk:
+                        break
+            if progress and done:
+                progress(done)
+            if done < chunk:
+                return counts
+
+    def ingest_one(self, item: RawItem, origin: str, actor: str = "engine") -> str:
+        with self._transaction() as (connection, audit):
+            return self._ingest_one(connection, audit, item, origin, actor)
+
+    def _ingest_one(self, connection: Connection, audit: AuditLog, item: RawItem, origin: str, actor: str) -> str:
+        received_at = self.clock()
+        if isinstance(item.data, InvalidEvent):
+            return self._reject(connection, audit, item, origin, item.data, received_at)
+        try:
+            event = AttendanceEvent.parse(item.data)
+        except InvalidEvent as problem:
+            return self._reject(connection, audit, item, origin, problem, received_at)
+        if repo.event_exists(connection, event.source, event.event_id):
+            return "duplicate"
+        return self._store_and_evaluate(connection, audit, event, item.data, received_at, actor)
+
+    def _reject(
+        self, connection: Connection, audit: AuditLog, item: RawItem, origin: str, problem: InvalidEvent, at: datetime
+    ) -> str:
+        data = item.data if isinstance(item.data, dict) else {}
+        reject_id = repo.insert_row(
+            connection,
+            repo.rejects,
+            {
+                "received_at": at,
+                "origin": origin,
+                "line": item.line,
+                "source": str(data.get("source"))[:100] if data.get("source") is not None else None,
+                "event_id": str(data.get("event_id"))[:200] if data.get("event_id") is not None else None,
+                "field": problem.field,
+                "reason": problem.reason,
+                "raw": item.text,
+            },
+        )
+        audit.append(
+            at, "engine", "event_rejected", [f"R{reject_id}"],
+            {"origin": origin, "line": item.line, "field": problem.field, "reason": problem.reason},
+        )
+        return "rejected"
+
+    def _store_and_evaluate(
+        self,
+        connection: Connection,
+        audit: AuditLog,
+        event: AttendanceEvent,
+        raw: dict[str, Any],
+        received_at: datetime,
+        actor: str,
+    ) -> str:
+        recorded_at = event.recorded_at or received_at
+        key = (event.source, event.appointment_id)
+        current = repo.current_event(connection, *key)
+        stale = current is not None and recorded_at <= current.recorded_at
+        row = {
+            **event.model_dump(exclude={"recorded_at"}),
+            "attendance": event.attendance.value,
+            "priority": event.priority.value if event.priority else None,
+            "outcome": event.outcome.value if event.outcome else None,
+            "recorded_at": recorded_at,
+            "recorded_at_given": event.recorded_at is not None,
+            "received_at": received_at,
+            "state": (EventState.STALE if stale else EventState.CURRENT).value,
+            "raw": raw,
+        }
+        if current is not None and not stale:
+            connection.execute(
+                update(repo.events).where(repo.events.c.id == current.id).values(state=EventState.SUPERSEDED.value)
+            )
+        pk = repo.insert_row(connection, repo.events, row)
+        effects = Effects(connection, audit, self.ruleset, received_at, actor)
+        if stale:
+            assert current is not None
+            audit.append(
+                received_at, actor, "event_stale", [f"E{pk}", event.nhs_number],
+                {"source": event.source, "event_id": event.event_id, "appointment_id": event.appointment_id,
+                 "reason": f"recorded_at is not later than that of the current outcome (event E{current.id})"},
+            )
+            return "stale"
+        was_missed = current is not None and Attendance(current.attendance).is_missed
+        if was_missed and not event.attendance.is_missed:
+            reason = f"appointment {event.appointment_id} ({event.source}) changed to {event.attendance.value}"
+            withdrawn = effects.withdraw(key, reason)
+            audit.append(
+                received_at, actor, "appointment_corrected", [f"E{pk}", event.nhs_number],
+                {"source": event.source, "appointment_id": event.appointment_id, "from": current.attendance,
+                 "to": event.attendance, "withdrawn": withdrawn},
+            )
+        self._track_follow_up(connection, event, recorded_at)
+        if event.attendance is not Attendance.ENTERED_IN_ERROR:
+            appointment = Appointment(
+                source=event.source,
+                appointment_id=event.appointment_id,
+                service=event.service,
+                appointment_at=event.appointment_at,
+                attendance=event.attendance,
+                priority=event.priority,
+                outcome=event.outcome,
+                recorded_at=recorded_at,
+                event_pk=pk,
+            )
+            self._evaluate(connection, effects, event, appointment)
+        return "superseded" if current is not None else "accepted"
+
+    def _track_follow_up(self, connection: Connection, event: AttendanceEvent, recorded_at: datetime) -> None:
+        """A missed appointment waits for its WNB-14 deadline; one no longer missed waits for nothing."""
+        existing = connection.execute(
+            repo.follow_ups.select().where(
+                and_(
+                    repo.follow_ups.c.source == event.source,
+                    repo.follow_ups.c.appointment_id == event.appointment_id,
+                )
+            )
+        ).first()
+        if not event.attendance.is_missed:
+            if existing is not None and existing.status == "pending":
+                connection.execute(
+                    update(repo.follow_ups).where(repo.follow_ups.c.id == existing.id).values(status="void")
+                )
+            return
+        follow_up = self.ruleset.settings.follow_up
+        deadline = london_time_on(
+            add_working_days(london_date(recorded_at), follow_up.deadline_working_days),
+            self.ruleset.settings.calendar.working_day_ends,
+        )
+        if existing is None:
+            repo.insert_row(
+                connection,
+                repo.follow_ups,
+                {"source": event.source, "appointment_id": event.appointment_id, "nhs_number": event.nhs_number,
+                 "deadline_at": deadline, "status": "pending"},
+            )
+        elif existing.status != "judged":
+            connection.execute(
+                update(repo.follow_ups)
+                .where(repo.follow_ups.c.id == existing.id)
+                .values(deadline_at=deadline, status="pending")
+            )
+
+    def run_rules(self, facts: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+        """The rules that fire, by the matcher, checked against the interpreter; and their explanations."""
+        fired = matcher.evaluate(self.ruleset, facts)
+        explanations = explain(self.ruleset, facts)
+        by_interpreter = [item.rule_id for item in explanations if item.fired]
+        if fired != by_interpreter:
+            raise EngineError(
+                f"the rule matcher fired {fired} but the interpreter {by_interpreter}; evaluation refused"
+            )
+        return fired, [item.model_dump(mode="json") for item in explanations if item.fired]
+
+    def _evaluate(
+        self, connection: Connection, effects: Effects, event: AttendanceEvent, appointment: Appointment
+    ) -> None:
+        context = repo.person_context(connection, event.nhs_number)
+        born = event.date_of_birth or (context.date_of_birth if context else None)
+        subject = [f"E{appointment.event_pk}", event.nhs_number]
+        basis = {"event": f"E{appointment.event_pk}", "source": event.source, "event_id": event.event_id,
+                 "appointment_id": event.appointment_id, "service": event.service}
+        if born is None:
+            effects.record("evaluation", subject, {**basis, "fired": [], "outcome": "no date of birth in the "
+                            "event or the person's context: no rule ran"})
+            return
+        facts = event_facts(
+            self.ruleset,
+            appointment,
+            repo.person_history(connection, event.nhs_number),
+            born,
+            context,
+            repo.completed_tasks(connection, event.nhs_number, self.ruleset.settings.discharge_review.review_task),
+            bool(event.first_appointment),
+        )
+        self._decide_and_apply(effects, facts, event.nhs_number, appointment, appointment.recorded_at, basis)
+
+    def _decide_and_apply(
+        self,
+        effects: Effects,
+        facts: dict[str, Any],
+        nhs_number: str,
+        appointment: Appointment,
+        due_from: datetime,
+        basis: dict[str, Any],
+    ) -> Decision:
+        fired, conditions = self.run_rules(facts)
+        decision = decide(self.ruleset, fired, appointment.service, due_from)
+        seq = effects.record(
+            "evaluation",
+            [f"E{appointment.event_pk}", nhs_number],
+            {**basis, "facts": facts, "fired": fired, "conditions": conditions,
+             "outcome": decision.model_dump(mode="json", exclude={"fired"})},
+        )
+        effects.apply(decision, nhs_number, appointment.key, appointment.event_pk, seq)
+        return decision
+
+    # ---- time-based: WNB-14 and escalation ----
+
+    def sweep(self, now: datetime | None = None, actor: str = "scheduler") -> Counter[str]:
+        """Judge every follow-up deadline passed, then escalate every overdue task, as of `now`."""
+        now = now or self.clock()
+        counts: Counter[str] = Counter()
+        with self._transaction() as (connection, audit):
+            effects = Effects(connection, audit, self.ruleset, now, actor)
+            due = connection.execute(
+                repo.follow_ups.select()
+                .where(and_(repo.follow_ups.c.status == "pending", repo.follow_ups.c.deadline_at <= now))
+                .order_by(repo.follow_ups.c.deadline_at, repo.follow_ups.c.id)
+            ).all()
+            for follow_up in due:
+                counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1
+            counts["escalated"] = len(effects.escalate_due(now))
+        return counts
+
+    def _judge_follow_up(self, connection: Connection, effects: Effects, follow_up: Row[Any], now: datetime) -> str:
+        current = repo.current_event(connection, follow_up.source, follow_up.appointment_id)
+        status = "void"
+        if current is not None and Attendance(current.attendance).is_missed:
+            status = "judged"
+            context = repo.person_context(connection, current.nhs_number)
+            born = current.date_of_birth or (context.date_of_birth if context else None)
+            missed = repo.appointment_of(current)
+            basis = {"event": f"E{current.id}", "source": current.source, "event_id": current.event_id,
+                     "appointment_id": current.appointment_id, "service": current.service,
+                     "follow_up_deadline": follow_up.deadline_at}
+            if born is None:
+                effects.record("evaluation", [f"E{current.id}", current.nhs_number],
+                                {**basis, "fired": [], "outcome": "no date of birth: no rule ran"})
+            else:
+                facts = follow_up_facts(
+                    self.ruleset, missed, repo.person_history(connection, current.nhs_number), born, context
+                )
+                self._decide_and_apply(effects, facts, current.nhs_number, missed, follow_up.deadline_at, basis)
+        connection.execute(
+            update(repo.follow_ups)
+            .where(repo.follow_ups.c.id == follow_up.id)
+            .values(status=status, judged_at=now)
+        )
+        return "follow_ups_judged" if status == "judged" else "follow_ups_void"
+
+    # ---- people ----
+
+    def act_on_task(self, ref: str, action: str, by: str, note: str | None = None, at: datetime | None = None) -> Row[Any]:
+        with self._transaction() as (connection, audit):
+            effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
+            return effects.act_on_task(parse_ref(ref, "T"), action, note)
+
+    def resolve_flag(self, ref: str, by: str, reason: str, at: datetime | None = None) -> Row[Any]:
+        with self._transaction() as (connection, audit):
+            effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
+            return effects.resolve_flag(parse_ref(ref, "F"), reason)
+
+    def import_context(self, items: Iterable[RawItem], origin: str, actor: str = "engine") -> Counter[str]:
+        """Insert or replace person context records; a bad record goes to the data-quality queue."""
+        counts: Counter[str] = Counter()
+        with self._transaction() as (connection, audit):
+            for item in items:
+                at = self.clock()
+                try:
+                    if isinstance(item.data, InvalidEvent):
+                        raise item.data
+                    context = parse_context(item.data)
+                except InvalidEvent as problem:
+                    counts[self._reject(connection, audit, item, origin, problem, at)] += 1
+                    continue
+                new = repo.save_context(connection, context, at)
+                audit.append(at, actor, "context_imported", [context.nhs_number], {"origin": origin, "line": item.line,
+                             "new": new, "statuses": [s.kind for s in context.statuses]})
+                counts["created" if new else "updated"] += 1
+        return counts
+
+
+def parse_context(data: dict[str, Any]) -> PersonContext:
+    from pydantic import ValidationError
+
+    from wnb.domain import invalid_event_from
+
+    try:
+        return PersonContext.model_validate(data)
+    except ValidationError as error:
+        raise invalid_event_from(error) from None
+
+
+__all__ = ["RawItem", "Service", "flag_ref", "task_ref", "utc_now"]

@@ -1,0 +1,1 @@
+"""Storage: SQLModel tables, the database connection, and the queries the service runs."""

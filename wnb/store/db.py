@@ -1,0 +1,46 @@
+"""Open the database named by WNB_DATABASE_URL: SQLite (WAL) by default, PostgreSQL in production."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlmodel import SQLModel
+
+from wnb.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+DEFAULT_URL = "sqlite:///wnb.db"
+
+
+def database_url() -> str:
+    return os.environ.get("WNB_DATABASE_URL", DEFAULT_URL)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, issue BEGIN, so each transaction can take the write lock up front.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE: two writers never both read the audit chain's tail and then append.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def open_database(url: str | None = None, create: bool = True) -> Engine:
+    """An engine for `url` (default WNB_DATABASE_URL), with the schema created when missing."""
+    url = url or database_url()
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        _sqlite_setup(engine)
+    if create:
+        SQLModel.metadata.create_all(engine)
+    return engine

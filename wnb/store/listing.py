@@ -1,0 +1,120 @@
+"""Read flags, tasks and rejects in the shapes the command line, API and scenarios show (ARCHITECTURE §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select
+
+from wnb.errors import NotFound
+from wnb.store import repo
+
+
+def _links_by_item(connection: Connection, kind: str, ids: list[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    if not ids:
+        return found
+    query = (
+        select(repo.links.c.item_id, repo.events.c.event_id, repo.events.c.source)
+        .join(repo.events, repo.events.c.id == repo.links.c.event_pk)
+        .where(and_(repo.links.c.kind == kind, repo.links.c.item_id.in_(ids)))
+        .order_by(repo.links.c.id)
+    )
+    for row in connection.execute(query):
+        found.setdefault(row.item_id, []).append(f"{row.source}/{row.event_id}")
+    return found
+
+
+def flags(
+    connection: Connection, include_closed: bool = False, nhs_number: str | None = None
+) -> list[dict[str, Any]]:
+    query = select(repo.flags).order_by(repo.flags.c.id)
+    if not include_closed:
+        query = query.where(repo.flags.c.status == "active")
+    if nhs_number:
+        query = query.where(repo.flags.c.nhs_number == nhs_number)
+    rows = list(connection.execute(query))
+    events = _links_by_item(connection, "flag", [row.id for row in rows])
+    return [
+        {
+            "id": f"F{row.id}",
+            "nhs_number": row.nhs_number,
+            "code": row.code,
+            "level": row.level,
+            "status": row.status,
+            "rule_ids": list(row.rule_ids),
+            "raised_at": row.raised_at.isoformat(),
+            "event_ids": events.get(row.id, []),
+        }
+        for row in rows
+    ]
+
+
+def tasks(
+    connection: Connection,
+    include_closed: bool = False,
+    role: str | None = None,
+    nhs_number: str | None = None,
+) -> list[dict[str, Any]]:
+    query = select(repo.tasks).order_by(repo.tasks.c.due_at, repo.tasks.c.id)
+    if not include_closed:
+        query = query.where(repo.tasks.c.status.in_(repo.OPEN_STATUSES))
+    if role:
+        query = query.where(repo.tasks.c.owner_role == role)
+    if nhs_number:
+        query = query.where(repo.tasks.c.nhs_number == nhs_number)
+    rows = list(connection.execute(query))
+    events = _links_by_item(connection, "task", [row.id for row in rows])
+    return [
+        {
+            "id": f"T{row.id}",
+            "nhs_number": row.nhs_number,
+            "service": row.service,
+            "code": row.code,
+            "owner_role": row.owner_role,
+            "status": row.status,
+            "due_at": row.due_at.isoformat().replace("+00:00", "Z"),
+            "escalation_level": row.escalation_level,
+            "rule_ids": list(row.rule_ids),
+            "event_ids": events.get(row.id, []),
+        }
+        for row in rows
+    ]
+
+
+def rejects(connection: Connection, include_handled: bool = False) -> list[dict[str, Any]]:
+    query = select(repo.rejects).order_by(repo.rejects.c.id)
+    if not include_handled:
+        query = query.where(repo.rejects.c.handled_at.is_(None))
+    return [
+        {
+            "id": f"R{row.id}",
+            "received_at": row.received_at.isoformat(),
+            "origin": row.origin,
+            "line": row.line,
+            "source": row.source,
+            "event_id": row.event_id,
+            "field": row.field,
+            "reason": row.reason,
+            "raw": row.raw,
+        }
+        for row in connection.execute(query)
+    ]
+
+
+def count_rejects(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(repo.rejects)).scalar_one())
+
+
+def find_open_task(connection: Connection, nhs_number: str, service: str, code: str) -> str:
+    row = repo.open_task(connection, nhs_number, service, code)
+    if row is None:
+        raise NotFound(f"no open task {code} in {service} for {nhs_number}")
+    return f"T{row.id}"
+
+
+def find_active_flag(connection: Connection, nhs_number: str, code: str) -> str:
+    row = repo.active_flag(connection, nhs_number, code)
+    if row is None:
+        raise NotFound(f"no active flag {code} for {nhs_number}")
+    return f"F{row.id}"

@@ -1,0 +1,228 @@
+"""SQLModel tables. They stay inside `store/`; the rest of wnb sees domain types and plain dicts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; every datetime must be timezone-aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kwargs))
+
+
+def _json(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(JSON(), **kwargs))
+
+
+class EventRow(SQLModel, table=True):
+    """Every accepted event, whatever became of it (state: current, superseded, stale)."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id", name="uq_event_source_event_id"),
+        Index("ix_event_person", "nhs_number", "state"),
+        Index("ix_event_appointment", "source", "appointment_id", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    event_id: str
+    nhs_number: str
+    date_of_birth: date | None = None
+    service: str
+    appointment_id: str
+    appointment_at: datetime = _utc(nullable=False)
+    attendance: str
+    priority: str | None = None
+    outcome: str | None = None
+    first_appointment: bool | None = None
+    recorded_at: datetime = _utc(nullable=False)
+    recorded_at_given: bool = True
+    received_at: datetime = _utc(nullable=False)
+    state: str
+    raw: dict[str, Any] = _json(nullable=False)
+
+
+class PersonContextRow(SQLModel, table=True):
+    __tablename__ = "person_context"
+
+    nhs_number: str = Field(primary_key=True)
+    document: dict[str, Any] = _json(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class FlagRow(SQLModel, table=True):
+    __tablename__ = "flag"
+    __table_args__ = (
+        # At most one active flag per (person, code): DOMAIN.md §5.2.
+        Index(
+            "uq_flag_active",
+            "nhs_number",
+            "code",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    nhs_number: str = Field(index=True)
+    code: str
+    level: str
+    status: str
+    rule_ids: list[str] = _json(nullable=False)
+    raised_at: datetime = _utc(nullable=False)
+    ruleset_version: str
+    status_reason: str | None = Field(default=None, sa_column=Column(Text()))
+    changed_at: datetime | None = _utc()
+    changed_by: str | None = None
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "task"
+    __table_args__ = (
+        # At most one open task per (person, service, code): DOMAIN.md §5.3.
+        Index(
+            "uq_task_open",
+            "nhs_number",
+            "service",
+            "code",
+            unique=True,
+            sqlite_where=text("status IN ('requested', 'accepted')"),
+            postgresql_where=text("status IN ('requested', 'accepted')"),
+        ),
+        Index("ix_task_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    nhs_number: str = Field(index=True)
+    service: str
+    code: str
+    owner_role: str
+    first_owner_role: str
+    status: str
+    due_at: datetime = _utc(nullable=False)
+    escalation_level: int = 0
+    rule_ids: list[str] = _json(nullable=False)
+    created_at: datetime = _utc(nullable=False)
+    ruleset_version: str
+    updated_at: datetime = _utc(nullable=False)
+
+
+class TaskHistoryRow(SQLModel, table=True):
+    """Every change of a task: who, when, what and a note (DOMAIN.md §5.5)."""
+
+    __tablename__ = "task_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(index=True)
+    at: datetime = _utc(nullable=False)
+    actor: str
+    action: str
+    status: str
+    owner_role: str
+    due_at: datetime = _utc(nullable=False)
+    escalation_level: int
+    note: str | None = Field(default=None, sa_column=Column(Text()))
+
+
+class LinkRow(SQLModel, table=True):
+    """Which appointments (and through which event and evaluation) raised or repeated a flag or task."""
+
+    __tablename__ = "link"
+    __table_args__ = (
+        Index("ix_link_item", "kind", "item_id"),
+        Index("ix_link_appointment", "source", "appointment_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # flag | task
+    item_id: int
+    source: str
+    appointment_id: str
+    event_pk: int
+    audit_seq: int
+    active: bool = True
+    linked_at: datetime = _utc(nullable=False)
+
+
+class FollowUpRow(SQLModel, table=True):
+    """A missed appointment waiting for its WNB-14 follow-up deadline."""
+
+    __tablename__ = "follow_up"
+    __table_args__ = (
+        UniqueConstraint("source", "appointment_id", name="uq_follow_up_appointment"),
+        Index("ix_follow_up_due", "status", "deadline_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    appointment_id: str
+    nhs_number: str
+    deadline_at: datetime = _utc(nullable=False)
+    status: str  # pending | judged | void
+    judged_at: datetime | None = _utc()
+
+
+class RejectRow(SQLModel, table=True):
+    """The data-quality queue: a row or message that was refused, with the reason and the raw input."""
+
+    __tablename__ = "reject"
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = _utc(nullable=False)
+    origin: str  # file name, endpoint or listener
+    line: int | None = None
+    source: str | None = None
+    event_id: str | None = None
+    field: str | None = None
+    reason: str = Field(sa_column=Column(Text(), nullable=False))
+    raw: str = Field(sa_column=Column(Text(), nullable=False))
+    handled_at: datetime | None = _utc()
+    handled_by: str | None = None
+
+
+class AuditRow(SQLModel, table=True):
+    """The append-only, hash-chained audit log (ARCHITECTURE.md §6)."""
+
+    __tablename__ = "audit"
+
+    seq: int = Field(primary_key=True)
+    at: datetime = _utc(nullable=False)
+    actor: str
+    action: str = Field(index=True)
+    subject: list[str] = _json(nullable=False)
+    ruleset_version: str | None = None
+    payload: dict[str, Any] = _json(nullable=False)
+    prev_hash: str
+    hash: str
+
+
+class AuditHeadRow(SQLModel, table=True):
+    """The chain's last sequence number and hash, so removing records from the end is found too."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int
+    hash: str
