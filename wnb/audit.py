@@ -21,6 +21,7 @@ from wnb.store.tables import AuditHeadRow, AuditRow
 GENESIS = "0" * 64
 _audit = AuditRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
 _head = AuditHeadRow.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_audit)
 
 
 def jsonable(value: Any) -> Any:
@@ -60,6 +61,7 @@ class AuditLog:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._tail: tuple[int, str] | None = None
+        self._pending: list[dict[str, Any]] = []
 
     def _load_tail(self) -> tuple[int, str]:
         row = self._connection.execute(select(_head.c.seq, _head.c.hash)).first()
@@ -87,13 +89,22 @@ class AuditLog:
             "prev_hash": prev_hash,
         }
         record["hash"] = record_hash(record)
-        self._connection.execute(insert(_audit).values(record))
-        if seq == 0:
-            self._connection.execute(insert(_head).values(id=1, seq=record["seq"], hash=record["hash"]))
-        else:
-            self._connection.execute(update(_head).values(seq=record["seq"], hash=record["hash"]))
+        if self._tail is None and seq == 0:
+            self._connection.execute(insert(_head).values(id=1, seq=0, hash=GENESIS))
+        self._pending.append(record)
         self._tail = (record["seq"], record["hash"])
         return int(record["seq"])
+
+    def finish(self) -> None:
+        """Write the records appended and the chain's new tail; call once, last, in the same transaction.
+
+        The caller's transaction holds the database's write lock (SQLite BEGIN IMMEDIATE), so nobody else
+        appends between the first read of the tail and this write.
+        """
+        if self._pending and self._tail is not None:
+            self._connection.execute(_INSERT, self._pending)
+            self._connection.execute(update(_head).values(seq=self._tail[0], hash=self._tail[1]))
+            self._pending = []
 
 
 @dataclass(frozen=True)

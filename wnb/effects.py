@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, update
+from sqlalchemy import Connection, Row
 
 from wnb.audit import AuditLog
 from wnb.calendar import next_escalation_due
@@ -117,9 +117,7 @@ class Effects:
                 flag_id = row.id
                 rule_ids = list(dict.fromkeys([*row.rule_ids, *wanted.rule_ids]))
                 if rule_ids != list(row.rule_ids):
-                    self.connection.execute(
-                        update(repo.flags).where(repo.flags.c.id == flag_id).values(rule_ids=rule_ids)
-                    )
+                    repo.update_row(self.connection, repo.flags, flag_id, rule_ids=rule_ids)
                 self.record(
                     "flag_repeated",
                     [flag_ref(flag_id), nhs_number],
@@ -170,7 +168,7 @@ class Effects:
         if moved:
             changes.update(due_at=wanted.due_at, updated_at=self.at)
         if changes:
-            self.connection.execute(update(repo.tasks).where(repo.tasks.c.id == task["id"]).values(changes))
+            repo.update_row(self.connection, repo.tasks, task["id"], **changes)
             task.update(changes)
         if moved:
             self._history(task, "due-moved-earlier", "a repeat asked for an earlier due time")
@@ -188,7 +186,7 @@ class Effects:
         """The appointment no longer supports anything: unlink it; what it alone raised is withdrawn."""
         said: list[str] = []
         for link in repo.appointment_links(self.connection, *appointment):
-            self.connection.execute(update(repo.links).where(repo.links.c.id == link.id).values(active=False))
+            repo.update_row(self.connection, repo.links, link.id, active=False)
             if repo.active_links(self.connection, link.kind, link.item_id):
                 continue
             if link.kind == "flag":
@@ -204,10 +202,9 @@ class Effects:
         return said
 
     def _set_flag_status(self, flag: Row[Any], status: FlagStatus, reason: str) -> None:
-        self.connection.execute(
-            update(repo.flags)
-            .where(repo.flags.c.id == flag.id)
-            .values(status=status.value, status_reason=reason, changed_at=self.at, changed_by=self.actor)
+        repo.update_row(
+            self.connection, repo.flags, flag.id,
+            status=status.value, status_reason=reason, changed_at=self.at, changed_by=self.actor,
         )
         self.record(
             f"flag_{status.value.replace('-', '_')}",
@@ -218,11 +215,7 @@ class Effects:
     def _set_task_status(self, task: Row[Any], status: TaskStatus, action: str, note: str | None) -> None:
         values = dict(task._mapping)
         values.update(status=status.value, updated_at=self.at)
-        self.connection.execute(
-            update(repo.tasks)
-            .where(repo.tasks.c.id == task.id)
-            .values(status=status.value, updated_at=self.at)
-        )
+        repo.update_row(self.connection, repo.tasks, task.id, status=status.value, updated_at=self.at)
         self._history(values, action, note)
         self.record(
             f"task_{action}",
@@ -249,10 +242,9 @@ class Effects:
                 continue  # end of its chain: stays, overdue
             task = dict(row._mapping)
             task.update(owner_role=chain[level].value, escalation_level=level, due_at=due, updated_at=self.at)
-            self.connection.execute(
-                update(repo.tasks)
-                .where(repo.tasks.c.id == row.id)
-                .values(owner_role=task["owner_role"], escalation_level=level, due_at=due, updated_at=self.at)
+            repo.update_row(
+                self.connection, repo.tasks, row.id,
+                owner_role=task["owner_role"], escalation_level=level, due_at=due, updated_at=self.at,
             )
             self._history(task, "escalated", f"not acknowledged by {row.owner_role} by its due time")
             self.record(

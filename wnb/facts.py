@@ -85,6 +85,15 @@ def _trigger_facts(**held: bool) -> dict[str, bool]:
     return {fact: bool(held.get(fact, False)) for fact in TRIGGERS.values()}
 
 
+def event_triggers(appointment: Appointment) -> dict[str, bool]:
+    """Which rule triggers an appointment outcome sets off; every rule needs one of them."""
+    return _trigger_facts(
+        trigger_missed_appointment=appointment.attendance.is_missed,
+        trigger_patient_cancellation=_is_patient_cancellation(appointment),
+        trigger_discharge=appointment.outcome is Outcome.DISCHARGED,
+    )
+
+
 def _base_facts(appointment: Appointment) -> dict[str, Any]:
     return {
         "attendance": appointment.attendance.value,
@@ -112,13 +121,7 @@ def event_facts(
     at, service = appointment.appointment_at, appointment.service
     same_service = [item for item in appointments if item.service == service]
     facts = _base_facts(appointment)
-    facts.update(
-        _trigger_facts(
-            trigger_missed_appointment=appointment.attendance.is_missed,
-            trigger_patient_cancellation=_is_patient_cancellation(appointment),
-            trigger_discharge=appointment.outcome is Outcome.DISCHARGED,
-        )
-    )
+    facts.update(event_triggers(appointment))
     facts["first_appointment"] = first_appointment
     facts.update(person_facts(ruleset, born, london_date(at), context))
     for name, spec in ruleset.settings.counts.items():

@@ -10,10 +10,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, update
+from sqlalchemy import Connection, Engine, Row, and_
 
 from wnb import engine as matcher
 from wnb.audit import AuditLog
@@ -22,7 +23,7 @@ from wnb.decide import decide
 from wnb.domain import Appointment, AttendanceEvent, Decision, EventState, PersonContext
 from wnb.effects import Effects, flag_ref, parse_ref, task_ref
 from wnb.errors import EngineError, InvalidEvent
-from wnb.facts import event_facts, follow_up_facts
+from wnb.facts import event_facts, event_triggers, follow_up_facts
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset, explain
 from wnb.store import repo
@@ -52,7 +53,9 @@ class Service:
     @contextmanager
     def _transaction(self) -> Iterator[tuple[Connection, AuditLog]]:
         with self.db.begin() as connection:
-            yield connection, AuditLog(connection)
+            audit = AuditLog(connection)
+            yield connection, audit
+            audit.finish()
 
     # ---- ingestion ----
 
@@ -68,33 +71,50 @@ class Service:
         counts: Counter[str] = Counter()
         iterator = iter(items)
         while True:
-            with self._transaction() as (connection, audit):
-                done = 0
-                for item in iterator:
-                    counts[self._ingest_one(connection, audit, item, origin, actor)] += 1
-                    done += 1
-                    if done == chunk:
-                        break
-            if progress and done:
-                progress(done)
-            if done < chunk:
+            batch = list(islice(iterator, chunk))
+            if batch:
+                with self._transaction() as (connection, audit):
+                    for status in self._ingest_batch(connection, audit, batch, origin, actor):
+                        counts[status] += 1
+                if progress:
+                    progress(len(batch))
+            if len(batch) < chunk:
                 return counts
 
     def ingest_one(self, item: RawItem, origin: str, actor: str = "engine") -> str:
         with self._transaction() as (connection, audit):
-            return self._ingest_one(connection, audit, item, origin, actor)
+            return self._ingest_batch(connection, audit, [item], origin, actor)[0]
 
-    def _ingest_one(self, connection: Connection, audit: AuditLog, item: RawItem, origin: str, actor: str) -> str:
-        received_at = self.clock()
-        if isinstance(item.data, InvalidEvent):
-            return self._reject(connection, audit, item, origin, item.data, received_at)
-        try:
-            event = AttendanceEvent.parse(item.data)
-        except InvalidEvent as problem:
-            return self._reject(connection, audit, item, origin, problem, received_at)
-        if repo.event_exists(connection, event.source, event.event_id):
-            return "duplicate"
-        return self._store_and_evaluate(connection, audit, event, item.data, received_at, actor)
+    def _ingest_batch(
+        self, connection: Connection, audit: AuditLog, batch: list[RawItem], origin: str, actor: str
+    ) -> list[str]:
+        """Each item in order; what is already stored is looked up once for the whole batch."""
+        parsed: list[AttendanceEvent | InvalidEvent] = []
+        for item in batch:
+            if isinstance(item.data, InvalidEvent):
+                parsed.append(item.data)
+                continue
+            try:
+                parsed.append(AttendanceEvent.parse(item.data))
+            except InvalidEvent as problem:
+                parsed.append(problem)
+        events = [event for event in parsed if isinstance(event, AttendanceEvent)]
+        seen = repo.existing_event_keys(connection, {(e.source, e.event_id) for e in events})
+        current = repo.current_outcomes(connection, {(e.source, e.appointment_id) for e in events})
+        statuses: list[str] = []
+        for item, event in zip(batch, parsed, strict=True):
+            received_at = self.clock()
+            if isinstance(event, InvalidEvent):
+                statuses.append(self._reject(connection, audit, item, origin, event, received_at))
+            elif (event.source, event.event_id) in seen:
+                statuses.append("duplicate")
+            else:
+                assert isinstance(item.data, dict)
+                seen.add((event.source, event.event_id))
+                statuses.append(
+                    self._store_and_evaluate(connection, audit, event, item.data, received_at, actor, current)
+                )
+        return statuses
 
     def _reject(
         self, connection: Connection, audit: AuditLog, item: RawItem, origin: str, problem: InvalidEvent, at: datetime
@@ -128,10 +148,11 @@ class Service:
         raw: dict[str, Any],
         received_at: datetime,
         actor: str,
+        outcomes: dict[tuple[str, str], repo.CurrentOutcome],
     ) -> str:
         recorded_at = event.recorded_at or received_at
         key = (event.source, event.appointment_id)
-        current = repo.current_event(connection, *key)
+        current = outcomes.get(key)
         stale = current is not None and recorded_at <= current.recorded_at
         row = {
             **event.model_dump(exclude={"recorded_at"}),
@@ -145,10 +166,10 @@ class Service:
             "raw": raw,
         }
         if current is not None and not stale:
-            connection.execute(
-                update(repo.events).where(repo.events.c.id == current.id).values(state=EventState.SUPERSEDED.value)
-            )
+            repo.update_row(connection, repo.events, current.id, state=EventState.SUPERSEDED.value)
         pk = repo.insert_row(connection, repo.events, row)
+        if not stale:
+            outcomes[key] = repo.CurrentOutcome(pk, recorded_at, event.attendance.value)
         effects = Effects(connection, audit, self.ruleset, received_at, actor)
         if stale:
             assert current is not None
@@ -167,7 +188,7 @@ class Service:
                 {"source": event.source, "appointment_id": event.appointment_id, "from": current.attendance,
                  "to": event.attendance, "withdrawn": withdrawn},
             )
-        self._track_follow_up(connection, event, recorded_at)
+        self._track_follow_up(connection, event, recorded_at, first_outcome=current is None)
         if event.attendance is not Attendance.ENTERED_IN_ERROR:
             appointment = Appointment(
                 source=event.source,
@@ -183,21 +204,16 @@ class Service:
             self._evaluate(connection, effects, event, appointment)
         return "superseded" if current is not None else "accepted"
 
-    def _track_follow_up(self, connection: Connection, event: AttendanceEvent, recorded_at: datetime) -> None:
+    def _track_follow_up(
+        self, connection: Connection, event: AttendanceEvent, recorded_at: datetime, first_outcome: bool
+    ) -> None:
         """A missed appointment waits for its WNB-14 deadline; one no longer missed waits for nothing."""
-        existing = connection.execute(
-            repo.follow_ups.select().where(
-                and_(
-                    repo.follow_ups.c.source == event.source,
-                    repo.follow_ups.c.appointment_id == event.appointment_id,
-                )
-            )
-        ).first()
+        if first_outcome and not event.attendance.is_missed:
+            return  # a follow-up exists only for an appointment that had an outcome before
+        existing = None if first_outcome else repo.follow_up_of(connection, event.source, event.appointment_id)
         if not event.attendance.is_missed:
             if existing is not None and existing.status == "pending":
-                connection.execute(
-                    update(repo.follow_ups).where(repo.follow_ups.c.id == existing.id).values(status="void")
-                )
+                repo.update_row(connection, repo.follow_ups, existing.id, status="void")
             return
         follow_up = self.ruleset.settings.follow_up
         deadline = london_time_on(
@@ -212,11 +228,7 @@ class Service:
                  "deadline_at": deadline, "status": "pending"},
             )
         elif existing.status != "judged":
-            connection.execute(
-                update(repo.follow_ups)
-                .where(repo.follow_ups.c.id == existing.id)
-                .values(deadline_at=deadline, status="pending")
-            )
+            repo.update_row(connection, repo.follow_ups, existing.id, deadline_at=deadline, status="pending")
 
     def run_rules(self, facts: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
         """The rules that fire, by the matcher, checked against the interpreter; and their explanations."""
@@ -232,11 +244,17 @@ class Service:
     def _evaluate(
         self, connection: Connection, effects: Effects, event: AttendanceEvent, appointment: Appointment
     ) -> None:
-        context = repo.person_context(connection, event.nhs_number)
-        born = event.date_of_birth or (context.date_of_birth if context else None)
         subject = [f"E{appointment.event_pk}", event.nhs_number]
         basis = {"event": f"E{appointment.event_pk}", "source": event.source, "event_id": event.event_id,
                  "appointment_id": event.appointment_id, "service": event.service}
+        triggers = event_triggers(appointment)
+        if not any(triggers.values()):
+            # Every rule needs a trigger (the rule schema requires one), so none can fire: no history needed.
+            effects.record("evaluation", subject, {**basis, "facts": triggers, "fired": [],
+                           "outcome": f"{event.attendance.value} triggers no rule"})
+            return
+        context = repo.person_context(connection, event.nhs_number)
+        born = event.date_of_birth or (context.date_of_birth if context else None)
         if born is None:
             effects.record("evaluation", subject, {**basis, "fired": [], "outcome": "no date of birth in the "
                             "event or the person's context: no rule ran"})
@@ -309,11 +327,7 @@ class Service:
                     self.ruleset, missed, repo.person_history(connection, current.nhs_number), born, context
                 )
                 self._decide_and_apply(effects, facts, current.nhs_number, missed, follow_up.deadline_at, basis)
-        connection.execute(
-            update(repo.follow_ups)
-            .where(repo.follow_ups.c.id == follow_up.id)
-            .values(status=status, judged_at=now)
-        )
+        repo.update_row(connection, repo.follow_ups, follow_up.id, status=status, judged_at=now)
         return "follow_ups_judged" if status == "judged" else "follow_ups_void"
 
     # ---- people ----
