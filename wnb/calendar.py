@@ -74,7 +74,8 @@ class DueRule:
     def due_at(self, recorded_at: datetime, day_end: time = time(17)) -> datetime:
         """The due instant (UTC) for an outcome recorded at `recorded_at`."""
         if self.kind == "hours":
-            return (recorded_at + timedelta(hours=self.amount)).astimezone(UTC)
+            # In UTC: aware arithmetic in a London zone would add wall-clock hours across a clock change.
+            return recorded_at.astimezone(UTC) + timedelta(hours=self.amount)
         recorded_day = london_date(recorded_at)
         if self.kind == "same-working-day":
             end_of_day = london_time_on(recorded_day, day_end)

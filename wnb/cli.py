@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections import Counter
@@ -14,7 +15,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from wnb import audit
 from wnb.display import due_in_words, local, local_short, plain_code
@@ -22,6 +25,7 @@ from wnb.errors import WnbError
 from wnb.explain import explain_item
 from wnb.ingest import read_file
 from wnb.ingest.ndjson import read as read_ndjson
+from wnb.logs import configure as configure_logging
 from wnb.ruleset import Ruleset, load_ruleset
 from wnb.scenarios import run_scenario, scenario_files
 from wnb.service import Service, utc_now
@@ -62,8 +66,13 @@ def default_rules_dir() -> Path:
     return here if here.is_dir() else Path(__file__).resolve().parent.parent / "rules" / "default"
 
 
+def say(text: str) -> None:
+    """One line of plain data: no markup, no highlighting, never wrapped (scripts read these lines)."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _fail(message: str) -> None:
-    err.print(f"[bold red]wnb: error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]wnb: error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -99,7 +108,7 @@ def _count_lines(path: Path) -> int:
 
 def _print_counts(title: str, counts: Counter[str], order: list[str]) -> None:
     shown = ", ".join(f"{counts.get(name, 0)} {name}" for name in order)
-    out.print(f"{title}: {shown}", highlight=False)
+    say(f"{title}: {shown}")
 
 
 @context_app.command("import")
@@ -182,7 +191,7 @@ def flags(
             table.add_column(column)
         for item in items:
             level = f"[bold red]{item['level']}[/]" if item["level"] == "red" else f"[yellow]{item['level']}[/]"
-            table.add_row(item["id"], item["nhs_number"], plain_code(item["code"]), level, item["status"],
+            table.add_row(item["id"], item["nhs_number"], escape(plain_code(item["code"])), level, item["status"],
                           ", ".join(item["rule_ids"]), local(item["raised_at"]))
         out.print(table)
 
@@ -211,7 +220,7 @@ def tasks(
             if item["status"] in ("requested", "accepted"):
                 words = due_in_words(item["due_at"], now)
                 due = f"[bold red]{words}[/]" if words.startswith("overdue") else due
-            table.add_row(item["id"], item["nhs_number"], item["service"], plain_code(item["code"]),
+            table.add_row(item["id"], item["nhs_number"], escape(item["service"]), escape(plain_code(item["code"])),
                           item["owner_role"], item["status"], due, str(item["escalation_level"]))
         out.print(table)
 
@@ -221,7 +230,7 @@ def tasks(
 def _task_action(action: str, task_id: str, by: str, note: str | None) -> None:
     def run() -> None:
         row = service().act_on_task(task_id, action, by, note)
-        out.print(f"task T{row.id} {plain_code(row.code)}: {row.status}", highlight=False)
+        say(f"task T{row.id} {plain_code(row.code)}: {row.status}")
 
     guarded(run)
 
@@ -258,7 +267,7 @@ def flag_resolve(
 
     def run() -> None:
         row = service().resolve_flag(flag_id, by, reason)
-        out.print(f"flag F{row.id} {plain_code(row.code)}: {row.status}", highlight=False)
+        say(f"flag F{row.id} {plain_code(row.code)}: {row.status}")
 
     guarded(run)
 
@@ -276,8 +285,9 @@ def rejects(as_json: JsonOption = False, all_: AllOption = False) -> None:
         for column in ("id", "received (UK time)", "from", "line", "field", "reason", "raw"):
             table.add_column(column, overflow="fold")
         for item in items:
-            table.add_row(item["id"], local(item["received_at"]), item["origin"], str(item["line"] or ""),
-                          item["field"] or "", item["reason"], item["raw"][:200])
+            cells = [item["id"], local(item["received_at"]), item["origin"], str(item["line"] or ""),
+                     item["field"] or "", item["reason"], item["raw"][:200]]
+            table.add_row(*(Text(cell) for cell in cells))
         out.print(table)
 
     guarded(run)
@@ -292,7 +302,7 @@ def audit_verify() -> None:
             result = audit.verify(connection)
         if not result.ok:
             _fail(f"audit log is NOT intact: {result.problem}")
-        out.print(f"audit log intact: {result.records} records verified", highlight=False)
+        say(f"audit log intact: {result.records} records verified")
 
     guarded(run)
 
@@ -316,7 +326,7 @@ def explain(item_id: Annotated[str, typer.Argument(help="A flag (F12) or task (T
     def run() -> None:
         with open_database().connect() as connection:
             for line in explain_item(connection, item_id):
-                out.print(line, highlight=False, soft_wrap=True)
+                say(line)
 
     guarded(run)
 
@@ -330,11 +340,10 @@ def rules_check(directory: Annotated[Path, typer.Argument(help="Ruleset director
         from wnb import engine
 
         engine.register(ruleset)
-        out.print(f"{directory}: valid, version {ruleset.short_version}, {len(ruleset.rules)} rules", highlight=False)
+        say(f"{directory}: valid, version {ruleset.short_version}, {len(ruleset.rules)} rules")
         for rule in ruleset.rules:
             raised = f"flag {rule.flag.code} ({rule.flag.level.value})" if rule.flag else "no flag"
-            out.print(f"  {rule.id} on {rule.trigger}: {rule.title} → {raised}, {len(rule.tasks)} tasks",
-                      highlight=False)
+            say(f"  {rule.id} on {rule.trigger}: {rule.title} → {raised}, {len(rule.tasks)} tasks")
 
     guarded(run)
 
@@ -354,13 +363,13 @@ def rules_test(directory: Annotated[Path, typer.Argument(help="Ruleset directory
         for result in _results(ruleset, directory):
             if result.passed:
                 passed += 1
-                out.print(f"[green]PASS[/] {result.path.name}: {result.name}", highlight=False)
+                say(f"PASS {result.path.name}: {result.name}")
             else:
                 failed += 1
-                out.print(f"[bold red]FAIL[/] {result.path.name}: {result.name}", highlight=False)
+                say(f"FAIL {result.path.name}: {result.name}")
                 for problem in result.problems:
-                    out.print(f"     {problem}", highlight=False, soft_wrap=True)
-        out.print(f"{passed} passed, {failed} failed", highlight=False)
+                    say(f"     {problem}")
+        say(f"{passed} passed, {failed} failed")
         if failed or not passed:
             raise typer.Exit(1)
 
@@ -377,5 +386,8 @@ def demo(
     guarded(lambda: run_demo(_parse_now(now), out))
 
 
-def main() -> None:  # pragma: no cover - console entry point wrapper
-    app()
+@app.callback()
+def _configure_logging() -> None:
+    """Logs (JSON lines on stderr, ids only) at WNB_LOG_LEVEL, default WARNING, so tables stay readable."""
+    level = logging.getLevelName(os.environ.get("WNB_LOG_LEVEL", "WARNING").upper())
+    configure_logging(level if isinstance(level, int) else logging.WARNING)

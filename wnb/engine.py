@@ -14,7 +14,7 @@ import warnings
 from typing import Any
 
 from wnb.errors import EngineError
-from wnb.ruleset import Ruleset, compile_rules
+from wnb.ruleset import FACTS_ID, Ruleset, compile_rules
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -75,14 +75,12 @@ def evaluate(ruleset: Ruleset, facts: dict[str, Any]) -> list[str]:
     """The ids of the rules whose conditions hold for one fact document, in rule order."""
     _check_document(facts)
     name = register(ruleset)
-    document = {**facts, "id": "facts", "sid": uuid.uuid4().hex}
+    document = {**facts, "id": FACTS_ID, "sid": uuid.uuid4().hex}
     host = _host()
     with _LOCK:
         host.fired = []
         try:
             state = host.assert_fact(name, document)
-        except _durable.MessageNotHandledException:
-            state = None
         except Exception as error:  # the C engine's own errors
             raise EngineError(f"rule matcher failed: {error}") from error
         finally:

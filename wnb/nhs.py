@@ -22,7 +22,7 @@ def nhs_number_problem(raw: str | None) -> str | None:
     if raw is None or not str(raw).strip():
         return "missing NHS number"
     number = normalise_nhs_number(str(raw))
-    if not re.fullmatch(r"\d{10}", number):
+    if not re.fullmatch(r"[0-9]{10}", number):
         return "an NHS number has exactly 10 digits"
     total = sum(int(digit) * weight for digit, weight in zip(number[:9], _WEIGHTS, strict=True))
     check = 11 - total % 11

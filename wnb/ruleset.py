@@ -27,6 +27,10 @@ TRIGGERS = {
     "follow-up-deadline": "trigger_follow_up_deadline",
 }
 
+# The id of the one fact document of an evaluation, and the catch-all rule every document matches.
+FACTS_ID = "facts"
+ALWAYS_RULE = "wnb-always"
+
 # Every fact a rule may test, with its type (DOMAIN.md §3). Count facts are declared in ruleset.yaml.
 BUILTIN_FACTS: dict[str, type] = {
     **{fact: bool for fact in TRIGGERS.values()},
@@ -354,6 +358,9 @@ def compile_rules(ruleset: Ruleset) -> dict[str, dict[str, Any]]:
     for priority, rule in enumerate(ruleset.rules, start=1):
         tests = [{TRIGGERS[rule.trigger]: True}, *(_compile_node(ruleset, node) for node in rule.when)]
         compiled[rule.id] = {"all": [{"m": {"$and": tests}}], "run": rule.id, "pri": priority}
+    # A document that no rule matches makes the engine raise, and deleting that session can then corrupt
+    # its heap; this lowest-priority rule matches every document so that never happens.
+    compiled[ALWAYS_RULE] = {"all": [{"m": {"id": FACTS_ID}}], "run": ALWAYS_RULE, "pri": len(ruleset.rules) + 1}
     return compiled
 
 
@@ -402,28 +409,53 @@ def _describe(condition: Condition, ruleset: Ruleset) -> str:
     return f"{condition.fact} {OPERATORS[op][0]} {shown}{named}"
 
 
-def _explain_node(ruleset: Ruleset, node: Any, facts: dict[str, Any], out: list[ConditionResult]) -> bool:
+_Plan = tuple[Any, ...]  # ("test", fact, op, value, text) or ("any" | "all", children)
+_PLANS: dict[str, list[tuple[Rule, str, list[_Plan]]]] = {}
+
+
+def _plan_node(ruleset: Ruleset, node: Any) -> _Plan:
     if isinstance(node, Condition):
-        actual = facts[node.fact]
-        held = _test(node.operator, actual, ruleset.resolve(node.raw_value(node.operator)))
-        out.append(ConditionResult(test=_describe(node, ruleset), actual=actual, held=held))
+        op = node.operator
+        return ("test", node.fact, op, ruleset.resolve(node.raw_value(op)), _describe(node, ruleset))
+    if isinstance(node, AnyOf):
+        return ("any", [_plan_node(ruleset, child) for child in node.any])
+    return ("all", [_plan_node(ruleset, child) for child in node.all])
+
+
+def _plans(ruleset: Ruleset) -> list[tuple[Rule, str, list[_Plan]]]:
+    """Each rule's conditions resolved once per ruleset version (parameters substituted, texts made)."""
+    plans = _PLANS.get(ruleset.version)
+    if plans is None:
+        plans = _PLANS[ruleset.version] = [
+            (rule, TRIGGERS[rule.trigger], [_plan_node(ruleset, node) for node in rule.when])
+            for rule in ruleset.rules
+        ]
+    return plans
+
+
+def _explain_node(plan: _Plan, facts: dict[str, Any], out: list[ConditionResult]) -> bool:
+    if plan[0] == "test":
+        _, fact, op, value, text = plan
+        actual = facts[fact]
+        held = _test(op, actual, value)
+        out.append(ConditionResult(test=text, actual=actual, held=held))
         return held
-    children = node.any if isinstance(node, AnyOf) else node.all
-    results = [_explain_node(ruleset, child, facts, out) for child in children]
-    return any(results) if isinstance(node, AnyOf) else all(results)
-
-
-def explain_rule(ruleset: Ruleset, rule: Rule, facts: dict[str, Any]) -> RuleExplanation:
-    """Every condition of `rule` with the fact's value and whether it held (trigger first)."""
-    results: list[ConditionResult] = []
-    trigger = TRIGGERS[rule.trigger]
-    fired = facts[trigger] is True
-    results.append(ConditionResult(test=f"trigger is {rule.trigger}", actual=facts[trigger], held=fired))
-    for node in rule.when:
-        fired = _explain_node(ruleset, node, facts, results) and fired
-    return RuleExplanation(rule_id=rule.id, fired=fired, conditions=tuple(results))
+    results = [_explain_node(child, facts, out) for child in plan[1]]
+    return any(results) if plan[0] == "any" else all(results)
 
 
 def explain(ruleset: Ruleset, facts: dict[str, Any]) -> list[RuleExplanation]:
-    """The interpreter's verdict on every rule, in rule order."""
-    return [explain_rule(ruleset, rule, facts) for rule in ruleset.rules]
+    """The interpreter's verdict on every rule, in rule order: every condition, its value, whether it held."""
+    explanations = []
+    for rule, trigger, nodes in _plans(ruleset):
+        fired = facts[trigger] is True
+        results = [ConditionResult(test=f"trigger is {rule.trigger}", actual=facts[trigger], held=fired)]
+        for node in nodes:
+            fired = _explain_node(node, facts, results) and fired
+        explanations.append(RuleExplanation(rule_id=rule.id, fired=fired, conditions=tuple(results)))
+    return explanations
+
+
+def explain_rule(ruleset: Ruleset, rule: Rule, facts: dict[str, Any]) -> RuleExplanation:
+    """The interpreter's verdict on one rule."""
+    return next(item for item in explain(ruleset, facts) if item.rule_id == rule.id)

@@ -14,6 +14,7 @@ from itertools import islice
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, Engine, Row, and_
 
 from wnb import engine as matcher
@@ -27,6 +28,9 @@ from wnb.facts import event_facts, event_triggers, follow_up_facts
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset, explain
 from wnb.store import repo
+
+
+log = structlog.get_logger("wnb")
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class Service:
                 if progress:
                     progress(len(batch))
             if len(batch) < chunk:
+                log.info("feed_ingested", origin=origin, **counts)
                 return counts
 
     def ingest_one(self, item: RawItem, origin: str, actor: str = "engine") -> str:
@@ -306,6 +311,7 @@ class Service:
             for follow_up in due:
                 counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1
             counts["escalated"] = len(effects.escalate_due(now))
+        log.info("sweep_ran", now=now.isoformat(), **counts)
         return counts
 
     def _judge_follow_up(self, connection: Connection, effects: Effects, follow_up: Row[Any], now: datetime) -> str:
