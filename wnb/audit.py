@@ -10,22 +10,25 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
+from wnb.store.sql import JsonText, Sql
 from wnb.store.tables import AuditHeadRow, AuditRow
 
 GENESIS = "0" * 64
 _audit = AuditRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
 _head = AuditHeadRow.__table__  # type: ignore[attr-defined]
-_INSERT = insert(_audit)
 
 
 def jsonable(value: Any) -> Any:
     """Plain JSON values (datetimes as ISO-8601, enums as their value), for hashing and storing."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
     if isinstance(value, dict):
         return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -41,18 +44,20 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def record_hash(record: dict[str, Any]) -> str:
-    body = {
+def record_hash(record: dict[str, Any], payload_text: str | None = None) -> str:
+    """SHA-256 over the canonical JSON of the record's header and then of its payload."""
+    header = {
         "seq": record["seq"],
         "at": record["at"].isoformat(),
         "actor": record["actor"],
         "action": record["action"],
         "subject": record["subject"],
         "ruleset_version": record["ruleset_version"],
-        "payload": record["payload"],
         "prev_hash": record["prev_hash"],
     }
-    return hashlib.sha256(canonical(body).encode()).hexdigest()
+    if payload_text is None:
+        payload_text = canonical(record["payload"])
+    return hashlib.sha256(f"{canonical(header)}\n{payload_text}".encode()).hexdigest()
 
 
 class AuditLog:
@@ -64,7 +69,7 @@ class AuditLog:
         self._pending: list[dict[str, Any]] = []
 
     def _load_tail(self) -> tuple[int, str]:
-        row = self._connection.execute(select(_head.c.seq, _head.c.hash)).first()
+        row = Sql(self._connection).fetch_one(_head, "SELECT seq, hash FROM audit_head WHERE id = 1")
         return (row.seq, row.hash) if row else (0, GENESIS)
 
     def append(
@@ -80,17 +85,18 @@ class AuditLog:
         seq, prev_hash = self._tail or self._load_tail()
         record = {
             "seq": seq + 1,
-            "at": at,
+            "at": at.astimezone(UTC),  # stored in UTC, so hash what is stored
             "actor": actor,
             "action": action,
             "subject": [str(item) for item in subject],
             "ruleset_version": ruleset_version,
-            "payload": jsonable(payload),
             "prev_hash": prev_hash,
         }
-        record["hash"] = record_hash(record)
+        payload_text = canonical(jsonable(payload))
+        record["hash"] = record_hash(record, payload_text)
+        record["payload"] = JsonText(payload_text)  # serialised once, for the hash and the store
         if self._tail is None and seq == 0:
-            self._connection.execute(insert(_head).values(id=1, seq=0, hash=GENESIS))
+            Sql(self._connection).insert(_head, {"id": 1, "seq": 0, "hash": GENESIS})
         self._pending.append(record)
         self._tail = (record["seq"], record["hash"])
         return int(record["seq"])
@@ -102,8 +108,10 @@ class AuditLog:
         appends between the first read of the tail and this write.
         """
         if self._pending and self._tail is not None:
-            self._connection.execute(_INSERT, self._pending)
-            self._connection.execute(update(_head).values(seq=self._tail[0], hash=self._tail[1]))
+            sql = Sql(self._connection)
+            sql.insert_many(_audit, self._pending)
+            sql.execute("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1",
+                        {"seq": self._tail[0], "hash": self._tail[1]})
             self._pending = []
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from wnb.audit import AuditLog
 from wnb.calendar import next_escalation_due
@@ -14,6 +14,7 @@ from wnb.domain import Decision, FlagStatus, Role, TaskStatus
 from wnb.errors import InvalidAction, NotFound
 from wnb.ruleset import Ruleset
 from wnb.store import repo
+from wnb.store.sql import Record
 
 
 def flag_ref(flag_id: int) -> str:
@@ -45,8 +46,10 @@ class Effects:
     def record(self, action: str, subject: list[str], payload: dict[str, Any]) -> int:
         return self.audit.append(self.at, self.actor, action, subject, payload, self.ruleset.version)
 
-    def _link(self, kind: str, item_id: int, appointment: tuple[str, str], event_pk: int, seq: int) -> None:
-        if repo.is_linked(self.connection, kind, item_id, *appointment):
+    def _link(
+        self, kind: str, item_id: int, appointment: tuple[str, str], event_pk: int, seq: int, new: bool = False
+    ) -> None:
+        if not new and repo.is_linked(self.connection, kind, item_id, *appointment):
             return
         repo.insert_row(
             self.connection,
@@ -90,8 +93,9 @@ class Effects:
     ) -> list[str]:
         """Raise or repeat what the decision asks for; return a plain-words line per effect."""
         said: list[str] = []
+        active = repo.active_flags(self.connection, nhs_number) if decision.flags else {}
         for wanted in decision.flags:
-            row = repo.active_flag(self.connection, nhs_number, wanted.code)
+            row = active.get(wanted.code)
             if row is None:
                 flag_id = repo.insert_row(
                     self.connection,
@@ -113,6 +117,7 @@ class Effects:
                      "evaluation": evaluation_seq},
                 )
                 said.append(f"raised flag {flag_ref(flag_id)} {wanted.code} ({wanted.level.value})")
+                self._link("flag", flag_id, appointment, event_pk, evaluation_seq, new=True)
             else:
                 flag_id = row.id
                 rule_ids = list(dict.fromkeys([*row.rule_ids, *wanted.rule_ids]))
@@ -125,15 +130,25 @@ class Effects:
                      "reason": "flag already active: event linked, no second flag"},
                 )
                 said.append(f"linked to active flag {flag_ref(flag_id)} {wanted.code}")
-            self._link("flag", flag_id, appointment, event_pk, evaluation_seq)
+                self._link("flag", flag_id, appointment, event_pk, evaluation_seq)
+        services = {wanted.service for wanted in decision.tasks}
+        open_tasks = {key: row for service in services for key, row in repo.open_tasks(
+            self.connection, nhs_number, service).items()}
         for wanted_task in decision.tasks:
-            said.append(self._apply_task(wanted_task, nhs_number, appointment, event_pk, evaluation_seq))
+            row = open_tasks.get((wanted_task.service, wanted_task.code))
+            said.append(self._apply_task(wanted_task, row, nhs_number, appointment, event_pk, evaluation_seq))
         return said
 
     def _apply_task(
-        self, wanted: Any, nhs_number: str, appointment: tuple[str, str], event_pk: int, seq: int
+        self,
+        wanted: Any,
+        row: Record | None,
+        nhs_number: str,
+        appointment: tuple[str, str],
+        event_pk: int,
+        seq: int,
     ) -> str:
-        row = repo.open_task(self.connection, nhs_number, wanted.service, wanted.code)
+        """Create the task, or repeat the open one (`row`): link, and move its due time only ever earlier."""
         if row is None:
             task = {
                 "nhs_number": nhs_number,
@@ -157,9 +172,9 @@ class Effects:
                 {"code": wanted.code, "service": wanted.service, "owner_role": wanted.owner_role,
                  "due_at": wanted.due_at, "rule_ids": wanted.rule_ids, "evaluation": seq},
             )
-            self._link("task", task["id"], appointment, event_pk, seq)
+            self._link("task", task["id"], appointment, event_pk, seq, new=True)
             return f"created task {task_ref(task['id'])} {wanted.code} for {wanted.owner_role.value}"
-        task = dict(row._mapping)
+        task = dict(row)
         changes: dict[str, Any] = {}
         rule_ids = list(dict.fromkeys([*task["rule_ids"], *wanted.rule_ids]))
         if rule_ids != list(task["rule_ids"]):
@@ -201,7 +216,7 @@ class Effects:
                     said.append(f"task {task_ref(task.id)} {task.code} cancelled")
         return said
 
-    def _set_flag_status(self, flag: Row[Any], status: FlagStatus, reason: str) -> None:
+    def _set_flag_status(self, flag: Record, status: FlagStatus, reason: str) -> None:
         repo.update_row(
             self.connection, repo.flags, flag.id,
             status=status.value, status_reason=reason, changed_at=self.at, changed_by=self.actor,
@@ -212,8 +227,8 @@ class Effects:
             {"code": flag.code, "from": flag.status, "to": status, "reason": reason},
         )
 
-    def _set_task_status(self, task: Row[Any], status: TaskStatus, action: str, note: str | None) -> None:
-        values = dict(task._mapping)
+    def _set_task_status(self, task: Record, status: TaskStatus, action: str, note: str | None) -> None:
+        values = dict(task)
         values.update(status=status.value, updated_at=self.at)
         repo.update_row(self.connection, repo.tasks, task.id, status=status.value, updated_at=self.at)
         self._history(values, action, note)
@@ -228,19 +243,14 @@ class Effects:
         said: list[str] = []
         delay = self.ruleset.settings.escalation.delay_working_days
         day_end = self.ruleset.settings.calendar.working_day_ends
-        query = (
-            repo.tasks.select()
-            .where(repo.tasks.c.status == TaskStatus.REQUESTED.value, repo.tasks.c.due_at <= now)
-            .order_by(repo.tasks.c.due_at, repo.tasks.c.id)
-        )
-        for row in list(self.connection.execute(query)):
+        for row in repo.tasks_to_escalate(self.connection, now):
             chain = self.ruleset.escalation_chain(Role(row.first_owner_role))
             level, due = row.escalation_level, row.due_at
             while due <= now and level + 1 < len(chain):
                 level, due = level + 1, next_escalation_due(due, delay, day_end)
             if level == row.escalation_level:
                 continue  # end of its chain: stays, overdue
-            task = dict(row._mapping)
+            task = dict(row)
             task.update(owner_role=chain[level].value, escalation_level=level, due_at=due, updated_at=self.at)
             repo.update_row(
                 self.connection, repo.tasks, row.id,
@@ -259,7 +269,7 @@ class Effects:
 
     # ---- what people do ----
 
-    def act_on_task(self, task_id: int, action: str, note: str | None) -> Row[Any]:
+    def act_on_task(self, task_id: int, action: str, note: str | None) -> Record:
         task = repo.task_by_id(self.connection, task_id)
         if task is None:
             raise NotFound(f"no task {task_ref(task_id)}")
@@ -281,7 +291,7 @@ class Effects:
         assert updated is not None
         return updated
 
-    def resolve_flag(self, flag_id: int, reason: str) -> Row[Any]:
+    def resolve_flag(self, flag_id: int, reason: str) -> Record:
         flag = repo.flag_by_id(self.connection, flag_id)
         if flag is None:
             raise NotFound(f"no flag {flag_ref(flag_id)}")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, Row, and_
+from sqlalchemy import Connection, Engine
 
 from wnb import engine as matcher
 from wnb.audit import AuditLog
@@ -28,6 +28,7 @@ from wnb.facts import event_facts, event_triggers, follow_up_facts
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset, explain
 from wnb.store import repo
+from wnb.store.sql import Record
 
 
 log = structlog.get_logger("wnb")
@@ -68,7 +69,7 @@ class Service:
         items: Iterable[RawItem],
         origin: str,
         actor: str = "engine",
-        chunk: int = 250,
+        chunk: int = 1000,
         progress: Callable[[int], None] | None = None,
     ) -> Counter[str]:
         """Store and evaluate every item; count accepted, superseded, stale, duplicate and rejected."""
@@ -244,7 +245,7 @@ class Service:
             raise EngineError(
                 f"the rule matcher fired {fired} but the interpreter {by_interpreter}; evaluation refused"
             )
-        return fired, [item.model_dump(mode="json") for item in explanations if item.fired]
+        return fired, [item.as_dict() for item in explanations if item.fired]
 
     def _evaluate(
         self, connection: Connection, effects: Effects, event: AttendanceEvent, appointment: Appointment
@@ -303,18 +304,13 @@ class Service:
         counts: Counter[str] = Counter()
         with self._transaction() as (connection, audit):
             effects = Effects(connection, audit, self.ruleset, now, actor)
-            due = connection.execute(
-                repo.follow_ups.select()
-                .where(and_(repo.follow_ups.c.status == "pending", repo.follow_ups.c.deadline_at <= now))
-                .order_by(repo.follow_ups.c.deadline_at, repo.follow_ups.c.id)
-            ).all()
-            for follow_up in due:
+            for follow_up in repo.pending_follow_ups(connection, now):
                 counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1
             counts["escalated"] = len(effects.escalate_due(now))
         log.info("sweep_ran", now=now.isoformat(), **counts)
         return counts
 
-    def _judge_follow_up(self, connection: Connection, effects: Effects, follow_up: Row[Any], now: datetime) -> str:
+    def _judge_follow_up(self, connection: Connection, effects: Effects, follow_up: Record, now: datetime) -> str:
         current = repo.current_event(connection, follow_up.source, follow_up.appointment_id)
         status = "void"
         if current is not None and Attendance(current.attendance).is_missed:
@@ -338,12 +334,12 @@ class Service:
 
     # ---- people ----
 
-    def act_on_task(self, ref: str, action: str, by: str, note: str | None = None, at: datetime | None = None) -> Row[Any]:
+    def act_on_task(self, ref: str, action: str, by: str, note: str | None = None, at: datetime | None = None) -> Record:
         with self._transaction() as (connection, audit):
             effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
             return effects.act_on_task(parse_ref(ref, "T"), action, note)
 
-    def resolve_flag(self, ref: str, by: str, reason: str, at: datetime | None = None) -> Row[Any]:
+    def resolve_flag(self, ref: str, by: str, reason: str, at: datetime | None = None) -> Record:
         with self._transaction() as (connection, audit):
             effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
             return effects.resolve_flag(parse_ref(ref, "F"), reason)

@@ -1,0 +1,157 @@
+"""Statements run straight on the transaction's own DBAPI connection, for the hot path of ingestion.
+
+SQLAlchemy Core costs about 80 µs a statement here against 3–7 µs for the driver itself, and ingesting
+one missed appointment runs about twenty statements. The schema still comes from the SQLModel tables;
+this module only turns values to and from the column types those tables declare, for SQLite and PostgreSQL.
+Statements are written once with `:name` parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Connection, Date, Table
+
+from wnb.store.tables import UTCDateTime
+
+# Times go to SQLite as SQLAlchemy's DateTime writes them, "2026-03-02 10:00:00.000000" (always six
+# fractional digits: the text is compared as text in `due_at <= :now`).
+
+
+class JsonText(str):
+    """JSON already serialised: stored as it is in a JSON column."""
+
+
+class Record(dict[str, Any]):
+    """A row as a dict whose columns read as attributes too (row.id, row["id"])."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _kinds(table: Table) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    for column in table.columns:
+        if isinstance(column.type, UTCDateTime):
+            kinds[column.name] = "time"
+        elif isinstance(column.type, JSON):
+            kinds[column.name] = "json"
+        elif isinstance(column.type, Boolean):
+            kinds[column.name] = "bool"
+        elif isinstance(column.type, Date):
+            kinds[column.name] = "date"
+    return kinds
+
+
+_KINDS: dict[str, dict[str, str]] = {}
+_TEXT: dict[tuple[str, str], str] = {}
+
+
+class Sql:
+    """The DBAPI connection under a SQLAlchemy connection, inside the same transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.dialect = connection.dialect.name
+        self.raw: Any = connection.connection.driver_connection
+        self.sqlite = self.dialect == "sqlite"
+
+    def _text(self, sql: str) -> str:
+        key = (self.dialect, sql)
+        text = _TEXT.get(key)
+        if text is None:
+            text = sql if self.sqlite else re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
+            _TEXT[key] = text
+        return text
+
+    @staticmethod
+    def kinds(table: Table) -> dict[str, str]:
+        found = _KINDS.get(table.name)
+        if found is None:
+            found = _KINDS[table.name] = _kinds(table)
+        return found
+
+    def _to_db(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is str or kind is int or value is None:
+            return value
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to the store; every datetime must be timezone-aware")
+            naive = value.astimezone(UTC).replace(tzinfo=None)
+            return naive.isoformat(" ", "microseconds") if self.sqlite else naive
+        if isinstance(value, date):
+            return value.isoformat() if self.sqlite else value
+        if isinstance(value, JsonText):
+            return str(value)
+        if isinstance(value, dict | list | tuple):
+            return json.dumps(value)
+        return value
+
+    def params(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {key: self._to_db(value) for key, value in values.items()}
+
+    def _from_db(self, kinds: dict[str, str], names: Sequence[str], row: Sequence[Any]) -> Record:
+        record = Record(zip(names, row, strict=True))
+        for name, kind in kinds.items():
+            value = record.get(name)
+            if value is None:
+                continue
+            if kind == "time":
+                moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+                record[name] = moment.replace(tzinfo=UTC)
+            elif kind == "json" and isinstance(value, str):
+                record[name] = json.loads(value)
+            elif kind == "bool":
+                record[name] = bool(value)
+            elif kind == "date" and isinstance(value, str):
+                record[name] = date.fromisoformat(value)
+        return record
+
+    def execute(self, sql: str, values: dict[str, Any] | None = None) -> Any:
+        return self.raw.execute(self._text(sql), self.params(values or {}))
+
+    def fetch_all(self, table: Table, sql: str, values: dict[str, Any] | None = None) -> list[Record]:
+        cursor = self.execute(sql, values)
+        names = [column[0] for column in cursor.description]
+        kinds = self.kinds(table)
+        return [self._from_db(kinds, names, row) for row in cursor.fetchall()]
+
+    def fetch_one(self, table: Table, sql: str, values: dict[str, Any] | None = None) -> Record | None:
+        rows = self.fetch_all(table, sql, values)
+        return rows[0] if rows else None
+
+    def insert(self, table: Table, values: dict[str, Any]) -> int:
+        """Insert one row; its integer primary key."""
+        columns = ", ".join(values)
+        placeholders = ", ".join(f":{name}" for name in values)
+        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({placeholders})"
+        if self.sqlite:
+            return int(self.execute(sql, values).lastrowid)
+        row = self.execute(sql + " RETURNING id", values).fetchone()
+        return int(row[0])
+
+    def insert_many(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+        batch = [self.params(row) for row in rows]
+        if not batch:
+            return
+        columns = list(batch[0])
+        sql = self._text(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(f':{c}' for c in columns)})"
+        )
+        if self.sqlite:
+            self.raw.executemany(sql, batch)
+        else:
+            with self.raw.cursor() as cursor:
+                cursor.executemany(sql, batch)
+
+    def update(self, table: Table, pk: int, values: dict[str, Any]) -> None:
+        """Set some columns of the row with integer primary key `pk`."""
+        assignments = ", ".join(f"{name} = :{name}" for name in values)
+        self.execute(f"UPDATE {table.name} SET {assignments} WHERE id = :_pk", {**values, "_pk": pk})
