@@ -331,16 +331,19 @@ def explain(item_id: Annotated[str, typer.Argument(help="A flag (F12) or task (T
     guarded(run)
 
 
+RulesDir = Annotated[Path | None, typer.Argument(help="Ruleset directory (default: WNB_RULES_DIR or rules/default).")]
+
+
 @rules_app.command("check")
-def rules_check(directory: Annotated[Path, typer.Argument(help="Ruleset directory.")] = Path("rules/default")) -> None:
+def rules_check(directory: RulesDir = None) -> None:
     """Validate a ruleset directory; print its version (the hash of its content) and rules."""
 
     def run() -> None:
-        ruleset = load_ruleset(directory)
+        ruleset = load_ruleset(directory or default_rules_dir())
         from wnb import engine
 
         engine.register(ruleset)
-        say(f"{directory}: valid, version {ruleset.short_version}, {len(ruleset.rules)} rules")
+        say(f"{directory or default_rules_dir()}: valid, version {ruleset.short_version}, {len(ruleset.rules)} rules")
         for rule in ruleset.rules:
             raised = f"flag {rule.flag.code} ({rule.flag.level.value})" if rule.flag else "no flag"
             say(f"  {rule.id} on {rule.trigger}: {rule.title} → {raised}, {len(rule.tasks)} tasks")
@@ -354,13 +357,14 @@ def _results(ruleset: Ruleset, directory: Path) -> Iterator[Any]:
 
 
 @rules_app.command("test")
-def rules_test(directory: Annotated[Path, typer.Argument(help="Ruleset directory.")] = Path("rules/default")) -> None:
+def rules_test(directory: RulesDir = None) -> None:
     """Run the ruleset's scenario files (DIR/scenarios/*.yaml); exit 1 if any fails."""
 
     def run() -> None:
-        ruleset = load_ruleset(directory)
+        folder = directory or default_rules_dir()
+        ruleset = load_ruleset(folder)
         passed = failed = 0
-        for result in _results(ruleset, directory):
+        for result in _results(ruleset, folder):
             if result.passed:
                 passed += 1
                 say(f"PASS {result.path.name}: {result.name}")

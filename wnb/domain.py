@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -212,17 +213,15 @@ class Appointment(BaseModel):
         return (self.source, self.appointment_id)
 
 
-class FlagDecision(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class FlagDecision:
     code: str
     level: Level
     rule_ids: tuple[str, ...]
 
 
-class TaskDecision(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class TaskDecision:
     code: str
     service: str
     owner_role: Role
@@ -230,11 +229,24 @@ class TaskDecision(BaseModel):
     rule_ids: tuple[str, ...]
 
 
-class Decision(BaseModel):
-    """What one evaluation asks for: the fired rules, and the flags and tasks they combine into."""
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one evaluation asks for: the fired rules, and the flags and tasks they combine into.
 
-    model_config = ConfigDict(frozen=True)
+    Dataclasses, not pydantic models: made on every evaluation and never crossing a boundary unchecked.
+    """
 
     fired: tuple[str, ...]
     flags: tuple[FlagDecision, ...] = ()
     tasks: tuple[TaskDecision, ...] = ()
+
+    def asked_for(self) -> dict[str, Any]:
+        """The flags and tasks asked for, as plain values for the audit log."""
+        return {
+            "flags": [{"code": f.code, "level": f.level.value, "rule_ids": list(f.rule_ids)} for f in self.flags],
+            "tasks": [
+                {"code": t.code, "service": t.service, "owner_role": t.owner_role.value,
+                 "due_at": t.due_at.isoformat(), "rule_ids": list(t.rule_ids)}
+                for t in self.tasks
+            ],
+        }

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -384,7 +385,11 @@ class RuleExplanation:
     conditions: tuple[ConditionResult, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "rule_id": self.rule_id,
+            "fired": self.fired,
+            "conditions": [{"test": c.test, "actual": c.actual, "held": c.held} for c in self.conditions],
+        }
 
 
 def _test(op: str, actual: Any, expected: Any) -> bool:
@@ -414,7 +419,19 @@ def _describe(condition: Condition, ruleset: Ruleset) -> str:
 
 
 _Plan = tuple[Any, ...]  # ("test", fact, op, value, text) or ("any" | "all", children)
-_PLANS: dict[str, list[tuple[Rule, str, list[_Plan]]]] = {}
+
+
+@dataclass(frozen=True)
+class _RulePlan:
+    """A rule with its conditions resolved once: a predicate to run fast, a tree to explain."""
+
+    rule: Rule
+    trigger: str
+    nodes: list[_Plan]
+    holds: Any  # Callable[[dict[str, Any]], bool]
+
+
+_PLANS: dict[str, list[_RulePlan]] = {}
 
 
 def _plan_node(ruleset: Ruleset, node: Any) -> _Plan:
@@ -426,15 +443,37 @@ def _plan_node(ruleset: Ruleset, node: Any) -> _Plan:
     return ("all", [_plan_node(ruleset, child) for child in node.all])
 
 
-def _plans(ruleset: Ruleset) -> list[tuple[Rule, str, list[_Plan]]]:
+def _predicate(plan: _Plan) -> Any:
+    if plan[0] == "test":
+        _, fact, op, value, _text = plan
+        return lambda facts: _test(op, facts[fact], value)
+    children = [_predicate(child) for child in plan[1]]
+    if plan[0] == "any":
+        return lambda facts: any(child(facts) for child in children)
+    return lambda facts: all(child(facts) for child in children)
+
+
+def _plans(ruleset: Ruleset) -> list[_RulePlan]:
     """Each rule's conditions resolved once per ruleset version (parameters substituted, texts made)."""
     plans = _PLANS.get(ruleset.version)
     if plans is None:
-        plans = _PLANS[ruleset.version] = [
-            (rule, TRIGGERS[rule.trigger], [_plan_node(ruleset, node) for node in rule.when])
-            for rule in ruleset.rules
-        ]
+        plans = []
+        for rule in ruleset.rules:
+            trigger = TRIGGERS[rule.trigger]
+            nodes = [_plan_node(ruleset, node) for node in rule.when]
+            checks = [_predicate(node) for node in nodes]
+            plans.append(_RulePlan(rule, trigger, nodes, _all_hold(trigger, checks)))
+        _PLANS[ruleset.version] = plans
     return plans
+
+
+def _all_hold(trigger: str, checks: list[Any]) -> Any:
+    return lambda facts: facts[trigger] is True and all(check(facts) for check in checks)
+
+
+def fired_by_interpreter(ruleset: Ruleset, facts: dict[str, Any]) -> list[str]:
+    """The ids of the rules whose conditions hold, by the pure-Python interpreter, in rule order."""
+    return [plan.rule.id for plan in _plans(ruleset) if plan.holds(facts)]
 
 
 def _explain_node(plan: _Plan, facts: dict[str, Any], out: list[ConditionResult]) -> bool:
@@ -448,10 +487,14 @@ def _explain_node(plan: _Plan, facts: dict[str, Any], out: list[ConditionResult]
     return any(results) if plan[0] == "any" else all(results)
 
 
-def explain(ruleset: Ruleset, facts: dict[str, Any]) -> list[RuleExplanation]:
-    """The interpreter's verdict on every rule, in rule order: every condition, its value, whether it held."""
+def explain(ruleset: Ruleset, facts: dict[str, Any], only: Iterable[str] | None = None) -> list[RuleExplanation]:
+    """The interpreter's verdict on every rule (or those `only`), in rule order: each condition, its value."""
+    wanted = None if only is None else set(only)
     explanations = []
-    for rule, trigger, nodes in _plans(ruleset):
+    for plan in _plans(ruleset):
+        if wanted is not None and plan.rule.id not in wanted:
+            continue
+        rule, trigger, nodes = plan.rule, plan.trigger, plan.nodes
         fired = facts[trigger] is True
         results = [ConditionResult(test=f"trigger is {rule.trigger}", actual=facts[trigger], held=fired)]
         for node in nodes:
@@ -462,4 +505,4 @@ def explain(ruleset: Ruleset, facts: dict[str, Any]) -> list[RuleExplanation]:
 
 def explain_rule(ruleset: Ruleset, rule: Rule, facts: dict[str, Any]) -> RuleExplanation:
     """The interpreter's verdict on one rule."""
-    return next(item for item in explain(ruleset, facts) if item.rule_id == rule.id)
+    return explain(ruleset, facts, only=[rule.id])[0]

@@ -26,7 +26,7 @@ from wnb.effects import Effects, flag_ref, parse_ref, task_ref
 from wnb.errors import EngineError, InvalidEvent
 from wnb.facts import event_facts, event_triggers, follow_up_facts
 from wnb.nhs import Attendance
-from wnb.ruleset import Ruleset, explain
+from wnb.ruleset import Ruleset, explain, fired_by_interpreter
 from wnb.store import repo
 from wnb.store.sql import Record
 
@@ -239,13 +239,12 @@ class Service:
     def run_rules(self, facts: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
         """The rules that fire, by the matcher, checked against the interpreter; and their explanations."""
         fired = matcher.evaluate(self.ruleset, facts)
-        explanations = explain(self.ruleset, facts)
-        by_interpreter = [item.rule_id for item in explanations if item.fired]
+        by_interpreter = fired_by_interpreter(self.ruleset, facts)
         if fired != by_interpreter:
             raise EngineError(
                 f"the rule matcher fired {fired} but the interpreter {by_interpreter}; evaluation refused"
             )
-        return fired, [item.as_dict() for item in explanations if item.fired]
+        return fired, [item.as_dict() for item in explain(self.ruleset, facts, only=fired)]
 
     def _evaluate(
         self, connection: Connection, effects: Effects, event: AttendanceEvent, appointment: Appointment
@@ -291,7 +290,7 @@ class Service:
             "evaluation",
             [f"E{appointment.event_pk}", nhs_number],
             {**basis, "facts": facts, "fired": fired, "conditions": conditions,
-             "outcome": decision.model_dump(mode="json", exclude={"fired"})},
+             "outcome": decision.asked_for()},
         )
         effects.apply(decision, nhs_number, appointment.key, appointment.event_pk, seq)
         return decision

@@ -26,6 +26,22 @@ class JsonText(str):
     """JSON already serialised: stored as it is in a JSON column."""
 
 
+def _naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; every datetime must be timezone-aware")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+# Conversions by exact type; str, int, bool and None go to the driver as they are.
+_COMMON: dict[type, Any] = {dict: json.dumps, list: json.dumps, tuple: json.dumps, JsonText: str}
+_SQLITE_CONVERTERS: dict[type, Any] = {
+    **_COMMON,
+    datetime: lambda value: _naive_utc(value).isoformat(" ", "microseconds"),
+    date: date.isoformat,
+}
+_SERVER_CONVERTERS: dict[type, Any] = {**_COMMON, datetime: _naive_utc}
+
+
 class Record(dict[str, Any]):
     """A row as a dict whose columns read as attributes too (row.id, row["id"])."""
 
@@ -52,6 +68,7 @@ def _kinds(table: Table) -> dict[str, str]:
 
 _KINDS: dict[str, dict[str, str]] = {}
 _TEXT: dict[tuple[str, str], str] = {}
+_INSERTS: dict[tuple[str, ...], str] = {}
 
 
 class Sql:
@@ -61,6 +78,7 @@ class Sql:
         self.dialect = connection.dialect.name
         self.raw: Any = connection.connection.driver_connection
         self.sqlite = self.dialect == "sqlite"
+        self._converters = _SQLITE_CONVERTERS if self.sqlite else _SERVER_CONVERTERS
 
     def _text(self, sql: str) -> str:
         key = (self.dialect, sql)
@@ -78,24 +96,15 @@ class Sql:
         return found
 
     def _to_db(self, value: Any) -> Any:
-        kind = type(value)
-        if kind is str or kind is int or value is None:
-            return value
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to the store; every datetime must be timezone-aware")
-            naive = value.astimezone(UTC).replace(tzinfo=None)
-            return naive.isoformat(" ", "microseconds") if self.sqlite else naive
-        if isinstance(value, date):
-            return value.isoformat() if self.sqlite else value
-        if isinstance(value, JsonText):
-            return str(value)
-        if isinstance(value, dict | list | tuple):
-            return json.dumps(value)
-        return value
+        convert = self._converters.get(type(value))
+        return value if convert is None else convert(value)
 
     def params(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {key: self._to_db(value) for key, value in values.items()}
+        converters = self._converters
+        return {
+            key: value if (convert := converters.get(type(value))) is None else convert(value)
+            for key, value in values.items()
+        }
 
     def _from_db(self, kinds: dict[str, str], names: Sequence[str], row: Sequence[Any]) -> Record:
         record = Record(zip(names, row, strict=True))
@@ -129,13 +138,17 @@ class Sql:
 
     def insert(self, table: Table, values: dict[str, Any]) -> int:
         """Insert one row; its integer primary key."""
-        columns = ", ".join(values)
-        placeholders = ", ".join(f":{name}" for name in values)
-        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({placeholders})"
-        if self.sqlite:
-            return int(self.execute(sql, values).lastrowid)
-        row = self.execute(sql + " RETURNING id", values).fetchone()
-        return int(row[0])
+        key = (self.dialect, table.name, *values)
+        sql = _INSERTS.get(key)
+        if sql is None:
+            columns = ", ".join(values)
+            placeholders = ", ".join(f":{name}" for name in values)
+            sql = _INSERTS[key] = self._text(
+                f"INSERT INTO {table.name} ({columns}) VALUES ({placeholders})"
+                + ("" if self.sqlite else " RETURNING id")
+            )
+        cursor = self.raw.execute(sql, self.params(values))
+        return int(cursor.lastrowid if self.sqlite else cursor.fetchone()[0])
 
     def insert_many(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
         batch = [self.params(row) for row in rows]
