@@ -111,8 +111,12 @@ def test_audit_verify_names_a_changed_record_even_when_its_own_hash_was_recomput
     record = dict(zip(names, row, strict=True))
     from wnb.audit import record_hash
 
-    record.update(actor="user:mallory", at=datetime.fromisoformat(record["at"]).replace(tzinfo=UTC),
-                  subject=json.loads(record["subject"]), payload=json.loads(record["payload"]))
+    record.update(
+        actor="user:mallory",
+        at=datetime.fromisoformat(record["at"]).replace(tzinfo=UTC),
+        subject=json.loads(record["subject"]),
+        payload=json.loads(record["payload"]),
+    )
     edit(db, ("UPDATE audit SET actor = ?, hash = ? WHERE seq = 3", ("user:mallory", record_hash(record))))
 
     assert_broken(wnb(db, "audit", "verify"), "record 4 does not follow record 3")
@@ -159,20 +163,33 @@ def test_audit_export_prints_every_record_as_json_lines_in_chain_order(db: Path)
     assert records[0]["prev_hash"] == "0" * 64
     for before, after in zip(records, records[1:], strict=False):
         assert after["prev_hash"] == before["hash"]
-    assert {"seq", "at", "actor", "action", "subject", "ruleset_version", "payload", "prev_hash", "hash"} <= set(
-        records[0]
-    )
+    assert {
+        "seq",
+        "at",
+        "actor",
+        "action",
+        "subject",
+        "ruleset_version",
+        "payload",
+        "prev_hash",
+        "hash",
+    } <= set(records[0])
     actions = {record["action"] for record in records}
-    assert {"context_imported", "evaluation", "flag_raised", "task_created", "event_rejected",
-            "task_escalated", "task_acknowledged"} <= actions
+    assert {
+        "context_imported",
+        "evaluation",
+        "flag_raised",
+        "task_created",
+        "event_rejected",
+        "task_escalated",
+        "task_acknowledged",
+    } <= actions
     (ack,) = [record for record in records if record["action"] == "task_acknowledged"]
     assert ack["actor"] == "user:nurse.one"
     assert ack["payload"]["note"] == "on it"
 
 
-def test_every_evaluation_record_carries_the_ruleset_version_facts_and_fired_rules(
-    db: Path, ruleset: Ruleset
-) -> None:
+def test_every_evaluation_record_carries_the_ruleset_version_facts_and_fired_rules(db: Path, ruleset: Ruleset) -> None:
     engine = open_database(f"sqlite:///{db}")
     try:
         from wnb import audit

@@ -254,9 +254,7 @@ def test_due_rules_parse_from_their_words(text: str, kind: str, amount: int) -> 
     assert DueRule.parse(text) == DueRule(kind, amount)
 
 
-@pytest.mark.parametrize(
-    "text", ["same-working-day", "1-working-day", "2-working-days", "24-hours", "1-hour"]
-)
+@pytest.mark.parametrize("text", ["same-working-day", "1-working-day", "2-working-days", "24-hours", "1-hour"])
 def test_a_due_rule_prints_back_as_it_was_written(text: str) -> None:
     assert str(DueRule.parse(text)) == text
 

@@ -37,33 +37,88 @@ CSV_CHILD = "9990000042"
 ADULT = "9990000050"
 
 FLAG_KEYS = ["id", "nhs_number", "code", "level", "status", "rule_ids", "raised_at", "event_ids"]
-TASK_KEYS = ["id", "nhs_number", "service", "code", "owner_role", "status", "due_at", "escalation_level",
-             "rule_ids", "event_ids"]
+TASK_KEYS = [
+    "id",
+    "nhs_number",
+    "service",
+    "code",
+    "owner_role",
+    "status",
+    "due_at",
+    "escalation_level",
+    "rule_ids",
+    "event_ids",
+]
 
 CONTEXT = [
-    {"nhs_number": CPP_CHILD, "date_of_birth": "2019-05-01",
-     "statuses": [{"kind": "child-protection-plan", "start": "2025-06-01"}],
-     "complex_health_needs": False, "care_and_support_needs": False,
-     "contacts": {"social_worker": "Duty team"}},
-    {"nhs_number": COMPLEX_CHILD, "date_of_birth": "2014-02-10", "statuses": [], "complex_health_needs": True},
+    {
+        "nhs_number": CPP_CHILD,
+        "date_of_birth": "2019-05-01",
+        "statuses": [{"kind": "child-protection-plan", "start": "2025-06-01"}],
+        "complex_health_needs": False,
+        "care_and_support_needs": False,
+        "contacts": {"social_worker": "Duty team"},
+    },
+    {
+        "nhs_number": COMPLEX_CHILD,
+        "date_of_birth": "2014-02-10",
+        "statuses": [],
+        "complex_health_needs": True,
+    },
     {"nhs_number": ADULT, "date_of_birth": "1990-01-01"},
     {"nhs_number": "9990000019", "date_of_birth": "2015-01-01"},  # invalid NHS number: rejected
 ]
 
 NDJSON_LINES: list[dict[str, Any] | str] = [
-    {"source": "pas", "event_id": "pas-1", "nhs_number": CPP_CHILD, "service": "community-paediatrics",
-     "appointment_id": "A1", "appointment_at": "2026-03-02T10:00:00+00:00", "attendance": "did-not-attend",
-     "recorded_at": "2026-03-02T12:05:00+00:00"},
-    {"source": "pas", "event_id": "pas-2", "nhs_number": COMPLEX_CHILD, "service": "paediatric-diabetes",
-     "appointment_id": "A2", "appointment_at": "2026-03-04T14:00:00+00:00", "attendance": "3",
-     "priority": "urgent", "recorded_at": "2026-03-04T16:00:00+00:00"},
-    {"source": "pas", "event_id": "pas-3", "nhs_number": "9990000019", "service": "audiology",
-     "appointment_id": "A3", "appointment_at": "2026-03-03T09:30:00+00:00", "attendance": "3"},
-    {"source": "pas", "event_id": "pas-2", "nhs_number": COMPLEX_CHILD, "service": "paediatric-diabetes",
-     "appointment_id": "A2", "appointment_at": "2026-03-04T14:00:00+00:00", "attendance": "attended"},
-    {"source": "pas", "event_id": "pas-4", "nhs_number": ADULT, "service": "audiology",
-     "appointment_id": "A4", "appointment_at": "2026-03-05T09:30:00+00:00", "attendance": "did-not-attend",
-     "recorded_at": "2026-03-05T10:00:00+00:00"},
+    {
+        "source": "pas",
+        "event_id": "pas-1",
+        "nhs_number": CPP_CHILD,
+        "service": "community-paediatrics",
+        "appointment_id": "A1",
+        "appointment_at": "2026-03-02T10:00:00+00:00",
+        "attendance": "did-not-attend",
+        "recorded_at": "2026-03-02T12:05:00+00:00",
+    },
+    {
+        "source": "pas",
+        "event_id": "pas-2",
+        "nhs_number": COMPLEX_CHILD,
+        "service": "paediatric-diabetes",
+        "appointment_id": "A2",
+        "appointment_at": "2026-03-04T14:00:00+00:00",
+        "attendance": "3",
+        "priority": "urgent",
+        "recorded_at": "2026-03-04T16:00:00+00:00",
+    },
+    {
+        "source": "pas",
+        "event_id": "pas-3",
+        "nhs_number": "9990000019",
+        "service": "audiology",
+        "appointment_id": "A3",
+        "appointment_at": "2026-03-03T09:30:00+00:00",
+        "attendance": "3",
+    },
+    {
+        "source": "pas",
+        "event_id": "pas-2",
+        "nhs_number": COMPLEX_CHILD,
+        "service": "paediatric-diabetes",
+        "appointment_id": "A2",
+        "appointment_at": "2026-03-04T14:00:00+00:00",
+        "attendance": "attended",
+    },
+    {
+        "source": "pas",
+        "event_id": "pas-4",
+        "nhs_number": ADULT,
+        "service": "audiology",
+        "appointment_id": "A4",
+        "appointment_at": "2026-03-05T09:30:00+00:00",
+        "attendance": "did-not-attend",
+        "recorded_at": "2026-03-05T10:00:00+00:00",
+    },
     '{"source": "pas", "event_id": "pas-5", "nhs_number": "9990000018"',
 ]
 CSV_TEXT = (
@@ -175,11 +230,14 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
         loaded.prefetch(pool, READ_ONLY)
         assert flags.result().code == 0 and tasks.result().code == 0, flags.result().err + tasks.result().err
         loaded.flags, loaded.tasks = flags.result().json(), tasks.result().json()
-        loaded.prefetch(pool, [
-            (("explain", loaded.flag("safeguarding-plan-wnb")["id"]), 300),
-            (("explain", loaded.flag("high-clinical-need-wnb")["id"]), 300),
-            (("explain", loaded.task("clinician-review", COMPLEX_CHILD)["id"]), 300),
-        ])
+        loaded.prefetch(
+            pool,
+            [
+                (("explain", loaded.flag("safeguarding-plan-wnb")["id"]), 300),
+                (("explain", loaded.flag("high-clinical-need-wnb")["id"]), 300),
+                (("explain", loaded.task("clinician-review", COMPLEX_CHILD)["id"]), 300),
+            ],
+        )
         yield loaded
 
 
@@ -201,12 +259,15 @@ def copy(loaded: Loaded, tmp_path: Path) -> Callable[..., Run]:
 
 # ---- context import and ingest ----
 
+
 def test_context_import_prints_created_and_rejected_counts(loaded: Loaded) -> None:
     assert loaded.context.code == 0, loaded.context.err
     assert "3 created, 0 updated, 1 rejected" in " ".join(loaded.context.out.split())
 
 
-def test_ingest_of_an_ndjson_file_prints_its_counts_and_exits_0_despite_rejected_lines(loaded: Loaded) -> None:
+def test_ingest_of_an_ndjson_file_prints_its_counts_and_exits_0_despite_rejected_lines(
+    loaded: Loaded,
+) -> None:
     result = loaded.ingest_ndjson
     assert result.code == 0, result.err
     counts = " ".join(result.out.split())
@@ -245,6 +306,7 @@ def test_ingest_of_a_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
 
 # ---- flags and tasks listings ----
 
+
 def test_flags_json_is_a_list_of_objects_with_exactly_the_documented_keys(loaded: Loaded) -> None:
     assert loaded.flags
     for flag in loaded.flags:
@@ -255,12 +317,17 @@ def test_flags_json_is_a_list_of_objects_with_exactly_the_documented_keys(loaded
         assert datetime.fromisoformat(flag["raised_at"]).utcoffset() is not None
     plan = loaded.flag("safeguarding-plan-wnb")
     assert (plan["nhs_number"], plan["level"], plan["rule_ids"], plan["event_ids"]) == (
-        CPP_CHILD, "red", ["WNB-01"], ["pas/pas-1"]
+        CPP_CHILD,
+        "red",
+        ["WNB-01"],
+        ["pas/pas-1"],
     )
     assert ADULT not in {flag["nhs_number"] for flag in loaded.flags}
 
 
-def test_tasks_json_is_a_list_of_objects_with_exactly_the_documented_keys_and_utc_due_times(loaded: Loaded) -> None:
+def test_tasks_json_is_a_list_of_objects_with_exactly_the_documented_keys_and_utc_due_times(
+    loaded: Loaded,
+) -> None:
     assert loaded.tasks
     for task in loaded.tasks:
         assert list(task) == TASK_KEYS
@@ -271,9 +338,15 @@ def test_tasks_json_is_a_list_of_objects_with_exactly_the_documented_keys_and_ut
         assert due.utcoffset() is not None and due.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)", task["due_at"])
     notify = next(task for task in loaded.tasks if task["code"] == "notify-social-worker")
-    assert notify == {**notify, "nhs_number": CPP_CHILD, "service": "community-paediatrics",
-                      "owner_role": "safeguarding-nurse", "due_at": "2026-03-02T17:00:00Z",
-                      "rule_ids": ["WNB-01"], "event_ids": ["pas/pas-1"]}
+    assert notify == {
+        **notify,
+        "nhs_number": CPP_CHILD,
+        "service": "community-paediatrics",
+        "owner_role": "safeguarding-nurse",
+        "due_at": "2026-03-02T17:00:00Z",
+        "rule_ids": ["WNB-01"],
+        "event_ids": ["pas/pas-1"],
+    }
 
 
 def test_tasks_are_listed_soonest_due_first(loaded: Loaded) -> None:
@@ -311,6 +384,7 @@ def test_the_flags_and_tasks_tables_show_ids_and_codes_for_people(loaded: Loaded
 
 
 # ---- acting on tasks and flags ----
+
 
 def test_task_ack_accepts_the_task_which_stays_in_the_open_list(copy: Callable[..., Run], loaded: Loaded) -> None:
     task = loaded.tasks[0]
@@ -386,12 +460,18 @@ def test_resolving_an_unknown_flag_is_a_one_line_error(loaded: Loaded) -> None:
 
 # ---- rejects ----
 
+
 def test_rejects_json_lists_each_rejected_row_with_reason_field_line_and_raw_row(loaded: Loaded) -> None:
     result = loaded.run("rejects", "--json")
 
     assert result.code == 0, result.err
     by_place = {(item["origin"], item["line"]): item for item in result.json()}
-    assert set(by_place) == {("context:context.ndjson", 4), ("feed.ndjson", 3), ("feed.ndjson", 6), ("feed.csv", 3)}
+    assert set(by_place) == {
+        ("context:context.ndjson", 4),
+        ("feed.ndjson", 3),
+        ("feed.ndjson", 6),
+        ("feed.csv", 3),
+    }
     invalid = by_place[("feed.ndjson", 3)]
     assert (invalid["field"], invalid["reason"]) == ("nhs_number", "fails the Modulus 11 check")
     assert invalid["raw"] == json.dumps(NDJSON_LINES[2])
@@ -427,6 +507,7 @@ def test_rejects_shows_a_raw_row_with_square_brackets_verbatim(tmp_path: Path) -
 
 # ---- sweep ----
 
+
 def test_sweep_escalates_overdue_tasks_and_a_second_sweep_at_the_same_now_changes_nothing(
     copy: Callable[..., Run], loaded: Loaded
 ) -> None:
@@ -453,6 +534,7 @@ def test_sweep_with_a_time_without_offset_is_a_one_line_error(loaded: Loaded) ->
 
 
 # ---- explain ----
+
 
 def test_explain_a_flag_names_its_rules_and_the_events_behind_it(loaded: Loaded) -> None:
     flag = loaded.flag("safeguarding-plan-wnb")
@@ -496,6 +578,7 @@ def test_explain_an_unknown_id_is_a_one_line_error(loaded: Loaded) -> None:
 
 # ---- rules ----
 
+
 def test_rules_check_of_the_default_ruleset_exits_0_and_prints_its_version(tmp_path: Path) -> None:
     result = run_in(tmp_path, "rules", "check", str(RULES), columns=300)
 
@@ -509,8 +592,9 @@ def test_rules_check_of_a_broken_rule_file_exits_1_naming_the_file_and_the_rule(
     broken = tmp_path / "broken"
     shutil.copytree(RULES, broken)
     rule_file = broken / "WNB-04.yaml"
-    rule_file.write_text(rule_file.read_text(encoding="utf-8").replace("fact: priority", "fact: priorty"),
-                         encoding="utf-8")
+    rule_file.write_text(
+        rule_file.read_text(encoding="utf-8").replace("fact: priority", "fact: priorty"), encoding="utf-8"
+    )
 
     result = run_in(tmp_path, "rules", "check", str(broken))
 
@@ -577,7 +661,10 @@ def test_rules_test_exits_1_with_a_fail_line_when_a_scenario_does_not_hold(tmp_p
 
 # ---- demo and help ----
 
-def test_demo_runs_from_any_folder_and_shows_flags_tasks_rejects_and_an_intact_audit_log(tmp_path: Path) -> None:
+
+def test_demo_runs_from_any_folder_and_shows_flags_tasks_rejects_and_an_intact_audit_log(
+    tmp_path: Path,
+) -> None:
     result = run_in(tmp_path, "demo", columns=200)
 
     assert result.code == 0, result.err
@@ -609,8 +696,20 @@ def test_the_console_script_prints_help(tmp_path: Path) -> None:
     result = run_in(tmp_path, "--help", columns=200)
 
     assert result.code == 0, result.err
-    for command in ("context", "ingest", "sweep", "flags", "tasks", "task", "flag", "rejects", "audit",
-                    "explain", "rules", "demo"):
+    for command in (
+        "context",
+        "ingest",
+        "sweep",
+        "flags",
+        "tasks",
+        "task",
+        "flag",
+        "rejects",
+        "audit",
+        "explain",
+        "rules",
+        "demo",
+    ):
         assert re.search(rf"│ {command}\s", result.out), command
 
 
@@ -633,8 +732,15 @@ def test_help_works_for_every_command_and_subcommand(tmp_path: Path) -> None:
         "    sys.stdout.write('\\n@@@ ' + json.dumps([path, code]) + '\\n')\n"
     )
     env = {**os.environ, "COLUMNS": "200", "WNB_DATABASE_URL": f"sqlite:///{tmp_path / 'wnb.db'}"}
-    result = subprocess.run([sys.executable, "-c", script, json.dumps(paths)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(paths)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
     assert result.returncode == 0, result.stderr
     chunks = re.split(r"\n@@@ (.*)\n", result.stdout)
@@ -645,4 +751,3 @@ def test_help_works_for_every_command_and_subcommand(tmp_path: Path) -> None:
         assert code == 0, path
         assert "Usage: wnb " + " ".join(path) in " ".join(outputs[path].split()), path
     assert not (tmp_path / "wnb.db").exists()  # help touches no database
-

@@ -78,8 +78,13 @@ DEFAULT = load_ruleset(DEFAULT_RULES)
 def a_document(ruleset: Ruleset = DEFAULT, **changes: Any) -> dict[str, Any]:
     defaults: dict[type, Any] = {bool: False, int: 0, str: "none"}
     facts = {name: defaults[kind] for name, kind in ruleset.fact_types.items()}
-    facts.update(label="was-not-brought", attendance="did-not-attend", service="community-paediatrics",
-                 age_years=7, age_months=84)
+    facts.update(
+        label="was-not-brought",
+        attendance="did-not-attend",
+        service="community-paediatrics",
+        age_years=7,
+        age_months=84,
+    )
     facts.update(changes)
     return facts
 
@@ -121,9 +126,7 @@ def test_a_fresh_process_whose_first_document_matches_no_rule_survives(tmp_path:
         print(evaluate(ruleset, event_facts(ruleset, missed, [], date(1980, 1, 1), None)))
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr[-2000:]
 
 
@@ -140,8 +143,14 @@ def test_the_matcher_fires_exactly_the_rules_the_interpreter_fires(facts: dict[s
 @given(
     facts=documents(DEFAULT).map(
         # Only the missed-appointment trigger, for a child: where most rules combine.
-        lambda doc: {**doc, "trigger_missed_appointment": True, "trigger_patient_cancellation": False,
-                     "trigger_discharge": False, "trigger_follow_up_deadline": False, "is_child": True}
+        lambda doc: {
+            **doc,
+            "trigger_missed_appointment": True,
+            "trigger_patient_cancellation": False,
+            "trigger_discharge": False,
+            "trigger_follow_up_deadline": False,
+            "is_child": True,
+        }
     )
 )
 def test_the_matcher_agrees_with_the_interpreter_on_a_childs_missed_appointment(
@@ -171,8 +180,15 @@ T = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 def _appt(at: datetime, attendance: Attendance, **more: Any) -> Appointment:
-    return Appointment(source="pas", appointment_id=f"a{at.isoformat()}", service="community-paediatrics",
-                       appointment_at=at, attendance=attendance, recorded_at=at + timedelta(hours=1), **more)
+    return Appointment(
+        source="pas",
+        appointment_id=f"a{at.isoformat()}",
+        service="community-paediatrics",
+        appointment_at=at,
+        attendance=attendance,
+        recorded_at=at + timedelta(hours=1),
+        **more,
+    )
 
 
 def test_a_child_on_a_plan_missing_a_first_appointment_fires_wnb_01_08_09(ruleset: Ruleset) -> None:
@@ -186,8 +202,10 @@ def test_a_child_on_a_plan_missing_a_first_appointment_fires_wnb_01_08_09(rulese
 
 
 def test_a_second_miss_of_an_urgent_child_fires_possible_medical_neglect(ruleset: Ruleset) -> None:
-    history = [_appt(T - timedelta(days=40), Attendance.ATTENDED),
-               _appt(T - timedelta(days=20), Attendance.LATE_NOT_SEEN)]
+    history = [
+        _appt(T - timedelta(days=40), Attendance.ATTENDED),
+        _appt(T - timedelta(days=20), Attendance.LATE_NOT_SEEN),
+    ]
     event = _appt(T, Attendance.DID_NOT_ATTEND, priority=Priority.URGENT)
     facts = event_facts(ruleset, event, history, date(2019, 5, 1), None)
     assert evaluate(ruleset, facts) == ["WNB-04", "WNB-05", "WNB-06", "WNB-09"]
@@ -213,8 +231,15 @@ def test_an_attended_appointment_fires_nothing(ruleset: Ruleset) -> None:
 
 
 def test_evaluation_is_deterministic(ruleset: Ruleset) -> None:
-    facts = a_document(ruleset, trigger_missed_appointment=True, is_child=True, age_months=6,
-                       safeguarding_plan=True, missed_all_services_365d=3, never_seen_in_service=True)
+    facts = a_document(
+        ruleset,
+        trigger_missed_appointment=True,
+        is_child=True,
+        age_months=6,
+        safeguarding_plan=True,
+        missed_all_services_365d=3,
+        never_seen_in_service=True,
+    )
     first = evaluate(ruleset, facts)
     assert first == ["WNB-01", "WNB-03", "WNB-07", "WNB-08", "WNB-09"]
     assert evaluate(ruleset, dict(facts)) == first
@@ -299,9 +324,7 @@ def test_a_second_ruleset_with_a_changed_threshold_evaluates_alongside_the_defau
     assert evaluate(ruleset, two_misses) == ["WNB-06", "WNB-09"]
 
 
-def test_a_second_copy_of_a_ruleset_in_another_directory_is_the_same_ruleset(
-    stricter: Ruleset, tmp_path: Path
-) -> None:
+def test_a_second_copy_of_a_ruleset_in_another_directory_is_the_same_ruleset(stricter: Ruleset, tmp_path: Path) -> None:
     again = _stricter(tmp_path)
     assert ruleset_name(again) == ruleset_name(stricter)
 

@@ -271,9 +271,7 @@ def test_a_late_not_seen_counts_as_a_miss(ruleset: Ruleset) -> None:
         Attendance.BOOKED,
     ],
 )
-def test_appointments_that_were_not_missed_are_not_counted_as_misses(
-    ruleset: Ruleset, attendance: Attendance
-) -> None:
+def test_appointments_that_were_not_missed_are_not_counted_as_misses(ruleset: Ruleset, attendance: Attendance) -> None:
     facts = facts_for(ruleset, history=[appt(T - timedelta(days=30), attendance)])
     assert facts["missed_in_service_365d"] == 1
     assert facts["missed_all_services_365d"] == 1
@@ -371,9 +369,7 @@ def test_a_child_with_no_history_has_never_been_seen_in_the_service(ruleset: Rul
 
 
 @pytest.mark.parametrize("attendance", [Attendance.ATTENDED, Attendance.ATTENDED_LATE])
-def test_an_earlier_attended_appointment_in_the_service_means_seen(
-    ruleset: Ruleset, attendance: Attendance
-) -> None:
+def test_an_earlier_attended_appointment_in_the_service_means_seen(ruleset: Ruleset, attendance: Attendance) -> None:
     facts = facts_for(ruleset, history=[appt(T - timedelta(days=400), attendance)])
     assert facts["never_seen_in_service"] is False
 
@@ -459,8 +455,12 @@ def test_the_discharging_appointment_itself_counts_when_it_was_missed(ruleset: R
 
 def test_a_missed_appointment_triggers_only_the_missed_appointment_rules(ruleset: Ruleset) -> None:
     facts = facts_for(ruleset)
-    names = ("trigger_missed_appointment", "trigger_patient_cancellation", "trigger_discharge",
-             "trigger_follow_up_deadline")
+    names = (
+        "trigger_missed_appointment",
+        "trigger_patient_cancellation",
+        "trigger_discharge",
+        "trigger_follow_up_deadline",
+    )
     assert [facts[name] for name in names] == [True, False, False, False]
 
 
@@ -525,9 +525,7 @@ def test_an_event_evaluation_never_claims_a_follow_up_or_discharge_in_service(ru
 # ---- follow-up facts (WNB-14) ----
 
 
-def _follow_up(
-    ruleset: Ruleset, missed: Appointment, history: list[Appointment], born: date = CHILD
-) -> dict[str, Any]:
+def _follow_up(ruleset: Ruleset, missed: Appointment, history: list[Appointment], born: date = CHILD) -> dict[str, Any]:
     return follow_up_facts(ruleset, missed, [missed, *history], born, None)
 
 

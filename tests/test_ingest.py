@@ -25,8 +25,18 @@ CHILD = "9990000018"
 INVALID_NHS_NUMBER = "9990000019"
 
 CSV_COLUMNS = [
-    "source", "event_id", "nhs_number", "date_of_birth", "service", "appointment_id", "appointment_at",
-    "attendance", "priority", "outcome", "first_appointment", "recorded_at",
+    "source",
+    "event_id",
+    "nhs_number",
+    "date_of_birth",
+    "service",
+    "appointment_id",
+    "appointment_at",
+    "attendance",
+    "priority",
+    "outcome",
+    "first_appointment",
+    "recorded_at",
 ]
 
 
@@ -49,7 +59,8 @@ def event(event_id: str, **changes: Any) -> dict[str, Any]:
 
 def write_ndjson(path: Path, lines: list[dict[str, Any] | str]) -> Path:
     path.write_text(
-        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines), encoding="utf-8"
+        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines),
+        encoding="utf-8",
     )
     return path
 
@@ -93,9 +104,15 @@ NDJSON_BAD_LINES = {
     "bad appointment time": (event("bad", appointment_at="02/03/2026 10:00"), "appointment_at", "ISO-8601"),
     "unknown attendance code": (event("bad", attendance="9"), "attendance", "unknown code"),
     "appointment before date of birth": (
-        event("bad", date_of_birth="2026-03-03"), "appointment_at", "before the date of birth"
+        event("bad", date_of_birth="2026-03-03"),
+        "appointment_at",
+        "before the date of birth",
     ),
-    "malformed JSON": ('{"source": "pas", "event_id": "bad", "nhs_number": "9990000018"', "line", "not valid JSON"),
+    "malformed JSON": (
+        '{"source": "pas", "event_id": "bad", "nhs_number": "9990000018"',
+        "line",
+        "not valid JSON",
+    ),
     "a JSON value that is not an object": ('["pas", "bad"]', "line", "one JSON object"),
 }
 
@@ -153,13 +170,23 @@ def test_blank_ndjson_lines_are_skipped_and_line_numbers_count_them(service: Ser
 CSV_BAD_ROWS = {
     "invalid NHS number": (csv_row(event("bad", nhs_number=INVALID_NHS_NUMBER)), "nhs_number", "Modulus 11"),
     "bad date of birth": (csv_row(event("bad", date_of_birth="01/05/2019")), "date_of_birth", "ISO-8601"),
-    "bad appointment time": (csv_row(event("bad", appointment_at="2026-03-02 morning")), "appointment_at", "ISO-8601"),
+    "bad appointment time": (
+        csv_row(event("bad", appointment_at="2026-03-02 morning")),
+        "appointment_at",
+        "ISO-8601",
+    ),
     "unknown attendance code": (csv_row(event("bad", attendance="no-show")), "attendance", "unknown code"),
     "appointment before date of birth": (
-        csv_row(event("bad", date_of_birth="2026-03-03")), "appointment_at", "before the date of birth"
+        csv_row(event("bad", date_of_birth="2026-03-03")),
+        "appointment_at",
+        "before the date of birth",
     ),
     "too few columns": (csv_line(["pas", "bad", CHILD]), "row", "has 3 values but the header has 12 columns"),
-    "too many columns": (csv_row(event("bad")) + ",extra", "row", "has 13 values but the header has 12 columns"),
+    "too many columns": (
+        csv_row(event("bad")) + ",extra",
+        "row",
+        "has 13 values but the header has 12 columns",
+    ),
 }
 
 
@@ -223,6 +250,7 @@ def test_a_csv_row_with_a_quoted_comma_keeps_its_raw_text_when_rejected(service:
 
 # ---- what is accepted ----
 
+
 @pytest.mark.parametrize("written", ["999 000 0018", " 9990000018 ", "999-000-0018"])
 def test_an_nhs_number_with_spaces_is_accepted_and_stored_without_them(
     service: Service, tmp_path: Path, written: str
@@ -283,9 +311,7 @@ def test_entered_in_error_is_accepted_by_name(service: Service, tmp_path: Path) 
     assert stored_events(service)[0].attendance == "entered-in-error"
 
 
-def test_the_format_is_found_by_content_when_the_file_has_no_known_extension(
-    service: Service, tmp_path: Path
-) -> None:
+def test_the_format_is_found_by_content_when_the_file_has_no_known_extension(service: Service, tmp_path: Path) -> None:
     ndjson_file = write_ndjson(tmp_path / "feed-one.txt", [event("e1")])
     csv_file = write_csv(tmp_path / "feed-two.txt", [csv_row(event("e2", appointment_id="A-2"))])
 
@@ -302,6 +328,7 @@ def test_reading_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 # ---- streaming ----
+
 
 def _first_item_before_the_rest_is_written(read: Any, tmp_path: Path, first: str, rest: str) -> RawItem:
     """Write `first` into a pipe, take the reader's first item, and only then write `rest` and close the pipe.

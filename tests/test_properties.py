@@ -26,9 +26,21 @@ CHILDREN = ["9990000018", "9990000026", "9990000034", "9990000042", "9990000069"
 SERVICES = ["audiology", "community-paediatrics", "paediatric-diabetes"]
 SOURCES = ["pas", "community-ehr"]
 ATTENDANCE = [
-    "5", "6", "7", "3", "2", "4", "0",
-    "attended", "attended-late", "late-not-seen", "did-not-attend", "cancelled-by-patient",
-    "cancelled-by-provider", "booked", "entered-in-error",
+    "5",
+    "6",
+    "7",
+    "3",
+    "2",
+    "4",
+    "0",
+    "attended",
+    "attended-late",
+    "late-not-seen",
+    "did-not-attend",
+    "cancelled-by-patient",
+    "cancelled-by-provider",
+    "booked",
+    "entered-in-error",
 ]
 ATTENDED = ["5", "6", "attended", "attended-late"]
 PRIORITIES = [None, "1", "2", "3", "routine", "urgent", "two-week-wait"]
@@ -47,6 +59,7 @@ SETTINGS = settings(
 
 # ---- generated input ----
 
+
 @st.composite
 def contexts(draw: st.DrawFn) -> list[dict[str, Any]]:
     """Context records for the children, each born 2009–2025 (so a child throughout 2026)."""
@@ -59,24 +72,32 @@ def contexts(draw: st.DrawFn) -> list[dict[str, Any]]:
             end = start + timedelta(days=draw(st.integers(0, 400))) if draw(st.booleans()) else None
             kind = draw(st.sampled_from(["child-protection-plan", "looked-after", "child-in-need", "early-help"]))
             statuses.append({"kind": kind, "start": start.isoformat(), "end": end.isoformat() if end else None})
-        records.append({
-            "nhs_number": nhs_number,
-            "date_of_birth": born.isoformat(),
-            "statuses": statuses,
-            "complex_health_needs": draw(st.booleans()),
-        })
+        records.append(
+            {
+                "nhs_number": nhs_number,
+                "date_of_birth": born.isoformat(),
+                "statuses": statuses,
+                "complex_health_needs": draw(st.booleans()),
+            }
+        )
     return records
 
 
 def _instant(moment: datetime, london_summer: bool) -> str:
-    return moment.astimezone(UTC).isoformat() if not london_summer else (
-        moment.astimezone(UTC) + timedelta(hours=1)
-    ).replace(tzinfo=None).isoformat() + "+01:00"
+    return (
+        moment.astimezone(UTC).isoformat()
+        if not london_summer
+        else (moment.astimezone(UTC) + timedelta(hours=1)).replace(tzinfo=None).isoformat() + "+01:00"
+    )
 
 
 @st.composite
-def events_of(draw: st.DrawFn, nhs_number: str, attendance: list[str] = ATTENDANCE,
-              outcomes: list[str | None] = OUTCOMES) -> dict[str, Any]:
+def events_of(
+    draw: st.DrawFn,
+    nhs_number: str,
+    attendance: list[str] = ATTENDANCE,
+    outcomes: list[str | None] = OUTCOMES,
+) -> dict[str, Any]:
     """One realistic event of this child (event_id filled in later); appointment ids are the child's own."""
     appointment_at = YEAR_START + timedelta(minutes=15 * draw(st.integers(0, 365 * 24 * 4 - 1)))
     event: dict[str, Any] = {
@@ -110,8 +131,12 @@ def numbered(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @st.composite
-def feeds(draw: st.DrawFn, attendance: list[str] = ATTENDANCE, outcomes: list[str | None] = OUTCOMES,
-          max_size: int = 10) -> list[dict[str, Any]]:
+def feeds(
+    draw: st.DrawFn,
+    attendance: list[str] = ATTENDANCE,
+    outcomes: list[str | None] = OUTCOMES,
+    max_size: int = 10,
+) -> list[dict[str, Any]]:
     children = draw(st.lists(st.sampled_from(CHILDREN), min_size=1, max_size=max_size))
     return numbered([draw(events_of(child, attendance, outcomes)) for child in children])
 
@@ -120,6 +145,7 @@ sweep_times = st.integers(0, 500 * 24).map(lambda hours: YEAR_START + timedelta(
 
 
 # ---- running a feed ----
+
 
 @contextmanager
 def fresh_service(ruleset: Ruleset, clock: FixedClock | None = None) -> Iterator[Service]:
@@ -142,10 +168,7 @@ def load(service: Service, context: list[dict[str, Any]], feed: list[dict[str, A
 
 def state(service: Service) -> dict[str, Any]:
     with service.db.connect() as connection:
-        events = [
-            dict(row._mapping)
-            for row in connection.execute(select(repo.events).order_by(repo.events.c.id))
-        ]
+        events = [dict(row._mapping) for row in connection.execute(select(repo.events).order_by(repo.events.c.id))]
         return {
             "flags": listing.flags(connection, include_closed=True),
             "tasks": listing.tasks(connection, include_closed=True),
@@ -159,10 +182,12 @@ def without_ids(items_: list[dict[str, Any]]) -> list[str]:
 
 # ---- properties ----
 
+
 @SETTINGS
 @given(context=contexts(), feed=feeds())
-def test_ingesting_the_same_feed_twice_changes_nothing(ruleset: Ruleset, context: list[dict[str, Any]],
-                                                       feed: list[dict[str, Any]]) -> None:
+def test_ingesting_the_same_feed_twice_changes_nothing(
+    ruleset: Ruleset, context: list[dict[str, Any]], feed: list[dict[str, Any]]
+) -> None:
     clock = FixedClock(RECEIVED)
     with fresh_service(ruleset, clock) as service:
         first = load(service, context, feed)
@@ -249,7 +274,9 @@ def per_child(result: dict[str, Any]) -> dict[str, tuple[list[str], list[str]]]:
 @SETTINGS
 @given(context=contexts(), feeds_=interleavings(), now=sweep_times)
 def test_the_order_of_different_childrens_events_does_not_matter(
-    ruleset: Ruleset, context: list[dict[str, Any]], feeds_: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    ruleset: Ruleset,
+    context: list[dict[str, Any]],
+    feeds_: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     now: datetime,
 ) -> None:
     results = []

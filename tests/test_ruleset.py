@@ -118,9 +118,7 @@ def test_the_default_parameters_are_the_numbers_of_the_decision_chart(ruleset: R
 
 
 def test_the_default_counts_have_the_windows_of_the_decision_chart(ruleset: Ruleset) -> None:
-    counts = {
-        name: (spec.count, spec.services, spec.window_days) for name, spec in ruleset.settings.counts.items()
-    }
+    counts = {name: (spec.count, spec.services, spec.window_days) for name, spec in ruleset.settings.counts.items()}
     assert counts == {
         "missed_in_service_365d": ("missed", "this", 365),
         "missed_all_services_90d": ("missed", "all", 90),
@@ -156,24 +154,56 @@ def test_the_default_escalation_chains_match_the_chart(ruleset: Ruleset) -> None
 BK, CL, SN, NN = "booking-team", "clinician", "safeguarding-nurse", "named-nurse"
 SWD, WD1, WD2, WD5, H24 = "same-working-day", "1-working-day", "2-working-days", "5-working-days", "24-hours"
 CHART: dict[str, tuple[str, tuple[str, str] | None, list[tuple[str, str, str]]]] = {
-    "WNB-01": ("missed-appointment", ("safeguarding-plan-wnb", "red"), [
-        ("notify-social-worker", SN, SWD), ("safeguarding-review", NN, SWD), ("reoffer-appointment", BK, WD1),
-        ("inform-gp", BK, WD1), ("inform-health-visitor-or-school-nurse", BK, WD1)]),
-    "WNB-02": ("missed-appointment", ("lead-professional-wnb", "amber"), [
-        ("inform-lead-professional", SN, WD1), ("reoffer-appointment", BK, WD1), ("inform-gp", BK, WD1),
-        ("inform-health-visitor-or-school-nurse", BK, WD1)]),
-    "WNB-03": ("missed-appointment", ("infant-wnb", "amber"), [
-        ("contact-family", CL, SWD), ("inform-health-visitor-or-school-nurse", BK, WD1)]),
+    "WNB-01": (
+        "missed-appointment",
+        ("safeguarding-plan-wnb", "red"),
+        [
+            ("notify-social-worker", SN, SWD),
+            ("safeguarding-review", NN, SWD),
+            ("reoffer-appointment", BK, WD1),
+            ("inform-gp", BK, WD1),
+            ("inform-health-visitor-or-school-nurse", BK, WD1),
+        ],
+    ),
+    "WNB-02": (
+        "missed-appointment",
+        ("lead-professional-wnb", "amber"),
+        [
+            ("inform-lead-professional", SN, WD1),
+            ("reoffer-appointment", BK, WD1),
+            ("inform-gp", BK, WD1),
+            ("inform-health-visitor-or-school-nurse", BK, WD1),
+        ],
+    ),
+    "WNB-03": (
+        "missed-appointment",
+        ("infant-wnb", "amber"),
+        [("contact-family", CL, SWD), ("inform-health-visitor-or-school-nurse", BK, WD1)],
+    ),
     "WNB-04": ("missed-appointment", ("high-clinical-need-wnb", "amber"), [("clinician-review", CL, WD1)]),
     "WNB-05": ("missed-appointment", ("possible-medical-neglect", "red"), [("safeguarding-review", NN, WD1)]),
-    "WNB-06": ("missed-appointment", ("repeat-wnb", "amber"), [
-        ("clinician-review", CL, WD2), ("safeguarding-discussion", SN, WD2), ("contact-family", CL, WD1),
-        ("inform-gp", BK, WD1), ("inform-health-visitor-or-school-nurse", BK, WD1)]),
-    "WNB-07": ("missed-appointment", ("consider-mash-referral", "red"), [
-        ("consider-mash-referral", SN, H24)]),
+    "WNB-06": (
+        "missed-appointment",
+        ("repeat-wnb", "amber"),
+        [
+            ("clinician-review", CL, WD2),
+            ("safeguarding-discussion", SN, WD2),
+            ("contact-family", CL, WD1),
+            ("inform-gp", BK, WD1),
+            ("inform-health-visitor-or-school-nurse", BK, WD1),
+        ],
+    ),
+    "WNB-07": (
+        "missed-appointment",
+        ("consider-mash-referral", "red"),
+        [("consider-mash-referral", SN, H24)],
+    ),
     "WNB-08": ("missed-appointment", None, [("clinician-review", CL, WD1)]),
-    "WNB-09": ("missed-appointment", None, [
-        ("reoffer-appointment", BK, WD2), ("letter-to-parent", BK, WD2), ("inform-gp", BK, WD2)]),
+    "WNB-09": (
+        "missed-appointment",
+        None,
+        [("reoffer-appointment", BK, WD2), ("letter-to-parent", BK, WD2), ("inform-gp", BK, WD2)],
+    ),
     "WNB-10": ("patient-cancellation", ("cancellation-pattern", "amber"), [("clinician-review", CL, WD5)]),
     "WNB-11": ("missed-appointment", ("adult-not-brought", "amber"), [("adult-wellbeing-review", CL, WD2)]),
     "WNB-12": ("discharge", ("discharge-without-review", "amber"), [("discharge-review", CL, WD1)]),
@@ -183,9 +213,7 @@ CHART: dict[str, tuple[str, tuple[str, str] | None, list[tuple[str, str, str]]]]
 
 
 @pytest.mark.parametrize("rule_id", RULE_IDS)
-def test_each_default_rule_has_the_trigger_flag_and_tasks_of_the_decision_chart(
-    ruleset: Ruleset, rule_id: str
-) -> None:
+def test_each_default_rule_has_the_trigger_flag_and_tasks_of_the_decision_chart(ruleset: Ruleset, rule_id: str) -> None:
     rule = ruleset.rule(rule_id)
     trigger, flag, tasks = CHART[rule_id]
     assert rule.trigger == trigger
@@ -350,8 +378,11 @@ def test_an_unknown_key_in_a_rule_is_an_error_naming_the_key(tmp_path: Path) -> 
 
 def test_a_condition_with_two_operators_is_an_error(tmp_path: Path) -> None:
     directory = copy_rules(tmp_path)
-    edit(directory / "WNB-08.yaml", "{fact: never_seen_in_service, is: true}",
-         "{fact: never_seen_in_service, is: true, is_not: false}")
+    edit(
+        directory / "WNB-08.yaml",
+        "{fact: never_seen_in_service, is: true}",
+        "{fact: never_seen_in_service, is: true, is_not: false}",
+    )
     message = load_error(directory)
     assert "rule WNB-08" in message
     assert "give exactly one of" in message

@@ -88,11 +88,19 @@ def flag_row(service: Service, flag_ref: str) -> Any:
 
 # ---- idempotency ----
 
+
 def test_a_repeated_event_id_is_a_duplicate_and_ignored_whatever_its_content(service: Service) -> None:
     assert send(service, event("e1")) == "accepted"
     before = (flags(service), tasks(service), len(audit_records(service)))
-    resent = event("e1", appointment_id="a2", attendance="attended", service="audiology", nhs_number=INFANT,
-                   date_of_birth="2025-11-20", recorded_at="2026-03-05T11:00:00+00:00")
+    resent = event(
+        "e1",
+        appointment_id="a2",
+        attendance="attended",
+        service="audiology",
+        nhs_number=INFANT,
+        date_of_birth="2025-11-20",
+        recorded_at="2026-03-05T11:00:00+00:00",
+    )
 
     assert send(service, resent) == "duplicate"
 
@@ -110,7 +118,10 @@ def test_the_same_event_id_from_another_source_is_a_different_event(service: Ser
 
 # ---- supersession and stale events ----
 
-def test_a_later_recorded_event_for_the_same_appointment_supersedes_the_earlier_outcome(service: Service) -> None:
+
+def test_a_later_recorded_event_for_the_same_appointment_supersedes_the_earlier_outcome(
+    service: Service,
+) -> None:
     send(service, event("e1"))
 
     outcome = send(service, event("e2", attendance="attended", recorded_at="2026-03-02T12:00:00+00:00"))
@@ -144,11 +155,20 @@ def test_an_event_recorded_no_later_than_the_current_outcome_is_stale_and_never_
 
 def test_a_stale_miss_is_not_counted_by_later_evaluations(service: Service) -> None:
     send(service, event("e1", appointment_id="a1", attendance="attended"))
-    send(service, event("e2", appointment_id="a1", attendance="did-not-attend",
-                        recorded_at="2026-03-02T10:30:00+00:00"))  # stale
+    send(
+        service,
+        event("e2", appointment_id="a1", attendance="did-not-attend", recorded_at="2026-03-02T10:30:00+00:00"),
+    )  # stale
 
-    send(service, event("e3", appointment_id="a2", appointment_at="2026-03-09T10:00:00+00:00",
-                        recorded_at="2026-03-09T11:00:00+00:00"))
+    send(
+        service,
+        event(
+            "e3",
+            appointment_id="a2",
+            appointment_at="2026-03-09T10:00:00+00:00",
+            recorded_at="2026-03-09T11:00:00+00:00",
+        ),
+    )
 
     (evaluation,) = [r for r in audit_records(service, "evaluation") if r["payload"]["event_id"] == "e3"]
     assert evaluation["payload"]["facts"]["missed_all_services_90d"] == 1
@@ -156,7 +176,7 @@ def test_a_stale_miss_is_not_counted_by_later_evaluations(service: Service) -> N
 
 
 def test_within_one_file_a_later_line_for_the_same_appointment_supersedes_an_earlier_line(
-    service: Service
+    service: Service,
 ) -> None:
     feed = [event("e1"), event("e2", attendance="attended", recorded_at="2026-03-02T12:00:00+00:00")]
 
@@ -170,10 +190,18 @@ def test_within_one_file_a_later_line_for_the_same_appointment_supersedes_an_ear
 def test_within_one_file_each_evaluation_sees_the_lines_before_it(service: Service) -> None:
     feed = [
         event("e1", appointment_id="a1"),
-        event("e2", appointment_id="a2", appointment_at="2026-03-09T10:00:00+00:00",
-              recorded_at="2026-03-09T11:00:00+00:00"),
-        event("e1", appointment_id="a3", appointment_at="2026-03-16T10:00:00+00:00",
-              recorded_at="2026-03-16T11:00:00+00:00"),
+        event(
+            "e2",
+            appointment_id="a2",
+            appointment_at="2026-03-09T10:00:00+00:00",
+            recorded_at="2026-03-09T11:00:00+00:00",
+        ),
+        event(
+            "e1",
+            appointment_id="a3",
+            appointment_at="2026-03-16T10:00:00+00:00",
+            recorded_at="2026-03-16T11:00:00+00:00",
+        ),
     ]
 
     counts = service.ingest([RawItem(n, json.dumps(e), e) for n, e in enumerate(feed, 1)], origin="file")
@@ -186,16 +214,37 @@ def test_within_one_file_each_evaluation_sees_the_lines_before_it(service: Servi
 
 # ---- corrections: withdrawing only what one appointment alone supported ----
 
+
 def _infant_missed_two_services(service: Service) -> None:
     """An infant (WNB-03) misses audiology (a1), then community paediatrics (a2): a2 also makes WNB-06 fire."""
     infant = {"nhs_number": INFANT, "date_of_birth": "2025-11-20"}
-    send(service, event("e1", **infant, service="audiology", appointment_id="a1",
-                        appointment_at="2026-03-02T10:00:00+00:00", recorded_at="2026-03-02T11:00:00+00:00"))
-    send(service, event("e2", **infant, service="community-paediatrics", appointment_id="a2",
-                        appointment_at="2026-03-09T10:00:00+00:00", recorded_at="2026-03-09T11:00:00+00:00"))
+    send(
+        service,
+        event(
+            "e1",
+            **infant,
+            service="audiology",
+            appointment_id="a1",
+            appointment_at="2026-03-02T10:00:00+00:00",
+            recorded_at="2026-03-02T11:00:00+00:00",
+        ),
+    )
+    send(
+        service,
+        event(
+            "e2",
+            **infant,
+            service="community-paediatrics",
+            appointment_id="a2",
+            appointment_at="2026-03-09T10:00:00+00:00",
+            recorded_at="2026-03-09T11:00:00+00:00",
+        ),
+    )
 
 
-def test_the_two_misses_raise_a_shared_infant_flag_and_a_repeat_flag_of_the_second_alone(service: Service) -> None:
+def test_the_two_misses_raise_a_shared_infant_flag_and_a_repeat_flag_of_the_second_alone(
+    service: Service,
+) -> None:
     _infant_missed_two_services(service)
 
     by_code = {flag["code"]: flag for flag in flags(service)}
@@ -204,7 +253,13 @@ def test_the_two_misses_raise_a_shared_infant_flag_and_a_repeat_flag_of_the_seco
     assert {task["service"] for task in tasks(service)} == {"audiology", "community-paediatrics"}
 
 
-CORRECTIONS = ["entered-in-error", "cancelled-by-patient", "cancelled-by-provider", "attended", "attended-late"]
+CORRECTIONS = [
+    "entered-in-error",
+    "cancelled-by-patient",
+    "cancelled-by-provider",
+    "attended",
+    "attended-late",
+]
 
 
 @pytest.mark.parametrize("attendance", CORRECTIONS)
@@ -213,9 +268,19 @@ def test_a_miss_corrected_away_withdraws_what_it_alone_supported_with_the_reason
 ) -> None:
     _infant_missed_two_services(service)
 
-    outcome = send(service, event("e3", nhs_number=INFANT, date_of_birth="2025-11-20", service="community-paediatrics",
-                                  appointment_id="a2", appointment_at="2026-03-09T10:00:00+00:00",
-                                  attendance=attendance, recorded_at="2026-03-10T09:00:00+00:00"))
+    outcome = send(
+        service,
+        event(
+            "e3",
+            nhs_number=INFANT,
+            date_of_birth="2025-11-20",
+            service="community-paediatrics",
+            appointment_id="a2",
+            appointment_at="2026-03-09T10:00:00+00:00",
+            attendance=attendance,
+            recorded_at="2026-03-10T09:00:00+00:00",
+        ),
+    )
 
     assert outcome == "superseded"
     by_code = {flag["code"]: flag for flag in flags(service)}
@@ -231,15 +296,23 @@ def test_a_miss_corrected_away_withdraws_what_it_alone_supported_with_the_reason
 
 
 @pytest.mark.parametrize("attendance", CORRECTIONS)
-def test_a_miss_corrected_away_keeps_what_another_appointment_also_supports(
-    service: Service, attendance: str
-) -> None:
+def test_a_miss_corrected_away_keeps_what_another_appointment_also_supports(service: Service, attendance: str) -> None:
     _infant_missed_two_services(service)
     first_tasks = [task for task in tasks(service) if task["service"] == "audiology"]
 
-    send(service, event("e3", nhs_number=INFANT, date_of_birth="2025-11-20", service="community-paediatrics",
-                        appointment_id="a2", appointment_at="2026-03-09T10:00:00+00:00",
-                        attendance=attendance, recorded_at="2026-03-10T09:00:00+00:00"))
+    send(
+        service,
+        event(
+            "e3",
+            nhs_number=INFANT,
+            date_of_birth="2025-11-20",
+            service="community-paediatrics",
+            appointment_id="a2",
+            appointment_at="2026-03-09T10:00:00+00:00",
+            attendance=attendance,
+            recorded_at="2026-03-10T09:00:00+00:00",
+        ),
+    )
 
     by_code = {flag["code"]: flag for flag in flags(service)}
     assert by_code["infant-wnb"]["status"] == "active"
@@ -249,16 +322,25 @@ def test_a_miss_corrected_away_keeps_what_another_appointment_also_supports(
 
 
 def test_a_task_linked_to_two_appointments_survives_the_withdrawal_of_one_with_its_due_time(
-    service: Service
+    service: Service,
 ) -> None:
     send(service, event("e1", appointment_id="a1"))
-    send(service, event("e2", appointment_id="a2", appointment_at="2026-03-09T10:00:00+00:00",
-                        recorded_at="2026-03-09T11:00:00+00:00"))
+    send(
+        service,
+        event(
+            "e2",
+            appointment_id="a2",
+            appointment_at="2026-03-09T10:00:00+00:00",
+            recorded_at="2026-03-09T11:00:00+00:00",
+        ),
+    )
     shared = [task for task in tasks(service) if task["event_ids"] == ["pas/e1", "pas/e2"]]
     assert {task["code"] for task in shared} >= {"reoffer-appointment", "letter-to-parent", "inform-gp"}
 
-    send(service, event("e3", appointment_id="a1", attendance="entered-in-error",
-                        recorded_at="2026-03-10T09:00:00+00:00"))
+    send(
+        service,
+        event("e3", appointment_id="a1", attendance="entered-in-error", recorded_at="2026-03-10T09:00:00+00:00"),
+    )
 
     after = {task["id"]: task for task in tasks(service)}
     for task in shared:
@@ -269,11 +351,20 @@ def test_a_task_linked_to_two_appointments_survives_the_withdrawal_of_one_with_i
 
 def test_an_entered_in_error_appointment_is_no_longer_counted(service: Service) -> None:
     send(service, event("e1", appointment_id="a1"))
-    send(service, event("e2", appointment_id="a1", attendance="entered-in-error",
-                        recorded_at="2026-03-03T09:00:00+00:00"))
+    send(
+        service,
+        event("e2", appointment_id="a1", attendance="entered-in-error", recorded_at="2026-03-03T09:00:00+00:00"),
+    )
 
-    send(service, event("e3", appointment_id="a2", appointment_at="2026-03-09T10:00:00+00:00",
-                        recorded_at="2026-03-09T11:00:00+00:00"))
+    send(
+        service,
+        event(
+            "e3",
+            appointment_id="a2",
+            appointment_at="2026-03-09T10:00:00+00:00",
+            recorded_at="2026-03-09T11:00:00+00:00",
+        ),
+    )
 
     (evaluation,) = [r for r in audit_records(service, "evaluation") if r["payload"]["event_id"] == "e3"]
     assert evaluation["payload"]["facts"]["missed_all_services_90d"] == 1
@@ -282,14 +373,29 @@ def test_an_entered_in_error_appointment_is_no_longer_counted(service: Service) 
 
 def test_correcting_a_patient_cancellation_withdraws_nothing(service: Service) -> None:
     for number in range(1, 4):
-        send(service, event(f"c{number}", appointment_id=f"c{number}", attendance="cancelled-by-patient",
-                            appointment_at=f"2026-03-0{number + 1}T10:00:00+00:00",
-                            recorded_at=f"2026-03-0{number}T10:00:00+00:00"))
+        send(
+            service,
+            event(
+                f"c{number}",
+                appointment_id=f"c{number}",
+                attendance="cancelled-by-patient",
+                appointment_at=f"2026-03-0{number + 1}T10:00:00+00:00",
+                recorded_at=f"2026-03-0{number}T10:00:00+00:00",
+            ),
+        )
     (pattern,) = flags(service)
     assert pattern["code"] == "cancellation-pattern"
 
-    send(service, event("c4", appointment_id="c3", attendance="attended", appointment_at="2026-03-04T10:00:00+00:00",
-                        recorded_at="2026-03-04T11:00:00+00:00"))
+    send(
+        service,
+        event(
+            "c4",
+            appointment_id="c3",
+            attendance="attended",
+            appointment_at="2026-03-04T10:00:00+00:00",
+            recorded_at="2026-03-04T11:00:00+00:00",
+        ),
+    )
 
     assert [flag["status"] for flag in flags(service)] == ["active"]
     assert {task["status"] for task in tasks(service)} == {"requested"}
@@ -297,8 +403,9 @@ def test_correcting_a_patient_cancellation_withdraws_nothing(service: Service) -
 
 # ---- rejects ----
 
+
 def test_a_rejected_event_does_not_reserve_its_event_id_so_the_corrected_resend_is_accepted(
-    service: Service
+    service: Service,
 ) -> None:
     assert send(service, event("e1", attendance="9")) == "rejected"
     assert events(service) == []
@@ -313,14 +420,20 @@ def test_a_rejected_event_does_not_reserve_its_event_id_so_the_corrected_resend_
 def test_a_rejected_event_does_not_supersede_the_appointment_outcome(service: Service) -> None:
     send(service, event("e1"))
 
-    assert send(service, event("e2", attendance="attended", nhs_number="9990000019",
-                               recorded_at="2026-03-02T12:00:00+00:00")) == "rejected"
+    assert (
+        send(
+            service,
+            event("e2", attendance="attended", nhs_number="9990000019", recorded_at="2026-03-02T12:00:00+00:00"),
+        )
+        == "rejected"
+    )
 
     assert [(row.event_id, row.state) for row in events(service)] == [("e1", "current")]
     assert {task["status"] for task in tasks(service)} == {"requested"}
 
 
 # ---- no date of birth ----
+
 
 def test_without_a_date_of_birth_no_rule_runs_but_the_evaluation_is_audited(service: Service) -> None:
     outcome = send(service, event("e1", date_of_birth=None))
@@ -348,21 +461,58 @@ def test_the_date_of_birth_comes_from_the_context_record_when_the_event_has_none
 
 FEED = [
     event("f1"),
-    event("f2", nhs_number=INFANT, date_of_birth="2025-11-20", service="audiology", appointment_id="b1",
-          appointment_at="2026-03-03T09:30:00+00:00", recorded_at="2026-03-03T10:00:00+00:00"),
-    event("f3", appointment_id="a2", appointment_at="2026-03-09T10:00:00+00:00",
-          recorded_at="2026-03-09T11:00:00+00:00"),
-    event("f4", nhs_number=OTHER_CHILD, date_of_birth="2014-02-10", service="paediatric-diabetes",
-          appointment_id="d1", priority="urgent", appointment_at="2026-03-04T14:00:00+00:00",
-          recorded_at="2026-03-04T16:00:00+00:00"),
+    event(
+        "f2",
+        nhs_number=INFANT,
+        date_of_birth="2025-11-20",
+        service="audiology",
+        appointment_id="b1",
+        appointment_at="2026-03-03T09:30:00+00:00",
+        recorded_at="2026-03-03T10:00:00+00:00",
+    ),
+    event(
+        "f3",
+        appointment_id="a2",
+        appointment_at="2026-03-09T10:00:00+00:00",
+        recorded_at="2026-03-09T11:00:00+00:00",
+    ),
+    event(
+        "f4",
+        nhs_number=OTHER_CHILD,
+        date_of_birth="2014-02-10",
+        service="paediatric-diabetes",
+        appointment_id="d1",
+        priority="urgent",
+        appointment_at="2026-03-04T14:00:00+00:00",
+        recorded_at="2026-03-04T16:00:00+00:00",
+    ),
     event("f5", appointment_id="a1", attendance="attended", recorded_at="2026-03-10T09:00:00+00:00"),
-    event("f6", nhs_number=INFANT, date_of_birth="2025-11-20", service="audiology", appointment_id="b2",
-          appointment_at="2026-03-10T09:30:00+00:00", recorded_at="2026-03-10T10:00:00+00:00"),
-    event("f7", nhs_number=OTHER_CHILD, date_of_birth="2014-02-10", service="paediatric-diabetes",
-          appointment_id="d2", priority="2", appointment_at="2026-03-11T14:00:00+00:00",
-          recorded_at="2026-03-11T16:00:00+00:00"),
-    event("f8", appointment_id="a3", service="audiology", appointment_at="2026-03-12T10:00:00+00:00",
-          recorded_at="2026-03-12T11:00:00+00:00"),
+    event(
+        "f6",
+        nhs_number=INFANT,
+        date_of_birth="2025-11-20",
+        service="audiology",
+        appointment_id="b2",
+        appointment_at="2026-03-10T09:30:00+00:00",
+        recorded_at="2026-03-10T10:00:00+00:00",
+    ),
+    event(
+        "f7",
+        nhs_number=OTHER_CHILD,
+        date_of_birth="2014-02-10",
+        service="paediatric-diabetes",
+        appointment_id="d2",
+        priority="2",
+        appointment_at="2026-03-11T14:00:00+00:00",
+        recorded_at="2026-03-11T16:00:00+00:00",
+    ),
+    event(
+        "f8",
+        appointment_id="a3",
+        service="audiology",
+        appointment_at="2026-03-12T10:00:00+00:00",
+        recorded_at="2026-03-12T11:00:00+00:00",
+    ),
 ]
 
 

@@ -24,24 +24,20 @@ _audit = AuditRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __tab
 _head = AuditHeadRow.__table__  # type: ignore[attr-defined]
 
 
-def jsonable(value: Any) -> Any:
-    """Plain JSON values (datetimes as ISO-8601, enums as their value), for hashing and storing."""
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(item) for item in value]
-    if isinstance(value, Enum):
-        return value.value
+def _plain(value: Any) -> Any:
+    """What JSON cannot encode itself: times as ISO-8601, enums as their value."""
     if isinstance(value, datetime | date):
         return value.isoformat()
-    return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot record a {type(value).__name__} in the audit log")
 
 
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """One JSON text per value: keys sorted, no spaces; the same after a round trip through the store."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
 
 
 def record_hash(record: dict[str, Any], payload_text: str | None = None) -> str:
@@ -92,7 +88,7 @@ class AuditLog:
             "ruleset_version": ruleset_version,
             "prev_hash": prev_hash,
         }
-        payload_text = canonical(jsonable(payload))
+        payload_text = canonical(payload)
         record["hash"] = record_hash(record, payload_text)
         record["payload"] = JsonText(payload_text)  # serialised once, for the hash and the store
         if self._tail is None and seq == 0:
@@ -110,8 +106,10 @@ class AuditLog:
         if self._pending and self._tail is not None:
             sql = Sql(self._connection)
             sql.insert_many(_audit, self._pending)
-            sql.execute("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1",
-                        {"seq": self._tail[0], "hash": self._tail[1]})
+            sql.execute(
+                "UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1",
+                {"seq": self._tail[0], "hash": self._tail[1]},
+            )
             self._pending = []
 
 
@@ -142,7 +140,10 @@ def verify(connection: Connection, batch: int = 5000) -> Verification:
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
     if (head_seq, head_hash) != (expected_seq - 1, prev_hash):
         return Verification(
-            False, count, f"the log ends at record {expected_seq - 1} but record {head_seq} was written last", expected_seq
+            False,
+            count,
+            f"the log ends at record {expected_seq - 1} but record {head_seq} was written last",
+            expected_seq,
         )
     return Verification(True, count)
 
@@ -150,9 +151,7 @@ def verify(connection: Connection, batch: int = 5000) -> Verification:
 def _iter_records(connection: Connection, batch: int) -> Iterator[Any]:
     last = 0
     while True:
-        rows = connection.execute(
-            select(_audit).where(_audit.c.seq > last).order_by(_audit.c.seq).limit(batch)
-        ).all()
+        rows = connection.execute(select(_audit).where(_audit.c.seq > last).order_by(_audit.c.seq).limit(batch)).all()
         if not rows:
             return
         yield from rows

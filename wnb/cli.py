@@ -9,13 +9,14 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -138,7 +139,7 @@ def ingest(
             items = read_file(file, format)
             with _progress() as progress:
                 bar = progress.add_task(f"ingesting {file.name}", total=_count_lines(file))
-                counts = wnb.ingest(items, origin=file.name, progress=lambda n: progress.advance(bar, n))
+                counts = wnb.ingest(items, origin=file.name, progress=partial(progress.advance, bar))
             _print_counts(str(file), counts, ["accepted", "superseded", "stale", "duplicate", "rejected"])
 
     guarded(run)
@@ -191,8 +192,15 @@ def flags(
             table.add_column(column)
         for item in items:
             level = f"[bold red]{item['level']}[/]" if item["level"] == "red" else f"[yellow]{item['level']}[/]"
-            table.add_row(item["id"], item["nhs_number"], escape(plain_code(item["code"])), level, item["status"],
-                          ", ".join(item["rule_ids"]), local(item["raised_at"]))
+            table.add_row(
+                item["id"],
+                item["nhs_number"],
+                escape(plain_code(item["code"])),
+                level,
+                item["status"],
+                ", ".join(item["rule_ids"]),
+                local(item["raised_at"]),
+            )
         out.print(table)
 
     guarded(run)
@@ -213,15 +221,32 @@ def tasks(
             return _emit_json(items)
         now = utc_now()
         table = Table(title=f"{len(items)} task{'s' if len(items) != 1 else ''}", title_justify="left")
-        for column in ("id", "NHS number", "service", "what to do", "owner", "status", "due (UK time)", "level"):
+        for column in (
+            "id",
+            "NHS number",
+            "service",
+            "what to do",
+            "owner",
+            "status",
+            "due (UK time)",
+            "level",
+        ):
             table.add_column(column)
         for item in items:
             due = local_short(item["due_at"])
             if item["status"] in ("requested", "accepted"):
                 words = due_in_words(item["due_at"], now)
                 due = f"[bold red]{words}[/]" if words.startswith("overdue") else due
-            table.add_row(item["id"], item["nhs_number"], escape(item["service"]), escape(plain_code(item["code"])),
-                          item["owner_role"], item["status"], due, str(item["escalation_level"]))
+            table.add_row(
+                item["id"],
+                item["nhs_number"],
+                escape(item["service"]),
+                escape(plain_code(item["code"])),
+                item["owner_role"],
+                item["status"],
+                due,
+                str(item["escalation_level"]),
+            )
         out.print(table)
 
     guarded(run)
@@ -285,8 +310,15 @@ def rejects(as_json: JsonOption = False, all_: AllOption = False) -> None:
         for column in ("id", "received (UK time)", "from", "line", "field", "reason", "raw"):
             table.add_column(column, overflow="fold")
         for item in items:
-            cells = [item["id"], local(item["received_at"]), item["origin"], str(item["line"] or ""),
-                     item["field"] or "", item["reason"], item["raw"][:200]]
+            cells = [
+                item["id"],
+                local(item["received_at"]),
+                item["origin"],
+                str(item["line"] or ""),
+                item["field"] or "",
+                item["reason"],
+                item["raw"][:200],
+            ]
             table.add_row(*(Text(cell) for cell in cells))
         out.print(table)
 

@@ -35,9 +35,7 @@ def decide(ruleset: Ruleset, fired: list[str], service: str, due_from: datetime)
                 tasks[spec.code] = (spec.owner, due, [rule_id])
     return Decision(
         fired=tuple(fired),
-        flags=tuple(
-            FlagDecision(code=code, level=level, rule_ids=tuple(ids)) for code, (level, ids) in flags.items()
-        ),
+        flags=tuple(FlagDecision(code=code, level=level, rule_ids=tuple(ids)) for code, (level, ids) in flags.items()),
         tasks=tuple(
             TaskDecision(code=code, service=service, owner_role=owner, due_at=due, rule_ids=tuple(ids))
             for code, (owner, due, ids) in tasks.items()

@@ -45,7 +45,9 @@ def run_demo(now: datetime, console: Console) -> None:
     console.print(f"context.ndjson: {counts['created']} people", highlight=False, markup=False, soft_wrap=True)
     for feed in sorted([*folder.glob("feed-*.ndjson"), *folder.glob("feed-*.csv")]):  # named in feed order
         counts = service.ingest(read_file(feed), origin=feed.name)
-        shown = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("accepted", "superseded", "stale", "duplicate", "rejected"))
+        shown = ", ".join(
+            f"{counts.get(k, 0)} {k}" for k in ("accepted", "superseded", "stale", "duplicate", "rejected")
+        )
         console.print(f"{feed.name}: {shown}", highlight=False, markup=False, soft_wrap=True)
     counts = service.sweep(now)
     console.print(
@@ -68,12 +70,34 @@ def run_demo(now: datetime, console: Console) -> None:
     for column in ("id", "NHS number", "service", "what to do", "owner", "due", "level"):
         table.add_column(column)
     for task in tasks:
-        table.add_row(task["id"], task["nhs_number"], task["service"], plain_code(task["code"]), task["owner_role"],
-                      _due(task["due_at"], now), str(task["escalation_level"]))
+        table.add_row(
+            task["id"],
+            task["nhs_number"],
+            task["service"],
+            plain_code(task["code"]),
+            task["owner_role"],
+            _due(task["due_at"], now),
+            str(task["escalation_level"]),
+        )
     console.print(table)
-    console.print(f"{len(rejects)} rows rejected to the data-quality queue:", highlight=False, markup=False, soft_wrap=True)
+    console.print(
+        f"{len(rejects)} rows rejected to the data-quality queue:",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     for reject in rejects:
-        console.print(f"  {reject['origin']} line {reject['line']}: {reject['field']}: {reject['reason']}", highlight=False, markup=False, soft_wrap=True)
-    console.print(f"audit log: {'intact' if verified.ok else 'BROKEN'}, {verified.records} records", highlight=False, markup=False, soft_wrap=True)
+        console.print(
+            f"  {reject['origin']} line {reject['line']}: {reject['field']}: {reject['reason']}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    console.print(
+        f"audit log: {'intact' if verified.ok else 'BROKEN'}, {verified.records} records",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     first = flags[0]["id"] if flags else "F1"
     console.print(f"Explore: WNB_DATABASE_URL=sqlite:///{DEMO_FILE} .venv/bin/wnb explain {first}", markup=False)

@@ -145,6 +145,9 @@ class AttendanceEvent(BaseModel):
             raise invalid_event_from(error) from None
 
 
+_EXAMPLE_TIME = "2026-03-02T10:00:00+00:00"
+
+
 def invalid_event_from(error: ValidationError) -> InvalidEvent:
     """The first problem of a pydantic error as an InvalidEvent that names its field."""
     first = error.errors()[0]
@@ -155,8 +158,8 @@ def invalid_event_from(error: ValidationError) -> InvalidEvent:
     elif first["type"] == "missing":
         message = "required field is missing"
     if first["type"].startswith(("datetime_", "date_")):
-        example = "2026-03-02" if first["type"].startswith("date_") else "2026-03-02T10:00:00+00:00"
-        message = f"{first['input']!r} is not an ISO-8601 {'date' if 'T' not in example else 'date-time'} (e.g. {example})"
+        kind, example = ("date", "2026-03-02") if first["type"].startswith("date_") else ("date-time", _EXAMPLE_TIME)
+        message = f"{first['input']!r} is not an ISO-8601 {kind} (e.g. {example})"
     cause = first.get("ctx", {}).get("error")
     if isinstance(cause, InvalidEvent):
         return InvalidEvent(cause.field if field == "event" else field, cause.reason)
@@ -193,10 +196,12 @@ class PersonContext(BaseModel):
         return text
 
 
-class Appointment(BaseModel):
-    """An appointment as it stands: the outcome of its current event (history for facts)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Appointment:
+    """An appointment as it stands: the outcome of its current event (history for facts).
 
-    model_config = ConfigDict(frozen=True)
+    A dataclass: built from events already validated, many times per evaluation.
+    """
 
     source: str
     appointment_id: str
@@ -245,8 +250,13 @@ class Decision:
         return {
             "flags": [{"code": f.code, "level": f.level.value, "rule_ids": list(f.rule_ids)} for f in self.flags],
             "tasks": [
-                {"code": t.code, "service": t.service, "owner_role": t.owner_role.value,
-                 "due_at": t.due_at.isoformat(), "rule_ids": list(t.rule_ids)}
+                {
+                    "code": t.code,
+                    "service": t.service,
+                    "owner_role": t.owner_role.value,
+                    "due_at": t.due_at.isoformat(),
+                    "rule_ids": list(t.rule_ids),
+                }
                 for t in self.tasks
             ],
         }

@@ -47,7 +47,13 @@ class Effects:
         return self.audit.append(self.at, self.actor, action, subject, payload, self.ruleset.version)
 
     def _link(
-        self, kind: str, item_id: int, appointment: tuple[str, str], event_pk: int, seq: int, new: bool = False
+        self,
+        kind: str,
+        item_id: int,
+        appointment: tuple[str, str],
+        event_pk: int,
+        seq: int,
+        new: bool = False,
     ) -> None:
         if not new and repo.is_linked(self.connection, kind, item_id, *appointment):
             return
@@ -113,8 +119,12 @@ class Effects:
                 self.record(
                     "flag_raised",
                     [flag_ref(flag_id), nhs_number],
-                    {"code": wanted.code, "level": wanted.level, "rule_ids": wanted.rule_ids,
-                     "evaluation": evaluation_seq},
+                    {
+                        "code": wanted.code,
+                        "level": wanted.level,
+                        "rule_ids": wanted.rule_ids,
+                        "evaluation": evaluation_seq,
+                    },
                 )
                 said.append(f"raised flag {flag_ref(flag_id)} {wanted.code} ({wanted.level.value})")
                 self._link("flag", flag_id, appointment, event_pk, evaluation_seq, new=True)
@@ -126,14 +136,21 @@ class Effects:
                 self.record(
                     "flag_repeated",
                     [flag_ref(flag_id), nhs_number],
-                    {"code": wanted.code, "rule_ids": wanted.rule_ids, "evaluation": evaluation_seq,
-                     "reason": "flag already active: event linked, no second flag"},
+                    {
+                        "code": wanted.code,
+                        "rule_ids": wanted.rule_ids,
+                        "evaluation": evaluation_seq,
+                        "reason": "flag already active: event linked, no second flag",
+                    },
                 )
                 said.append(f"linked to active flag {flag_ref(flag_id)} {wanted.code}")
                 self._link("flag", flag_id, appointment, event_pk, evaluation_seq)
         services = {wanted.service for wanted in decision.tasks}
-        open_tasks = {key: row for service in services for key, row in repo.open_tasks(
-            self.connection, nhs_number, service).items()}
+        open_tasks = {
+            key: row
+            for service in services
+            for key, row in repo.open_tasks(self.connection, nhs_number, service).items()
+        }
         for wanted_task in decision.tasks:
             row = open_tasks.get((wanted_task.service, wanted_task.code))
             said.append(self._apply_task(wanted_task, row, nhs_number, appointment, event_pk, evaluation_seq))
@@ -169,8 +186,14 @@ class Effects:
             self.record(
                 "task_created",
                 [task_ref(task["id"]), nhs_number],
-                {"code": wanted.code, "service": wanted.service, "owner_role": wanted.owner_role,
-                 "due_at": wanted.due_at, "rule_ids": wanted.rule_ids, "evaluation": seq},
+                {
+                    "code": wanted.code,
+                    "service": wanted.service,
+                    "owner_role": wanted.owner_role,
+                    "due_at": wanted.due_at,
+                    "rule_ids": wanted.rule_ids,
+                    "evaluation": seq,
+                },
             )
             self._link("task", task["id"], appointment, event_pk, seq, new=True)
             return f"created task {task_ref(task['id'])} {wanted.code} for {wanted.owner_role.value}"
@@ -190,9 +213,14 @@ class Effects:
         self.record(
             "task_repeated",
             [task_ref(task["id"]), nhs_number],
-            {"code": wanted.code, "rule_ids": wanted.rule_ids, "evaluation": seq,
-             "due_at": task["due_at"], "due_moved_earlier": moved,
-             "reason": "task already open: event linked, due time never moved later"},
+            {
+                "code": wanted.code,
+                "rule_ids": wanted.rule_ids,
+                "evaluation": seq,
+                "due_at": task["due_at"],
+                "due_moved_earlier": moved,
+                "reason": "task already open: event linked, due time never moved later",
+            },
         )
         self._link("task", task["id"], appointment, event_pk, seq)
         return f"linked to open task {task_ref(task['id'])} {wanted.code}" + (" (due earlier)" if moved else "")
@@ -218,8 +246,13 @@ class Effects:
 
     def _set_flag_status(self, flag: Record, status: FlagStatus, reason: str) -> None:
         repo.update_row(
-            self.connection, repo.flags, flag.id,
-            status=status.value, status_reason=reason, changed_at=self.at, changed_by=self.actor,
+            self.connection,
+            repo.flags,
+            flag.id,
+            status=status.value,
+            status_reason=reason,
+            changed_at=self.at,
+            changed_by=self.actor,
         )
         self.record(
             f"flag_{status.value.replace('-', '_')}",
@@ -253,16 +286,27 @@ class Effects:
             task = dict(row)
             task.update(owner_role=chain[level].value, escalation_level=level, due_at=due, updated_at=self.at)
             repo.update_row(
-                self.connection, repo.tasks, row.id,
-                owner_role=task["owner_role"], escalation_level=level, due_at=due, updated_at=self.at,
+                self.connection,
+                repo.tasks,
+                row.id,
+                owner_role=task["owner_role"],
+                escalation_level=level,
+                due_at=due,
+                updated_at=self.at,
             )
             self._history(task, "escalated", f"not acknowledged by {row.owner_role} by its due time")
             self.record(
                 "task_escalated",
                 [task_ref(row.id), row.nhs_number],
-                {"code": row.code, "from_role": row.owner_role, "to_role": task["owner_role"],
-                 "from_level": row.escalation_level, "to_level": level, "old_due_at": row.due_at,
-                 "due_at": due},
+                {
+                    "code": row.code,
+                    "from_role": row.owner_role,
+                    "to_role": task["owner_role"],
+                    "from_level": row.escalation_level,
+                    "to_level": level,
+                    "old_due_at": row.due_at,
+                    "due_at": due,
+                },
             )
             said.append(f"task {task_ref(row.id)} {row.code} escalated to {task['owner_role']} (level {level})")
         return said

@@ -31,9 +31,7 @@ def explain_item(connection: Connection, ref: str) -> list[str]:
         if row.status_reason:
             lines.append(f"  {row.status} because: {row.status_reason} ({row.changed_by}, {local(row.changed_at)})")
     else:
-        lines.append(
-            f"Task T{row.id}: {plain_code(row.code)} in {row.service} for NHS number {row.nhs_number}"
-        )
+        lines.append(f"Task T{row.id}: {plain_code(row.code)} in {row.service} for NHS number {row.nhs_number}")
         lines.append(
             f"  owner {row.owner_role} (first {row.first_owner_role}, escalation level {row.escalation_level}), "
             f"status {row.status}, due {local(row.due_at)}; asked for by rules {', '.join(row.rule_ids)}"
@@ -45,9 +43,7 @@ def explain_item(connection: Connection, ref: str) -> list[str]:
         assert event is not None
         state = "" if link.active else " (no longer supports it: the appointment was corrected)"
         lines.append("")
-        lines.append(
-            f"Because of appointment {link.appointment_id} from {link.source}{state}:"
-        )
+        lines.append(f"Because of appointment {link.appointment_id} from {link.source}{state}:")
         lines.append(
             f"  {event.service}, {local(event.appointment_at)}: {event.attendance}"
             + (f", outcome {event.outcome}" if event.outcome else "")

@@ -55,9 +55,7 @@ def with_appointment(history: Iterable[Appointment], appointment: Appointment) -
     return [item for item in history if item.key != appointment.key] + [appointment]
 
 
-def person_facts(
-    ruleset: Ruleset, born: date, on: date, context: PersonContext | None
-) -> dict[str, Any]:
+def person_facts(ruleset: Ruleset, born: date, on: date, context: PersonContext | None) -> dict[str, Any]:
     """Age, label and safeguarding statuses of a person on the date of an appointment."""
     years = age_years(born, on)
     is_child = years < ruleset.param("child_under_years")
@@ -175,7 +173,6 @@ def follow_up_facts(
         for item in same_service
     )
     facts["discharged_in_service"] = missed.outcome is Outcome.DISCHARGED or any(
-        item.appointment_at >= missed.appointment_at and item.outcome is Outcome.DISCHARGED
-        for item in same_service
+        item.appointment_at >= missed.appointment_at and item.outcome is Outcome.DISCHARGED for item in same_service
     )
     return facts

@@ -362,7 +362,11 @@ def compile_rules(ruleset: Ruleset) -> dict[str, dict[str, Any]]:
         compiled[rule.id] = {"all": [{"m": {"$and": tests}}], "run": rule.id, "pri": priority}
     # A document that no rule matches makes the engine raise, and deleting that session can then corrupt
     # its heap; this lowest-priority rule matches every document so that never happens.
-    compiled[ALWAYS_RULE] = {"all": [{"m": {"id": FACTS_ID}}], "run": ALWAYS_RULE, "pri": len(ruleset.rules) + 1}
+    compiled[ALWAYS_RULE] = {
+        "all": [{"m": {"id": FACTS_ID}}],
+        "run": ALWAYS_RULE,
+        "pri": len(ruleset.rules) + 1,
+    }
     return compiled
 
 

@@ -122,7 +122,7 @@ def run_scenario(ruleset: Ruleset, path: Path) -> ScenarioResult:
 
 
 def _run_step(service: Service, clock: _StepClock, defaults: dict[str, Any], step: dict[str, Any], number: int) -> None:
-    (kind, body), = step.items()
+    ((kind, body),) = step.items()
     body = _plain(body)
     if kind == "context":
         clock.now = datetime(2000, 1, 1, tzinfo=UTC)

@@ -10,8 +10,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import structlog
@@ -29,7 +29,6 @@ from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset, explain, fired_by_interpreter
 from wnb.store import repo
 from wnb.store.sql import Record
-
 
 log = structlog.get_logger("wnb")
 
@@ -123,7 +122,13 @@ class Service:
         return statuses
 
     def _reject(
-        self, connection: Connection, audit: AuditLog, item: RawItem, origin: str, problem: InvalidEvent, at: datetime
+        self,
+        connection: Connection,
+        audit: AuditLog,
+        item: RawItem,
+        origin: str,
+        problem: InvalidEvent,
+        at: datetime,
     ) -> str:
         data = item.data if isinstance(item.data, dict) else {}
         reject_id = repo.insert_row(
@@ -141,7 +146,10 @@ class Service:
             },
         )
         audit.append(
-            at, "engine", "event_rejected", [f"R{reject_id}"],
+            at,
+            "engine",
+            "event_rejected",
+            [f"R{reject_id}"],
             {"origin": origin, "line": item.line, "field": problem.field, "reason": problem.reason},
         )
         return "rejected"
@@ -161,7 +169,14 @@ class Service:
         current = outcomes.get(key)
         stale = current is not None and recorded_at <= current.recorded_at
         row = {
-            **event.model_dump(exclude={"recorded_at"}),
+            "source": event.source,
+            "event_id": event.event_id,
+            "nhs_number": event.nhs_number,
+            "date_of_birth": event.date_of_birth,
+            "service": event.service,
+            "appointment_id": event.appointment_id,
+            "appointment_at": event.appointment_at,
+            "first_appointment": event.first_appointment,
             "attendance": event.attendance.value,
             "priority": event.priority.value if event.priority else None,
             "outcome": event.outcome.value if event.outcome else None,
@@ -180,9 +195,16 @@ class Service:
         if stale:
             assert current is not None
             audit.append(
-                received_at, actor, "event_stale", [f"E{pk}", event.nhs_number],
-                {"source": event.source, "event_id": event.event_id, "appointment_id": event.appointment_id,
-                 "reason": f"recorded_at is not later than that of the current outcome (event E{current.id})"},
+                received_at,
+                actor,
+                "event_stale",
+                [f"E{pk}", event.nhs_number],
+                {
+                    "source": event.source,
+                    "event_id": event.event_id,
+                    "appointment_id": event.appointment_id,
+                    "reason": f"recorded_at is not later than that of the current outcome (event E{current.id})",
+                },
             )
             return "stale"
         was_missed = current is not None and Attendance(current.attendance).is_missed
@@ -190,9 +212,17 @@ class Service:
             reason = f"appointment {event.appointment_id} ({event.source}) changed to {event.attendance.value}"
             withdrawn = effects.withdraw(key, reason)
             audit.append(
-                received_at, actor, "appointment_corrected", [f"E{pk}", event.nhs_number],
-                {"source": event.source, "appointment_id": event.appointment_id, "from": current.attendance,
-                 "to": event.attendance, "withdrawn": withdrawn},
+                received_at,
+                actor,
+                "appointment_corrected",
+                [f"E{pk}", event.nhs_number],
+                {
+                    "source": event.source,
+                    "appointment_id": event.appointment_id,
+                    "from": current.attendance,
+                    "to": event.attendance,
+                    "withdrawn": withdrawn,
+                },
             )
         self._track_follow_up(connection, event, recorded_at, first_outcome=current is None)
         if event.attendance is not Attendance.ENTERED_IN_ERROR:
@@ -230,8 +260,13 @@ class Service:
             repo.insert_row(
                 connection,
                 repo.follow_ups,
-                {"source": event.source, "appointment_id": event.appointment_id, "nhs_number": event.nhs_number,
-                 "deadline_at": deadline, "status": "pending"},
+                {
+                    "source": event.source,
+                    "appointment_id": event.appointment_id,
+                    "nhs_number": event.nhs_number,
+                    "deadline_at": deadline,
+                    "status": "pending",
+                },
             )
         elif existing.status != "judged":
             repo.update_row(connection, repo.follow_ups, existing.id, deadline_at=deadline, status="pending")
@@ -250,19 +285,39 @@ class Service:
         self, connection: Connection, effects: Effects, event: AttendanceEvent, appointment: Appointment
     ) -> None:
         subject = [f"E{appointment.event_pk}", event.nhs_number]
-        basis = {"event": f"E{appointment.event_pk}", "source": event.source, "event_id": event.event_id,
-                 "appointment_id": event.appointment_id, "service": event.service}
+        basis = {
+            "event": f"E{appointment.event_pk}",
+            "source": event.source,
+            "event_id": event.event_id,
+            "appointment_id": event.appointment_id,
+            "service": event.service,
+        }
         triggers = event_triggers(appointment)
         if not any(triggers.values()):
             # Every rule needs a trigger (the rule schema requires one), so none can fire: no history needed.
-            effects.record("evaluation", subject, {**basis, "facts": triggers, "fired": [],
-                           "outcome": f"{event.attendance.value} triggers no rule"})
+            effects.record(
+                "evaluation",
+                subject,
+                {
+                    **basis,
+                    "facts": triggers,
+                    "fired": [],
+                    "outcome": f"{event.attendance.value} triggers no rule",
+                },
+            )
             return
         context = repo.person_context(connection, event.nhs_number)
         born = event.date_of_birth or (context.date_of_birth if context else None)
         if born is None:
-            effects.record("evaluation", subject, {**basis, "fired": [], "outcome": "no date of birth in the "
-                            "event or the person's context: no rule ran"})
+            effects.record(
+                "evaluation",
+                subject,
+                {
+                    **basis,
+                    "fired": [],
+                    "outcome": "no date of birth in the event or the person's context: no rule ran",
+                },
+            )
             return
         facts = event_facts(
             self.ruleset,
@@ -289,8 +344,13 @@ class Service:
         seq = effects.record(
             "evaluation",
             [f"E{appointment.event_pk}", nhs_number],
-            {**basis, "facts": facts, "fired": fired, "conditions": conditions,
-             "outcome": decision.asked_for()},
+            {
+                **basis,
+                "facts": facts,
+                "fired": fired,
+                "conditions": conditions,
+                "outcome": decision.asked_for(),
+            },
         )
         effects.apply(decision, nhs_number, appointment.key, appointment.event_pk, seq)
         return decision
@@ -317,12 +377,20 @@ class Service:
             context = repo.person_context(connection, current.nhs_number)
             born = current.date_of_birth or (context.date_of_birth if context else None)
             missed = repo.appointment_of(current)
-            basis = {"event": f"E{current.id}", "source": current.source, "event_id": current.event_id,
-                     "appointment_id": current.appointment_id, "service": current.service,
-                     "follow_up_deadline": follow_up.deadline_at}
+            basis = {
+                "event": f"E{current.id}",
+                "source": current.source,
+                "event_id": current.event_id,
+                "appointment_id": current.appointment_id,
+                "service": current.service,
+                "follow_up_deadline": follow_up.deadline_at,
+            }
             if born is None:
-                effects.record("evaluation", [f"E{current.id}", current.nhs_number],
-                                {**basis, "fired": [], "outcome": "no date of birth: no rule ran"})
+                effects.record(
+                    "evaluation",
+                    [f"E{current.id}", current.nhs_number],
+                    {**basis, "fired": [], "outcome": "no date of birth: no rule ran"},
+                )
             else:
                 facts = follow_up_facts(
                     self.ruleset, missed, repo.person_history(connection, current.nhs_number), born, context
@@ -333,7 +401,9 @@ class Service:
 
     # ---- people ----
 
-    def act_on_task(self, ref: str, action: str, by: str, note: str | None = None, at: datetime | None = None) -> Record:
+    def act_on_task(
+        self, ref: str, action: str, by: str, note: str | None = None, at: datetime | None = None
+    ) -> Record:
         with self._transaction() as (connection, audit):
             effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
             return effects.act_on_task(parse_ref(ref, "T"), action, note)
@@ -357,8 +427,18 @@ class Service:
                     counts[self._reject(connection, audit, item, origin, problem, at)] += 1
                     continue
                 new = repo.save_context(connection, context, at)
-                audit.append(at, actor, "context_imported", [context.nhs_number], {"origin": origin, "line": item.line,
-                             "new": new, "statuses": [s.kind for s in context.statuses]})
+                audit.append(
+                    at,
+                    actor,
+                    "context_imported",
+                    [context.nhs_number],
+                    {
+                        "origin": origin,
+                        "line": item.line,
+                        "new": new,
+                        "statuses": [s.kind for s in context.statuses],
+                    },
+                )
                 counts["created" if new else "updated"] += 1
         return counts
 

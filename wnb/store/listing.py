@@ -25,9 +25,7 @@ def _links_by_item(connection: Connection, kind: str, ids: list[int]) -> dict[in
     return found
 
 
-def flags(
-    connection: Connection, include_closed: bool = False, nhs_number: str | None = None
-) -> list[dict[str, Any]]:
+def flags(connection: Connection, include_closed: bool = False, nhs_number: str | None = None) -> list[dict[str, Any]]:
     query = select(repo.flags).order_by(repo.flags.c.id)
     if not include_closed:
         query = query.where(repo.flags.c.status == "active")

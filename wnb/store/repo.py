@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
@@ -49,7 +51,7 @@ def update_row(connection: Connection, table: Any, pk: int, **values: Any) -> No
 
 def appointment_of(row: Record) -> Appointment:
     """An Appointment from a stored event (validated when it was accepted, so not validated again)."""
-    return Appointment.model_construct(
+    return Appointment(
         source=row.source,
         appointment_id=row.appointment_id,
         service=row.service,
@@ -97,9 +99,7 @@ def existing_event_keys(connection: Connection, keys: Iterable[tuple[str, str]])
     return found
 
 
-def current_outcomes(
-    connection: Connection, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], CurrentOutcome]:
+def current_outcomes(connection: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], CurrentOutcome]:
     """The current event of each (source, appointment_id) that has one."""
     sql, found = Sql(connection), {}
     for source, ids in _by_source(keys).items():
@@ -138,20 +138,26 @@ def person_history(connection: Connection, nhs_number: str) -> list[Appointment]
     return [appointment_of(row) for row in rows]
 
 
+@lru_cache(maxsize=4096)
+def _context_from(document: str) -> PersonContext:
+    """Parsed once per distinct stored text: a context is re-read for every evaluation of its person."""
+    return PersonContext.model_validate_json(document)
+
+
 def person_context(connection: Connection, nhs_number: str) -> PersonContext | None:
-    row = Sql(connection).fetch_one(
-        contexts, "SELECT document FROM person_context WHERE nhs_number = :nhs_number", {"nhs_number": nhs_number}
+    document = Sql(connection).scalar(
+        "SELECT document FROM person_context WHERE nhs_number = :nhs_number", {"nhs_number": nhs_number}
     )
-    return None if row is None else PersonContext.model_validate(row.document)
+    if document is None:
+        return None
+    return _context_from(document if isinstance(document, str) else json.dumps(document))
 
 
 def save_context(connection: Connection, context: PersonContext, at: datetime) -> bool:
     """Insert or replace a person's context; True when it was new."""
     sql = Sql(connection)
     values = {"nhs_number": context.nhs_number, "document": context.model_dump(mode="json"), "updated_at": at}
-    exists = sql.fetch_one(
-        contexts, "SELECT nhs_number FROM person_context WHERE nhs_number = :nhs_number", values
-    )
+    exists = sql.fetch_one(contexts, "SELECT nhs_number FROM person_context WHERE nhs_number = :nhs_number", values)
     if exists:
         sql.execute(
             "UPDATE person_context SET document = :document, updated_at = :updated_at WHERE nhs_number = :nhs_number",
@@ -166,8 +172,7 @@ def completed_tasks(connection: Connection, nhs_number: str, code: str) -> list[
     """(service, completed_at) of the person's completed tasks with this code."""
     rows = Sql(connection).fetch_all(
         tasks,
-        "SELECT service, updated_at FROM task WHERE nhs_number = :nhs_number AND code = :code "
-        "AND status = 'completed'",
+        "SELECT service, updated_at FROM task WHERE nhs_number = :nhs_number AND code = :code AND status = 'completed'",
         {"nhs_number": nhs_number, "code": code},
     )
     return [(row.service, row.updated_at) for row in rows]
@@ -184,7 +189,9 @@ def open_task(connection: Connection, nhs_number: str, service: str, code: str) 
 def active_flags(connection: Connection, nhs_number: str) -> dict[str, Record]:
     """The person's active flags by code."""
     rows = Sql(connection).fetch_all(
-        flags, "SELECT * FROM flag WHERE nhs_number = :nhs_number AND status = 'active'", {"nhs_number": nhs_number}
+        flags,
+        "SELECT * FROM flag WHERE nhs_number = :nhs_number AND status = 'active'",
+        {"nhs_number": nhs_number},
     )
     return {row.code: row for row in rows}
 
@@ -243,7 +250,8 @@ def active_links(connection: Connection, kind: str, item_id: int) -> list[Record
 
 def all_links(connection: Connection, kind: str, item_id: int) -> list[Record]:
     return Sql(connection).fetch_all(
-        links, "SELECT * FROM link WHERE kind = :kind AND item_id = :item_id ORDER BY id",
+        links,
+        "SELECT * FROM link WHERE kind = :kind AND item_id = :item_id ORDER BY id",
         {"kind": kind, "item_id": item_id},
     )
 

@@ -80,7 +80,8 @@ class Sql:
         self.sqlite = self.dialect == "sqlite"
         self._converters = _SQLITE_CONVERTERS if self.sqlite else _SERVER_CONVERTERS
 
-    def _text(self, sql: str) -> str:
+    def text(self, sql: str) -> str:
+        """The statement in the driver's parameter style."""
         key = (self.dialect, sql)
         text = _TEXT.get(key)
         if text is None:
@@ -124,7 +125,12 @@ class Sql:
         return record
 
     def execute(self, sql: str, values: dict[str, Any] | None = None) -> Any:
-        return self.raw.execute(self._text(sql), self.params(values or {}))
+        return self.raw.execute(self.text(sql), self.params(values or {}))
+
+    def scalar(self, sql: str, values: dict[str, Any] | None = None) -> Any:
+        """The first column of the first row, as the driver gives it (None when there is no row)."""
+        row = self.execute(sql, values).fetchone()
+        return None if row is None else row[0]
 
     def fetch_all(self, table: Table, sql: str, values: dict[str, Any] | None = None) -> list[Record]:
         cursor = self.execute(sql, values)
@@ -143,7 +149,7 @@ class Sql:
         if sql is None:
             columns = ", ".join(values)
             placeholders = ", ".join(f":{name}" for name in values)
-            sql = _INSERTS[key] = self._text(
+            sql = _INSERTS[key] = self.text(
                 f"INSERT INTO {table.name} ({columns}) VALUES ({placeholders})"
                 + ("" if self.sqlite else " RETURNING id")
             )
@@ -155,7 +161,7 @@ class Sql:
         if not batch:
             return
         columns = list(batch[0])
-        sql = self._text(
+        sql = self.text(
             f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(f':{c}' for c in columns)})"
         )
         if self.sqlite:
