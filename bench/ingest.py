@@ -334,7 +334,8 @@ def worker_matcher(spec: dict[str, Any]) -> dict[str, Any]:
     import sqlite3
 
     from wnb import engine
-    from wnb.ruleset import explain, load_ruleset
+    from wnb.interpreter import explain
+    from wnb.ruleset import load_ruleset
 
     ruleset = load_ruleset(spec["rules"])
     engine.register(ruleset)  # once per process, as in the real run; not timed

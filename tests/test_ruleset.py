@@ -13,14 +13,13 @@ import pytest
 
 from wnb.domain import Level, Role
 from wnb.errors import RulesetError
+from wnb.interpreter import explain, explain_rule
 from wnb.ruleset import (
     ALWAYS_RULE,
     FACTS_ID,
     Ruleset,
     compile_rules,
     content_version,
-    explain,
-    explain_rule,
     load_ruleset,
 )
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wnb.calendar import london_date
 from wnb.errors import InvalidEvent
@@ -73,6 +73,17 @@ class EventState(StrEnum):
     STALE = "stale"  # arrived with a recorded_at not later than the current one: never evaluated
 
 
+def _checked_nhs_number(value: object) -> str:
+    text = normalise_nhs_number(str(value)) if value is not None else ""
+    if problem := nhs_number_problem(text):
+        raise ValueError(problem)
+    return text
+
+
+# Ten digits passing Modulus 11 (DOMAIN.md §2.2); spaces on input are dropped.
+NhsNumber = Annotated[str, BeforeValidator(_checked_nhs_number)]
+
+
 def _to_utc(value: datetime, field: str) -> datetime:
     if value.tzinfo is None:
         raise InvalidEvent(field, "a time needs a UTC offset, e.g. 2026-03-02T10:00:00+00:00")
@@ -86,7 +97,7 @@ class AttendanceEvent(BaseModel):
 
     source: str = Field(min_length=1, max_length=100)
     event_id: str = Field(min_length=1, max_length=200)
-    nhs_number: str
+    nhs_number: NhsNumber
     date_of_birth: date | None = None
     service: str = Field(min_length=1, max_length=100)
     appointment_id: str = Field(min_length=1, max_length=200)
@@ -96,14 +107,6 @@ class AttendanceEvent(BaseModel):
     outcome: Outcome | None = None
     first_appointment: bool | None = None
     recorded_at: datetime | None = None
-
-    @field_validator("nhs_number", mode="before")
-    @classmethod
-    def _nhs_number(cls, value: object) -> str:
-        text = normalise_nhs_number(str(value)) if value is not None else ""
-        if problem := nhs_number_problem(text):
-            raise ValueError(problem)
-        return text
 
     @field_validator("attendance", mode="before")
     @classmethod
@@ -180,20 +183,12 @@ class PersonContext(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    nhs_number: str
+    nhs_number: NhsNumber
     date_of_birth: date | None = None
     statuses: tuple[SafeguardingStatus, ...] = ()
     complex_health_needs: bool = False
     care_and_support_needs: bool = False
     contacts: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("nhs_number", mode="before")
-    @classmethod
-    def _nhs_number(cls, value: object) -> str:
-        text = normalise_nhs_number(str(value)) if value is not None else ""
-        if problem := nhs_number_problem(text):
-            raise ValueError(problem)
-        return text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,8 +25,9 @@ from wnb.domain import Appointment, AttendanceEvent, Decision, EventState, Perso
 from wnb.effects import Effects, flag_ref, parse_ref, task_ref
 from wnb.errors import EngineError, InvalidEvent
 from wnb.facts import event_facts, event_triggers, follow_up_facts
+from wnb.interpreter import explain, fired_by_interpreter
 from wnb.nhs import Attendance
-from wnb.ruleset import Ruleset, explain, fired_by_interpreter
+from wnb.ruleset import Ruleset
 from wnb.store import repo
 from wnb.store.sql import Record
 
