@@ -20,7 +20,7 @@ read by the parent with os.wait4):
    whose commit they preceded, by their timestamps);
 4. baseline "matcher": every fact document the real run evaluated (audit `evaluation` payload["facts"])
    through the durable-rules matcher `wnb.engine.evaluate`, through each rule compiled to a plain Python
-   closure, and (for information) through the pure-Python interpreter `wnb.ruleset.explain` that the real
+   closure, and (for information) through the pure-Python interpreter `wnb.interpreter.explain` that the real
    run also calls; the three must agree on every document.
 
 Results are printed and written to OUT/report.json; progress goes to stderr.
@@ -623,7 +623,7 @@ def report(
             f"  plain Python     {plain:8.2f} s   {1e6 * plain / docs:7.1f} us/document (one compiled closure per rule)",
             f"  durable / plain  {durable / plain:8.1f} x",
             f"  explain          {interp:8.2f} s   {1e6 * interp / docs:7.1f} us/document "
-            "(wnb.ruleset.explain: the interpreter the real run also calls per evaluation)",
+            "(wnb.interpreter.explain: the interpreter the real run also calls per evaluation)",
             *(
                 [f"  NOTE             the matcher process crashed {matcher['crashed_attempts']} time(s) and was re-run"]
                 if matcher.get("crashed_attempts")

@@ -79,7 +79,7 @@ class AuditLog:
     ) -> int:
         """Write one record and return its sequence number."""
         seq, prev_hash = self._tail or self._load_tail()
-        record = {
+        record: dict[str, Any] = {
             "seq": seq + 1,
             "at": at.astimezone(UTC),  # stored in UTC, so hash what is stored
             "actor": actor,
@@ -94,8 +94,8 @@ class AuditLog:
         if self._tail is None and seq == 0:
             Sql(self._connection).insert(_head, {"id": 1, "seq": 0, "hash": GENESIS})
         self._pending.append(record)
-        self._tail = (record["seq"], record["hash"])
-        return int(record["seq"])
+        self._tail = (seq + 1, record["hash"])
+        return seq + 1
 
     def finish(self) -> None:
         """Write the records appended and the chain's new tail; call once, last, in the same transaction.

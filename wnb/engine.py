@@ -18,7 +18,7 @@ from wnb.ruleset import FACTS_ID, Ruleset, compile_rules
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    from durable import engine as _durable
+    from durable import engine as _durable  # type: ignore[import-untyped]  # durable ships no type hints
 
 _LOCK = threading.Lock()
 

@@ -42,15 +42,17 @@ def _test(op: str, actual: Any, expected: Any) -> bool:
     if op == "is_not":
         return bool(actual != expected)
     if op == "one_of":
-        return actual in expected
+        return bool(actual in expected)
     if type(actual) is not int:
         return False
-    return {
-        "at_least": actual >= expected,
-        "at_most": actual <= expected,
-        "more_than": actual > expected,
-        "less_than": actual < expected,
-    }[op]
+    return bool(
+        {
+            "at_least": actual >= expected,
+            "at_most": actual <= expected,
+            "more_than": actual > expected,
+            "less_than": actual < expected,
+        }[op]
+    )
 
 
 def _describe(condition: Condition, ruleset: Ruleset) -> str:

@@ -208,8 +208,7 @@ class Service:
                 },
             )
             return "stale"
-        was_missed = current is not None and Attendance(current.attendance).is_missed
-        if was_missed and not event.attendance.is_missed:
+        if current is not None and Attendance(current.attendance).is_missed and not event.attendance.is_missed:
             reason = f"appointment {event.appointment_id} ({event.source}) changed to {event.attendance.value}"
             withdrawn = effects.withdraw(key, reason)
             audit.append(

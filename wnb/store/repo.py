@@ -87,7 +87,7 @@ def _in_list(values: list[str]) -> tuple[str, dict[str, Any]]:
 
 def existing_event_keys(connection: Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which (source, event_id) pairs are already stored (one query per source)."""
-    sql, found = Sql(connection), set()
+    sql, found = Sql(connection), set[tuple[str, str]]()
     for source, ids in _by_source(keys).items():
         placeholders, params = _in_list(ids)
         rows = sql.fetch_all(
