@@ -190,6 +190,14 @@ class PersonContext(BaseModel):
     care_and_support_needs: bool = False
     contacts: dict[str, Any] = Field(default_factory=dict)
 
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> PersonContext:
+        """Validate a context record; any problem becomes one InvalidEvent naming the first bad field."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            raise invalid_event_from(error) from None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Appointment:

@@ -22,7 +22,7 @@ from wnb.audit import AuditLog
 from wnb.calendar import add_working_days, london_date, london_time_on
 from wnb.decide import decide
 from wnb.domain import Appointment, AttendanceEvent, Decision, EventState, PersonContext
-from wnb.effects import Effects, flag_ref, parse_ref, task_ref
+from wnb.effects import Effects, parse_ref
 from wnb.errors import EngineError, InvalidEvent
 from wnb.facts import event_facts, event_triggers, follow_up_facts
 from wnb.interpreter import explain, fired_by_interpreter
@@ -111,7 +111,7 @@ class Service:
         for item, event in zip(batch, parsed, strict=True):
             received_at = self.clock()
             if isinstance(event, InvalidEvent):
-                statuses.append(self._reject(connection, audit, item, origin, event, received_at))
+                statuses.append(self._reject(connection, audit, item, origin, event, received_at, actor))
             elif (event.source, event.event_id) in seen:
                 statuses.append("duplicate")
             else:
@@ -130,7 +130,9 @@ class Service:
         origin: str,
         problem: InvalidEvent,
         at: datetime,
+        actor: str = "engine",
     ) -> str:
+        """Keep the row, its reason and its raw text in the data-quality queue; it takes part in nothing."""
         data = item.data if isinstance(item.data, dict) else {}
         reject_id = repo.insert_row(
             connection,
@@ -148,7 +150,7 @@ class Service:
         )
         audit.append(
             at,
-            "engine",
+            actor,
             "event_rejected",
             [f"R{reject_id}"],
             {"origin": origin, "line": item.line, "field": problem.field, "reason": problem.reason},
@@ -422,9 +424,9 @@ class Service:
                 try:
                     if isinstance(item.data, InvalidEvent):
                         raise item.data
-                    context = parse_context(item.data)
+                    context = PersonContext.parse(item.data)
                 except InvalidEvent as problem:
-                    counts[self._reject(connection, audit, item, origin, problem, at)] += 1
+                    counts[self._reject(connection, audit, item, origin, problem, at, actor)] += 1
                     continue
                 new = repo.save_context(connection, context, at)
                 audit.append(
@@ -441,17 +443,3 @@ class Service:
                 )
                 counts["created" if new else "updated"] += 1
         return counts
-
-
-def parse_context(data: dict[str, Any]) -> PersonContext:
-    from pydantic import ValidationError
-
-    from wnb.domain import invalid_event_from
-
-    try:
-        return PersonContext.model_validate(data)
-    except ValidationError as error:
-        raise invalid_event_from(error) from None
-
-
-__all__ = ["RawItem", "Service", "flag_ref", "task_ref", "utc_now"]
