@@ -44,11 +44,17 @@ task_app = typer.Typer(help="Act on a task: acknowledge, complete or cancel.", n
 flag_app = typer.Typer(help="Act on a flag.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 rules_app = typer.Typer(help="Check and test rulesets.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for client systems.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Accounts for people (nurses, clinicians, booking teams, governance).", no_args_is_help=True
+)
 app.add_typer(context_app, name="context")
 app.add_typer(task_app, name="task")
 app.add_typer(flag_app, name="flag")
 app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 
 out = Console()
 err = Console(stderr=True)
@@ -408,6 +414,56 @@ def rules_test(directory: RulesDir = None) -> None:
         say(f"{passed} passed, {failed} failed")
         if failed or not passed:
             raise typer.Exit(1)
+
+    guarded(run)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+) -> None:
+    """Run the HTTP API (ingestion, worklist, actions; OpenAPI at /docs) until interrupted."""
+    from wnb.api import serve as run_server
+
+    guarded(lambda: run_server(service(), host, port))
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help="Usually clinic-system.")],
+    name: Annotated[str, typer.Option("--name", help="The client system's name, e.g. pas-north.")],
+) -> None:
+    """Create an API key; it is printed once and only its hash is stored."""
+    from wnb.accounts import create_api_key
+
+    guarded(lambda: say(create_api_key(open_database(), role, name)))
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="User name, e.g. nurse.jones.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="booking-team, clinician, safeguarding-nurse, named-nurse, safeguarding-lead, governance or admin.",
+        ),
+    ],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a person's account; the password (12 characters or more) is stored as an argon2 hash."""
+    from wnb.accounts import create_user
+
+    def run() -> None:
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        create_user(open_database(), name, role, password)
+        say(f"user {name} created with role {role}")
 
     guarded(run)
 

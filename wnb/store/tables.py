@@ -226,3 +226,45 @@ class AuditHeadRow(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int
     hash: str
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """A client system's API key: only a short public prefix and the SHA-256 of the whole key are kept."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    prefix: str = Field(unique=True)
+    key_hash: str
+    name: str = Field(unique=True)
+    role: str
+    created_at: datetime = _utc(nullable=False)
+    revoked_at: datetime | None = _utc()
+
+
+class UserRow(SQLModel, table=True):
+    """A person's account: the password kept only as an argon2 hash."""
+
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    role: str
+    password_hash: str
+    created_at: datetime = _utc(nullable=False)
+    disabled_at: datetime | None = _utc()
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """The first response to a request with an Idempotency-Key, replayed when the same client repeats the key."""
+
+    __tablename__ = "idempotency"
+    __table_args__ = (UniqueConstraint("client", "key", name="uq_idempotency_client_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client: str
+    key: str
+    request_hash: str
+    status_code: int
+    body: str = Field(sa_column=Column(Text(), nullable=False))
+    created_at: datetime = _utc(nullable=False)

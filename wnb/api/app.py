@@ -1,0 +1,69 @@
+"""The HTTP service: the FastAPI app over one Service, and `serve` to run it with uvicorn.
+
+Everything under /v1 needs an API key or a person's password and checks the caller's role; /health/live is
+the one anonymous route. /docs and /openapi.json are public: they describe the API and hold no records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from wnb.api import ingestion, worklist
+from wnb.api.problems import install_handlers
+from wnb.service import Service
+
+ANONYMOUS_PATHS = frozenset({"/health/live"})
+
+
+def create_app(service: Service) -> FastAPI:
+    """The API over `service`; refuses to build if any route but the anonymous ones lacks a role check."""
+    app = FastAPI(
+        title="wnb",
+        summary="Was-Not-Brought alerts for children's health services",
+        version="0.1.0",
+    )
+    app.state.service = service
+    install_handlers(app)
+
+    @app.get("/health/live", summary="The process is up (no authentication)")
+    def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(ingestion.router)
+    app.include_router(worklist.router)
+    _check_every_route_guarded(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in ingestion.SCHEMAS.items():
+                components.setdefault(name, definition)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
+    return app
+
+
+def _is_guarded(route: APIRoute) -> bool:
+    return any(hasattr(dependency.call, "guards_roles") for dependency in route.dependant.dependencies)
+
+
+def _check_every_route_guarded(app: FastAPI) -> None:
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path not in ANONYMOUS_PATHS and not _is_guarded(route):
+            raise RuntimeError(f"route {route.path} has no role check")
+
+
+def serve(service: Service, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the API with uvicorn until interrupted.
+
+    uvicorn's access log is off: request paths and queries carry NHS numbers, and logs hold ids only.
+    """
+    uvicorn.run(create_app(service), host=host, port=port, access_log=False, log_level="info")

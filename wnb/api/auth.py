@@ -1,0 +1,69 @@
+"""Who may call what (ARCHITECTURE.md §8): API keys for systems, HTTP Basic for people, a role per route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBasicCredentials
+
+from wnb.accounts import Principal, client_for_key, user_for_password
+from wnb.api.problems import Problem
+from wnb.domain import Role
+
+PEOPLE_WHO_ACT = frozenset(
+    {
+        Role.BOOKING_TEAM,
+        Role.CLINICIAN,
+        Role.SAFEGUARDING_NURSE,
+        Role.NAMED_NURSE,
+        Role.SAFEGUARDING_LEAD,
+        Role.ADMIN,
+    }
+)
+# Children's records: every person's role and governance; never a clinic system.
+READERS = PEOPLE_WHO_ACT | {Role.GOVERNANCE}
+INGESTERS = frozenset({Role.CLINIC_SYSTEM, Role.ADMIN})
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key of a client system")
+_basic = HTTPBasic(auto_error=False, description="User name and password of a person", realm="wnb")
+
+_CHALLENGE = {"WWW-Authenticate": 'Basic realm="wnb"'}
+
+
+def authenticate(
+    request: Request,
+    key: Annotated[str | None, Depends(_api_key)],
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
+) -> Principal:
+    """The caller, by API key or else by password; 401 when neither is given or valid."""
+    db = request.app.state.service.db
+    if key:
+        client = client_for_key(db, key)
+        if client is None:
+            raise Problem(401, "X-API-Key", "unknown or revoked API key", headers=_CHALLENGE)
+        return client
+    if credentials is not None:
+        user = user_for_password(db, credentials.username, credentials.password)
+        if user is None:
+            raise Problem(401, "authorization", "wrong user name or password", headers=_CHALLENGE)
+        return user
+    raise Problem(401, None, "authentication required: an X-API-Key header or HTTP Basic", headers=_CHALLENGE)
+
+
+def require(roles: frozenset[Role]) -> Callable[[Principal], Principal]:
+    """A dependency that lets through only callers whose role is in `roles` (403 otherwise)."""
+
+    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.role not in roles:
+            raise Problem(403, None, f"the role {principal.role.value} may not use this endpoint")
+        return principal
+
+    check.guards_roles = roles  # type: ignore[attr-defined]  # read by the app's check that every route is guarded
+    return check
+
+
+Ingester = Annotated[Principal, Depends(require(INGESTERS))]
+Reader = Annotated[Principal, Depends(require(READERS))]
+Actor = Annotated[Principal, Depends(require(PEOPLE_WHO_ACT))]

@@ -1,0 +1,243 @@
+"""Ingestion routes: attendance events (one or a batch) and a person's safeguarding context.
+
+Every event is stored and evaluated before the answer. The body is read here rather than by FastAPI, so
+a malformed body can be kept, as sent, in the data-quality queue and its size limited while it streams.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from wnb.accounts import Principal
+from wnb.api import idempotency
+from wnb.api.auth import Ingester
+from wnb.api.problems import PROBLEM_RESPONSES, Problem
+from wnb.domain import AttendanceEvent, PersonContext
+from wnb.errors import InvalidEvent
+from wnb.nhs import nhs_number_problem, normalise_nhs_number
+from wnb.service import RawItem, Service
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BATCH = 1000
+
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+
+
+class EventBatch(BaseModel):
+    """Several canonical events in one request, each with its own result."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, Any]] = Field(max_length=MAX_BATCH, description=f"At most {MAX_BATCH} canonical events.")
+
+
+class ItemResult(BaseModel):
+    index: int | None = None
+    source: str | None = None
+    event_id: str | None = None
+    status: str = Field(description="accepted, superseded, stale, duplicate or rejected")
+    field: str | None = None
+    reason: str | None = None
+
+
+class BatchResult(BaseModel):
+    results: list[ItemResult]
+    counts: dict[str, int]
+
+
+class ContextResult(BaseModel):
+    nhs_number: str
+    status: str = Field(description="created or updated")
+
+
+# Schemas of bodies read by hand, with their definitions; the app adds them to the OpenAPI components.
+SCHEMAS: dict[str, Any] = {}
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    SCHEMAS.update(schema.pop("$defs", {}))
+    SCHEMAS[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_EVENTS_BODY = _json_body({"oneOf": [_schema(AttendanceEvent), _schema(EventBatch)]})
+_CONTEXT_BODY = _json_body(_schema(PersonContext))
+
+
+def _origin(principal: Principal) -> str:
+    return f"api:{principal.name}"
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed MAX_BODY_BYTES."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise Problem(413, "body", f"the body is larger than {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise Problem(413, "body", f"the body is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode(body: bytes) -> Any:
+    """The body's JSON value, or InvalidEvent("body", ...) saying where it is malformed."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise InvalidEvent("body", f"the body is not UTF-8 text (byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise InvalidEvent("body", f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+
+
+def _ingest(service: Service, principal: Principal, data: Any, text: str, index: int | None) -> ItemResult:
+    """One item through the service; for a rejected item, the field and reason (the reject is queued there)."""
+    if not isinstance(data, dict):
+        problem = InvalidEvent("event" if index is None else f"events.{index}", "an event must be a JSON object")
+        service.ingest_one(RawItem(index, text, problem), origin=_origin(principal), actor=principal.actor)
+        return ItemResult(index=index, status="rejected", field=problem.field, reason=problem.reason)
+    status = service.ingest_one(RawItem(index, text, data), origin=_origin(principal), actor=principal.actor)
+    result = ItemResult(
+        index=index, source=_text(data.get("source")), event_id=_text(data.get("event_id")), status=status
+    )
+    if status == "rejected":
+        try:
+            AttendanceEvent.parse(data)
+        except InvalidEvent as problem:
+            result = result.model_copy(update={"field": problem.field, "reason": problem.reason})
+    return result
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)[:200]
+
+
+def _handle_events(service: Service, principal: Principal, body: bytes) -> tuple[int, Any]:
+    text = body.decode("utf-8", errors="replace")
+    try:
+        data = _decode(body)
+    except InvalidEvent as problem:
+        service.ingest_one(RawItem(None, text, problem), origin=_origin(principal), actor=principal.actor)
+        return 400, Problem(400, problem.field, problem.reason).body()
+    if isinstance(data, dict) and "events" in data:
+        return _handle_batch(service, principal, data, text)
+    result = _ingest(service, principal, data, text, None)
+    if result.status == "rejected":
+        return 422, Problem(422, result.field, result.reason or "rejected").body()
+    return 200, result.model_dump(exclude_none=True)
+
+
+def _handle_batch(service: Service, principal: Principal, data: dict[str, Any], text: str) -> tuple[int, Any]:
+    problem: InvalidEvent | None = None
+    extra = sorted(set(data) - {"events"})
+    if extra:
+        problem = InvalidEvent(extra[0], "unknown field (a batch holds only `events`)")
+    elif not isinstance(data["events"], list):
+        problem = InvalidEvent("events", "must be a list of events")
+    elif len(data["events"]) > MAX_BATCH:
+        problem = InvalidEvent(
+            "events", f"a batch holds at most {MAX_BATCH} events; this one has {len(data['events'])}"
+        )
+    if problem is not None:
+        service.ingest_one(RawItem(None, text, problem), origin=_origin(principal), actor=principal.actor)
+        return 422, Problem(422, problem.field, problem.reason).body()
+    results = [_ingest(service, principal, item, json.dumps(item), index) for index, item in enumerate(data["events"])]
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    return 200, BatchResult(results=results, counts=counts).model_dump(exclude_none=True)
+
+
+@router.post(
+    "/attendance-events",
+    summary="Post one attendance event or a batch",
+    description=(
+        'The body is one canonical event (ARCHITECTURE.md §5) or `{"events": [...]}` with at most '
+        f"{MAX_BATCH} events; the body may be at most {MAX_BODY_BYTES} bytes (413 beyond). Each event is stored "
+        "and evaluated before the answer. Result per event: accepted, superseded, stale, duplicate or rejected "
+        "(with `field` and `reason`); a single rejected event answers 422, malformed JSON 400. A rejected event "
+        "is kept in the data-quality queue. A repeated `Idempotency-Key` from the same client returns the first "
+        "answer without a second effect; a repeated (`source`, `event_id`) is a duplicate."
+    ),
+    openapi_extra=_EVENTS_BODY,
+    responses={200: {"model": ItemResult | BatchResult}},
+)
+async def post_attendance_events(
+    request: Request,
+    principal: Ingester,
+    idempotency_key: Annotated[str | None, Header(max_length=idempotency.MAX_KEY_LENGTH)] = None,
+) -> JSONResponse:
+    service: Service = request.app.state.service
+    body = await _read_body(request)
+    if idempotency_key:
+        stored = await run_in_threadpool(idempotency.find, service.db, principal.actor, idempotency_key)
+        if stored is not None:
+            return _replay(stored, idempotency.request_hash(body))
+    status_code, answer = await run_in_threadpool(_handle_events, service, principal, body)
+    if idempotency_key:
+        first = idempotency.StoredResponse(idempotency.request_hash(body), status_code, answer)
+        stored = await run_in_threadpool(idempotency.remember, service.db, principal.actor, idempotency_key, first)
+        if stored is not first:
+            return _replay(stored, first.request_hash)
+    return JSONResponse(answer, status_code=status_code)
+
+
+def _replay(stored: idempotency.StoredResponse, body_hash: str) -> JSONResponse:
+    if stored.request_hash != body_hash:
+        raise Problem(422, "Idempotency-Key", "this key was used before with a different body")
+    return JSONResponse(stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
+
+
+@router.put(
+    "/people/{nhs_number}/context",
+    summary="Insert or replace a person's safeguarding context",
+    description="A context record (DOMAIN.md §2.3). Its `nhs_number` may be left out; if given it must match the path.",
+    openapi_extra=_CONTEXT_BODY,
+)
+async def put_context(nhs_number: str, principal: Ingester, request: Request) -> ContextResult:
+    body = await _read_body(request)
+    return await run_in_threadpool(_handle_context, request.app.state.service, principal, nhs_number, body)
+
+
+def _handle_context(service: Service, principal: Principal, nhs_number: str, body: bytes) -> ContextResult:
+    path_number = normalise_nhs_number(nhs_number)
+    if problem_text := nhs_number_problem(path_number):
+        raise Problem(422, "nhs_number", problem_text)
+    text = body.decode("utf-8", errors="replace")
+    try:
+        record = _decode(body)
+    except InvalidEvent as problem:
+        service.import_context([RawItem(None, text, problem)], origin=_origin(principal), actor=principal.actor)
+        raise Problem(400, problem.field, problem.reason) from None
+    item = RawItem(None, text, _context_problem(record, path_number) or record)
+    counts = service.import_context([item], origin=_origin(principal), actor=principal.actor)
+    if counts["rejected"]:
+        if isinstance(item.data, InvalidEvent):
+            raise item.data
+        PersonContext.parse(record)  # raises the reason, naming the field
+        raise Problem(422, None, "the context record was rejected")
+    return ContextResult(nhs_number=path_number, status="created" if counts["created"] else "updated")
+
+
+def _context_problem(record: Any, path_number: str) -> InvalidEvent | None:
+    """Fills in a missing `nhs_number` from the path; says what is wrong with the record's shape."""
+    if not isinstance(record, dict):
+        return InvalidEvent("body", "a context record must be a JSON object")
+    body_number = record.setdefault("nhs_number", path_number)
+    if normalise_nhs_number(str(body_number)) != path_number:
+        return InvalidEvent("nhs_number", "does not match the NHS number in the path")
+    return None
