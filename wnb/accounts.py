@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from wnb.domain import Role
 from wnb.errors import WnbError
+from wnb.store.db import writing
 from wnb.store.tables import ApiKeyRow, UserRow
 
 _keys = ApiKeyRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
@@ -76,7 +77,7 @@ def create_api_key(db_engine: Engine, role: str, name: str) -> str:
         "created_at": datetime.now(UTC),
     }
     try:
-        with db_engine.begin() as connection:
+        with writing(db_engine) as connection:
             connection.execute(insert(_keys).values(**row))
     except IntegrityError:
         raise WnbError(f"an API key named {checked_name!r} exists already") from None
@@ -97,7 +98,7 @@ def create_user(db_engine: Engine, name: str, role: str, password: str) -> None:
         "created_at": datetime.now(UTC),
     }
     try:
-        with db_engine.begin() as connection:
+        with writing(db_engine) as connection:
             connection.execute(insert(_users).values(**row))
     except IntegrityError:
         raise WnbError(f"a user named {checked_name!r} exists already") from None

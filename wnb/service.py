@@ -29,6 +29,7 @@ from wnb.interpreter import explain, fired_by_interpreter
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset
 from wnb.store import repo
+from wnb.store.db import writing
 from wnb.store.sql import Record
 
 log = structlog.get_logger("wnb")
@@ -57,7 +58,7 @@ class Service:
 
     @contextmanager
     def _transaction(self) -> Iterator[tuple[Connection, AuditLog]]:
-        with self.db.begin() as connection:
+        with writing(self.db) as connection:
             audit = AuditLog(connection)
             yield connection, audit
             audit.finish()

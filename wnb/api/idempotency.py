@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from wnb.store.db import writing
 from wnb.store.tables import IdempotencyRow
 
 _table = IdempotencyRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
@@ -38,7 +39,7 @@ def find(db: Engine, client: str, key: str) -> StoredResponse | None:
 def remember(db: Engine, client: str, key: str, response: StoredResponse) -> StoredResponse:
     """Store the response; when a concurrent request with the same key stored one first, return that one."""
     try:
-        with db.begin() as connection:
+        with writing(db) as connection:
             connection.execute(
                 insert(_table).values(
                     client=client,

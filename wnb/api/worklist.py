@@ -17,6 +17,7 @@ from wnb.domain import Role, TaskStatus
 from wnb.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.service import Service
 from wnb.store import listing, repo
+from wnb.store.db import writing
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
@@ -139,7 +140,7 @@ def _instant(text: str) -> datetime:
 def get_timeline(nhs_number: NhsNumber, request: Request, principal: Reader) -> Timeline:
     service: Service = request.app.state.service
     events = repo.events
-    with service.db.begin() as connection:
+    with writing(service.db) as connection:
         rows = connection.execute(
             select(events).where(events.c.nhs_number == nhs_number).order_by(events.c.appointment_at, events.c.id)
         ).all()

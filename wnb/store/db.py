@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlmodel import SQLModel
 
 from wnb.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -34,8 +36,19 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # IMMEDIATE: two writers never both read the audit chain's tail and then append.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writing transaction takes the write lock up front (IMMEDIATE), so two writers never both read the
+        # audit chain's tail and then append; reads stay deferred and never wait for a writer (WAL).
+        write = connection.get_execution_options().get("wnb_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: on SQLite it holds the write lock from its first statement."""
+    with engine.connect() as connection:
+        connection.execution_options(wnb_write=True)
+        with connection.begin():
+            yield connection
 
 
 def open_database(url: str | None = None, create: bool = True) -> Engine:
