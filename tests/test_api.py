@@ -270,7 +270,7 @@ def test_every_route_in_the_openapi_document_refuses_an_anonymous_call(api: Api)
         assert len(calls) >= 8
         for method, path in calls:
             answer = client.request(method.upper(), _fill(path), json={})
-            expected = 200 if path == "/health/live" else 401
+            expected = 200 if path.startswith("/health/") else 401
             assert answer.status_code == expected, f"{method.upper()} {path} answered {answer.status_code}"
             if expected == 401:
                 assert answer.headers["WWW-Authenticate"].startswith("Basic")
@@ -375,6 +375,18 @@ def test_reading_a_timeline_is_audited_with_the_reader(api: Api) -> None:
 def test_health_live_needs_no_authentication(api: Api) -> None:
     with api.anonymous() as client:
         assert client.get("/health/live").json() == {"status": "ok"}
+
+
+def test_health_ready_answers_ok_while_the_database_answers(api: Api) -> None:
+    with api.anonymous() as client:
+        assert client.get("/health/ready").json() == {"status": "ok"}
+
+
+def test_every_answer_carries_a_request_id_and_echoes_a_given_one(api: Api) -> None:
+    with api.anonymous() as client:
+        made = client.get("/health/live").headers["X-Request-ID"]
+        echoed = client.get("/health/live", headers={"X-Request-ID": "pas-req-42"}).headers["X-Request-ID"]
+    assert len(made) == 32 and echoed == "pas-req-42"
 
 
 def test_keys_and_passwords_are_stored_only_hashed(api: Api) -> None:

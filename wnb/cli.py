@@ -426,6 +426,8 @@ def serve(
     """Run the HTTP API (ingestion, worklist, actions; OpenAPI at /docs) until interrupted."""
     from wnb.api import serve as run_server
 
+    if "WNB_LOG_LEVEL" not in os.environ:
+        configure_logging(logging.INFO)  # a service logs each request (ids only) unless told otherwise
     guarded(lambda: run_server(service(), host, port))
 
 

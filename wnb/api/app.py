@@ -1,7 +1,8 @@
 """The HTTP service: the FastAPI app over one Service, and `serve` to run it with uvicorn.
 
-Everything under /v1 needs an API key or a person's password and checks the caller's role; /health/live is
-the one anonymous route. /docs and /openapi.json are public: they describe the API and hold no records.
+Everything under /v1 needs an API key or a person's password and checks the caller's role; /health/live
+and /health/ready are the anonymous routes. /docs and /openapi.json are public: they describe the API and
+hold no records.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from wnb.api import ingestion, worklist
+from wnb.api import ingestion, observe, worklist
 from wnb.api.problems import install_handlers
 from wnb.service import Service
 
-ANONYMOUS_PATHS = frozenset({"/health/live"})
+ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
 
 
 def create_app(service: Service) -> FastAPI:
@@ -34,6 +35,7 @@ def create_app(service: Service) -> FastAPI:
     def live() -> dict[str, str]:
         return {"status": "ok"}
 
+    observe.install(app)
     app.include_router(ingestion.router)
     app.include_router(worklist.router)
     _check_every_route_guarded(app)

@@ -1,0 +1,52 @@
+"""Request ids and request logs (structlog, ids only) and the readiness check.
+
+A log line names the route's template (`/v1/people/{nhs_number}/timeline`), never the path itself: paths and
+query strings carry NHS numbers.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+log = structlog.get_logger("wnb.api")
+
+
+def install(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        given = request.headers.get("x-request-id", "")
+        rid = given if given and len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", "(no route)")
+            structlog.contextvars.unbind_contextvars("request_id")
+        response.headers["X-Request-ID"] = rid
+        log.info(
+            "request_handled",
+            request_id=rid,
+            method=request.method,
+            route=template,
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return response
+
+    @app.get("/health/ready", summary="The database answers (no authentication)")
+    def ready(request: Request) -> Response:
+        try:
+            with request.app.state.service.db.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as error:  # any database failure means not ready; the reason is the class name only
+            return JSONResponse({"status": "unavailable", "reason": type(error).__name__}, status_code=503)
+        return JSONResponse({"status": "ok"})
