@@ -422,13 +422,16 @@ def rules_test(directory: RulesDir = None) -> None:
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    sweep_minutes: Annotated[
+        float, typer.Option("--sweep-minutes", help="Run WNB-14 and escalations this often (and once at start).")
+    ] = 5,
 ) -> None:
     """Run the HTTP API (ingestion, worklist, actions; OpenAPI at /docs) until interrupted."""
     from wnb.api import serve as run_server
 
     if "WNB_LOG_LEVEL" not in os.environ:
         configure_logging(logging.INFO)  # a service logs each request (ids only) unless told otherwise
-    guarded(lambda: run_server(service(), host, port))
+    guarded(lambda: run_server(service(), host, port, sweep_minutes))
 
 
 @keys_app.command("create")

@@ -7,6 +7,8 @@ hold no records.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
@@ -16,19 +18,37 @@ from fastapi.routing import APIRoute
 
 from wnb.api import ingestion, observe, worklist
 from wnb.api.problems import install_handlers
+from wnb.scheduler import Scheduler
 from wnb.service import Service
 
 ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
 
 
-def create_app(service: Service) -> FastAPI:
-    """The API over `service`; refuses to build if any route but the anonymous ones lacks a role check."""
+def create_app(service: Service, sweep_minutes: float | None = None) -> FastAPI:
+    """The API over `service`, with the sweep scheduled every `sweep_minutes` while it runs (None: no scheduler).
+
+    Refuses to build if any route but the anonymous ones lacks a role check.
+    """
+    scheduler = Scheduler(service, sweep_minutes) if sweep_minutes else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if scheduler:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler:
+                scheduler.stop()
+
     app = FastAPI(
         title="wnb",
         summary="Was-Not-Brought alerts for children's health services",
         version="0.1.0",
+        lifespan=lifespan,
     )
     app.state.service = service
+    app.state.heartbeat = scheduler.heartbeat if scheduler else None
     install_handlers(app)
 
     @app.get("/health/live", summary="The process is up (no authentication)")
@@ -63,9 +83,9 @@ def _check_every_route_guarded(app: FastAPI) -> None:
             raise RuntimeError(f"route {route.path} has no role check")
 
 
-def serve(service: Service, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(service: Service, host: str = "127.0.0.1", port: int = 8000, sweep_minutes: float = 5) -> None:
     """Run the API with uvicorn until interrupted.
 
     uvicorn's access log is off: request paths and queries carry NHS numbers, and logs hold ids only.
     """
-    uvicorn.run(create_app(service), host=host, port=port, access_log=False, log_level="info")
+    uvicorn.run(create_app(service, sweep_minutes), host=host, port=port, access_log=False, log_level="info")

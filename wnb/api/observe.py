@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -42,11 +43,16 @@ def install(app: FastAPI) -> None:
         )
         return response
 
-    @app.get("/health/ready", summary="The database answers (no authentication)")
+    @app.get("/health/ready", summary="The database answers and the sweep is not stalled (no authentication)")
     def ready(request: Request) -> Response:
         try:
             with request.app.state.service.db.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as error:  # any database failure means not ready; the reason is the class name only
             return JSONResponse({"status": "unavailable", "reason": type(error).__name__}, status_code=503)
+        heartbeat = request.app.state.heartbeat
+        if heartbeat is not None and heartbeat.is_stale(datetime.now(UTC)):
+            last = heartbeat.last_sweep.isoformat() if heartbeat.last_sweep else None
+            body = {"status": "unavailable", "reason": "sweep stalled", "last_sweep": last}
+            return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok"})

@@ -1,0 +1,103 @@
+"""The in-process scheduler: the sweep runs at start (catching up after downtime) and then on its interval,
+and /health/ready fails when it has stalled. Against a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from wnb.api import create_app
+from wnb.ruleset import Ruleset
+from wnb.scheduler import Heartbeat
+from wnb.service import RawItem, Service
+from wnb.store import listing
+from wnb.store.db import open_database
+
+from .conftest import FixedClock
+
+MISSED = {
+    "source": "pas",
+    "event_id": "e1",
+    "nhs_number": "9990000018",
+    "date_of_birth": "2019-05-01",
+    "service": "audiology",
+    "appointment_id": "a1",
+    "appointment_at": "2026-03-02T10:00:00+00:00",
+    "attendance": "did-not-attend",
+    "recorded_at": "2026-03-02T11:00:00+00:00",
+}
+
+
+@contextmanager
+def running(service: Service, sweep_minutes: float) -> Iterator[tuple[str, object]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    app = create_app(service, sweep_minutes)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def wait_for(condition: object, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the scheduler did not run in time"
+        time.sleep(0.05)
+
+
+def test_a_stale_heartbeat_is_three_intervals_without_a_successful_sweep() -> None:
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    heartbeat = Heartbeat(timedelta(minutes=5))
+    assert heartbeat.is_stale(start)  # no sweep yet
+    heartbeat.beat(start)
+    assert not heartbeat.is_stale(start + timedelta(minutes=15))
+    assert heartbeat.is_stale(start + timedelta(minutes=15, seconds=1))
+    heartbeat.beat(start + timedelta(minutes=20), error="OperationalError")  # a failed sweep is no beat
+    assert heartbeat.is_stale(start + timedelta(minutes=16))
+
+
+def test_the_sweep_runs_at_start_and_catches_up_on_what_fell_due_while_down(tmp_path: Path, ruleset: Ruleset) -> None:
+    clock = FixedClock(datetime(2026, 3, 2, 12, tzinfo=UTC))
+    db = open_database(f"sqlite:///{tmp_path / 'wnb.db'}")
+    service = Service(db, ruleset, clock)
+    service.ingest_one(RawItem(1, "", dict(MISSED)), origin="test")
+    clock.now = datetime(2026, 3, 10, 9, tzinfo=UTC)  # the service was down for a week: everything is overdue
+
+    def escalated() -> bool:
+        with db.connect() as connection:
+            return all(task["escalation_level"] > 0 for task in listing.tasks(connection))
+
+    with running(service, sweep_minutes=60) as (url, _app):
+        wait_for(escalated)
+        assert httpx.get(f"{url}/health/ready").json() == {"status": "ok"}
+    db.dispose()
+
+
+def test_health_ready_fails_when_the_sweep_has_stalled(tmp_path: Path, ruleset: Ruleset) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'wnb.db'}")
+    service = Service(db, ruleset)
+    with running(service, sweep_minutes=60) as (url, app):
+        heartbeat = app.state.heartbeat  # type: ignore[attr-defined]
+        wait_for(lambda: heartbeat.last_sweep is not None)
+        heartbeat.last_sweep = datetime.now(UTC) - timedelta(hours=4)  # as if no sweep for four hours
+        answer = httpx.get(f"{url}/health/ready")
+    assert answer.status_code == 503 and answer.json()["reason"] == "sweep stalled"
+    db.dispose()
