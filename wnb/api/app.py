@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from wnb.api import ingestion, observe, worklist
+from wnb.api import fhir, ingestion, observe, worklist
 from wnb.api.problems import install_handlers
 from wnb.scheduler import Scheduler
 from wnb.service import Service
@@ -58,6 +58,7 @@ def create_app(service: Service, sweep_minutes: float | None = None) -> FastAPI:
     observe.install(app)
     app.include_router(ingestion.router)
     app.include_router(worklist.router)
+    app.include_router(fhir.router)
     _check_every_route_guarded(app)
 
     def openapi() -> dict[str, Any]:

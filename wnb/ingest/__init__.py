@@ -7,24 +7,24 @@ from pathlib import Path
 
 from wnb.errors import WnbError
 from wnb.ingest import csv as csv_format
-from wnb.ingest import ndjson
+from wnb.ingest import fhir, ndjson
 from wnb.service import RawItem
 
-READERS = {"ndjson": ndjson.read, "csv": csv_format.read}
+READERS = {"ndjson": ndjson.read, "csv": csv_format.read, "fhir": fhir.read}
 
 
 def detect_format(path: Path) -> str:
-    """By extension, else by the first non-blank character of the file."""
+    """By extension, else by content: a FHIR resource, NDJSON lines, or CSV."""
     suffix = path.suffix.lower()
     if suffix in (".ndjson", ".jsonl"):
         return "ndjson"
     if suffix == ".csv":
         return "csv"
     with path.open(encoding="utf-8-sig", errors="replace") as handle:
-        for line in handle:
-            if line.strip():
-                return "ndjson" if line.lstrip().startswith("{") else "csv"
-    return "ndjson"
+        head = handle.read(4096)
+    if '"resourceType"' in head and (suffix == ".json" or not head.lstrip().startswith('{"source"')):
+        return "fhir"
+    return "ndjson" if head.lstrip().startswith("{") else "csv"
 
 
 def read_file(path: Path, format: str | None = None) -> Iterator[RawItem]:

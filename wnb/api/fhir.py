@@ -1,0 +1,97 @@
+"""FHIR ingestion: `POST /fhir/Appointment` and `POST /fhir` (a batch or transaction Bundle).
+
+Each Appointment is mapped to a canonical event (wnb.ingest.fhir), stored and evaluated before the answer.
+Answers are FHIR: an OperationOutcome for one Appointment, a batch-response Bundle for a Bundle, with the
+HTTP status of each entry (201 accepted, 200 superseded, stale or duplicate, 422 rejected).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from wnb.accounts import Principal
+from wnb.api.auth import Ingester
+from wnb.api.ingestion import MAX_BATCH, _decode, _origin, _read_body
+from wnb.api.problems import PROBLEM_RESPONSES
+from wnb.domain import AttendanceEvent
+from wnb.errors import InvalidEvent
+from wnb.ingest.fhir import resources_of, to_item
+from wnb.service import RawItem, Service
+
+router = APIRouter(prefix="/fhir", responses=PROBLEM_RESPONSES, tags=["FHIR"])
+FHIR_JSON = "application/fhir+json"
+_HTTP_STATUS = {
+    "accepted": "201 Created",
+    "superseded": "200 OK",
+    "stale": "200 OK",
+    "duplicate": "200 OK",
+    "rejected": "422 Unprocessable Entity",
+}
+
+
+def _outcome(status: str, problem: InvalidEvent | None = None) -> dict[str, Any]:
+    if problem is not None:
+        issue = {"severity": "error", "code": "invalid", "diagnostics": problem.reason, "expression": [problem.field]}
+    else:
+        issue = {"severity": "information", "code": "informational", "diagnostics": status}
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def _ingest(service: Service, principal: Principal, item: RawItem) -> tuple[str, InvalidEvent | None]:
+    status = service.ingest_one(item, origin=_origin(principal), actor=principal.actor)
+    problem = item.data if isinstance(item.data, InvalidEvent) else None
+    if status == "rejected" and problem is None:
+        try:
+            AttendanceEvent.parse(item.data)  # type: ignore[arg-type]  # a dict when not an InvalidEvent
+        except InvalidEvent as error:
+            problem = error
+    return status, problem
+
+
+def _handle(service: Service, principal: Principal, body: bytes, bundle_expected: bool) -> tuple[int, Any]:
+    text = body.decode("utf-8", errors="replace")
+    try:
+        document = _decode(body)
+        pairs = resources_of(document)
+        if bundle_expected and (not isinstance(document, dict) or document.get("resourceType") != "Bundle"):
+            raise InvalidEvent("resourceType", "POST /fhir takes a Bundle of type batch or transaction")
+        if len(pairs) > MAX_BATCH:
+            raise InvalidEvent("Bundle.entry", f"a Bundle holds at most {MAX_BATCH} entries here")
+    except InvalidEvent as refused:
+        service.ingest_one(RawItem(None, text, refused), origin=_origin(principal), actor=principal.actor)
+        return (400 if refused.field == "body" else 422), _outcome("rejected", refused)
+    if not bundle_expected:
+        status, problem = _ingest(service, principal, to_item(None, pairs[0][1]))
+        code = 422 if status == "rejected" else 201 if status == "accepted" else 200
+        return code, _outcome(status, problem)
+    entries = []
+    for index, resource in pairs:
+        status, problem = _ingest(service, principal, to_item(index, resource))
+        entries.append({"response": {"status": _HTTP_STATUS[status], "outcome": _outcome(status, problem)}})
+    return 200, {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
+
+
+@router.post(
+    "/Appointment",
+    summary="Post one FHIR R4 Appointment",
+    description="Mapped as DOMAIN.md §2.1 (status noshow → did-not-attend, …); answers an OperationOutcome.",
+)
+async def post_appointment(request: Request, principal: Ingester) -> JSONResponse:
+    body = await _read_body(request)
+    code, answer = await run_in_threadpool(_handle, request.app.state.service, principal, body, False)
+    return JSONResponse(answer, status_code=code, media_type=FHIR_JSON)
+
+
+@router.post(
+    "",
+    summary="Post a FHIR Bundle (batch or transaction) of Appointments",
+    description=f"At most {MAX_BATCH} entries; answers a batch-response Bundle with each entry's status.",
+)
+async def post_bundle(request: Request, principal: Ingester) -> JSONResponse:
+    body = await _read_body(request)
+    code, answer = await run_in_threadpool(_handle, request.app.state.service, principal, body, True)
+    return JSONResponse(answer, status_code=code, media_type=FHIR_JSON)
