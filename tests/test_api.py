@@ -404,3 +404,15 @@ def test_malformed_context_json_answers_400_and_is_queued(api: Api) -> None:
         )
     assert (answer.status_code, answer.json()["field"]) == (400, "body")
     assert [reject["raw"] for reject in api.rejects()] == ["{nope"]
+
+
+def test_metrics_count_ingested_events_raised_items_and_overdue_tasks_for_an_admin(api: Api) -> None:
+    with api.clinic() as client:
+        client.post("/v1/attendance-events", json=event("m1"))
+        assert client.get("/metrics").status_code == 403  # not for a clinic system
+    with httpx.Client(base_url=api.url, headers={"X-API-Key": api.admin_key}, timeout=10) as admin:
+        text = admin.get("/metrics").text
+    assert 'wnb_events_ingested_total{origin="api",result="accepted"}' in text
+    assert 'wnb_items_raised_total{kind="task",rule="WNB-09"}' in text
+    assert 'wnb_overdue_tasks{role="booking-team"}' in text  # the event was recorded in 2026-03: all overdue
+    assert "wnb_sweep_seconds" in text and "9990000018" not in text

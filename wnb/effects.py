@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from wnb import metrics
 from wnb.audit import AuditLog
 from wnb.calendar import next_escalation_due
 from wnb.domain import Decision, FlagStatus, Role, TaskStatus
@@ -127,6 +128,7 @@ class Effects:
                     },
                 )
                 said.append(f"raised flag {flag_ref(flag_id)} {wanted.code} ({wanted.level.value})")
+                metrics.count_raised("flag", wanted.rule_ids)
                 self._link("flag", flag_id, appointment, event_pk, evaluation_seq, new=True)
             else:
                 flag_id = row.id
@@ -196,6 +198,7 @@ class Effects:
                 },
             )
             self._link("task", task["id"], appointment, event_pk, seq, new=True)
+            metrics.count_raised("task", wanted.rule_ids)
             return f"created task {task_ref(task['id'])} {wanted.code} for {wanted.owner_role.value}"
         task = dict(row)
         changes: dict[str, Any] = {}

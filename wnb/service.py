@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy import Connection, Engine
 
 from wnb import engine as matcher
+from wnb import metrics
 from wnb.audit import AuditLog
 from wnb.calendar import add_working_days, london_date, london_time_on
 from wnb.decide import decide
@@ -86,11 +87,14 @@ class Service:
                     progress(len(batch))
             if len(batch) < chunk:
                 log.info("feed_ingested", origin=origin, **counts)
+                metrics.count_ingested(origin, counts)
                 return counts
 
     def ingest_one(self, item: RawItem, origin: str, actor: str = "engine") -> str:
         with self._transaction() as (connection, audit):
-            return self._ingest_batch(connection, audit, [item], origin, actor)[0]
+            status = self._ingest_batch(connection, audit, [item], origin, actor)[0]
+        metrics.count_ingested(origin, Counter([status]))
+        return status
 
     def _ingest_batch(
         self, connection: Connection, audit: AuditLog, batch: list[RawItem], origin: str, actor: str
@@ -295,6 +299,7 @@ class Service:
             "appointment_id": event.appointment_id,
             "service": event.service,
         }
+        metrics.EVALUATIONS.inc()
         triggers = event_triggers(appointment)
         if not any(triggers.values()):
             # Every rule needs a trigger (the rule schema requires one), so none can fire: no history needed.
@@ -364,7 +369,7 @@ class Service:
         """Judge every follow-up deadline passed, then escalate every overdue task, as of `now`."""
         now = now or self.clock()
         counts: Counter[str] = Counter()
-        with self._transaction() as (connection, audit):
+        with metrics.SWEEP_SECONDS.time(), self._transaction() as (connection, audit):
             effects = Effects(connection, audit, self.ruleset, now, actor)
             for follow_up in repo.pending_follow_ups(connection, now):
                 counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1

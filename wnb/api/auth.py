@@ -65,5 +65,6 @@ def require(roles: frozenset[Role]) -> Callable[[Principal], Principal]:
 
 
 Ingester = Annotated[Principal, Depends(require(INGESTERS))]
+Admin = Annotated[Principal, Depends(require(frozenset({Role.ADMIN})))]
 Reader = Annotated[Principal, Depends(require(READERS))]
 Actor = Annotated[Principal, Depends(require(PEOPLE_WHO_ACT))]

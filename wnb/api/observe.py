@@ -1,4 +1,4 @@
-"""Request ids and request logs (structlog, ids only) and the readiness check.
+"""Request ids and request logs (structlog, ids only), Prometheus metrics and the readiness check.
 
 A log line names the route's template (`/v1/people/{nhs_number}/timeline`), never the path itself: paths and
 query strings carry NHS numbers.
@@ -13,8 +13,11 @@ from datetime import UTC, datetime
 
 import structlog
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
+
+from wnb import metrics
+from wnb.api.auth import Admin
 
 log = structlog.get_logger("wnb.api")
 
@@ -42,6 +45,11 @@ def install(app: FastAPI) -> None:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return response
+
+    @app.get("/metrics", summary="Prometheus metrics (admin role)", response_class=PlainTextResponse)
+    def prometheus(request: Request, _: Admin) -> PlainTextResponse:
+        body = metrics.scrape(request.app.state.service.db, datetime.now(UTC))
+        return PlainTextResponse(body.decode(), media_type="text/plain; version=0.0.4")
 
     @app.get("/health/ready", summary="The database answers and the sweep is not stalled (no authentication)")
     def ready(request: Request) -> Response:

@@ -1,0 +1,51 @@
+"""Prometheus metrics of this process (ARCHITECTURE.md §7, issue 3): counters the edge updates, gauges read
+from the database when scraped. Labels carry sources, results, rule ids and roles: never personal data."""
+
+from __future__ import annotations
+
+from collections import Counter as Counts
+from collections.abc import Iterable
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import Engine
+
+from wnb.store.sql import Sql
+
+REGISTRY = CollectorRegistry()
+EVENTS = Counter(
+    "wnb_events_ingested", "Events and rows ingested, by origin and result", ["origin", "result"], registry=REGISTRY
+)
+EVALUATIONS = Counter("wnb_evaluations", "Evaluations of the rules", registry=REGISTRY)
+RAISED = Counter("wnb_items_raised", "Flags and tasks raised, by kind and rule", ["kind", "rule"], registry=REGISTRY)
+SWEEP_SECONDS = Histogram("wnb_sweep_seconds", "Duration of the time-based sweep", registry=REGISTRY)
+OVERDUE = Gauge("wnb_overdue_tasks", "Requested tasks past their due time, by owner role", ["role"], registry=REGISTRY)
+
+
+def count_ingested(origin: str, counts: Counts[str]) -> None:
+    kind = origin.split(":", 1)[0] if ":" in origin else "file"  # api:<client>, context:<file>, or a file name
+    for result, number in counts.items():
+        EVENTS.labels(origin=kind, result=result).inc(number)
+
+
+def count_raised(kind: str, rule_ids: Iterable[str]) -> None:
+    for rule_id in rule_ids:
+        RAISED.labels(kind=kind, rule=rule_id).inc()
+
+
+def scrape(db: Engine, now: datetime) -> bytes:
+    """The text exposition format, with the database gauges read now."""
+    with db.connect() as connection:
+        rows = (
+            Sql(connection)
+            .execute(
+                "SELECT owner_role, count(*) FROM task WHERE status = 'requested' AND due_at <= :now "
+                "GROUP BY owner_role",
+                {"now": now},
+            )
+            .fetchall()
+        )
+    OVERDUE.clear()
+    for role, number in rows:
+        OVERDUE.labels(role=role).set(number)
+    return generate_latest(REGISTRY)
