@@ -37,11 +37,11 @@ MISSED = {
 
 
 @contextmanager
-def running(service: Service, sweep_minutes: float) -> Iterator[tuple[str, object]]:
+def running(service: Service, sweep_minutes: float, inbox: Path | None = None) -> Iterator[tuple[str, object]]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    app = create_app(service, sweep_minutes)
+    app = create_app(service, sweep_minutes, inbox)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -425,13 +425,37 @@ def serve(
     sweep_minutes: Annotated[
         float, typer.Option("--sweep-minutes", help="Run WNB-14 and escalations this often (and once at start).")
     ] = 5,
+    inbox: Annotated[Path | None, typer.Option("--inbox", help="A folder to poll every minute for feed files.")] = None,
 ) -> None:
-    """Run the HTTP API (ingestion, worklist, actions; OpenAPI at /docs) until interrupted."""
+    """Run the HTTP API (ingestion, worklist, actions; OpenAPI at /docs) and the scheduler until interrupted."""
     from wnb.api import serve as run_server
 
     if "WNB_LOG_LEVEL" not in os.environ:
         configure_logging(logging.INFO)  # a service logs each request (ids only) unless told otherwise
-    guarded(lambda: run_server(service(), host, port, sweep_minutes))
+    guarded(lambda: run_server(service(), host, port, sweep_minutes, inbox))
+
+
+@app.command("inbox")
+def inbox_poll(
+    folder: Annotated[Path, typer.Argument(help="The inbox folder.")],
+    settle_seconds: Annotated[
+        float, typer.Option("--settle-seconds", help="Take a file only once unchanged this long.")
+    ] = 5.0,
+) -> None:
+    """Ingest the settled files of an inbox folder once (for cron); move each to processed/ or quarantine/."""
+    from wnb.inbox import poll
+
+    def run() -> None:
+        if not folder.is_dir():
+            raise WnbError(f"{folder}: no such folder")
+        for polled in poll(service(), folder, settle_seconds):
+            if polled.reason:
+                say(f"{polled.name}: {polled.outcome}: {polled.reason}")
+            else:
+                shown = ", ".join(f"{number} {name}" for name, number in sorted(polled.counts.items()))
+                say(f"{polled.name}: {polled.outcome} ({shown or 'no rows'})")
+
+    guarded(run)
 
 
 @keys_app.command("create")

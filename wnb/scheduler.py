@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from threading import Lock
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]  # no type hints in 3.x
 
+from wnb import inbox
 from wnb.service import Service
 
 log = structlog.get_logger("wnb.scheduler")
@@ -44,7 +46,9 @@ class Heartbeat:
 class Scheduler:
     """The sweep every `sweep_minutes`, on a background thread of this process."""
 
-    def __init__(self, service: Service, sweep_minutes: float) -> None:
+    def __init__(
+        self, service: Service, sweep_minutes: float, inbox: Path | None = None, inbox_seconds: float = 60
+    ) -> None:
         self.service = service
         self.heartbeat = Heartbeat(timedelta(minutes=sweep_minutes))
         self._scheduler = BackgroundScheduler(
@@ -58,6 +62,18 @@ class Scheduler:
             id="sweep",
             next_run_time=datetime.now(UTC),  # at start: catch up after downtime
         )
+        if inbox is not None:
+            self._scheduler.add_job(
+                self.poll_inbox, "interval", seconds=inbox_seconds, id="inbox", next_run_time=datetime.now(UTC)
+            )
+        self.inbox = inbox
+
+    def poll_inbox(self) -> None:
+        assert self.inbox is not None
+        try:
+            inbox.poll(self.service, self.inbox)
+        except Exception as error:  # keep the scheduler alive; the next poll tries again
+            log.error("inbox_poll_failed", error=type(error).__name__)
 
     def sweep(self) -> None:
         try:
