@@ -93,7 +93,26 @@ def guarded(call: Callable[[], T]) -> T:
 
 
 def service(rules: Path | None = None) -> Service:
-    return Service(open_database(), load_ruleset(rules or default_rules_dir()))
+    from wnb.notify import parse_addresses
+
+    try:
+        addresses = parse_addresses(os.environ.get("WNB_NOTIFY", ""))
+    except ValueError as error:
+        raise WnbError(str(error)) from None
+    return Service(open_database(), load_ruleset(rules or default_rules_dir()), notify=addresses)
+
+
+def smtp_settings() -> Any:
+    """SMTP from WNB_SMTP_HOST, WNB_SMTP_PORT and WNB_SMTP_FROM; None when no host is set (no e-mail)."""
+    from wnb.notify import SmtpSettings
+
+    host = os.environ.get("WNB_SMTP_HOST")
+    if not host:
+        return None
+    port = os.environ.get("WNB_SMTP_PORT", "25")
+    if not port.isdigit():
+        raise WnbError(f"WNB_SMTP_PORT {port!r} is not a port number")
+    return SmtpSettings(host, int(port), os.environ.get("WNB_SMTP_FROM", "wnb@localhost"))
 
 
 def _progress() -> Progress:
@@ -432,7 +451,7 @@ def serve(
 
     if "WNB_LOG_LEVEL" not in os.environ:
         configure_logging(logging.INFO)  # a service logs each request (ids only) unless told otherwise
-    guarded(lambda: run_server(service(), host, port, sweep_minutes, inbox))
+    guarded(lambda: run_server(service(), host, port, sweep_minutes, inbox, smtp_settings()))
 
 
 @app.command("inbox")

@@ -3,15 +3,16 @@ transaction: raising, repeating, withdrawing, escalating, and the actions people
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-from wnb import metrics
+from wnb import metrics, notify
 from wnb.audit import AuditLog
 from wnb.calendar import next_escalation_due
-from wnb.domain import Decision, FlagStatus, Role, TaskStatus
+from wnb.domain import Decision, FlagStatus, Level, Role, TaskStatus
 from wnb.errors import InvalidAction, NotFound
 from wnb.ruleset import Ruleset
 from wnb.store import repo
@@ -37,7 +38,16 @@ def parse_ref(text: str, prefix: str) -> int:
 class Effects:
     """Changes to flags and tasks at one instant by one actor, inside one transaction."""
 
-    def __init__(self, connection: Connection, audit: AuditLog, ruleset: Ruleset, at: datetime, actor: str):
+    def __init__(
+        self,
+        connection: Connection,
+        audit: AuditLog,
+        ruleset: Ruleset,
+        at: datetime,
+        actor: str,
+        addresses: Mapping[str, tuple[str, ...]] | None = None,
+    ):
+        self.addresses = addresses or {}
         self.connection = connection
         self.audit = audit
         self.ruleset = ruleset
@@ -129,6 +139,14 @@ class Effects:
                 )
                 said.append(f"raised flag {flag_ref(flag_id)} {wanted.code} ({wanted.level.value})")
                 metrics.count_raised("flag", wanted.rule_ids)
+                if wanted.level is Level.RED:
+                    self._notify(
+                        Role.SAFEGUARDING_NURSE.value,
+                        f"flag:{flag_id}:raised",
+                        f"wnb: red flag {flag_ref(flag_id)} {wanted.code}",
+                        f"A red flag {flag_ref(flag_id)} ({wanted.code}, rules {', '.join(wanted.rule_ids)}) "
+                        "was raised. Open wnb to see the child and act.",
+                    )
                 self._link("flag", flag_id, appointment, event_pk, evaluation_seq, new=True)
             else:
                 flag_id = row.id
@@ -228,6 +246,11 @@ class Effects:
         self._link("task", task["id"], appointment, event_pk, seq)
         return f"linked to open task {task_ref(task['id'])} {wanted.code}" + (" (due earlier)" if moved else "")
 
+    def _notify(self, role: str, key: str, subject: str, body: str) -> None:
+        """Queue e-mail to the role's addresses in this transaction (delivered later from the outbox)."""
+        if self.addresses:
+            notify.enqueue(self.connection, self.addresses, role, key, subject, body, self.at)
+
     def withdraw(self, appointment: tuple[str, str], reason: str) -> list[str]:
         """The appointment no longer supports anything: unlink it; what it alone raised is withdrawn."""
         said: list[str] = []
@@ -312,6 +335,13 @@ class Effects:
                 },
             )
             said.append(f"task {task_ref(row.id)} {row.code} escalated to {task['owner_role']} (level {level})")
+            self._notify(
+                task["owner_role"],
+                f"task:{row.id}:escalated:{level}",
+                f"wnb: task {task_ref(row.id)} {row.code} escalated to you",
+                f"Task {task_ref(row.id)} ({row.code}) was not acknowledged in time and is now yours "
+                f"(escalation level {level}). Open wnb to act.",
+            )
         return said
 
     # ---- what people do ----

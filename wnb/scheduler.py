@@ -16,7 +16,7 @@ from threading import Lock
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]  # no type hints in 3.x
 
-from wnb import inbox
+from wnb import inbox, notify
 from wnb.service import Service
 
 log = structlog.get_logger("wnb.scheduler")
@@ -47,7 +47,13 @@ class Scheduler:
     """The sweep every `sweep_minutes`, on a background thread of this process."""
 
     def __init__(
-        self, service: Service, sweep_minutes: float, inbox: Path | None = None, inbox_seconds: float = 60
+        self,
+        service: Service,
+        sweep_minutes: float,
+        inbox: Path | None = None,
+        inbox_seconds: float = 60,
+        smtp: notify.SmtpSettings | None = None,
+        outbox_seconds: float = 30,
     ) -> None:
         self.service = service
         self.heartbeat = Heartbeat(timedelta(minutes=sweep_minutes))
@@ -67,6 +73,18 @@ class Scheduler:
                 self.poll_inbox, "interval", seconds=inbox_seconds, id="inbox", next_run_time=datetime.now(UTC)
             )
         self.inbox = inbox
+        self.smtp = smtp
+        if smtp is not None:
+            self._scheduler.add_job(
+                self.deliver, "interval", seconds=outbox_seconds, id="outbox", next_run_time=datetime.now(UTC)
+            )
+
+    def deliver(self) -> None:
+        assert self.smtp is not None
+        try:
+            notify.deliver(self.service.db, self.smtp, datetime.now(UTC))
+        except Exception as error:  # keep the scheduler alive; rows stay pending for the next run
+            log.error("outbox_delivery_failed", error=type(error).__name__)
 
     def poll_inbox(self) -> None:
         assert self.inbox is not None
@@ -85,6 +103,10 @@ class Scheduler:
         self.heartbeat.beat(datetime.now(UTC))  # wall-clock time: /health/ready compares with the real clock
 
     def start(self) -> None:
+        if self.smtp is not None:
+            stuck = notify.mark_uncertain_after_restart(self.service.db)
+            if stuck:
+                log.warning("outbox_rows_uncertain", count=stuck)
         self._scheduler.start()
 
     def stop(self) -> None:

@@ -7,7 +7,7 @@ are written in one transaction; ingestion commits a chunk of evaluations at a ti
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,7 +52,14 @@ def utc_now() -> datetime:
 class Service:
     """wnb's operations over one database and one ruleset."""
 
-    def __init__(self, db: Engine, ruleset: Ruleset, clock: Callable[[], datetime] = utc_now):
+    def __init__(
+        self,
+        db: Engine,
+        ruleset: Ruleset,
+        clock: Callable[[], datetime] = utc_now,
+        notify: Mapping[str, tuple[str, ...]] | None = None,
+    ):
+        self.notify = notify or {}  # role → e-mail addresses for red flags and escalations
         self.db = db
         self.ruleset = ruleset
         self.clock = clock
@@ -199,7 +206,7 @@ class Service:
         pk = repo.insert_row(connection, repo.events, row)
         if not stale:
             outcomes[key] = repo.CurrentOutcome(pk, recorded_at, event.attendance.value)
-        effects = Effects(connection, audit, self.ruleset, received_at, actor)
+        effects = Effects(connection, audit, self.ruleset, received_at, actor, self.notify)
         if stale:
             assert current is not None
             audit.append(
@@ -370,7 +377,7 @@ class Service:
         now = now or self.clock()
         counts: Counter[str] = Counter()
         with metrics.SWEEP_SECONDS.time(), self._transaction() as (connection, audit):
-            effects = Effects(connection, audit, self.ruleset, now, actor)
+            effects = Effects(connection, audit, self.ruleset, now, actor, self.notify)
             for follow_up in repo.pending_follow_ups(connection, now):
                 counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1
             counts["escalated"] = len(effects.escalate_due(now))

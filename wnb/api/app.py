@@ -19,18 +19,24 @@ from fastapi.routing import APIRoute
 
 from wnb.api import fhir, ingestion, observe, worklist
 from wnb.api.problems import install_handlers
+from wnb.notify import SmtpSettings
 from wnb.scheduler import Scheduler
 from wnb.service import Service
 
 ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
 
 
-def create_app(service: Service, sweep_minutes: float | None = None, inbox: Path | None = None) -> FastAPI:
+def create_app(
+    service: Service,
+    sweep_minutes: float | None = None,
+    inbox: Path | None = None,
+    smtp: SmtpSettings | None = None,
+) -> FastAPI:
     """The API over `service`, with the sweep scheduled every `sweep_minutes` while it runs (None: no scheduler).
 
     Refuses to build if any route but the anonymous ones lacks a role check.
     """
-    scheduler = Scheduler(service, sweep_minutes, inbox) if sweep_minutes else None
+    scheduler = Scheduler(service, sweep_minutes, inbox, smtp=smtp) if sweep_minutes else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -86,10 +92,17 @@ def _check_every_route_guarded(app: FastAPI) -> None:
 
 
 def serve(
-    service: Service, host: str = "127.0.0.1", port: int = 8000, sweep_minutes: float = 5, inbox: Path | None = None
+    service: Service,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    sweep_minutes: float = 5,
+    inbox: Path | None = None,
+    smtp: SmtpSettings | None = None,
 ) -> None:
     """Run the API with uvicorn until interrupted.
 
     uvicorn's access log is off: request paths and queries carry NHS numbers, and logs hold ids only.
     """
-    uvicorn.run(create_app(service, sweep_minutes, inbox), host=host, port=port, access_log=False, log_level="info")
+    uvicorn.run(
+        create_app(service, sweep_minutes, inbox, smtp), host=host, port=port, access_log=False, log_level="info"
+    )

@@ -268,3 +268,25 @@ class IdempotencyRow(SQLModel, table=True):
     status_code: int
     body: str = Field(sa_column=Column(Text(), nullable=False))
     created_at: datetime = _utc(nullable=False)
+
+
+class OutboxRow(SQLModel, table=True):
+    """A notification to deliver, written in the same transaction as the change it announces."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str  # one message per change and address, whatever retries or replays happen
+    recipient: str
+    subject: str
+    body: str = Field(sa_column=Column(Text(), nullable=False))
+    status: str  # pending | sending | sent | failed | uncertain
+    attempts: int = 0
+    next_attempt_at: datetime = _utc(nullable=False)
+    last_error: str | None = Field(default=None, sa_column=Column(Text()))
+    created_at: datetime = _utc(nullable=False)
+    sent_at: datetime | None = _utc()
