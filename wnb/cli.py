@@ -44,17 +44,11 @@ task_app = typer.Typer(help="Act on a task: acknowledge, complete or cancel.", n
 flag_app = typer.Typer(help="Act on a flag.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 rules_app = typer.Typer(help="Check and test rulesets.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys for client systems.", no_args_is_help=True)
-users_app = typer.Typer(
-    help="Accounts for people (nurses, clinicians, booking teams, governance).", no_args_is_help=True
-)
 app.add_typer(context_app, name="context")
 app.add_typer(task_app, name="task")
 app.add_typer(flag_app, name="flag")
 app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
-app.add_typer(keys_app, name="keys")
-app.add_typer(users_app, name="users")
 
 out = Console()
 err = Console(stderr=True)
@@ -100,19 +94,6 @@ def service(rules: Path | None = None) -> Service:
     except ValueError as error:
         raise WnbError(str(error)) from None
     return Service(open_database(), load_ruleset(rules or default_rules_dir()), notify=addresses)
-
-
-def smtp_settings() -> Any:
-    """SMTP from WNB_SMTP_HOST, WNB_SMTP_PORT and WNB_SMTP_FROM; None when no host is set (no e-mail)."""
-    from wnb.notify import SmtpSettings
-
-    host = os.environ.get("WNB_SMTP_HOST")
-    if not host:
-        return None
-    port = os.environ.get("WNB_SMTP_PORT", "25")
-    if not port.isdigit():
-        raise WnbError(f"WNB_SMTP_PORT {port!r} is not a port number")
-    return SmtpSettings(host, int(port), os.environ.get("WNB_SMTP_FROM", "wnb@localhost"))
 
 
 def _progress() -> Progress:
@@ -438,85 +419,6 @@ def rules_test(directory: RulesDir = None) -> None:
 
 
 @app.command()
-def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-    sweep_minutes: Annotated[
-        float, typer.Option("--sweep-minutes", help="Run WNB-14 and escalations this often (and once at start).")
-    ] = 5,
-    inbox: Annotated[Path | None, typer.Option("--inbox", help="A folder to poll every minute for feed files.")] = None,
-) -> None:
-    """Run the HTTP API (ingestion, worklist, actions; OpenAPI at /docs) and the scheduler until interrupted."""
-    from wnb.api import serve as run_server
-
-    if "WNB_LOG_LEVEL" not in os.environ:
-        configure_logging(logging.INFO)  # a service logs each request (ids only) unless told otherwise
-    guarded(lambda: run_server(service(), host, port, sweep_minutes, inbox, smtp_settings()))
-
-
-@app.command("inbox")
-def inbox_poll(
-    folder: Annotated[Path, typer.Argument(help="The inbox folder.")],
-    settle_seconds: Annotated[
-        float, typer.Option("--settle-seconds", help="Take a file only once unchanged this long.")
-    ] = 5.0,
-) -> None:
-    """Ingest the settled files of an inbox folder once (for cron); move each to processed/ or quarantine/."""
-    from wnb.inbox import poll
-
-    def run() -> None:
-        if not folder.is_dir():
-            raise WnbError(f"{folder}: no such folder")
-        for polled in poll(service(), folder, settle_seconds):
-            if polled.reason:
-                say(f"{polled.name}: {polled.outcome}: {polled.reason}")
-            else:
-                shown = ", ".join(f"{number} {name}" for name, number in sorted(polled.counts.items()))
-                say(f"{polled.name}: {polled.outcome} ({shown or 'no rows'})")
-
-    guarded(run)
-
-
-@keys_app.command("create")
-def keys_create(
-    role: Annotated[str, typer.Option("--role", help="Usually clinic-system.")],
-    name: Annotated[str, typer.Option("--name", help="The client system's name, e.g. pas-north.")],
-) -> None:
-    """Create an API key; it is printed once and only its hash is stored."""
-    from wnb.accounts import create_api_key
-
-    guarded(lambda: say(create_api_key(open_database(), role, name)))
-
-
-@users_app.command("create")
-def users_create(
-    name: Annotated[str, typer.Argument(help="User name, e.g. nurse.jones.")],
-    role: Annotated[
-        str,
-        typer.Option(
-            "--role",
-            help="booking-team, clinician, safeguarding-nurse, named-nurse, safeguarding-lead, governance or admin.",
-        ),
-    ],
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
-) -> None:
-    """Create a person's account; the password (12 characters or more) is stored as an argon2 hash."""
-    from wnb.accounts import create_user
-
-    def run() -> None:
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\n")
-        else:
-            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-        create_user(open_database(), name, role, password)
-        say(f"user {name} created with role {role}")
-
-    guarded(run)
-
-
-@app.command()
 def demo(
     now: Annotated[str, typer.Option("--now", help="When the demo's sweep runs.")] = "2026-03-18T09:00:00+00:00",
 ) -> None:
@@ -531,3 +433,7 @@ def _configure_logging() -> None:
     """Logs (JSON lines on stderr, ids only) at WNB_LOG_LEVEL, default WARNING, so tables stay readable."""
     level = logging.getLevelName(os.environ.get("WNB_LOG_LEVEL", "WARNING").upper())
     configure_logging(level if isinstance(level, int) else logging.WARNING)
+
+
+# The service's commands (serve, inbox, keys, users) register themselves on `app`.
+from wnb import cli_service  # noqa: E402,F401  (imported last: it uses the helpers above)
