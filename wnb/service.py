@@ -88,7 +88,7 @@ class Service:
             batch = list(islice(iterator, chunk))
             if batch:
                 with self._transaction() as (connection, audit):
-                    for status in self._ingest_batch(connection, audit, batch, origin, actor):
+                    for status, _ in self._ingest_batch(connection, audit, batch, origin, actor):
                         counts[status] += 1
                 if progress:
                     progress(len(batch))
@@ -98,15 +98,21 @@ class Service:
                 return counts
 
     def ingest_one(self, item: RawItem, origin: str, actor: str = "engine") -> str:
+        return self.ingest_one_explained(item, origin, actor)[0]
+
+    def ingest_one_explained(
+        self, item: RawItem, origin: str, actor: str = "engine"
+    ) -> tuple[str, InvalidEvent | None]:
+        """One item in its own transaction: its status and, when rejected, why."""
         with self._transaction() as (connection, audit):
-            status = self._ingest_batch(connection, audit, [item], origin, actor)[0]
+            status, problem = self._ingest_batch(connection, audit, [item], origin, actor)[0]
         metrics.count_ingested(origin, Counter([status]))
-        return status
+        return status, problem
 
     def _ingest_batch(
         self, connection: Connection, audit: AuditLog, batch: list[RawItem], origin: str, actor: str
-    ) -> list[str]:
-        """Each item in order; what is already stored is looked up once for the whole batch."""
+    ) -> list[tuple[str, InvalidEvent | None]]:
+        """Each item's status (and reason when rejected), in order; stored events looked up once per batch."""
         parsed: list[AttendanceEvent | InvalidEvent] = []
         for item in batch:
             if isinstance(item.data, InvalidEvent):
@@ -119,19 +125,18 @@ class Service:
         events = [event for event in parsed if isinstance(event, AttendanceEvent)]
         seen = repo.existing_event_keys(connection, {(e.source, e.event_id) for e in events})
         current = repo.current_outcomes(connection, {(e.source, e.appointment_id) for e in events})
-        statuses: list[str] = []
+        statuses: list[tuple[str, InvalidEvent | None]] = []
         for item, event in zip(batch, parsed, strict=True):
             received_at = self.clock()
             if isinstance(event, InvalidEvent):
-                statuses.append(self._reject(connection, audit, item, origin, event, received_at, actor))
+                statuses.append((self._reject(connection, audit, item, origin, event, received_at, actor), event))
             elif (event.source, event.event_id) in seen:
-                statuses.append("duplicate")
+                statuses.append(("duplicate", None))
             else:
                 assert isinstance(item.data, dict)
                 seen.add((event.source, event.event_id))
-                statuses.append(
-                    self._store_and_evaluate(connection, audit, event, item.data, received_at, actor, current)
-                )
+                status = self._store_and_evaluate(connection, audit, event, item.data, received_at, actor, current)
+                statuses.append((status, None))
         return statuses
 
     def _reject(

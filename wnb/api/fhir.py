@@ -17,7 +17,6 @@ from wnb.accounts import Principal
 from wnb.api.auth import Ingester
 from wnb.api.ingestion import MAX_BATCH, _decode, _origin, _read_body
 from wnb.api.problems import PROBLEM_RESPONSES
-from wnb.domain import AttendanceEvent
 from wnb.errors import InvalidEvent
 from wnb.ingest.fhir import resources_of, to_item
 from wnb.service import RawItem, Service
@@ -42,14 +41,7 @@ def _outcome(status: str, problem: InvalidEvent | None = None) -> dict[str, Any]
 
 
 def _ingest(service: Service, principal: Principal, item: RawItem) -> tuple[str, InvalidEvent | None]:
-    status = service.ingest_one(item, origin=_origin(principal), actor=principal.actor)
-    problem = item.data if isinstance(item.data, InvalidEvent) else None
-    if status == "rejected" and problem is None:
-        try:
-            AttendanceEvent.parse(item.data)  # type: ignore[arg-type]  # a dict when not an InvalidEvent
-        except InvalidEvent as error:
-            problem = error
-    return status, problem
+    return service.ingest_one_explained(item, origin=_origin(principal), actor=principal.actor)
 
 
 def _handle(service: Service, principal: Principal, body: bytes, bundle_expected: bool) -> tuple[int, Any]:

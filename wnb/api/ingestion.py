@@ -107,19 +107,20 @@ def _decode(body: bytes) -> Any:
 def _ingest(service: Service, principal: Principal, data: Any, text: str, index: int | None) -> ItemResult:
     """One item through the service; for a rejected item, the field and reason (the reject is queued there)."""
     if not isinstance(data, dict):
-        problem = InvalidEvent("event" if index is None else f"events.{index}", "an event must be a JSON object")
-        service.ingest_one(RawItem(index, text, problem), origin=_origin(principal), actor=principal.actor)
-        return ItemResult(index=index, status="rejected", field=problem.field, reason=problem.reason)
-    status = service.ingest_one(RawItem(index, text, data), origin=_origin(principal), actor=principal.actor)
-    result = ItemResult(
-        index=index, source=_text(data.get("source")), event_id=_text(data.get("event_id")), status=status
+        not_object = InvalidEvent("event" if index is None else f"events.{index}", "an event must be a JSON object")
+        service.ingest_one(RawItem(index, text, not_object), origin=_origin(principal), actor=principal.actor)
+        return ItemResult(index=index, status="rejected", field=not_object.field, reason=not_object.reason)
+    status, problem = service.ingest_one_explained(
+        RawItem(index, text, data), origin=_origin(principal), actor=principal.actor
     )
-    if status == "rejected":
-        try:
-            AttendanceEvent.parse(data)
-        except InvalidEvent as problem:
-            result = result.model_copy(update={"field": problem.field, "reason": problem.reason})
-    return result
+    return ItemResult(
+        index=index,
+        source=_text(data.get("source")),
+        event_id=_text(data.get("event_id")),
+        status=status,
+        field=problem.field if problem else None,
+        reason=problem.reason if problem else None,
+    )
 
 
 def _text(value: Any) -> str | None:
