@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wnb import audit
-from wnb.display import due_in_words, local, local_short, plain_code
+from wnb.display import local, plain_code
 from wnb.errors import WnbError
 from wnb.explain import explain_item
 from wnb.ingest import read_file
@@ -32,6 +32,7 @@ from wnb.scenarios import run_scenario, scenario_files
 from wnb.service import Service, utc_now
 from wnb.store import listing
 from wnb.store.db import open_database
+from wnb.terminal import flags_table, tasks_table
 
 app = typer.Typer(
     help="wnb: Was-Not-Brought alerts for children's health services. "
@@ -193,21 +194,7 @@ def flags(
             items = listing.flags(connection, include_closed=all_, nhs_number=nhs_number)
         if as_json:
             return _emit_json(items)
-        table = Table(title=f"{len(items)} flag{'s' if len(items) != 1 else ''}", title_justify="left")
-        for column in ("id", "NHS number", "flag", "level", "status", "rules", "raised (UK time)"):
-            table.add_column(column)
-        for item in items:
-            level = f"[bold red]{item['level']}[/]" if item["level"] == "red" else f"[yellow]{item['level']}[/]"
-            table.add_row(
-                item["id"],
-                item["nhs_number"],
-                escape(plain_code(item["code"])),
-                level,
-                item["status"],
-                ", ".join(item["rule_ids"]),
-                local(item["raised_at"]),
-            )
-        out.print(table)
+        out.print(flags_table(items, f"{len(items)} flag{'s' if len(items) != 1 else ''}"))
 
     guarded(run)
 
@@ -225,35 +212,7 @@ def tasks(
             items = listing.tasks(connection, include_closed=all_, role=role)
         if as_json:
             return _emit_json(items)
-        now = utc_now()
-        table = Table(title=f"{len(items)} task{'s' if len(items) != 1 else ''}", title_justify="left")
-        for column in (
-            "id",
-            "NHS number",
-            "service",
-            "what to do",
-            "owner",
-            "status",
-            "due (UK time)",
-            "level",
-        ):
-            table.add_column(column)
-        for item in items:
-            due = local_short(item["due_at"])
-            if item["status"] in ("requested", "accepted"):
-                words = due_in_words(item["due_at"], now)
-                due = f"[bold red]{words}[/]" if words.startswith("overdue") else due
-            table.add_row(
-                item["id"],
-                item["nhs_number"],
-                escape(item["service"]),
-                escape(plain_code(item["code"])),
-                item["owner_role"],
-                item["status"],
-                due,
-                str(item["escalation_level"]),
-            )
-        out.print(table)
+        out.print(tasks_table(items, f"{len(items)} task{'s' if len(items) != 1 else ''}", utc_now()))
 
     guarded(run)
 

@@ -6,10 +6,9 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from wnb import audit
-from wnb.display import due_in_words, local, local_short, plain_code
+from wnb.display import local
 from wnb.errors import WnbError
 from wnb.ingest import read_file
 from wnb.ingest.ndjson import read as read_ndjson
@@ -17,6 +16,7 @@ from wnb.ruleset import load_ruleset
 from wnb.service import Service
 from wnb.store import listing
 from wnb.store.db import open_database
+from wnb.terminal import flags_table, tasks_table
 
 DEMO_FILE = Path("wnb-demo.db")
 
@@ -24,11 +24,6 @@ DEMO_FILE = Path("wnb-demo.db")
 def fixtures_dir() -> Path:
     here = Path("fixtures")
     return here if here.is_dir() else Path(__file__).resolve().parent.parent / "fixtures"
-
-
-def _due(due: str, now: datetime) -> str:
-    words = due_in_words(due, now)
-    return f"[bold red]{words}[/]" if words.startswith("overdue") else local_short(due)
 
 
 def run_demo(now: datetime, console: Console) -> None:
@@ -59,27 +54,8 @@ def run_demo(now: datetime, console: Console) -> None:
         tasks = listing.tasks(connection)
         rejects = listing.rejects(connection)
         verified = audit.verify(connection)
-    table = Table(title=f"Active flags ({len(flags)})", title_justify="left")
-    for column in ("id", "NHS number", "flag", "level", "rules"):
-        table.add_column(column)
-    for flag in flags:
-        level = f"[bold red]{flag['level']}[/]" if flag["level"] == "red" else f"[yellow]{flag['level']}[/]"
-        table.add_row(flag["id"], flag["nhs_number"], plain_code(flag["code"]), level, ", ".join(flag["rule_ids"]))
-    console.print(table)
-    table = Table(title=f"Open tasks ({len(tasks)}), soonest due first", title_justify="left")
-    for column in ("id", "NHS number", "service", "what to do", "owner", "due", "level"):
-        table.add_column(column)
-    for task in tasks:
-        table.add_row(
-            task["id"],
-            task["nhs_number"],
-            task["service"],
-            plain_code(task["code"]),
-            task["owner_role"],
-            _due(task["due_at"], now),
-            str(task["escalation_level"]),
-        )
-    console.print(table)
+    console.print(flags_table(flags, f"Active flags ({len(flags)})"))
+    console.print(tasks_table(tasks, f"Open tasks ({len(tasks)}), soonest due first", now))
     console.print(
         f"{len(rejects)} rows rejected to the data-quality queue:",
         highlight=False,
