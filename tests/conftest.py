@@ -1,16 +1,26 @@
-"""Shared fixtures: the default ruleset, a service on a real SQLite file, a fixed clock."""
+"""Shared fixtures: the default ruleset, a service on a real SQLite file (and on PostgreSQL), a fixed clock.
+
+A test module that sets `STORES = ("sqlite", "postgres")` runs its `db_url` (and `service`) tests on both
+stores; the PostgreSQL half (marked `postgres`, select it with `-m postgres`) uses one database created for
+the session with a unique name, emptied before each test, and is skipped when no server answers.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from wnb.ruleset import Ruleset, load_ruleset
 from wnb.service import Service
 from wnb.store.db import open_database
+
+POSTGRES_SERVER = os.environ.get("WNB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = ROOT / "rules" / "default"
@@ -34,9 +44,73 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_url" in metafunc.fixturenames:
+        stores = getattr(metafunc.module, "STORES", ("sqlite",))
+        params = [pytest.param(store, marks=pytest.mark.postgres) if store == "postgres" else store for store in stores]
+        metafunc.parametrize("db_url", params, indirect=True)
+
+
+def _server_admin() -> Any:
+    """An autocommit connection to the server's `postgres` database, or None when no server answers."""
+    import psycopg
+
+    try:
+        return psycopg.connect(
+            POSTGRES_SERVER.replace("+psycopg", "") + "/postgres", autocommit=True, connect_timeout=3
+        )
+    except psycopg.OperationalError:
+        return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """Creates and drops uniquely named databases on the local PostgreSQL server (skips when none answers)."""
+    admin = _server_admin()
+    if admin is None:
+        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_SERVER} (set WNB_TEST_POSTGRES or start one)")
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"wnb_t_{uuid.uuid4().hex[:12]}"
+        admin.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return f"{POSTGRES_SERVER}/{name}"
+
+    yield create
+    for name in created:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_session_url(postgres_server: Any) -> str:
+    """One migrated database for the session's PostgreSQL tests."""
+    url: str = postgres_server()
+    open_database(url).dispose()
+    return url
+
+
+def _empty(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        names = connection.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename != 'alembic_version'")
+        ).scalars()
+        connection.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY"))
+    engine.dispose()
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'wnb.db'}"
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated database: a SQLite file, or the session's PostgreSQL database emptied."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path / 'wnb.db'}"
+    url: str = request.getfixturevalue("postgres_session_url")
+    _empty(url)
+    return url
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +23,8 @@ from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store import listing
 from wnb.store.db import open_database
+
+STORES = ("sqlite", "postgres")  # every test here runs on both stores (conftest.py)
 
 CHILD = "9990000018"
 OTHER_CHILD = "9990000034"
@@ -89,8 +90,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def api(tmp_path: Path, ruleset: Ruleset) -> Iterator[Api]:
-    db = open_database(f"sqlite:///{tmp_path / 'wnb.db'}")
+def api(db_url: str, ruleset: Ruleset) -> Iterator[Api]:
+    db = open_database(db_url)
     service = Service(db, ruleset)
     clinic_key = create_api_key(db, "clinic-system", "pas")
     admin_key = create_api_key(db, "admin", "ops")

@@ -12,6 +12,7 @@ from wnb.scenarios import run_scenario, scenario_files
 from .conftest import DEFAULT_RULES
 
 SCENARIOS = scenario_files(DEFAULT_RULES)
+STORES = ("sqlite", "postgres")
 
 
 def test_the_default_ruleset_ships_scenarios_for_every_rule(ruleset: Ruleset) -> None:
@@ -21,6 +22,6 @@ def test_the_default_ruleset_ships_scenarios_for_every_rule(ruleset: Ruleset) ->
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[path.stem for path in SCENARIOS])
-def test_scenario(ruleset: Ruleset, path: Path) -> None:
-    result = run_scenario(ruleset, path)
+def test_scenario(ruleset: Ruleset, path: Path, db_url: str) -> None:
+    result = run_scenario(ruleset, path, db_url)
     assert result.passed, f"{path.name}: {result.name}\n" + "\n".join(result.problems)

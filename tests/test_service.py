@@ -20,6 +20,8 @@ from wnb.store.db import open_database
 
 from .conftest import FixedClock
 
+STORES = ("sqlite", "postgres")  # every test here runs on both stores (conftest.py)
+
 CHILD = "9990000018"
 INFANT = "9990000026"
 OTHER_CHILD = "9990000034"

@@ -1,4 +1,4 @@
-"""The SQLite store: writers take the write lock up front, readers never wait for them."""
+"""The store (SQLite and PostgreSQL): writers serialise, readers never wait for them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from sqlalchemy import text
 
 from wnb.store import listing
 from wnb.store.db import open_database, writing
+
+STORES = ("sqlite", "postgres")  # every test here runs on both stores (conftest.py)
 
 
 def test_a_read_does_not_wait_for_a_writer_holding_the_lock(db_url: str) -> None:

@@ -65,7 +65,11 @@ class AuditLog:
         self._pending: list[dict[str, Any]] = []
 
     def _load_tail(self) -> tuple[int, str]:
-        row = Sql(self._connection).fetch_one(_head, "SELECT seq, hash FROM audit_head WHERE id = 1")
+        sql = Sql(self._connection)
+        # Replicas: on PostgreSQL the head row stays locked from the first append until commit, so appends of
+        # concurrent transactions follow one another in one chain (SQLite's write lock already does this).
+        lock = "" if sql.sqlite else " FOR UPDATE"
+        row = sql.fetch_one(_head, f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")
         return (row.seq, row.hash) if row else (0, GENESIS)
 
     def append(

@@ -1,4 +1,4 @@
-"""The service's commands: `wnb serve`, `wnb inbox`, `wnb keys create`, `wnb users create`."""
+"""The service's commands: `wnb serve`, `wnb inbox`, `wnb keys create`, `wnb users create`, `wnb db upgrade`."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ keys_app = typer.Typer(help="API keys for client systems.", no_args_is_help=True
 users_app = typer.Typer(
     help="Accounts for people (nurses, clinicians, booking teams, governance).", no_args_is_help=True
 )
+db_app = typer.Typer(help="The database's schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
 
 
 def smtp_settings() -> Any:
@@ -72,6 +74,21 @@ def inbox_poll(
             else:
                 shown = ", ".join(f"{number} {name}" for name, number in sorted(polled.counts.items()))
                 say(f"{polled.name}: {polled.outcome} ({shown or 'no rows'})")
+
+    guarded(run)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database at WNB_DATABASE_URL to the newest schema (also done on `wnb serve` start)."""
+    from wnb.store.schema import head, upgrade
+
+    def run() -> None:
+        before = upgrade(open_database(create=False))
+        if before == head():
+            say(f"database schema already at revision {head()}")
+        else:
+            say(f"database schema upgraded from revision {before or 'none'} to {head()}")
 
     guarded(run)
 

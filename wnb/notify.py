@@ -84,7 +84,9 @@ def _claim(db: Engine, now: datetime) -> list[Record]:
         sql = Sql(connection)
         rows = sql.fetch_all(
             outbox,
-            "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now ORDER BY id LIMIT 100",
+            "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now ORDER BY id LIMIT 100"
+            # Replicas: rows another deliverer is claiming are skipped, never claimed twice (PostgreSQL).
+            + ("" if sql.sqlite else " FOR UPDATE SKIP LOCKED"),
             {"now": now},
         )
         for row in rows:

@@ -94,11 +94,12 @@ def _compare(kind: str, expected: list[dict[str, Any]], actual: list[dict[str, A
     return problems
 
 
-def run_scenario(ruleset: Ruleset, path: Path) -> ScenarioResult:
+def run_scenario(ruleset: Ruleset, path: Path, database_url: str | None = None) -> ScenarioResult:
+    """Run one scenario file in a fresh SQLite file (or in `database_url`, which must be empty)."""
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     result = ScenarioResult(path, str(spec.get("name", path.stem)))
     with tempfile.TemporaryDirectory(prefix="wnb-scenario-") as folder:
-        db = open_database(f"sqlite:///{folder}/scenario.db")
+        db = open_database(database_url or f"sqlite:///{folder}/scenario.db")
         clock = _StepClock()
         service = Service(db, ruleset, clock)
         defaults = spec.get("event_defaults") or {}

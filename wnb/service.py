@@ -29,7 +29,7 @@ from wnb.facts import event_facts, event_triggers, follow_up_facts
 from wnb.interpreter import explain, fired_by_interpreter
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset
-from wnb.store import repo
+from wnb.store import concurrency, repo
 from wnb.store.db import writing
 from wnb.store.sql import Record
 
@@ -87,9 +87,8 @@ class Service:
         while True:
             batch = list(islice(iterator, chunk))
             if batch:
-                with self._transaction() as (connection, audit):
-                    for status, _ in self._ingest_batch(connection, audit, batch, origin, actor):
-                        counts[status] += 1
+                for status, _ in self._ingest_retrying(batch, origin, actor):  # replicas: retried if it lost a race
+                    counts[status] += 1
                 if progress:
                     progress(len(batch))
             if len(batch) < chunk:
@@ -104,10 +103,18 @@ class Service:
         self, item: RawItem, origin: str, actor: str = "engine"
     ) -> tuple[str, InvalidEvent | None]:
         """One item in its own transaction: its status and, when rejected, why."""
-        with self._transaction() as (connection, audit):
-            status, problem = self._ingest_batch(connection, audit, [item], origin, actor)[0]
+        status, problem = self._ingest_retrying([item], origin, actor)[0]
         metrics.count_ingested(origin, Counter([status]))
         return status, problem
+
+    def _ingest_retrying(self, batch: list[RawItem], origin: str, actor: str) -> list[tuple[str, InvalidEvent | None]]:
+        """One batch in one transaction, run again from the start when it lost a race with another replica."""
+
+        def attempt() -> list[tuple[str, InvalidEvent | None]]:
+            with self._transaction() as (connection, audit):
+                return self._ingest_batch(connection, audit, batch, origin, actor)
+
+        return concurrency.retrying(self.db, attempt, "ingest")
 
     def _ingest_batch(
         self, connection: Connection, audit: AuditLog, batch: list[RawItem], origin: str, actor: str
@@ -123,6 +130,8 @@ class Service:
             except InvalidEvent as problem:
                 parsed.append(problem)
         events = [event for event in parsed if isinstance(event, AttendanceEvent)]
+        # Replicas: nobody else evaluates these people until this transaction ends (PostgreSQL only).
+        concurrency.lock_people(connection, {event.nhs_number for event in events})
         seen = repo.existing_event_keys(connection, {(e.source, e.event_id) for e in events})
         current = repo.current_outcomes(connection, {(e.source, e.appointment_id) for e in events})
         statuses: list[tuple[str, InvalidEvent | None]] = []
@@ -379,14 +388,24 @@ class Service:
 
     def sweep(self, now: datetime | None = None, actor: str = "scheduler") -> Counter[str]:
         """Judge every follow-up deadline passed, then escalate every overdue task, as of `now`."""
-        now = now or self.clock()
-        counts: Counter[str] = Counter()
-        with metrics.SWEEP_SECONDS.time(), self._transaction() as (connection, audit):
-            effects = Effects(connection, audit, self.ruleset, now, actor, self.notify)
-            for follow_up in repo.pending_follow_ups(connection, now):
-                counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1
-            counts["escalated"] = len(effects.escalate_due(now))
-        log.info("sweep_ran", now=now.isoformat(), **counts)
+        at = now or self.clock()
+
+        def attempt() -> Counter[str]:
+            counts: Counter[str] = Counter()
+            with metrics.SWEEP_SECONDS.time(), self._transaction() as (connection, audit):
+                # Replicas: one sweep at a time; it holds the locks of the people it will judge or escalate.
+                if not concurrency.try_sweep_lock(connection):
+                    counts["skipped_another_replica_sweeping"] = 1
+                    return counts
+                concurrency.lock_due_people(connection, at)
+                effects = Effects(connection, audit, self.ruleset, at, actor, self.notify)
+                for follow_up in repo.pending_follow_ups(connection, at):
+                    counts[self._judge_follow_up(connection, effects, follow_up, at)] += 1
+                counts["escalated"] = len(effects.escalate_due(at))
+            return counts
+
+        counts = concurrency.retrying(self.db, attempt, "sweep")
+        log.info("sweep_ran", now=at.isoformat(), **counts)
         return counts
 
     def _judge_follow_up(self, connection: Connection, effects: Effects, follow_up: Record, now: datetime) -> str:
@@ -424,40 +443,53 @@ class Service:
     def act_on_task(
         self, ref: str, action: str, by: str, note: str | None = None, at: datetime | None = None
     ) -> Record:
-        with self._transaction() as (connection, audit):
-            effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
-            return effects.act_on_task(parse_ref(ref, "T"), action, note)
+        def attempt() -> Record:
+            with self._transaction() as (connection, audit):
+                concurrency.lock_owner(connection, "task", parse_ref(ref, "T"))  # replicas: not mid-evaluation
+                effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
+                return effects.act_on_task(parse_ref(ref, "T"), action, note)
+
+        return concurrency.retrying(self.db, attempt, "task action")
 
     def resolve_flag(self, ref: str, by: str, reason: str, at: datetime | None = None) -> Record:
-        with self._transaction() as (connection, audit):
-            effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
-            return effects.resolve_flag(parse_ref(ref, "F"), reason)
+        def attempt() -> Record:
+            with self._transaction() as (connection, audit):
+                concurrency.lock_owner(connection, "flag", parse_ref(ref, "F"))  # replicas: not mid-evaluation
+                effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
+                return effects.resolve_flag(parse_ref(ref, "F"), reason)
+
+        return concurrency.retrying(self.db, attempt, "flag action")
 
     def import_context(self, items: Iterable[RawItem], origin: str, actor: str = "engine") -> Counter[str]:
         """Insert or replace person context records; a bad record goes to the data-quality queue."""
-        counts: Counter[str] = Counter()
-        with self._transaction() as (connection, audit):
-            for item in items:
-                at = self.clock()
-                try:
-                    if isinstance(item.data, InvalidEvent):
-                        raise item.data
-                    context = PersonContext.parse(item.data)
-                except InvalidEvent as problem:
-                    counts[self._reject(connection, audit, item, origin, problem, at, actor)] += 1
-                    continue
-                new = repo.save_context(connection, context, at)
-                audit.append(
-                    at,
-                    actor,
-                    "context_imported",
-                    [context.nhs_number],
-                    {
-                        "origin": origin,
-                        "line": item.line,
-                        "new": new,
-                        "statuses": [s.kind for s in context.statuses],
-                    },
-                )
-                counts["created" if new else "updated"] += 1
-        return counts
+        items = list(items)  # replicas: run again from the start when it lost a race
+
+        def attempt() -> Counter[str]:
+            counts: Counter[str] = Counter()
+            with self._transaction() as (connection, audit):
+                for item in items:
+                    at = self.clock()
+                    try:
+                        if isinstance(item.data, InvalidEvent):
+                            raise item.data
+                        context = PersonContext.parse(item.data)
+                    except InvalidEvent as problem:
+                        counts[self._reject(connection, audit, item, origin, problem, at, actor)] += 1
+                        continue
+                    new = repo.save_context(connection, context, at)
+                    audit.append(
+                        at,
+                        actor,
+                        "context_imported",
+                        [context.nhs_number],
+                        {
+                            "origin": origin,
+                            "line": item.line,
+                            "new": new,
+                            "statuses": [s.kind for s in context.statuses],
+                        },
+                    )
+                    counts["created" if new else "updated"] += 1
+            return counts
+
+        return concurrency.retrying(self.db, attempt, "context import")

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlmodel import SQLModel
 
 from wnb.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
@@ -52,11 +51,17 @@ def writing(engine: Engine) -> Iterator[Connection]:
 
 
 def open_database(url: str | None = None, create: bool = True) -> Engine:
-    """An engine for `url` (default WNB_DATABASE_URL), with the schema created when missing."""
+    """An engine for `url` (default WNB_DATABASE_URL), with the schema migrated to the newest revision."""
     url = url or database_url()
-    engine = create_engine(url, future=True)
+    if url.startswith("postgresql"):
+        # Replicas outlive database restarts: a pooled connection is checked before use and replaced if dead.
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    else:
+        engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         _sqlite_setup(engine)
     if create:
-        SQLModel.metadata.create_all(engine)
+        from wnb.store.schema import upgrade
+
+        upgrade(engine)
     return engine

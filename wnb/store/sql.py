@@ -146,15 +146,17 @@ class Sql:
         """Insert one row; its integer primary key."""
         key = (self.dialect, table.name, *values)
         sql = _INSERTS.get(key)
+        returning = not self.sqlite and "id" in table.c  # PostgreSQL: only tables with an `id` key return it
         if sql is None:
             columns = ", ".join(values)
             placeholders = ", ".join(f":{name}" for name in values)
             sql = _INSERTS[key] = self.text(
-                f"INSERT INTO {table.name} ({columns}) VALUES ({placeholders})"
-                + ("" if self.sqlite else " RETURNING id")
+                f"INSERT INTO {table.name} ({columns}) VALUES ({placeholders})" + (" RETURNING id" if returning else "")
             )
         cursor = self.raw.execute(sql, self.params(values))
-        return int(cursor.lastrowid if self.sqlite else cursor.fetchone()[0])
+        if self.sqlite:
+            return int(cursor.lastrowid)
+        return int(cursor.fetchone()[0]) if returning else 0
 
     def insert_many(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
         batch = [self.params(row) for row in rows]

@@ -1,0 +1,56 @@
+"""The schema by Alembic migrations: bring a database to the newest revision, once, even with replicas racing."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+
+from wnb.store.db import writing
+
+# Any 64-bit number wnb alone uses: replicas starting together take turns to migrate.
+MIGRATION_LOCK = 0x776E62_6D696772
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the packaged migrations; `connection` is the one to migrate."""
+    config = Config()
+    config.set_main_option("script_location", "wnb.store:migrations")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@lru_cache(maxsize=1)
+def head() -> str:
+    """The newest revision of the packaged migrations."""
+    found = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert found is not None, "the packaged migrations have no head"
+    return found
+
+
+def current(connection: Connection) -> str | None:
+    """The revision a database is at (None: never migrated)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> str | None:
+    """Migrate to the newest revision; the revision it was at before (or the head when nothing was done)."""
+    with engine.connect() as connection:
+        if current(connection) == head():
+            return head()
+    with writing(engine) as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        before = current(connection)
+        if before is None and inspect(connection).has_table("audit"):
+            # Made by create_all before wnb had migrations: its schema is the first revision's.
+            command.stamp(alembic_config(connection), "0001")
+            before = "0001"
+        if before != head():
+            command.upgrade(alembic_config(connection), "head")
+        return before
