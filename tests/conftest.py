@@ -74,6 +74,8 @@ def postgres_server() -> Iterator[Any]:
     def create() -> str:
         name = f"wnb_t_{uuid.uuid4().hex[:12]}"
         admin.execute(f'CREATE DATABASE "{name}"')
+        # Tests stop wnb, never the server: waiting for each commit's WAL flush would only slow them down.
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
         created.append(name)
         return f"{POSTGRES_SERVER}/{name}"
 
@@ -92,15 +94,20 @@ def postgres_session_url(postgres_server: Any) -> str:
 
 
 def _empty(url: str) -> None:
-    from sqlalchemy import create_engine, text
+    """Delete every row and restart the id sequences (DELETE on a few small tables is far faster than TRUNCATE)."""
+    import psycopg
 
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        names = connection.execute(
-            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename != 'alembic_version'")
-        ).scalars()
-        connection.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY"))
-    engine.dispose()
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename != 'alembic_version'"
+            )
+        ]
+        sequences = [row[0] for row in connection.execute("SELECT sequencename FROM pg_sequences")]
+        statements = [f"DELETE FROM {table}" for table in tables]
+        statements += [f"ALTER SEQUENCE {sequence} RESTART" for sequence in sequences]
+        connection.execute("; ".join(statements))
 
 
 @pytest.fixture

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 
 from wnb.errors import InvalidAction, InvalidEvent, NotFound, WnbError
+from wnb.store.concurrency import DatabaseUnavailable, is_connection_loss
 
-_STATUS_WORDS = {400: "rejected", 401: "refused", 403: "refused", 404: "not_found", 409: "conflict", 413: "rejected"}
+_STATUS_WORDS = {
+    503: "unavailable",
+    400: "rejected",
+    401: "refused",
+    403: "refused",
+    404: "not_found",
+    409: "conflict",
+    413: "rejected",
+}
 
 
 class ProblemBody(BaseModel):
@@ -90,6 +101,16 @@ def install_handlers(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         return _validation_problem(error).response()
 
+    async def on_database_error(_request: Request, error: Exception) -> JSONResponse:
+        # Replicas: a database restart or dropped connection is an answer the client can retry, never a 500.
+        if isinstance(error, DatabaseUnavailable) or is_connection_loss(error):
+            reason = "the database is unavailable; nothing was stored, try again"
+            return Problem(503, None, reason, headers={"Retry-After": "2"}).response()
+        raise error
+
+    app.add_exception_handler(DatabaseUnavailable, on_database_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(psycopg.Error, on_database_error)
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(WnbError, on_wnb_error)
     app.add_exception_handler(RequestValidationError, on_validation)
