@@ -37,7 +37,7 @@ from .conftest import DEFAULT_RULES, ROOT
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 WNB = Path(sys.executable).parent / "wnb"
-NOTIFY = "safeguarding-nurse=sg@trust.example,named-nurse=nn@trust.example,safeguarding-lead=lead@trust.example"
+NOTIFY = "safeguarding-nurse=sg@trust.example"  # red flags, and tasks escalated to safeguarding nurses
 EVENTS = int(os.environ.get("WNB_TEST_REPLICA_EVENTS", "20000"))
 CHILDREN = 3_000
 CLIENTS = 4
@@ -282,7 +282,7 @@ def test_three_replicas_killed_at_random_give_the_sequential_outcome_once(
         answers = [results.get(timeout=10) for _ in clients]
         _wnb(env, "sweep", "--now", FINAL_SWEEP)
         time.sleep(1)  # a last delivery round after the final sweep's escalations
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             with engine.connect() as connection:
                 if not connection.exec_driver_sql("SELECT count(*) FROM outbox WHERE status = 'pending'").scalar():
@@ -324,7 +324,8 @@ def test_three_replicas_killed_at_random_give_the_sequential_outcome_once(
     with engine.connect() as connection:
         statuses = dict(connection.exec_driver_sql("SELECT status, count(*) FROM outbox GROUP BY status").all())
     engine.dispose()
-    assert statuses.get("sent", 0) == len(mailbox.ids)
+    # A replica killed between the SMTP answer and its status update leaves the row `uncertain`, never resent.
+    assert statuses.get("sent", 0) <= len(mailbox.ids) <= statuses.get("sent", 0) + statuses.get("uncertain", 0)
     assert set(statuses) <= {"sent", "uncertain"}, statuses
     _wnb(env, "audit", "verify")  # exits 1 naming the first bad record otherwise
     assert replicas.kills >= 3

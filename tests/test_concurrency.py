@@ -1,0 +1,169 @@
+"""Several writers on one PostgreSQL database, as replicas are: one set of effects for one event, one audit
+chain, one sweep at a time, outbox rows claimed once; a lost database answers 503 and the service recovers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+
+from wnb import audit
+from wnb.accounts import create_api_key
+from wnb.api import create_app
+from wnb.notify import _claim, enqueue, parse_addresses
+from wnb.ruleset import Ruleset
+from wnb.service import RawItem, Service
+from wnb.store import concurrency
+from wnb.store.db import open_database, writing
+
+from .conftest import FixedClock
+from .test_api import _free_port
+from .test_service import event
+
+pytestmark = pytest.mark.postgres
+CHILDREN = ["9990000018", "9990000026", "9990000034", "9990000042", "9990000050", "9990000069"]
+
+
+@pytest.fixture
+def fresh_url(postgres_server: Any) -> str:
+    url: str = postgres_server()
+    open_database(url).dispose()
+    return url
+
+
+@pytest.fixture
+def replicas(fresh_url: str, ruleset: Ruleset, clock: FixedClock) -> Iterator[list[Service]]:
+    """Two services on one database, each with its own engine (connection pool), as two replicas have."""
+    services = [Service(open_database(fresh_url), ruleset, clock) for _ in range(2)]
+    yield services
+    for service in services:
+        service.db.dispose()
+
+
+def _together(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run the calls at once on threads (released together); their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        results[index] = calls[index]()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def _send(service: Service, data: dict[str, Any]) -> str:
+    return service.ingest_one(RawItem(1, json.dumps(data), data), origin="test")
+
+
+def _count(service: Service, sql: str) -> int:
+    with service.db.connect() as connection:
+        return int(connection.exec_driver_sql(sql).scalar_one())
+
+
+def test_the_same_event_at_two_replicas_at_once_is_stored_and_evaluated_once(replicas: list[Service]) -> None:
+    for attempt in range(5):
+        data = event(f"e{attempt}", appointment_id=f"a{attempt}")
+        statuses = _together([lambda service=service, data=data: _send(service, data) for service in replicas])
+        assert sorted(statuses) == ["accepted", "duplicate"]
+    assert _count(replicas[0], "SELECT count(*) FROM event") == 5
+    assert _count(replicas[0], "SELECT count(*) FROM audit WHERE action = 'evaluation'") == 5
+
+
+def test_concurrent_writers_for_different_children_keep_one_valid_audit_chain(replicas: list[Service]) -> None:
+    def feed(service: Service, offset: int) -> None:
+        for number in range(12):
+            child = CHILDREN[(number + offset) % len(CHILDREN)]
+            _send(service, event(f"e{offset}-{number}", nhs_number=child, appointment_id=f"a{offset}-{number}"))
+
+    _together([lambda service=service, offset=offset: feed(service, offset) for offset, service in enumerate(replicas)])
+    with replicas[0].db.connect() as connection:
+        verification = audit.verify(connection)
+    assert verification.ok, verification.problem
+    assert _count(replicas[0], "SELECT count(*) FROM event") == 24
+
+
+def test_only_one_replica_sweeps_at_a_time(replicas: list[Service]) -> None:
+    with writing(replicas[0].db) as holder:
+        assert concurrency.try_sweep_lock(holder)
+        counts = replicas[1].sweep(datetime(2026, 4, 1, tzinfo=UTC))
+    assert counts == {"skipped_another_replica_sweeping": 1}
+
+
+def test_two_deliverers_never_claim_the_same_outbox_row(replicas: list[Service]) -> None:
+    addresses = parse_addresses("safeguarding-nurse=sg@trust.example")
+    now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    with writing(replicas[0].db) as connection:
+        for number in range(200):
+            enqueue(connection, addresses, "safeguarding-nurse", f"flag:{number}", "subject", "body", now)
+    claimed = _together([lambda service=service: _claim(service.db, now) for service in replicas])
+    ids = [row.id for rows in claimed for row in rows]
+    assert len(ids) == len(set(ids)) == 200
+
+
+def test_a_losing_transaction_is_run_again_and_a_lost_connection_too(replicas: list[Service]) -> None:
+    failures = [psycopg.errors.UniqueViolation("lost a race"), psycopg.OperationalError("server closed")]
+
+    def work() -> str:
+        if failures:
+            raise failures.pop(0)
+        return "done"
+
+    assert concurrency.retrying(replicas[0].db, work) == "done"
+
+
+def _terminate(url: str, allow: bool | None = None) -> None:
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as admin:
+        if allow is not None:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+
+
+def test_a_lost_database_answers_503_with_retry_after_and_the_replica_recovers(
+    fresh_url: str, ruleset: Ruleset
+) -> None:
+    db = open_database(fresh_url)
+    key = create_api_key(db, "clinic-system", "pas")
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(Service(db, ruleset)), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=30) as client:
+            assert client.post("/v1/attendance-events", json=event("e1")).status_code == 200
+            _terminate(fresh_url)  # every pooled connection dropped, as by a database restart
+            assert client.post("/v1/attendance-events", json=event("e2", appointment_id="a2")).status_code == 200
+            _terminate(fresh_url, allow=False)  # the database stays away
+            try:
+                refused = client.post("/v1/attendance-events", json=event("e3", appointment_id="a3"))
+            finally:
+                _terminate(fresh_url, allow=True)
+            assert refused.status_code == 503
+            assert refused.headers["Retry-After"] == "2"
+            again = client.post("/v1/attendance-events", json=event("e3", appointment_id="a3"))
+            assert (again.status_code, again.json()["status"]) == (200, "accepted")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        db.dispose()
