@@ -103,6 +103,22 @@ def test_only_one_replica_sweeps_at_a_time(replicas: list[Service]) -> None:
     assert counts == {"skipped_another_replica_sweeping": 1}
 
 
+def test_a_sweep_waits_for_an_evaluation_under_way_to_commit(replicas: list[Service]) -> None:
+    swept = threading.Event()
+
+    def sweep() -> None:
+        replicas[1].sweep(datetime(2026, 4, 1, tzinfo=UTC))
+        swept.set()
+
+    with writing(replicas[0].db) as evaluating:
+        concurrency.lock_people(evaluating, [CHILDREN[0]])
+        sweeper = threading.Thread(target=sweep)
+        sweeper.start()
+        assert not swept.wait(1.0), "the sweep ran while an evaluation held its person's lock"
+    sweeper.join(timeout=30)
+    assert swept.is_set()
+
+
 def test_two_deliverers_never_claim_the_same_outbox_row(replicas: list[Service]) -> None:
     addresses = parse_addresses("safeguarding-nurse=sg@trust.example")
     now = datetime(2026, 3, 2, 12, tzinfo=UTC)

@@ -393,11 +393,11 @@ class Service:
         def attempt() -> Counter[str]:
             counts: Counter[str] = Counter()
             with metrics.SWEEP_SECONDS.time(), self._transaction() as (connection, audit):
-                # Replicas: one sweep at a time; it holds the locks of the people it will judge or escalate.
+                # Replicas: one sweep at a time, and no evaluation under way while it judges and escalates.
                 if not concurrency.try_sweep_lock(connection):
                     counts["skipped_another_replica_sweeping"] = 1
                     return counts
-                concurrency.lock_due_people(connection, at)
+                concurrency.lock_everyone(connection)
                 effects = Effects(connection, audit, self.ruleset, at, actor, self.notify)
                 for follow_up in repo.pending_follow_ups(connection, at):
                     counts[self._judge_follow_up(connection, effects, follow_up, at)] += 1

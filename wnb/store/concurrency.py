@@ -2,7 +2,8 @@
 
 On PostgreSQL a transaction that evaluates a person first takes a transaction-scoped advisory lock on the
 person's NHS number (different people never wait for each other), the audit chain's head row is locked
-when a transaction first appends, sweeps take a try-lock so only one replica sweeps at a time, and a
+when a transaction first appends, sweeps take a try-lock so only one replica sweeps at a time and hold the
+evaluation gate exclusively while they judge deadlines and escalate, and a
 transaction that loses a race (unique violation, deadlock, serialization failure) is run again from the
 start, when it sees the winner's rows. SQLite has one writer at a time (BEGIN IMMEDIATE): every lock here
 is a no-op there.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -31,6 +31,7 @@ T = TypeVar("T")
 _NAMESPACE = 0x776E62 << 40  # "wnb"
 PERSON_SPACE = _NAMESPACE  # + the NHS number (10 digits, below 2**40)
 SWEEP_LOCK = _NAMESPACE - 1
+EVALUATION_GATE = _NAMESPACE - 2
 CONFLICT_ATTEMPTS = 8
 CONNECTION_ATTEMPTS = 3
 
@@ -55,36 +56,27 @@ def person_key(nhs_number: str) -> int:
 
 
 def lock_people(connection: Connection, nhs_numbers: Iterable[str]) -> None:
-    """Hold these people's evaluation locks until the transaction ends (in one order, so never a deadlock)."""
+    """Hold these people's evaluation locks until the transaction ends (in one order, so never a deadlock).
+
+    They come after a shared hold on the evaluation gate, which a sweep takes exclusively.
+    """
     if not is_server(connection):
         return
     keys = sorted({person_key(number) for number in nhs_numbers})
     if keys:
+        # One round trip, locks taken in the order of the array: the gate (below every person's key) first.
         _raw(connection).execute(
-            "SELECT pg_advisory_xact_lock(key) FROM unnest(%(keys)s::bigint[]) AS key", {"keys": keys}
+            "SELECT count(CASE WHEN key = %(gate)s THEN pg_advisory_xact_lock_shared(key) "
+            "ELSE pg_advisory_xact_lock(key) END) FROM unnest(%(keys)s::bigint[]) AS key",
+            {"gate": EVALUATION_GATE, "keys": [EVALUATION_GATE, *keys]},
         )
 
 
-def lock_due_people(connection: Connection, now: datetime) -> None:
-    """A sweep's locks: everyone with a follow-up deadline or a task due by `now`, taken until none is new."""
-    if not is_server(connection):
-        return
-    locked: set[str] = set()
-    while True:
-        rows = (
-            _raw(connection)
-            .execute(
-                "SELECT nhs_number FROM follow_up WHERE status = 'pending' AND deadline_at <= %(now)s "
-                "UNION SELECT nhs_number FROM task WHERE status = 'requested' AND due_at <= %(now)s",
-                {"now": now.astimezone(UTC).replace(tzinfo=None)},
-            )
-            .fetchall()
-        )
-        new = {row[0] for row in rows} - locked
-        if not new:
-            return
-        lock_people(connection, new)
-        locked |= new
+def lock_everyone(connection: Connection) -> None:
+    """A sweep's lock: it waits for evaluations under way to commit, and new ones wait for it (one lock, however
+    many people are due, where a lock per person could exhaust the server's lock table on a catch-up sweep)."""
+    if is_server(connection):
+        _raw(connection).execute("SELECT pg_advisory_xact_lock(%(gate)s)", {"gate": EVALUATION_GATE})
 
 
 def lock_owner(connection: Connection, kind: str, item_id: int) -> None:
