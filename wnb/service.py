@@ -87,7 +87,7 @@ class Service:
         while True:
             batch = list(islice(iterator, chunk))
             if batch:
-                for status, _ in self._ingest_retrying(batch, origin, actor):  # replicas: retried if it lost a race
+                for status, _ in self._ingest_chunk(batch, origin, actor):
                     counts[status] += 1
                 if progress:
                     progress(len(batch))
@@ -96,25 +96,23 @@ class Service:
                 metrics.count_ingested(origin, counts)
                 return counts
 
+    @concurrency.retried("ingest")  # replicas: run again from the start when it lost a race
+    def _ingest_chunk(self, batch: list[RawItem], origin: str, actor: str) -> list[tuple[str, InvalidEvent | None]]:
+        with self._transaction() as (connection, audit):
+            return self._ingest_batch(connection, audit, batch, origin, actor)
+
     def ingest_one(self, item: RawItem, origin: str, actor: str = "engine") -> str:
         return self.ingest_one_explained(item, origin, actor)[0]
 
+    @concurrency.retried("ingest")  # replicas: run again from the start when it lost a race
     def ingest_one_explained(
         self, item: RawItem, origin: str, actor: str = "engine"
     ) -> tuple[str, InvalidEvent | None]:
         """One item in its own transaction: its status and, when rejected, why."""
-        status, problem = self._ingest_retrying([item], origin, actor)[0]
+        with self._transaction() as (connection, audit):
+            status, problem = self._ingest_batch(connection, audit, [item], origin, actor)[0]
         metrics.count_ingested(origin, Counter([status]))
         return status, problem
-
-    def _ingest_retrying(self, batch: list[RawItem], origin: str, actor: str) -> list[tuple[str, InvalidEvent | None]]:
-        """One batch in one transaction, run again from the start when it lost a race with another replica."""
-
-        def attempt() -> list[tuple[str, InvalidEvent | None]]:
-            with self._transaction() as (connection, audit):
-                return self._ingest_batch(connection, audit, batch, origin, actor)
-
-        return concurrency.retrying(self.db, attempt, "ingest")
 
     def _ingest_batch(
         self, connection: Connection, audit: AuditLog, batch: list[RawItem], origin: str, actor: str
@@ -386,26 +384,21 @@ class Service:
 
     # ---- time-based: WNB-14 and escalation ----
 
+    @concurrency.retried("sweep")  # replicas: run again from the start when it lost a race
     def sweep(self, now: datetime | None = None, actor: str = "scheduler") -> Counter[str]:
         """Judge every follow-up deadline passed, then escalate every overdue task, as of `now`."""
-        at = now or self.clock()
-
-        def attempt() -> Counter[str]:
-            counts: Counter[str] = Counter()
-            with metrics.SWEEP_SECONDS.time(), self._transaction() as (connection, audit):
-                # Replicas: one sweep at a time, and no evaluation under way while it judges and escalates.
-                if not concurrency.try_sweep_lock(connection):
-                    counts["skipped_another_replica_sweeping"] = 1
-                    return counts
-                concurrency.lock_everyone(connection)
-                effects = Effects(connection, audit, self.ruleset, at, actor, self.notify)
-                for follow_up in repo.pending_follow_ups(connection, at):
-                    counts[self._judge_follow_up(connection, effects, follow_up, at)] += 1
-                counts["escalated"] = len(effects.escalate_due(at))
-            return counts
-
-        counts = concurrency.retrying(self.db, attempt, "sweep")
-        log.info("sweep_ran", now=at.isoformat(), **counts)
+        now = now or self.clock()
+        counts: Counter[str] = Counter()
+        with metrics.SWEEP_SECONDS.time(), self._transaction() as (connection, audit):
+            # Replicas: one sweep at a time, and no evaluation under way while it judges and escalates.
+            if not concurrency.try_sweep_lock(connection):
+                return Counter(skipped_another_replica_sweeping=1)
+            concurrency.lock_everyone(connection)
+            effects = Effects(connection, audit, self.ruleset, now, actor, self.notify)
+            for follow_up in repo.pending_follow_ups(connection, now):
+                counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1
+            counts["escalated"] = len(effects.escalate_due(now))
+        log.info("sweep_ran", now=now.isoformat(), **counts)
         return counts
 
     def _judge_follow_up(self, connection: Connection, effects: Effects, follow_up: Record, now: datetime) -> str:
@@ -440,56 +433,51 @@ class Service:
 
     # ---- people ----
 
+    @concurrency.retried("task action")  # replicas: run again from the start when it lost a race
     def act_on_task(
         self, ref: str, action: str, by: str, note: str | None = None, at: datetime | None = None
     ) -> Record:
-        def attempt() -> Record:
-            with self._transaction() as (connection, audit):
-                concurrency.lock_owner(connection, "task", parse_ref(ref, "T"))  # replicas: not mid-evaluation
-                effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
-                return effects.act_on_task(parse_ref(ref, "T"), action, note)
+        with self._transaction() as (connection, audit):
+            concurrency.lock_owner(connection, "task", parse_ref(ref, "T"))  # replicas: not mid-evaluation
+            effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
+            return effects.act_on_task(parse_ref(ref, "T"), action, note)
 
-        return concurrency.retrying(self.db, attempt, "task action")
-
+    @concurrency.retried("flag action")  # replicas: run again from the start when it lost a race
     def resolve_flag(self, ref: str, by: str, reason: str, at: datetime | None = None) -> Record:
-        def attempt() -> Record:
-            with self._transaction() as (connection, audit):
-                concurrency.lock_owner(connection, "flag", parse_ref(ref, "F"))  # replicas: not mid-evaluation
-                effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
-                return effects.resolve_flag(parse_ref(ref, "F"), reason)
-
-        return concurrency.retrying(self.db, attempt, "flag action")
+        with self._transaction() as (connection, audit):
+            concurrency.lock_owner(connection, "flag", parse_ref(ref, "F"))  # replicas: not mid-evaluation
+            effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
+            return effects.resolve_flag(parse_ref(ref, "F"), reason)
 
     def import_context(self, items: Iterable[RawItem], origin: str, actor: str = "engine") -> Counter[str]:
         """Insert or replace person context records; a bad record goes to the data-quality queue."""
-        items = list(items)  # replicas: run again from the start when it lost a race
+        return self._import_contexts(list(items), origin, actor)  # a list: a retried import reads it again
 
-        def attempt() -> Counter[str]:
-            counts: Counter[str] = Counter()
-            with self._transaction() as (connection, audit):
-                for item in items:
-                    at = self.clock()
-                    try:
-                        if isinstance(item.data, InvalidEvent):
-                            raise item.data
-                        context = PersonContext.parse(item.data)
-                    except InvalidEvent as problem:
-                        counts[self._reject(connection, audit, item, origin, problem, at, actor)] += 1
-                        continue
-                    new = repo.save_context(connection, context, at)
-                    audit.append(
-                        at,
-                        actor,
-                        "context_imported",
-                        [context.nhs_number],
-                        {
-                            "origin": origin,
-                            "line": item.line,
-                            "new": new,
-                            "statuses": [s.kind for s in context.statuses],
-                        },
-                    )
-                    counts["created" if new else "updated"] += 1
-            return counts
-
-        return concurrency.retrying(self.db, attempt, "context import")
+    @concurrency.retried("context import")  # replicas: run again from the start when it lost a race
+    def _import_contexts(self, items: list[RawItem], origin: str, actor: str) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        with self._transaction() as (connection, audit):
+            for item in items:
+                at = self.clock()
+                try:
+                    if isinstance(item.data, InvalidEvent):
+                        raise item.data
+                    context = PersonContext.parse(item.data)
+                except InvalidEvent as problem:
+                    counts[self._reject(connection, audit, item, origin, problem, at, actor)] += 1
+                    continue
+                new = repo.save_context(connection, context, at)
+                audit.append(
+                    at,
+                    actor,
+                    "context_imported",
+                    [context.nhs_number],
+                    {
+                        "origin": origin,
+                        "line": item.line,
+                        "new": new,
+                        "statuses": [s.kind for s in context.statuses],
+                    },
+                )
+                counts["created" if new else "updated"] += 1
+        return counts

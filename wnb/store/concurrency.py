@@ -11,10 +11,11 @@ is a no-op there.
 
 from __future__ import annotations
 
+import functools
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import psycopg
 import structlog
@@ -114,6 +115,27 @@ def is_connection_loss(error: BaseException) -> bool:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
     return isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError) and not is_conflict(cause)
+
+
+S = TypeVar("S", bound="HasDatabase")
+P = ParamSpec("P")
+
+
+class HasDatabase(Protocol):
+    db: Engine
+
+
+def retried(what: str) -> Callable[[Callable[Concatenate[S, P], T]], Callable[Concatenate[S, P], T]]:
+    """A method that is one whole transaction, run again by `retrying` (on its object's `db`)."""
+
+    def decorate(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, P], T]:
+        @functools.wraps(method)
+        def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return retrying(self.db, lambda: method(self, *args, **kwargs), what)
+
+        return run
+
+    return decorate
 
 
 def retrying(db: Engine, work: Callable[[], T], what: str = "transaction") -> T:
