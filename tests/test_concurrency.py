@@ -28,21 +28,14 @@ from .conftest import FixedClock
 from .test_api import _free_port
 from .test_service import event
 
-pytestmark = pytest.mark.postgres
+STORES = ("postgres",)  # the session's PostgreSQL database, emptied before each test (conftest.py)
 CHILDREN = ["9990000018", "9990000026", "9990000034", "9990000042", "9990000050", "9990000069"]
 
 
 @pytest.fixture
-def fresh_url(postgres_server: Any) -> str:
-    url: str = postgres_server()
-    open_database(url).dispose()
-    return url
-
-
-@pytest.fixture
-def replicas(fresh_url: str, ruleset: Ruleset, clock: FixedClock) -> Iterator[list[Service]]:
+def replicas(db_url: str, ruleset: Ruleset, clock: FixedClock) -> Iterator[list[Service]]:
     """Two services on one database, each with its own engine (connection pool), as two replicas have."""
-    services = [Service(open_database(fresh_url), ruleset, clock) for _ in range(2)]
+    services = [Service(open_database(db_url), ruleset, clock) for _ in range(2)]
     yield services
     for service in services:
         service.db.dispose()
@@ -152,10 +145,8 @@ def _terminate(url: str, allow: bool | None = None) -> None:
         )
 
 
-def test_a_lost_database_answers_503_with_retry_after_and_the_replica_recovers(
-    fresh_url: str, ruleset: Ruleset
-) -> None:
-    db = open_database(fresh_url)
+def test_a_lost_database_answers_503_with_retry_after_and_the_replica_recovers(db_url: str, ruleset: Ruleset) -> None:
+    db = open_database(db_url)
     key = create_api_key(db, "clinic-system", "pas")
     port = _free_port()
     server = uvicorn.Server(
@@ -168,13 +159,13 @@ def test_a_lost_database_answers_503_with_retry_after_and_the_replica_recovers(
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=30) as client:
             assert client.post("/v1/attendance-events", json=event("e1")).status_code == 200
-            _terminate(fresh_url)  # every pooled connection dropped, as by a database restart
+            _terminate(db_url)  # every pooled connection dropped, as by a database restart
             assert client.post("/v1/attendance-events", json=event("e2", appointment_id="a2")).status_code == 200
-            _terminate(fresh_url, allow=False)  # the database stays away
+            _terminate(db_url, allow=False)  # the database stays away
             try:
                 refused = client.post("/v1/attendance-events", json=event("e3", appointment_id="a3"))
             finally:
-                _terminate(fresh_url, allow=True)
+                _terminate(db_url, allow=True)
             assert refused.status_code == 503
             assert refused.headers["Retry-After"] == "2"
             again = client.post("/v1/attendance-events", json=event("e3", appointment_id="a3"))
