@@ -4,10 +4,12 @@ chain, one sweep at a time, outbox rows claimed once; a lost database answers 50
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +17,7 @@ import psycopg
 import pytest
 import uvicorn
 
-from wnb import audit
+from wnb import audit, inbox
 from wnb.accounts import create_api_key
 from wnb.api import create_app
 from wnb.notify import _claim, enqueue, parse_addresses
@@ -110,6 +112,20 @@ def test_a_sweep_waits_for_an_evaluation_under_way_to_commit(replicas: list[Serv
         assert not swept.wait(1.0), "the sweep ran while an evaluation held its person's lock"
     sweeper.join(timeout=30)
     assert swept.is_set()
+
+
+def test_two_replicas_polling_one_inbox_ingest_a_file_once_and_neither_fails(
+    replicas: list[Service], tmp_path: Path
+) -> None:
+    lines = [json.dumps(event(f"e{n}", appointment_id=f"a{n}", nhs_number=CHILDREN[n % 6])) for n in range(150)]
+    feed = tmp_path / "pas.ndjson"
+    feed.write_text("\n".join(lines) + "\n")
+    os.utime(feed, (time.time() - 60, time.time() - 60))
+    polled = _together([lambda service=service: inbox.poll(service, tmp_path, 0) for service in replicas])
+    outcomes = [item.outcome for results in polled for item in results]
+    assert outcomes == ["processed"]
+    assert len(list((tmp_path / "processed").iterdir())) == 1
+    assert _count(replicas[0], "SELECT count(*) FROM event") == 150
 
 
 def test_two_deliverers_never_claim_the_same_outbox_row(replicas: list[Service]) -> None:

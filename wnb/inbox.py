@@ -4,7 +4,9 @@ cannot be read at all goes to `quarantine/` with an error report beside it.
 A file is taken only once it has settled (unchanged for `settle_seconds`) and is claimed by renaming it
 into `processing/`, so a file still being written is never read, and two pollers never read one file.
 Files whose names start with `.` or end in `.part` or `.tmp` are being written and are left alone. A file
-left in `processing/` by a crash is ingested again at the next poll: ingestion is idempotent.
+left in `processing/` by a crash is ingested again at the next poll: ingestion is idempotent. Replicas sharing
+the folder on PostgreSQL read a file in `processing/` only while holding its advisory lock, so a file being
+ingested by one replica is left alone by the others, and one left by a crashed replica is taken by the next.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import structlog
 from wnb.errors import WnbError
 from wnb.ingest import read_file
 from wnb.service import Service
+from wnb.store import concurrency
 
 log = structlog.get_logger("wnb.inbox")
 _WRITING = (".part", ".tmp")
@@ -55,7 +58,13 @@ def poll(service: Service, folder: Path, settle_seconds: float = 5.0) -> list[Po
                 path.rename(processing / path.name)  # the claim: atomic within one file system
             except FileNotFoundError:
                 continue  # another poller took it
-    return [_ingest_claimed(service, path, processed, quarantine) for path in sorted(processing.iterdir())]
+    polled = []
+    for path in sorted(processing.iterdir()):
+        # Replicas: a file in processing/ is read by whoever holds its lock (a crashed holder's lock is gone).
+        with concurrency.file_lock(service.db, path.name) as mine:
+            if mine and path.exists():
+                polled.append(_ingest_claimed(service, path, processed, quarantine))
+    return polled
 
 
 def _ingest_claimed(service: Service, path: Path, processed: Path, quarantine: Path) -> Polled:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import psycopg
@@ -33,6 +34,7 @@ _NAMESPACE = 0x776E62 << 40  # "wnb"
 PERSON_SPACE = _NAMESPACE  # + the NHS number (10 digits, below 2**40)
 SWEEP_LOCK = _NAMESPACE - 1
 EVALUATION_GATE = _NAMESPACE - 2
+FILE_SPACE = 0x776E62  # the first number of an inbox file's two-number advisory key
 CONFLICT_ATTEMPTS = 8
 CONNECTION_ATTEMPTS = 3
 
@@ -88,6 +90,29 @@ def lock_owner(connection: Connection, kind: str, item_id: int) -> None:
     row = _raw(connection).execute(f"SELECT nhs_number FROM {table} WHERE id = %(id)s", {"id": item_id}).fetchone()
     if row is not None:
         lock_people(connection, [row[0]])
+
+
+@contextmanager
+def file_lock(db: Engine, name: str) -> Iterator[bool]:
+    """True while this process holds the lock of inbox file `name` (always True on SQLite); released at exit."""
+    if db.dialect.name != "postgresql":
+        yield True
+        return
+    key = zlib.crc32(name.encode()) - 2**31  # the two-number advisory key space: never meets the others here
+    with db.connect() as connection:
+        raw = _raw(connection)
+        held = bool(
+            raw.execute(
+                "SELECT pg_try_advisory_lock(%(space)s, %(key)s)", {"space": FILE_SPACE, "key": key}
+            ).fetchone()[0]
+        )
+        raw.commit()  # a session lock: no transaction stays open while the file is read
+        try:
+            yield held
+        finally:
+            if held:
+                raw.execute("SELECT pg_advisory_unlock(%(space)s, %(key)s)", {"space": FILE_SPACE, "key": key})
+                raw.commit()
 
 
 def try_sweep_lock(connection: Connection) -> bool:
