@@ -226,7 +226,7 @@ def _deliver_until_done(engine: Any, smtp: SmtpSettings, stop: threading.Event) 
 
 
 def test_three_replicas_killed_at_random_give_the_sequential_outcome_once(
-    feed: Path, postgres_server: Any, tmp_path: Path
+    postgres_server: Any, feed: Path, tmp_path: Path
 ) -> None:
     url = postgres_server()
     mailbox = Mailbox()
