@@ -20,7 +20,7 @@ import uvicorn
 from wnb import audit, inbox
 from wnb.accounts import create_api_key
 from wnb.api import create_app
-from wnb.notify import _claim, enqueue, parse_addresses
+from wnb.notify import _claim, enqueue, mark_uncertain_after_restart, parse_addresses
 from wnb.ruleset import Ruleset
 from wnb.service import RawItem, Service
 from wnb.store import concurrency
@@ -137,6 +137,23 @@ def test_two_deliverers_never_claim_the_same_outbox_row(replicas: list[Service])
     claimed = _together([lambda service=service: _claim(service.db, now) for service in replicas])
     ids = [row.id for rows in claimed for row in rows]
     assert len(ids) == len(set(ids)) == 200
+
+
+def test_a_restarting_replica_leaves_rows_another_is_sending_and_marks_long_stuck_ones(
+    replicas: list[Service],
+) -> None:
+    addresses = parse_addresses("safeguarding-nurse=sg@trust.example")
+    now = datetime.now(UTC)
+    with writing(replicas[0].db) as connection:
+        for number in range(2):
+            enqueue(connection, addresses, "safeguarding-nurse", f"flag:{number}", "subject", "body", now)
+    _claim(replicas[0].db, now)  # both being sent by the first replica now
+    with writing(replicas[0].db) as connection:
+        connection.exec_driver_sql("UPDATE outbox SET claimed_at = claimed_at - interval '1 hour' WHERE id = 1")
+    assert mark_uncertain_after_restart(replicas[1].db) == 1
+    with replicas[0].db.connect() as connection:
+        statuses = connection.exec_driver_sql("SELECT status FROM outbox ORDER BY id").scalars().all()
+    assert statuses == ["uncertain", "sending"]
 
 
 def test_a_losing_transaction_is_run_again_and_a_lost_connection_too(replicas: list[Service]) -> None:

@@ -54,15 +54,17 @@ def test_wnb_db_upgrade_migrates_a_new_database_and_then_says_it_is_current(tmp_
     engine.dispose()
 
 
-def test_a_database_made_before_migrations_is_adopted_without_touching_its_rows(tmp_path: Path) -> None:
+def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_rows(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = create_engine(url)
     SQLModel.metadata.create_all(old)
     with old.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE outbox DROP COLUMN claimed_at")  # added by revision 0002
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
     old.dispose()
     engine = open_database(url)
     with engine.connect() as connection:
         assert current(connection) == head()
         assert connection.exec_driver_sql("SELECT seq FROM audit_head").scalar_one() == 7
+    assert _differences(url) == []
     engine.dispose()

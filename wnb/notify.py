@@ -26,6 +26,7 @@ from wnb.store.tables import OutboxRow
 log = structlog.get_logger("wnb.notify")
 outbox = OutboxRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__
 MAX_BACKOFF = timedelta(hours=1)
+SENDING_GRACE = timedelta(minutes=5)  # far longer than one send may take (the SMTP timeout)
 
 
 def parse_addresses(text: str) -> dict[str, tuple[str, ...]]:
@@ -90,15 +91,24 @@ def _claim(db: Engine, now: datetime) -> list[Record]:
             {"now": now},
         )
         for row in rows:
-            sql.update(outbox, row.id, {"status": "sending"})
+            sql.update(outbox, row.id, {"status": "sending", "claimed_at": now})
     return rows
 
 
-def mark_uncertain_after_restart(db: Engine) -> int:
-    """Rows left `sending` by a crash may have gone out: never send them again; say so."""
+def mark_uncertain_after_restart(db: Engine, now: datetime | None = None) -> int:
+    """Rows left `sending` by a crash may have gone out: never send them again; say so.
+
+    On SQLite (one process) every such row is left from before the restart. On PostgreSQL other replicas may be
+    sending right now, so only rows claimed longer ago than any send takes (SENDING_GRACE) are marked; each
+    delivery round marks them too, so a crashed replica's rows need no restart to be reported.
+    """
     with writing(db) as connection:
-        cursor = Sql(connection).execute(
-            "UPDATE outbox SET status = 'uncertain', last_error = 'interrupted while sending' WHERE status = 'sending'"
+        sql = Sql(connection)
+        stale = "" if sql.sqlite else " AND (claimed_at IS NULL OR claimed_at < :cutoff)"
+        cursor = sql.execute(
+            "UPDATE outbox SET status = 'uncertain', last_error = 'interrupted while sending' "
+            f"WHERE status = 'sending'{stale}",
+            {} if sql.sqlite else {"cutoff": (now or datetime.now(UTC)) - SENDING_GRACE},
         )
         return int(cursor.rowcount or 0)
 
@@ -106,6 +116,8 @@ def mark_uncertain_after_restart(db: Engine) -> int:
 def deliver(db: Engine, smtp: SmtpSettings, now: datetime) -> dict[str, int]:
     """Send what is due; count sent, retried and failed."""
     counts = {"sent": 0, "retried": 0, "failed": 0}
+    if db.dialect.name == "postgresql":
+        mark_uncertain_after_restart(db, now)  # replicas: a crashed one's rows are reported without a restart
     for row in _claim(db, now):
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = smtp.sender, row.recipient, row.subject

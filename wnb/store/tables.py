@@ -290,3 +290,4 @@ class OutboxRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text()))
     created_at: datetime = _utc(nullable=False)
     sent_at: datetime | None = _utc()
+    claimed_at: datetime | None = _utc()  # when a deliverer took it (pending → sending)
