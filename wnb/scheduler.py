@@ -1,4 +1,5 @@
-"""The in-process scheduler (APScheduler 3.x, jobs in memory): the time-based sweep, with a heartbeat.
+"""The in-process scheduler (APScheduler 3.x, jobs in memory): the sweep with a heartbeat, inbox polling,
+outbox delivery (e-mail and webhooks) and the watch on silent clinic feeds.
 
 The sweep runs once at start, which catches up on everything that fell due while the service was down
 (deadlines and due times are judged against `now`, so one late run does the work of all missed ones),
@@ -17,7 +18,9 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]  # no type hints in 3.x
 
 from wnb import inbox, notify
+from wnb.feeds import FeedWatch
 from wnb.service import Service
+from wnb.webhook import WebhookSettings
 
 log = structlog.get_logger("wnb.scheduler")
 
@@ -54,6 +57,9 @@ class Scheduler:
         inbox_seconds: float = 60,
         smtp: notify.SmtpSettings | None = None,
         outbox_seconds: float = 30,
+        webhook: WebhookSettings | None = None,
+        feeds: FeedWatch | None = None,
+        feed_seconds: float = 60,
     ) -> None:
         self.service = service
         self.heartbeat = Heartbeat(timedelta(minutes=sweep_minutes))
@@ -74,17 +80,33 @@ class Scheduler:
             )
         self.inbox = inbox
         self.smtp = smtp
-        if smtp is not None:
+        self.webhook = webhook
+        if self.delivers:
             self._scheduler.add_job(
                 self.deliver, "interval", seconds=outbox_seconds, id="outbox", next_run_time=datetime.now(UTC)
             )
+        self.feeds = feeds
+        if feeds is not None and feeds.windows:
+            self._scheduler.add_job(
+                self.watch_feeds, "interval", seconds=feed_seconds, id="feeds", next_run_time=datetime.now(UTC)
+            )
+
+    @property
+    def delivers(self) -> bool:
+        return self.smtp is not None or self.webhook is not None
 
     def deliver(self) -> None:
-        assert self.smtp is not None
         try:
-            notify.deliver(self.service.db, self.smtp, datetime.now(UTC))
+            notify.deliver(self.service.db, self.smtp, datetime.now(UTC), self.webhook)
         except Exception as error:  # keep the scheduler alive; rows stay pending for the next run
             log.error("outbox_delivery_failed", error=type(error).__name__)
+
+    def watch_feeds(self) -> None:
+        assert self.feeds is not None
+        try:
+            self.feeds.check(datetime.now(UTC))  # wall-clock time: events carry the real time they arrived
+        except Exception as error:  # keep the scheduler alive; the next check tries again
+            log.error("feed_check_failed", error=type(error).__name__)
 
     def poll_inbox(self) -> None:
         assert self.inbox is not None
@@ -103,7 +125,7 @@ class Scheduler:
         self.heartbeat.beat(datetime.now(UTC))  # wall-clock time: /health/ready compares with the real clock
 
     def start(self) -> None:
-        if self.smtp is not None:
+        if self.delivers:
             stuck = notify.mark_uncertain_after_restart(self.service.db)
             if stuck:
                 log.warning("outbox_rows_uncertain", count=stuck)

@@ -1,14 +1,15 @@
 """The HTTP service: the FastAPI app over one Service, and `serve` to run it with uvicorn.
 
 Everything under /v1 needs an API key or a person's password and checks the caller's role; /health/live
-and /health/ready are the anonymous routes. /docs and /openapi.json are public: they describe the API and
-hold no records.
+and /health/ready are the anonymous routes. /docs and /openapi.json are public in development: they describe
+the API and hold no records; in production they are served only when WNB_DOCS=true.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,13 @@ from fastapi.routing import APIRoute
 
 from wnb.api import fhir, ingestion, observe, worklist
 from wnb.api.problems import install_handlers
+from wnb.errors import WnbError
+from wnb.feeds import FeedWatch
 from wnb.notify import SmtpSettings
 from wnb.scheduler import Scheduler
 from wnb.service import Service
+from wnb.settings import Settings, load_settings
+from wnb.webhook import WebhookSettings
 
 ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
 
@@ -31,12 +36,21 @@ def create_app(
     sweep_minutes: float | None = None,
     inbox: Path | None = None,
     smtp: SmtpSettings | None = None,
+    settings: Settings | None = None,
 ) -> FastAPI:
     """The API over `service`, with the sweep scheduled every `sweep_minutes` while it runs (None: no scheduler).
 
-    Refuses to build if any route but the anonymous ones lacks a role check.
+    `settings` (default: from the environment) give SMTP when `smtp` is not given, the webhook, the feed
+    windows and whether /docs is open. Refuses to build if any route but the anonymous ones lacks a role check.
     """
-    scheduler = Scheduler(service, sweep_minutes, inbox, smtp=smtp) if sweep_minutes else None
+    settings = settings or load_settings()
+    if smtp is None and settings.smtp_host:
+        smtp = SmtpSettings(settings.smtp_host, settings.smtp_port, settings.smtp_from)
+    hook = WebhookSettings(settings.webhook_secret.get_secret_value()) if settings.webhook_url else None
+    feeds = FeedWatch(service.db, settings.feed_windows, datetime.now(UTC)) if settings.feed_windows else None
+    scheduler = (
+        Scheduler(service, sweep_minutes, inbox, smtp=smtp, webhook=hook, feeds=feeds) if sweep_minutes else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -53,9 +67,14 @@ def create_app(
         summary="Was-Not-Brought alerts for children's health services",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url="/docs" if settings.docs_open else None,
+        redoc_url="/redoc" if settings.docs_open else None,
+        openapi_url="/openapi.json" if settings.docs_open else None,
     )
     app.state.service = service
+    app.state.settings = settings
     app.state.heartbeat = scheduler.heartbeat if scheduler else None
+    app.state.feeds = feeds if scheduler else None
     install_handlers(app)
 
     @app.get("/health/live", summary="The process is up (no authentication)")
@@ -98,11 +117,14 @@ def serve(
     sweep_minutes: float = 5,
     inbox: Path | None = None,
     smtp: SmtpSettings | None = None,
+    settings: Settings | None = None,
 ) -> None:
-    """Run the API with uvicorn until interrupted.
+    """Run the API with uvicorn until interrupted; in production mode, refuse while a secret is the default.
 
     uvicorn's access log is off: request paths and queries carry NHS numbers, and logs hold ids only.
     """
-    uvicorn.run(
-        create_app(service, sweep_minutes, inbox, smtp), host=host, port=port, access_log=False, log_level="info"
-    )
+    settings = settings or load_settings()
+    if problems := settings.production_problems():
+        raise WnbError(f"refusing to start in production mode: {problems[0]}")
+    app = create_app(service, sweep_minutes, inbox, smtp, settings)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")

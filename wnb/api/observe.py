@@ -51,7 +51,10 @@ def install(app: FastAPI) -> None:
         body = metrics.scrape(request.app.state.service.db, datetime.now(UTC))
         return PlainTextResponse(body.decode(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/health/ready", summary="The database answers and the sweep is not stalled (no authentication)")
+    @app.get(
+        "/health/ready",
+        summary="The database answers, the sweep is not stalled and no clinic feed is silent (no authentication)",
+    )
     def ready(request: Request) -> Response:
         try:
             with request.app.state.service.db.connect() as connection:
@@ -62,5 +65,10 @@ def install(app: FastAPI) -> None:
         if heartbeat is not None and heartbeat.is_stale(datetime.now(UTC)):
             last = heartbeat.last_sweep.isoformat() if heartbeat.last_sweep else None
             body = {"status": "unavailable", "reason": "sweep stalled", "last_sweep": last}
+            return JSONResponse(body, status_code=503)
+        feeds = request.app.state.feeds
+        silent = feeds.silent_sources() if feeds is not None else []
+        if silent:
+            body = {"status": "unavailable", "reason": f"silent feed: {', '.join(silent)}", "silent_feeds": silent}
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok"})

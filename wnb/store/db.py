@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,7 +15,9 @@ DEFAULT_URL = "sqlite:///wnb.db"
 
 
 def database_url() -> str:
-    return os.environ.get("WNB_DATABASE_URL", DEFAULT_URL)
+    from wnb.settings import load_settings  # here, not at the top: settings import the domain, not the store
+
+    return load_settings().database_url
 
 
 def _sqlite_setup(engine: Engine) -> None:
