@@ -82,7 +82,7 @@ def _origin(principal: Principal) -> str:
 async def _read_body(request: Request) -> bytes:
     """The request body, refused with 413 as soon as it is known to exceed MAX_BODY_BYTES."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise Problem(413, "body", f"the body is larger than {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
     size = 0
