@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 
 from wnb.api import fhir, ingestion, observe, worklist
 from wnb.api.problems import install_handlers
+from wnb.calendar import is_working_day
 from wnb.errors import WnbError
 from wnb.feeds import FeedWatch
 from wnb.notify import SmtpSettings
@@ -54,6 +55,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        is_working_day(datetime.now(UTC).date())  # load the bank holidays now, not in the first request
         if scheduler:
             scheduler.start()
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -52,10 +52,10 @@ def authenticate(
     raise Problem(401, None, "authentication required: an X-API-Key header or HTTP Basic", headers=_CHALLENGE)
 
 
-def require(roles: frozenset[Role]) -> Callable[[Principal], Principal]:
+def require(roles: frozenset[Role]) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets through only callers whose role is in `roles` (403 otherwise)."""
 
-    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:  # async: no thread hop
         if principal.role not in roles:
             raise Problem(403, None, f"the role {principal.role.value} may not use this endpoint")
         return principal
