@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from wnb import metrics
+from wnb.api import create_app
 from wnb.notify import deliver, mark_uncertain_after_restart, record_backlog
 from wnb.ruleset import Ruleset
 from wnb.service import RawItem, Service
@@ -24,7 +25,7 @@ from wnb.store.db import open_database, writing
 from wnb.webhook import WebhookSettings
 
 from .conftest import FixedClock
-from .server import free_port
+from .server import free_port, serving, wait_for
 
 SECRET = "a-webhook-secret-for-tests-only-0123456789"
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -181,3 +182,13 @@ def test_the_outbox_backlog_gauge_counts_rows_not_yet_sent(
     assert record_backlog(service.db) == {"pending": 1, "sending": 0, "uncertain": 0, "failed": 1}
     assert metrics.OUTBOX_BACKLOG.labels(status="failed")._value.get() == 1
     assert metrics.OUTBOX_BACKLOG.labels(status="pending")._value.get() == 1
+
+
+def test_the_running_service_posts_queued_notifications_to_the_webhook(
+    tmp_path: Path, ruleset: Ruleset, receiver: Receiver
+) -> None:
+    service = red_flag_service(tmp_path, ruleset, receiver.url)
+    settings = Settings(webhook_url=receiver.url, webhook_secret=SECRET)
+    with serving(create_app(service, sweep_minutes=60, settings=settings)):
+        wait_for(lambda: receiver.requests)
+    assert [status for _, status, _, _ in outbox(service)] == ["sent"]
