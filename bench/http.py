@@ -103,7 +103,11 @@ async def drive(url: str, key: str, lines: list[str], seconds: float, connection
     def pick(fraction: float) -> float:
         return latencies[min(len(latencies) - 1, int(fraction * len(latencies)))] * 1000
 
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
+        "driver_cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000 / max(1, len(latencies)),
         "requests": len(latencies),
         "seconds": elapsed,
         "rps": len(latencies) / elapsed,

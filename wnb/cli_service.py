@@ -32,12 +32,18 @@ OperatorOption = Annotated[
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default WNB_HOST).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="TCP port (default WNB_PORT).")] = None,
     sweep_minutes: Annotated[
-        float, typer.Option("--sweep-minutes", help="Run WNB-14 and escalations this often (and once at start).")
-    ] = 5,
-    inbox: Annotated[Path | None, typer.Option("--inbox", help="A folder to poll every minute for feed files.")] = None,
+        float | None,
+        typer.Option(
+            "--sweep-minutes",
+            help="Run WNB-14 and escalations this often, and once at start (default WNB_SWEEP_MINUTES).",
+        ),
+    ] = None,
+    inbox: Annotated[
+        Path | None, typer.Option("--inbox", help="A folder to poll every minute for feed files (default WNB_INBOX).")
+    ] = None,
 ) -> None:
     """Run the HTTP API (ingestion, worklist, actions; OpenAPI at /docs) and the scheduler until interrupted."""
     from wnb.api import serve as run_server
@@ -45,7 +51,16 @@ def serve(
     settings = guarded(load_settings)
     if settings.log_level is None:
         configure_logging(logging.INFO)  # a service logs each request (ids only) unless told otherwise
-    guarded(lambda: run_server(service(), host, port, sweep_minutes, inbox, settings=settings))
+    guarded(
+        lambda: run_server(
+            service(),
+            host or settings.host,
+            settings.port if port is None else port,
+            sweep_minutes or settings.sweep_minutes,
+            inbox or settings.inbox,
+            settings=settings,
+        )
+    )
 
 
 @app.command("inbox")

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///wnb.db", description="SQLAlchemy URL; SQLite runs in WAL mode")
     rules_dir: Path | None = Field(None, description="the ruleset directory in force (default rules/default)")
     log_level: str | None = Field(None, description="WARNING for commands, INFO for wnb serve")
+    host: str = Field("127.0.0.1", description="address wnb serve listens on")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port of wnb serve")
+    sweep_minutes: float = Field(5, gt=0, description="minutes between sweeps (WNB-14 and escalations)")
+    inbox: Path | None = Field(None, description="a folder wnb serve polls every minute for feed files")
     notify: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(
         default_factory=dict, description="e-mail addresses by role: role=address,role=address"
     )
