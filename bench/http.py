@@ -265,6 +265,10 @@ def report(real: dict[str, Any], trivial: dict[str, Any], args: argparse.Namespa
             f" {figures['p99_ms']:>8.1f} {figures['max_ms']:>8.1f} {figures['cpu_ms']:>18.2f}"
         )
     print(
+        f"driver CPU ms per request: {trivial['driver_cpu_ms']:.2f} (trivial), {real['driver_cpu_ms']:.2f} (wnb);"
+        " the driver shares the machine's two cores with the server"
+    )
+    print(
         f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         " (CPU ms per request does not depend on it; rates and latencies do)"
     )
