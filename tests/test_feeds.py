@@ -18,7 +18,7 @@ from wnb.feeds import FeedWatch, check_feeds
 from wnb.ruleset import Ruleset
 from wnb.service import RawItem, Service
 from wnb.settings import Settings
-from wnb.store import listing
+from wnb.store import listing, repo
 from wnb.store.db import open_database
 
 from .conftest import FixedClock
@@ -117,3 +117,10 @@ def test_health_ready_fails_naming_the_silent_feed_and_metrics_show_it(fed: Serv
     assert answer.status_code == 503
     assert answer.json()["silent_feeds"] == ["pas"] and "pas" in answer.json()["reason"]
     assert 'wnb_feed_silent{source="pas"} 1.0' in scraped
+
+
+def test_the_admin_task_says_which_feed_is_silent_and_for_how_long(fed: Service) -> None:
+    FeedWatch(fed.db, WINDOWS, started_at=RECEIVED).check(RECEIVED + timedelta(hours=25))
+    with fed.db.connect() as connection:
+        notes = [row.note for row in connection.execute(select(repo.task_history))]
+    assert notes == ["no event from pas for longer than 24h"]

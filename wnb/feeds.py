@@ -39,6 +39,15 @@ class FeedStatus:
     silent: bool
 
 
+def window_text(window: timedelta) -> str:
+    """A window as it is written in WNB_FEED_WINDOWS: 3d, 24h, 15m or 90s."""
+    seconds = int(window.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def feed_service(source: str) -> str:
     return f"feed:{source}"
 
@@ -98,7 +107,7 @@ def _open_task(connection: Connection, status: FeedStatus, now: datetime, actor:
         "updated_at": now,
     }
     task_id = repo.insert_row(connection, repo.tasks, task)
-    note = f"no event from {status.source} for longer than {status.window}"
+    note = f"no event from {status.source} for longer than {window_text(status.window)}"
     repo.insert_row(
         connection,
         repo.task_history,
