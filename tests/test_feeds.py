@@ -123,4 +123,4 @@ def test_the_admin_task_says_which_feed_is_silent_and_for_how_long(fed: Service)
     FeedWatch(fed.db, WINDOWS, started_at=RECEIVED).check(RECEIVED + timedelta(hours=25))
     with fed.db.connect() as connection:
         notes = [row.note for row in connection.execute(select(repo.task_history))]
-    assert notes == ["no event from pas for longer than 24h"]
+    assert notes == ["no event from pas for longer than 1d"]
