@@ -97,3 +97,16 @@ def test_the_webhook_receives_the_notifications_of_every_role() -> None:
     targets = settings.notify_targets()
     assert targets["named-nurse"] == ("nn@trust.example", "https://hooks.example/wnb")
     assert targets["booking-team"] == ("https://hooks.example/wnb",)
+
+
+def test_a_secret_may_come_from_a_file_in_the_secrets_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "WNB_SESSION_SECRET").write_text(STRONG)
+    monkeypatch.setenv("WNB_SECRETS_DIR", str(tmp_path))
+    assert load_settings().session_secret.get_secret_value() == STRONG
+
+
+def test_any_command_refuses_a_bad_setting_with_one_line_naming_it(tmp_path: Path) -> None:
+    result = run_wnb(tmp_path, "flags", WNB_LOG_LEVEL="LOUD")
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("wnb: error: WNB_LOG_LEVEL") and "LOUD" in line
