@@ -14,7 +14,7 @@ from wnb.cli import JsonOption, _emit_json, app, guarded, out, say, service
 from wnb.display import local
 from wnb.errors import WnbError
 from wnb.logs import configure as configure_logging
-from wnb.settings import load_settings
+from wnb.settings import load_settings, refuse_unsafe_production
 from wnb.store.db import open_database
 
 keys_app = typer.Typer(help="API keys for client systems.", no_args_is_help=True)
@@ -49,6 +49,7 @@ def serve(
     from wnb.api import serve as run_server
 
     settings = guarded(load_settings)
+    guarded(lambda: refuse_unsafe_production(settings))  # before the database is opened or created
     if settings.log_level is None:
         configure_logging(logging.INFO)  # a service logs each request (ids only) unless told otherwise
     guarded(

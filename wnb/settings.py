@@ -153,6 +153,12 @@ class Settings(BaseSettings):
         return problems
 
 
+def refuse_unsafe_production(settings: Settings) -> None:
+    """Raise one clear error (naming the variable to set) when production mode is not safe to start."""
+    if problems := settings.production_problems():
+        raise WnbError(f"refusing to start in production mode: {problems[0]}")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """The settings from the environment (and `WNB_SECRETS_DIR`), or one clear error naming the variable."""
     secrets_dir = os.environ.get("WNB_SECRETS_DIR")

@@ -21,12 +21,11 @@ from fastapi.routing import APIRoute
 from wnb.api import fhir, ingestion, observe, worklist
 from wnb.api.problems import install_handlers
 from wnb.calendar import is_working_day
-from wnb.errors import WnbError
 from wnb.feeds import FeedWatch
 from wnb.notify import SmtpSettings
 from wnb.scheduler import Scheduler
 from wnb.service import Service
-from wnb.settings import Settings, load_settings
+from wnb.settings import Settings, load_settings, refuse_unsafe_production
 from wnb.webhook import WebhookSettings
 
 ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
@@ -126,7 +125,6 @@ def serve(
     uvicorn's access log is off: request paths and queries carry NHS numbers, and logs hold ids only.
     """
     settings = settings or load_settings()
-    if problems := settings.production_problems():
-        raise WnbError(f"refusing to start in production mode: {problems[0]}")
+    refuse_unsafe_production(settings)
     app = create_app(service, sweep_minutes, inbox, smtp, settings)
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
