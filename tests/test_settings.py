@@ -79,6 +79,7 @@ def test_serve_refuses_to_start_in_production_with_a_default_secret(tmp_path: Pa
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("wnb: error:") and "WNB_SESSION_SECRET" in line
+    assert not (tmp_path / "wnb.db").exists()  # refused before anything was created
 
 
 def test_docs_are_closed_in_production_unless_asked_for(tmp_path: Path, ruleset: Ruleset) -> None:
