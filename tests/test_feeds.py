@@ -124,3 +124,14 @@ def test_the_admin_task_says_which_feed_is_silent_and_for_how_long(fed: Service)
     with fed.db.connect() as connection:
         notes = [row.note for row in connection.execute(select(repo.task_history))]
     assert notes == ["no event from pas for longer than 1d"]
+
+
+def test_a_feed_that_speaks_again_is_no_longer_silent(fed: Service) -> None:
+    watch = FeedWatch(fed.db, WINDOWS, started_at=RECEIVED)
+    later = RECEIVED + timedelta(hours=25)
+    watch.check(later)
+    fed.clock = FixedClock(later)  # type: ignore[method-assign]  # the next event arrives now
+    fed.ingest_one(RawItem(3, "", missed("pas", "p2")), origin="test")
+    watch.check(later + timedelta(minutes=1))
+    assert watch.silent_sources() == []
+    assert metrics.FEED_SILENT.labels(source="pas")._value.get() == 0

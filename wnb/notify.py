@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 
 from wnb import metrics, webhook
 from wnb.audit import canonical
+from wnb.settings import parse_notify
 from wnb.store.db import writing
 from wnb.store.sql import Record, Sql
 from wnb.store.tables import OutboxRow
@@ -32,14 +33,8 @@ MAX_BACKOFF = timedelta(hours=1)
 
 
 def parse_addresses(text: str) -> dict[str, tuple[str, ...]]:
-    """`role=a@x,role=b@y` (as in WNB_NOTIFY) → {role: addresses}."""
-    found: dict[str, list[str]] = {}
-    for part in filter(None, (piece.strip() for piece in text.split(","))):
-        role, _, address = part.partition("=")
-        if not address or "@" not in address:
-            raise ValueError(f"WNB_NOTIFY entry {part!r} is not role=address")
-        found.setdefault(role.strip(), []).append(address.strip())
-    return {role: tuple(addresses) for role, addresses in found.items()}
+    """`role=a@x,role=b@y` (as in WNB_NOTIFY) → {role: addresses}; ValueError naming a bad entry."""
+    return parse_notify(text)
 
 
 def enqueue(
