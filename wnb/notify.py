@@ -83,10 +83,10 @@ class SmtpSettings:
     timeout: float = 10.0
 
 
-_CHANNELS = {
-    "email": "recipient NOT LIKE 'http://%' AND recipient NOT LIKE 'https://%'",
-    "webhook": "(recipient LIKE 'http://%' OR recipient LIKE 'https://%')",
-}
+# Webhook rows are those whose recipient is a URL. The patterns are parameters, not literals: a literal `%`
+# would be read as a placeholder by psycopg.
+_IS_URL = "(recipient LIKE :http_url OR recipient LIKE :https_url)"
+_CHANNELS = {"email": f"NOT {_IS_URL}", "webhook": _IS_URL}
 
 
 def _claim(db: Engine, now: datetime, channels: list[str]) -> list[Record]:
@@ -99,7 +99,7 @@ def _claim(db: Engine, now: datetime, channels: list[str]) -> list[Record]:
             outbox,
             "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now "
             f"AND ({which}) ORDER BY id LIMIT 100",
-            {"now": now},
+            {"now": now, "http_url": "http://%", "https_url": "https://%"},
         )
         for row in rows:
             sql.update(outbox, row.id, {"status": "sending"})
