@@ -3,6 +3,10 @@ one admin task (not repeated while open), audited like every other task change."
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -135,3 +139,13 @@ def test_a_feed_that_speaks_again_is_no_longer_silent(fed: Service) -> None:
     watch.check(later + timedelta(minutes=1))
     assert watch.silent_sources() == []
     assert metrics.FEED_SILENT.labels(source="pas")._value.get() == 0
+
+
+def test_wnb_feeds_lists_each_watched_source_and_whether_it_is_silent(fed: Service) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WNB_")}
+    env.update(WNB_DATABASE_URL=str(fed.db.url), WNB_FEED_WINDOWS="pas=24h,hl7-north=3d")
+    wnb = Path(sys.executable).parent / "wnb"
+    done = subprocess.run([str(wnb), "feeds", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    shown = {item["source"]: item["silent"] for item in json.loads(done.stdout)}
+    assert shown == {"pas": True, "hl7-north": False}  # pas last spoke on 2 Mar 2026; hl7-north counts from now

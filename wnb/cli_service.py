@@ -64,6 +64,42 @@ def serve(
     )
 
 
+@app.command("feeds")
+def feeds_status(as_json: JsonOption = False) -> None:
+    """Show each clinic feed watched by WNB_FEED_WINDOWS: its window, its last event and whether it is silent."""
+    from datetime import UTC, datetime
+
+    from wnb.feeds import check_feeds, window_text
+
+    def run() -> None:
+        settings = load_settings()
+        if not settings.feed_windows:
+            raise WnbError("no feed is watched: set WNB_FEED_WINDOWS, e.g. pas=24h,community-ehr=3d")
+        now = datetime.now(UTC)
+        statuses = check_feeds(open_database(settings.database_url), settings.feed_windows, now, since=now)
+        items = [
+            {
+                "source": status.source,
+                "window": window_text(status.window),
+                "last_event_at": status.last_event_at.isoformat() if status.last_event_at else None,
+                "silent": status.silent,
+            }
+            for status in statuses
+        ]
+        if as_json:
+            return _emit_json(items)
+        table = Table(title=f"{sum(status.silent for status in statuses)} of {len(items)} feeds silent")
+        for column in ("source", "window", "last event (UK time)", "state"):
+            table.add_column(column)
+        for item in items:
+            last = item["last_event_at"]
+            state = "SILENT" if item["silent"] else "ok" if last else "never heard from"
+            table.add_row(str(item["source"]), str(item["window"]), local(str(last)) if last else "", state)
+        out.print(table)
+
+    guarded(run)
+
+
 @app.command("inbox")
 def inbox_poll(
     folder: Annotated[Path, typer.Argument(help="The inbox folder.")],
