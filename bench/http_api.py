@@ -1,12 +1,14 @@
 """HTTP benchmark: single-event posts to a real `wnb serve` (SQLite file), driven from a second process.
 
+(Not named http.py: in bench/ that would hide the standard library's `http` package from every script there.)
+
 Prints requests/s and p50/p99 latency beside the same run's figures for a trivial FastAPI endpoint served
 the same way (uvicorn in its own process, same client, same connections), so the difference is wnb's own
 work: authentication, validation, storage, evaluation and audit. Target: >= 300 events/s with p99 < 100 ms.
 
-    .venv/bin/python bench/http.py                   # 20 s per server, 8 connections
-    .venv/bin/python bench/http.py --seconds 5       # quicker
-    .venv/bin/python bench/http.py --profile         # also cProfile the wnb server (top functions)
+    .venv/bin/python bench/http_api.py                   # 20 s per server, 8 connections
+    .venv/bin/python bench/http_api.py --seconds 5       # quicker
+    .venv/bin/python bench/http_api.py --profile         # also cProfile the wnb server (top functions)
 
 Events come from bench/synthetic.py (a realistic feed with supersessions, duplicates and invalid rows) after
 the matching person context was imported, so most posts are stored and evaluated against real history.
@@ -14,19 +16,13 @@ the matching person context was imported, so most posts are stored and evaluated
 
 from __future__ import annotations
 
-import sys
-
-# Run as a script, this file's folder comes first on sys.path, where this module would hide the standard
-# library's `http` package (which httpx and uvicorn import): take the folder off the path first.
-if sys.path and sys.path[0] == __file__.rsplit("/", 1)[0]:
-    sys.path.pop(0)
-
 import argparse
 import asyncio
 import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
