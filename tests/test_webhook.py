@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from wnb import metrics
+from wnb import metrics, webhook
 from wnb.api import create_app
 from wnb.notify import deliver, mark_uncertain_after_restart, record_backlog
 from wnb.ruleset import Ruleset
@@ -192,3 +192,23 @@ def test_the_running_service_posts_queued_notifications_to_the_webhook(
     with serving(create_app(service, sweep_minutes=60, settings=settings)):
         wait_for(lambda: receiver.requests)
     assert [status for _, status, _, _ in outbox(service)] == ["sent"]
+
+
+def test_a_crash_while_posting_leaves_only_that_row_uncertain_and_the_rest_pending(
+    tmp_path: Path, ruleset: Ruleset, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = red_flag_service(tmp_path, ruleset, receiver.url)
+    service.sweep(datetime(2026, 3, 10, 9, tzinfo=UTC))  # escalations: several more rows for the webhook
+    assert len(outbox(service)) > 2
+
+    def die(*args: Any) -> None:
+        raise SystemExit("the process died mid-post")  # not a delivery error: nothing in deliver catches it
+
+    monkeypatch.setattr(webhook, "post", die)
+    with pytest.raises(SystemExit):
+        deliver(service.db, None, NOW, HOOK)
+    monkeypatch.undo()
+    assert mark_uncertain_after_restart(service.db) == 1
+    statuses = [status for _, status, _, _ in outbox(service)]
+    assert statuses.count("uncertain") == 1 and statuses.count("pending") == len(statuses) - 1
+    assert deliver(service.db, None, datetime(2026, 3, 10, 9, 1, tzinfo=UTC), HOOK)["sent"] == len(statuses) - 1

@@ -30,6 +30,7 @@ from wnb.store.tables import OutboxRow
 log = structlog.get_logger("wnb.notify")
 outbox = OutboxRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__
 MAX_BACKOFF = timedelta(hours=1)
+MAX_PER_RUN = 1000  # rows one delivery run sends at most; the next run (30 s later) takes the rest
 
 
 def parse_addresses(text: str) -> dict[str, tuple[str, ...]]:
@@ -89,21 +90,25 @@ _IS_URL = "(recipient LIKE :http_url OR recipient LIKE :https_url)"
 _CHANNELS = {"email": f"NOT {_IS_URL}", "webhook": _IS_URL}
 
 
-def _claim(db: Engine, now: datetime, channels: list[str]) -> list[Record]:
+def _claim(db: Engine, now: datetime, channels: list[str]) -> Record | None:
+    """Take the oldest due row (pending → sending) in its own transaction, or None when nothing is due.
+
+    One row at a time: a crash leaves at most the row being sent `uncertain`, never rows not yet tried.
+    """
     if not channels:
-        return []
+        return None
     which = " OR ".join(f"({_CHANNELS[channel]})" for channel in channels)
     with writing(db) as connection:
         sql = Sql(connection)
         rows = sql.fetch_all(
             outbox,
             "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now "
-            f"AND ({which}) ORDER BY id LIMIT 100",
+            f"AND ({which}) ORDER BY id LIMIT 1",
             {"now": now, "http_url": "http://%", "https_url": "https://%"},
         )
         for row in rows:
             sql.update(outbox, row.id, {"status": "sending"})
-    return rows
+    return rows[0] if rows else None
 
 
 def mark_uncertain_after_restart(db: Engine) -> int:
@@ -121,7 +126,10 @@ def deliver(
     """Send what is due on the channels configured (e-mail with `smtp`, webhooks with `hook`); count the results."""
     counts = {"sent": 0, "retried": 0, "failed": 0}
     channels = [name for name, settings in (("email", smtp), ("webhook", hook)) if settings is not None]
-    for row in _claim(db, now, channels):
+    for _ in range(MAX_PER_RUN):
+        row = _claim(db, now, channels)
+        if row is None:
+            break
         if webhook.is_webhook(row.recipient):
             assert hook is not None
             outcome = _webhook_outcome(row, now, hook)
