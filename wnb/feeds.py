@@ -2,8 +2,7 @@
 
 A silent feed means missed appointments nobody hears about, so it is made loud three ways: `/health/ready`
 fails naming the source, the `wnb_feed_silent` gauge is 1, and one task for the `admin` role is opened per
-silent source (not repeated while it is open). An admin task has no child: its NHS number is empty and its
-service is `feed:<source>`, so the open-task unique index keeps it single even across replicas.
+silent source (not repeated while it is open; see wnb/admin_tasks.py), about `feed:<source>`.
 """
 
 from __future__ import annotations
@@ -13,25 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from threading import Lock
 
-import structlog
-from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, func, select
 
 from wnb import metrics
-from wnb.audit import AuditLog
-from wnb.domain import Role, TaskStatus
-from wnb.effects import task_ref
+from wnb.admin_tasks import open_admin_task
 from wnb.store import repo
-from wnb.store.db import writing
 
-log = structlog.get_logger("wnb.feeds")
 SILENT_FEED_CODE = "silent-feed"
-NO_CHILD = ""
 
 
 @dataclass(frozen=True)
 class FeedStatus:
-    """One watched source as of `checked_at`: when its last event arrived and whether it is silent."""
+    """One watched source at a check: when its last event arrived and whether it is silent."""
 
     source: str
     window: timedelta
@@ -69,80 +61,19 @@ def open_silent_feed_tasks(
     db: Engine, statuses: list[FeedStatus], now: datetime, actor: str = "scheduler"
 ) -> list[str]:
     """Open an admin task for each silent source that has none open; return the new tasks' ids."""
-    opened: list[str] = []
+    opened = []
     for status in statuses:
-        if not status.silent:
-            continue
-        try:
-            with writing(db) as connection:
-                open_task = connection.execute(
-                    select(repo.tasks.c.id).where(
-                        repo.tasks.c.nhs_number == NO_CHILD,
-                        repo.tasks.c.service == feed_service(status.source),
-                        repo.tasks.c.code == SILENT_FEED_CODE,
-                        repo.tasks.c.status.in_(repo.OPEN_STATUSES),
-                    )
-                ).first()
-                if open_task is not None:
-                    continue
-                opened.append(_open_task(connection, status, now, actor))
-        except IntegrityError:  # another replica opened it in the meantime: one task is what we want
-            log.info("silent_feed_task_exists", source=status.source)
+        if status.silent:
+            note = f"no event from {status.source} for longer than {window_text(status.window)}"
+            details = {
+                "source": status.source,
+                "window_seconds": status.window.total_seconds(),
+                "last_event_at": status.last_event_at,
+            }
+            task = open_admin_task(db, feed_service(status.source), SILENT_FEED_CODE, note, details, now, actor)
+            if task is not None:
+                opened.append(task)
     return opened
-
-
-def _open_task(connection: Connection, status: FeedStatus, now: datetime, actor: str) -> str:
-    task = {
-        "nhs_number": NO_CHILD,
-        "service": feed_service(status.source),
-        "code": SILENT_FEED_CODE,
-        "owner_role": Role.ADMIN.value,
-        "first_owner_role": Role.ADMIN.value,
-        "status": TaskStatus.REQUESTED.value,
-        "due_at": now,
-        "escalation_level": 0,
-        "rule_ids": [],
-        "created_at": now,
-        "ruleset_version": "",
-        "updated_at": now,
-    }
-    task_id = repo.insert_row(connection, repo.tasks, task)
-    note = f"no event from {status.source} for longer than {window_text(status.window)}"
-    repo.insert_row(
-        connection,
-        repo.task_history,
-        {
-            "task_id": task_id,
-            "at": now,
-            "actor": actor,
-            "action": "created",
-            "status": task["status"],
-            "owner_role": task["owner_role"],
-            "due_at": now,
-            "escalation_level": 0,
-            "note": note,
-        },
-    )
-    audit = AuditLog(connection)
-    audit.append(
-        now,
-        actor,
-        "task_created",
-        [task_ref(task_id)],
-        {
-            "code": SILENT_FEED_CODE,
-            "service": task["service"],
-            "owner_role": Role.ADMIN,
-            "due_at": now,
-            "source": status.source,
-            "window_seconds": status.window.total_seconds(),
-            "last_event_at": status.last_event_at,
-            "reason": note,
-        },
-    )
-    audit.finish()
-    log.warning("silent_feed_task_opened", source=status.source, task=task_ref(task_id))
-    return task_ref(task_id)
 
 
 class FeedWatch:

@@ -24,6 +24,11 @@ BACKLOG_STATUSES = ("pending", "sending", "uncertain", "failed")
 OUTBOX_BACKLOG = Gauge(
     "wnb_outbox_backlog", "Outbox rows not sent, by status (set by the delivery job)", ["status"], registry=REGISTRY
 )
+SWEEP_AGE = Gauge(
+    "wnb_sweep_last_success_age_seconds",
+    "Seconds since the sweep last succeeded (since start when it has not yet), set every minute",
+    registry=REGISTRY,
+)
 FEED_SILENT = Gauge(
     "wnb_feed_silent",
     "1 when a source has sent no event for longer than its window, else 0",

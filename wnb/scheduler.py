@@ -17,7 +17,8 @@ from threading import Lock
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]  # no type hints in 3.x
 
-from wnb import inbox, notify
+from wnb import inbox, metrics, notify
+from wnb.admin_tasks import open_admin_task
 from wnb.feeds import FeedWatch
 from wnb.service import Service
 from wnb.webhook import WebhookSettings
@@ -86,10 +87,10 @@ class Scheduler:
                 self.deliver, "interval", seconds=outbox_seconds, id="outbox", next_run_time=datetime.now(UTC)
             )
         self.feeds = feeds
-        if feeds is not None and feeds.windows:
-            self._scheduler.add_job(
-                self.watch_feeds, "interval", seconds=feed_seconds, id="feeds", next_run_time=datetime.now(UTC)
-            )
+        self.started_at = datetime.now(UTC)
+        self._scheduler.add_job(  # the watch: silent feeds and a failing sweep, every minute
+            self.watch, "interval", seconds=feed_seconds, id="watch", next_run_time=datetime.now(UTC)
+        )
 
     @property
     def delivers(self) -> bool:
@@ -101,12 +102,25 @@ class Scheduler:
         except Exception as error:  # keep the scheduler alive; rows stay pending for the next run
             log.error("outbox_delivery_failed", error=type(error).__name__)
 
-    def watch_feeds(self) -> None:
-        assert self.feeds is not None
+    def watch(self) -> None:
+        """Check the clinic feeds, and the sweep's own heartbeat: both made visible as a gauge and an admin task."""
+        now = datetime.now(UTC)  # wall-clock time: events carry the real time they arrived
         try:
-            self.feeds.check(datetime.now(UTC))  # wall-clock time: events carry the real time they arrived
+            if self.feeds is not None and self.feeds.windows:
+                self.feeds.check(now)
+            self.check_sweep(now)
         except Exception as error:  # keep the scheduler alive; the next check tries again
-            log.error("feed_check_failed", error=type(error).__name__)
+            log.error("watch_failed", error=type(error).__name__)
+
+    def check_sweep(self, now: datetime) -> str | None:
+        """Set the sweep-age gauge; open an admin task when no sweep has succeeded for three intervals."""
+        since = self.heartbeat.last_sweep or self.started_at
+        metrics.SWEEP_AGE.set((now - since).total_seconds())
+        if now - since <= 3 * self.heartbeat.interval:
+            return None
+        note = f"no sweep has succeeded since {since.isoformat()} (last error: {self.heartbeat.last_error or 'none'})"
+        details = {"last_sweep": self.heartbeat.last_sweep, "last_error": self.heartbeat.last_error}
+        return open_admin_task(self.service.db, "scheduler", "sweep-stalled", note, details, now)
 
     def poll_inbox(self) -> None:
         assert self.inbox is not None
