@@ -199,7 +199,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="how long to drive each server")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections of the driver")
     parser.add_argument("--events", type=int, default=20_000, help="synthetic events to post (wnb must not run out)")
-    parser.add_argument("--profile", action="store_true", help="run the wnb server under cProfile; print top 25")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the wnb server under cProfile (its event-loop thread only: handlers on worker threads are not seen); print top 25",
+    )
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     parser.add_argument("--events-file", help=argparse.SUPPRESS)
