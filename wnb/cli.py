@@ -134,8 +134,12 @@ def context_import(file: Annotated[Path, typer.Argument(help="NDJSON person cont
 
 @app.command()
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="NDJSON or CSV files of canonical events.")],
-    format: Annotated[str | None, typer.Option("--format", help="ndjson or csv (default: by content).")] = None,
+    files: Annotated[
+        list[Path], typer.Argument(help="NDJSON or CSV canonical events, FHIR JSON, or HL7 v2 SIU messages.")
+    ],
+    format: Annotated[
+        str | None, typer.Option("--format", help="ndjson, csv, fhir or hl7 (default: by content).")
+    ] = None,
     rules: Annotated[Path | None, typer.Option("--rules", help="Ruleset directory.")] = None,
 ) -> None:
     """Store and evaluate every event of the files; print counts. Rejected rows go to `wnb rejects`."""

@@ -113,3 +113,34 @@ def users_create(
         say(f"user {name} created with role {role}")
 
     guarded(run)
+
+
+@app.command("mllp")
+def mllp_listen(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port, printed at start).")] = 2575,
+) -> None:
+    """Listen for HL7 v2 SIU messages over MLLP; store and evaluate each, then ACK (AA, or AE/AR with ERR)."""
+    import asyncio
+    import contextlib
+
+    from wnb.mllp import Listener
+
+    async def listen() -> None:
+        listener = Listener(service(), host, port)
+        bound = await listener.start()
+        say(f"listening for HL7 v2 over MLLP on {host}:{bound}")
+        sys.stdout.flush()
+        try:
+            await listener.serve_forever()
+        finally:
+            await listener.close()
+
+    if "WNB_LOG_LEVEL" not in os.environ:
+        configure_logging(logging.INFO)
+
+    def run() -> None:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how an operator stops the listener
+            asyncio.run(listen())
+
+    guarded(run)
