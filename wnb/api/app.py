@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from wnb.api import fhir, ingestion, observe, worklist
+from wnb.api import fhir, fhir_read, ingestion, observe, worklist
 from wnb.api.problems import install_handlers
 from wnb.notify import SmtpSettings
 from wnb.scheduler import Scheduler
@@ -66,6 +66,7 @@ def create_app(
     app.include_router(ingestion.router)
     app.include_router(worklist.router)
     app.include_router(fhir.router)
+    app.include_router(fhir_read.router)
     _check_every_route_guarded(app)
 
     def openapi() -> dict[str, Any]:
