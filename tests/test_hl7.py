@@ -198,3 +198,14 @@ def test_wnb_ingest_reads_the_sample_hl7_feed(tmp_path: Path, monkeypatch: pytes
     result = CliRunner().invoke(app, ["ingest", str(ROOT / "fixtures" / "siu-pas-2026-03.hl7")])
     assert result.exit_code == 0, result.output
     assert "2 accepted, 1 superseded, 0 stale, 0 duplicate, 0 rejected" in result.output
+
+
+def test_the_inbox_takes_an_hl7_file(tmp_path: Path, service: Service) -> None:
+    from wnb.inbox import poll
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "siu-2026-03-02.hl7").write_text(siu("S12", "M1", sent="20260302090000") + siu(), encoding="utf-8")
+    (polled,) = poll(service, inbox, settle_seconds=0)
+    assert polled.outcome == "processed"
+    assert polled.counts == {"accepted": 1, "superseded": 1}

@@ -207,3 +207,28 @@ def test_wnb_mllp_listens_on_a_free_port_and_acknowledges(tmp_path: Path) -> Non
         process.wait(20)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_the_http_service_runs_an_mllp_listener_beside_the_api(service: Service) -> None:
+    import time
+
+    import uvicorn
+
+    from wnb.api import create_app
+
+    app = create_app(service, mllp=("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.01)
+        with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=20) as connection:
+            connection.sendall(frame(siu()))
+            (ack,) = read_acks(connection, 1)
+        assert msa(ack) == ("AA", "MSG1")
+    finally:
+        server.should_exit = True
+        thread.join(20)

@@ -44,13 +44,16 @@ def serve(
         float, typer.Option("--sweep-minutes", help="Run WNB-14 and escalations this often (and once at start).")
     ] = 5,
     inbox: Annotated[Path | None, typer.Option("--inbox", help="A folder to poll every minute for feed files.")] = None,
+    mllp_port: Annotated[
+        int | None, typer.Option("--mllp-port", help="Also listen for HL7 v2 over MLLP on this port.")
+    ] = None,
 ) -> None:
     """Run the HTTP API (ingestion, worklist, actions; OpenAPI at /docs) and the scheduler until interrupted."""
     from wnb.api import serve as run_server
 
     if "WNB_LOG_LEVEL" not in os.environ:
         configure_logging(logging.INFO)  # a service logs each request (ids only) unless told otherwise
-    guarded(lambda: run_server(service(), host, port, sweep_minutes, inbox, smtp_settings()))
+    guarded(lambda: run_server(service(), host, port, sweep_minutes, inbox, smtp_settings(), mllp_port=mllp_port))
 
 
 @app.command("inbox")

@@ -31,15 +31,24 @@ def create_app(
     sweep_minutes: float | None = None,
     inbox: Path | None = None,
     smtp: SmtpSettings | None = None,
+    mllp: tuple[str, int] | None = None,
 ) -> FastAPI:
     """The API over `service`, with the sweep scheduled every `sweep_minutes` while it runs (None: no scheduler).
 
-    Refuses to build if any route but the anonymous ones lacks a role check.
+    Refuses to build if any route but the anonymous ones lacks a role check. With `mllp` (host, port) an HL7
+    MLLP listener runs beside the API, on the same event loop (wnb.mllp).
     """
     scheduler = Scheduler(service, sweep_minutes, inbox, smtp=smtp) if sweep_minutes else None
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        listener = None
+        if mllp is not None:
+            from wnb.mllp import Listener
+
+            listener = Listener(service, *mllp)
+            await listener.start()
+        app.state.mllp = listener
         if scheduler:
             scheduler.start()
         try:
@@ -47,6 +56,8 @@ def create_app(
         finally:
             if scheduler:
                 scheduler.stop()
+            if listener is not None:
+                await listener.close()
 
     app = FastAPI(
         title="wnb",
@@ -99,11 +110,17 @@ def serve(
     sweep_minutes: float = 5,
     inbox: Path | None = None,
     smtp: SmtpSettings | None = None,
+    mllp_port: int | None = None,
 ) -> None:
-    """Run the API with uvicorn until interrupted.
+    """Run the API with uvicorn until interrupted (and the MLLP listener on `mllp_port`, when given).
 
     uvicorn's access log is off: request paths and queries carry NHS numbers, and logs hold ids only.
     """
+    mllp = (host, mllp_port) if mllp_port is not None else None
     uvicorn.run(
-        create_app(service, sweep_minutes, inbox, smtp), host=host, port=port, access_log=False, log_level="info"
+        create_app(service, sweep_minutes, inbox, smtp, mllp=mllp),
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
     )
