@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,10 @@ def test_the_inbox_takes_an_hl7_file(tmp_path: Path, service: Service) -> None:
     (polled,) = poll(service, inbox, settle_seconds=0)
     assert polled.outcome == "processed"
     assert polled.counts == {"accepted": 1, "superseded": 1}
+
+
+@pytest.mark.parametrize("bad_escape", ["\\9990000018\\^^^NHS^NH", "9\\\\990000018^^^NHS^NH"])
+def test_python_hl7_never_logs_the_text_of_a_field(caplog: pytest.LogCaptureFixture, bad_escape: str) -> None:
+    with caplog.at_level(logging.DEBUG):
+        to_item(1, siu(nhs=bad_escape))
+    assert "990000018" not in caplog.text

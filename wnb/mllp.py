@@ -31,7 +31,7 @@ log = structlog.get_logger("wnb.mllp")
 VT, FS_CR = b"\x0b", b"\x1c\x0d"
 MAX_MESSAGE_BYTES = 1 << 20
 ORIGIN = "mllp"
-_LOCATION = re.compile(r"^([A-Z][A-Z0-9]{2})(?:-(\d+))?")
+_LOCATION = re.compile(r"^([A-Z][A-Z0-9]{2})(?:-(\d+))?(?:\s|$)")
 _control_ids = itertools.count(1)
 
 

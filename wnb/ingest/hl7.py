@@ -18,6 +18,7 @@ one whose content is invalid (no NHS number, bad date, …) is in error (`AE`). 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import hl7
+import hl7.containers
+import hl7.util
 from hl7.datatypes import parse_datetime
 
 from wnb.calendar import LONDON
@@ -33,6 +36,9 @@ from wnb.errors import InvalidEvent
 from wnb.service import RawItem
 
 START_BLOCK, END_BLOCK = "\x0b", "\x1c"
+# python-hl7 logs the text of fields it cannot unescape (NHS numbers, names); wnb's logs carry ids only.
+for _module in (hl7.containers, hl7.util):
+    logging.getLogger(_module.__file__).disabled = True
 _TRIGGERS = {
     "S12": "booked",
     "S13": "booked",
@@ -201,7 +207,11 @@ def parse_message(text: str) -> hl7.Message:
 def item_of(line: int | None, text: str, message: hl7.Message) -> RawItem:
     """A parsed message as a RawItem: its canonical event, or why it could not be mapped."""
     try:
-        event = message_to_event(message)
+        try:
+            event = message_to_event(message)
+        except (ValueError, IndexError, KeyError, TypeError, AttributeError) as error:
+            # A message shaped in a way python-hl7 or this mapping did not foresee: kept, never a crash.
+            raise Refused("MSH", f"the message could not be read ({type(error).__name__}: {error})") from None
         AttendanceEvent.parse(event)  # checked here too, so that a problem names the HL7 field to fix
     except InvalidEvent as problem:
         if not isinstance(problem, Refused) and problem.field in HL7_FIELD:
