@@ -127,7 +127,7 @@ def _decode(block: bytes) -> str:
 
 def handle_message(service: Service, block: bytes, framing: str | None = None) -> Answer:
     """Store and evaluate one message (or keep a framing error); the ACK to send back. Runs on a worker thread."""
-    text = _decode(block)
+    text = _decode(block).replace("\r\n", "\n").replace("\r", "\n")  # kept one segment a line, as files are
     at = service.clock()
     message: hl7.Message | None = None
     if framing is not None:

@@ -232,6 +232,8 @@ def to_item(line: int | None, text: str) -> RawItem:
 def split_messages(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
     """(first line number, text) of each message of a file: a message starts at each MSH segment.
 
+    The text has one segment a line (readable in `wnb rejects`, and what `mllp_send --loose` sends).
+
     Batch and file envelopes (FHS, BHS, BTS, FTS) are dropped; text before the first MSH is kept as its own
     item so that it is rejected, never silently lost.
     """
@@ -242,13 +244,13 @@ def split_messages(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
             if not segment or segment[:3] in ("FHS", "BHS", "BTS", "FTS"):
                 continue
             if segment.startswith("MSH") and current:
-                yield start, "\r".join(current) + "\r"
+                yield start, "\n".join(current) + "\n"
                 current = []
             if not current:
                 start = number
             current.append(segment)
     if current:
-        yield start, "\r".join(current) + "\r"
+        yield start, "\n".join(current) + "\n"
 
 
 def read(path: Path) -> Iterator[RawItem]:
