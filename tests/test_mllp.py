@@ -139,11 +139,24 @@ def test_a_block_without_a_start_character_is_refused_and_the_next_message_accep
     assert rejects(service)[0]["field"] == "MLLP"
 
 
-def test_bytes_before_a_start_block_are_not_a_message(listening: Listener, service: Service) -> None:
+def test_line_breaks_between_blocks_are_ignored(listening: Listener, service: Service) -> None:
     with connect(listening) as connection:
-        connection.sendall(b"\r\nnoise" + frame(siu()))
+        connection.sendall(b"\r\n" + frame(siu()))
         (ack,) = read_acks(connection, 1)
     assert msa(ack) == ("AA", "MSG1")
+    assert rejects(service) == []
+
+
+def test_a_message_cut_short_by_a_new_start_block_is_kept_and_the_next_answered(
+    listening: Listener, service: Service
+) -> None:
+    cut = VT + siu(control_id="CUT").replace("\n", "\r").encode()[:60]
+    with connect(listening) as connection:
+        connection.sendall(cut + frame(siu(control_id="WHOLE")))
+        (ack,) = read_acks(connection, 1)
+    assert msa(ack) == ("AA", "WHOLE")
+    (kept,) = rejects(service)
+    assert kept["field"] == "MLLP" and "cut short" in str(kept["reason"])
 
 
 def test_an_over_long_message_is_refused_and_the_connection_goes_on(listening: Listener, service: Service) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -159,10 +158,11 @@ class Block:
 
     data: bytes
     framing: str | None = None
+    cut_short: bytes = b""  # what came before a second <VT> in the block: kept as a reject, not answered
 
 
 async def read_block(reader: asyncio.StreamReader, limit: int) -> Block | None:
-    """The next block; None at the end of the connection. Bytes before a <VT> are not a message."""
+    """The next block; None at the end of the connection. Text before a block's last <VT> is not answered."""
     too_long = 0
     while True:
         try:
@@ -180,7 +180,8 @@ async def read_block(reader: asyncio.StreamReader, limit: int) -> Block | None:
         body = raw[: -len(FS_CR)]
         if VT not in body:
             return Block(body, "the block does not begin with <VT> (MLLP start block)")
-        return Block(body[body.rindex(VT) + 1 :])
+        start = body.rindex(VT)
+        return Block(body[start + 1 :], cut_short=body[:start].strip(b" \r\n\x0b"))
 
 
 class Listener:
@@ -193,10 +194,8 @@ class Listener:
         port: int = 0,
         workers: int = 4,
         limit: int = MAX_MESSAGE_BYTES,
-        on_answer: Callable[[Answer], None] | None = None,
     ) -> None:
         self.service, self.host, self.port, self.limit = service, host, port, limit
-        self.on_answer = on_answer
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wnb-mllp")
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -233,9 +232,10 @@ class Listener:
         loop = asyncio.get_running_loop()
         try:
             while (block := await read_block(reader, self.limit)) is not None:
+                if block.cut_short:
+                    cut = "a message cut short: a new <VT> began before its <FS><CR>"
+                    await loop.run_in_executor(self._pool, handle_message, self.service, block.cut_short, cut)
                 answer = await loop.run_in_executor(self._pool, handle_message, self.service, block.data, block.framing)
-                if self.on_answer:
-                    self.on_answer(answer)
                 if reader.at_eof() and block.framing and block.framing.startswith("the connection closed"):
                     break  # nobody is left to answer
                 writer.writeblock(answer.ack)
