@@ -152,3 +152,13 @@ def test_audit_export_fhir_writes_audit_events_then_provenance_as_ndjson(
     assert kinds.count("Provenance") == len(api.flags()) + len(api.tasks())
     for line in lines:
         (AuditEvent if line["resourceType"] == "AuditEvent" else Provenance).model_validate(line)
+
+
+def test_audit_events_are_searched_by_date(api: Api) -> None:  # noqa: F811
+    post(api, event("e1"))
+    everything = search(api, "/fhir/AuditEvent", GOVERNANCE)
+    assert everything["total"] > 0
+    assert search(api, "/fhir/AuditEvent", GOVERNANCE, date="ge2999-01-01T00:00:00+00:00")["total"] == 0
+    assert (
+        search(api, "/fhir/AuditEvent", GOVERNANCE, date="le2999-01-01T00:00:00+00:00")["total"] == everything["total"]
+    )

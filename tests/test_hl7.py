@@ -136,6 +136,18 @@ def test_an_invalid_message_is_in_error_naming_the_hl7_field(changes: dict[str, 
 
 
 @pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (siu().replace("|RXX-PAS|", "||"), "MSH-4"),
+        ("\n".join(line for line in siu().splitlines() if not line.startswith("PID")), "PID"),
+        ("\n".join(line for line in siu().splitlines() if not line.startswith("SCH")), "SCH"),
+    ],
+)
+def test_a_message_missing_a_required_segment_or_field_is_in_error(text: str, field: str) -> None:
+    assert problem_of(text).field == field
+
+
+@pytest.mark.parametrize(
     ("text", "words"),
     [
         (siu(msh_type="ADT^A01"), "not SIU"),
