@@ -156,10 +156,32 @@ def _search_items(request: Request, principal: Principal, kind: str) -> JSONResp
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 
+def _documented(*names: tuple[str, str]) -> dict[str, Any]:
+    """OpenAPI entries for search parameters read from the query string (so /docs lists them)."""
+    return {
+        "parameters": [
+            {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
+            for name, text in names
+        ]
+    }
+
+
+_PATIENT_DOC = ("patient:identifier", f"{NHS_NUMBER_SYSTEM}|NHS number (or the number alone)")
+_ITEM_DOCS = (
+    _PATIENT_DOC,
+    ("status", "comma-separated statuses"),
+    ("code", "comma-separated codes, [system|]code"),
+    ("_revinclude", "Provenance:target adds each item's Provenance"),
+    ("_count", f"page size (at most {MAX_COUNT}, default 100)"),
+    ("_offset", "matches to skip (the next link gives it)"),
+)
+
+
 @router.get(
     "/Flag",
     summary="Search flags as FHIR R4 Flags",
     description="By patient:identifier (NHS number), status, code; _revinclude=Provenance:target for provenance.",
+    openapi_extra=_documented(*_ITEM_DOCS),
 )
 def search_flags(request: Request, principal: Reader) -> JSONResponse:
     return _search_items(request, principal, "flag")
@@ -169,6 +191,7 @@ def search_flags(request: Request, principal: Reader) -> JSONResponse:
     "/Task",
     summary="Search tasks as FHIR R4 Tasks",
     description="By patient:identifier (NHS number), status, code; _revinclude=Provenance:target for provenance.",
+    openapi_extra=_documented(*_ITEM_DOCS),
 )
 def search_tasks(request: Request, principal: Reader) -> JSONResponse:
     return _search_items(request, principal, "task")
@@ -195,6 +218,13 @@ def _dates(request: Request) -> tuple[datetime | None, datetime | None]:
     "/AuditEvent",
     summary="Search the audit log as FHIR R4 AuditEvents (governance)",
     description="By date (ge/le prefixes), type (the audit action) and patient:identifier; in chain order.",
+    openapi_extra=_documented(
+        _PATIENT_DOC,
+        ("date", "ge|gt|le|lt|eq then an ISO-8601 time with offset; may repeat"),
+        ("type", "comma-separated audit actions (evaluation, flag_raised, task_escalated, ...)"),
+        ("_count", f"page size (at most {MAX_COUNT}, default 100)"),
+        ("_offset", "matches to skip"),
+    ),
 )
 def search_audit_events(request: Request, principal: Governance) -> JSONResponse:
     service: Service = request.app.state.service
