@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from wnb.errors import InvalidEvent
@@ -229,3 +231,13 @@ def test_python_hl7_never_logs_the_text_of_a_field(caplog: pytest.LogCaptureFixt
     with caplog.at_level(logging.DEBUG):
         to_item(1, siu(nhs=bad_escape))
     assert "990000018" not in caplog.text
+
+
+@settings(max_examples=300, deadline=None)
+@given(cuts=st.lists(st.tuples(st.integers(0, 400), st.sampled_from(["", "|", "^", "~", "\\", "&", "\n", "MSH|"]))))
+def test_any_damaged_message_is_mapped_or_refused_never_a_crash(cuts: list[tuple[int, str]]) -> None:
+    text = siu()
+    for position, insert in cuts:
+        text = text[:position] + insert + text[position + 1 :]
+    item = to_item(1, text)
+    assert isinstance(item.data, dict | InvalidEvent)
