@@ -9,7 +9,7 @@ ruleset version in force (as its policy).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fhir.resources.R4B.auditevent import AuditEvent
@@ -36,15 +36,32 @@ _CREATES = frozenset({"flag_raised", "task_created", "event_rejected", "context_
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+    """A FHIR instant in UTC, as the rest of wnb's JSON writes it (`Z`)."""
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _patient(nhs_number: str) -> dict[str, Any]:
     return {"identifier": {"system": NHS_NUMBER_SYSTEM, "value": nhs_number}, "type": "Patient"}
 
 
-def _json(model: Resource) -> dict[str, Any]:
-    return dict(model.model_dump(mode="json", exclude_none=True))
+def _pruned(value: Any) -> Any:
+    """The value without None members (FHIR JSON has no nulls)."""
+    if isinstance(value, dict):
+        return {key: _pruned(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_pruned(item) for item in value]
+    return value
+
+
+def _checked(model: type[Resource], data: dict[str, Any]) -> dict[str, Any]:
+    """The resource as JSON, once its R4B model has validated it (invalid: pydantic's ValidationError).
+
+    The model validates; the JSON is the validated input itself, since re-serialising the model would
+    cost twice the validation and say the same thing.
+    """
+    resource: dict[str, Any] = _pruned(data)
+    model.model_validate(resource)
+    return resource
 
 
 def flag_resource(row: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +69,8 @@ def flag_resource(row: dict[str, Any]) -> dict[str, Any]:
     period = {"start": _iso(row["raised_at"])}
     if row["status"] != "active" and row.get("changed_at") is not None:
         period["end"] = _iso(row["changed_at"])
-    flag = Flag.model_validate(
+    return _checked(
+        Flag,
         {
             "resourceType": "Flag",
             "id": f"F{row['id']}",
@@ -76,9 +94,8 @@ def flag_resource(row: dict[str, Any]) -> dict[str, Any]:
             },
             "subject": _patient(row["nhs_number"]),
             "period": period,
-        }
+        },
     )
-    return _json(flag)
 
 
 def task_priority(row: dict[str, Any]) -> str:
@@ -90,7 +107,8 @@ def task_priority(row: dict[str, Any]) -> str:
 
 def task_resource(row: dict[str, Any]) -> dict[str, Any]:
     """A wnb task as a FHIR Task: status, intent, priority, code, owner role, due as restriction.period.end."""
-    task = Task.model_validate(
+    return _checked(
+        Task,
         {
             "resourceType": "Task",
             "id": f"T{row['id']}",
@@ -108,9 +126,8 @@ def task_resource(row: dict[str, Any]) -> dict[str, Any]:
             "owner": {"identifier": {"system": ROLE, "value": row["owner_role"]}, "display": row["owner_role"]},
             "reasonCode": {"coding": [{"system": RULE, "code": rule} for rule in row["rule_ids"]]},
             "restriction": {"period": {"end": _iso(row["due_at"])}},
-        }
+        },
     )
-    return _json(task)
 
 
 def provenance_resource(kind: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +146,8 @@ def provenance_resource(kind: str, row: dict[str, Any]) -> dict[str, Any]:
         )
     for seq in dict.fromkeys(link["audit_seq"] for link in row["links"]):
         entities.append({"role": "derivation", "what": {"reference": f"AuditEvent/A{seq}"}})
-    provenance = Provenance.model_validate(
+    return _checked(
+        Provenance,
         {
             "resourceType": "Provenance",
             "id": f"prov-{target.split('/')[1]}",
@@ -153,9 +171,8 @@ def provenance_resource(kind: str, row: dict[str, Any]) -> dict[str, Any]:
                 }
             ],
             "entity": entities or None,
-        }
+        },
     )
-    return _json(provenance)
 
 
 def _subject_entity(subject: str) -> dict[str, Any]:
@@ -191,7 +208,8 @@ def audit_event_resource(record: dict[str, Any]) -> dict[str, Any]:
     ]
     if record.get("ruleset_version"):
         details.append({"type": "ruleset_version", "valueString": record["ruleset_version"]})
-    event = AuditEvent.model_validate(
+    return _checked(
+        AuditEvent,
         {
             "resourceType": "AuditEvent",
             "id": f"A{record['seq']}",
@@ -211,9 +229,8 @@ def audit_event_resource(record: dict[str, Any]) -> dict[str, Any]:
                     "detail": details,
                 },
             ],
-        }
+        },
     )
-    return _json(event)
 
 
 def searchset(
