@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.provenance import Provenance
-from typer.testing import CliRunner
 
 from wnb.ingest.fhir import NHS_NUMBER_SYSTEM
 
@@ -135,17 +136,19 @@ def test_a_clinic_system_and_a_nurse_may_not_read_audit_events(api: Api) -> None
         assert client.get("/fhir/AuditEvent").status_code == 403
 
 
-def test_audit_export_fhir_writes_audit_events_then_provenance_as_ndjson(
-    api: Api,  # noqa: F811
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from wnb.cli import app
-
+def test_audit_export_fhir_writes_audit_events_then_provenance_as_ndjson(api: Api, tmp_path: Path) -> None:  # noqa: F811
     post(api, event("e1"))
-    monkeypatch.setenv("WNB_DATABASE_URL", str(api.service.db.url))
-    result = CliRunner().invoke(app, ["audit", "export", "--format", "fhir"])
-    assert result.exit_code == 0, result.output
+    environment = {**os.environ, "WNB_DATABASE_URL": str(api.service.db.url)}
+    wnb = Path(sys.executable).parent / "wnb"
+    result = subprocess.run(
+        [str(wnb), "audit", "export", "--format", "fhir"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [line["resourceType"] for line in lines]
     assert kinds[0] == "AuditEvent" and kinds[-1] == "Provenance"

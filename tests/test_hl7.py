@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from wnb.errors import InvalidEvent
 from wnb.ingest import detect_format, read_file
@@ -17,6 +19,7 @@ from wnb.service import Service
 from wnb.store import listing
 
 ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules" / "default"
 
 
 def siu(
@@ -45,6 +48,13 @@ def siu(
         *extra,
     ]
     return "\n".join(segment for segment in segments if segment) + "\n"
+
+
+def wnb_command(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `wnb` command in its own process (its logging set-up stays out of the test process)."""
+    environment = {**os.environ, "WNB_DATABASE_URL": f"sqlite:///{folder / 'cli.db'}", "WNB_RULES_DIR": str(RULES)}
+    wnb = Path(sys.executable).parent / "wnb"
+    return subprocess.run([str(wnb), *args], cwd=folder, env=environment, capture_output=True, text=True, timeout=120)
 
 
 def event_of(text: str) -> dict[str, object]:
@@ -205,14 +215,10 @@ def test_an_hl7_file_through_the_service_raises_tasks_and_keeps_rejects(tmp_path
     assert "MSH|" in rejects[0]["raw"]
 
 
-def test_wnb_ingest_reads_the_sample_hl7_feed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from wnb.cli import app
-
-    monkeypatch.setenv("WNB_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("WNB_RULES_DIR", str(ROOT / "rules" / "default"))
-    result = CliRunner().invoke(app, ["ingest", str(ROOT / "fixtures" / "siu-pas-2026-03.hl7")])
-    assert result.exit_code == 0, result.output
-    assert "2 accepted, 1 superseded, 0 stale, 0 duplicate, 0 rejected" in result.output
+def test_wnb_ingest_reads_the_sample_hl7_feed(tmp_path: Path) -> None:
+    result = wnb_command(tmp_path, "ingest", str(ROOT / "fixtures" / "siu-pas-2026-03.hl7"))
+    assert result.returncode == 0, result.stderr
+    assert "2 accepted, 1 superseded, 0 stale, 0 duplicate, 0 rejected" in result.stdout
 
 
 def test_the_inbox_takes_an_hl7_file(tmp_path: Path, service: Service) -> None:

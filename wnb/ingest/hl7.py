@@ -37,8 +37,9 @@ from wnb.service import RawItem
 
 START_BLOCK, END_BLOCK = "\x0b", "\x1c"
 # python-hl7 logs the text of fields it cannot unescape (NHS numbers, names); wnb's logs carry ids only.
+# A filter, not `disabled`: logging.config.dictConfig (uvicorn's, for one) re-enables disabled loggers.
 for _module in (hl7.containers, hl7.util):
-    logging.getLogger(_module.__file__).disabled = True
+    logging.getLogger(_module.__file__).addFilter(lambda _record: False)
 _TRIGGERS = {
     "S12": "booked",
     "S13": "booked",
