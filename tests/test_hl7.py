@@ -212,6 +212,7 @@ def test_an_hl7_file_through_the_service_raises_tasks_and_keeps_rejects(tmp_path
         rejects = listing.rejects(connection, include_handled=True)
     assert {task["code"] for task in tasks} >= {"reoffer-appointment", "letter-to-parent"}
     assert rejects[0]["field"] == "PID-3 (nhs_number)"
+    assert (rejects[0]["source"], rejects[0]["event_id"]) == ("RXX-PAS", "M3")
     assert "MSH|" in rejects[0]["raw"]
 
 

@@ -115,6 +115,7 @@ def test_a_message_that_is_not_siu_gets_ar_and_is_kept(listening: Listener, serv
     assert msa(ack) == ("AR", "ADT9")
     assert "200^Unsupported message type" in err(ack)
     assert rejects(service)[0]["field"] == "MSH-9"
+    assert rejects(service)[0]["event_id"] == "ADT9"
 
 
 def test_a_duplicate_message_is_acknowledged_and_stored_once(listening: Listener, service: Service) -> None:

@@ -69,7 +69,13 @@ HL7_FIELD = {
 }
 
 
-class Refused(InvalidEvent):
+class MessageProblem(InvalidEvent):
+    """Why a message could not be used, naming the HL7 field, and which message it was (for the reject)."""
+
+    identity: dict[str, str | None] = {}  # replaced per instance, never mutated
+
+
+class Refused(MessageProblem):
     """A message wnb cannot take at all (unparseable, not SIU, an unused trigger): acknowledged `AR`."""
 
 
@@ -214,9 +220,12 @@ def item_of(line: int | None, text: str, message: hl7.Message) -> RawItem:
             # A message shaped in a way python-hl7 or this mapping did not foresee: kept, never a crash.
             raise Refused("MSH", f"the message could not be read ({type(error).__name__}: {error})") from None
         AttendanceEvent.parse(event)  # checked here too, so that a problem names the HL7 field to fix
-    except InvalidEvent as problem:
+    except InvalidEvent as error:
+        problem = error if isinstance(error, MessageProblem) else MessageProblem(error.field, error.reason)
         if not isinstance(problem, Refused) and problem.field in HL7_FIELD:
-            problem = InvalidEvent(f"{HL7_FIELD[problem.field]} ({problem.field})", problem.reason)
+            problem = MessageProblem(f"{HL7_FIELD[problem.field]} ({problem.field})", problem.reason)
+        # The data-quality queue shows which message it was: sending facility and control id.
+        problem.identity = {"source": _get(message, "MSH", 4) or None, "event_id": _get(message, "MSH", 10) or None}
         return RawItem(line, text, problem)
     return RawItem(line, text, event)
 
