@@ -81,7 +81,13 @@ def problem_of(text: str) -> InvalidEvent:
     ],
 )
 def test_each_trigger_event_maps_to_its_attendance(trigger: str, attendance: str) -> None:
-    assert event_of(siu(trigger))["attendance"] == attendance
+    status = "Booked" if trigger in ("S13", "S14") else ""
+    assert event_of(siu(trigger, status=status))["attendance"] == attendance
+
+
+@pytest.mark.parametrize("trigger", ["S13", "S14"])
+def test_a_modification_without_a_filler_status_is_in_error_not_read_as_booked(trigger: str) -> None:
+    assert problem_of(siu(trigger)).field == "SCH-25"
 
 
 def test_a_cancellation_with_a_patient_reason_is_a_patient_cancellation() -> None:

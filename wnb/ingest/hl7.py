@@ -8,7 +8,9 @@ The mapping:
 - `appointment_at`: TQ1-7 start, else SCH-11 timing quantity start (TQ-4), else AIS-4; a time without an
   offset is UK local time;
 - `recorded_at`: EVN-2 when there is one, else MSH-7;
-- `attendance` from the trigger event (MSH-9.2): S26 → did-not-attend; S12 → booked; S13 and S14 → booked;
+- `attendance` from the trigger event (MSH-9.2): S26 → did-not-attend; S12 → booked; S13 and S14 → booked
+  when SCH-25 says Booked, Pending, Waitlist, Overbook or Blocked (without a filler status they are in error:
+  a modification sent after a no-show must never withdraw what the no-show raised);
   S15 → cancelled-by-patient when the SCH-6 reason code or text starts with `pat`, else cancelled-by-provider;
   S17 (deletion) → entered-in-error. A filler status (SCH-25) of Noshow → did-not-attend, Complete or Started
   → attended, Cancelled → as S15, Deleted → entered-in-error overrides the trigger.
@@ -55,6 +57,7 @@ _FILLER_STATUS = {
     "cancelled": "cancelled",
     "deleted": "entered-in-error",
 }
+_STILL_BOOKED = frozenset({"booked", "pending", "waitlist", "overbook", "blocked"})
 # Where a canonical field comes from, so a reject names the HL7 field the sender must fix.
 HL7_FIELD = {
     "source": "MSH-4",
@@ -149,6 +152,13 @@ def _attendance(message: hl7.Message, trigger: str) -> str:
     status = _get(message, "SCH", 25).lower()
     if status in _FILLER_STATUS:
         meaning = _FILLER_STATUS[status]
+    elif trigger in ("S13", "S14") and status not in _STILL_BOOKED:
+        # Read as "booked", a modification sent after a no-show would withdraw the safeguarding tasks it raised.
+        raise InvalidEvent(
+            "SCH-25",
+            f"SIU^{trigger} needs a filler status (Booked, Noshow, Complete, Cancelled, ...) so that a "
+            "modification never silently changes an appointment's outcome",
+        )
     if meaning != "cancelled":
         return meaning
     reason = (_get(message, "SCH", 6) or _get(message, "SCH", 6, 2)).lower()
