@@ -216,9 +216,12 @@ def test_wnb_mllp_listens_on_a_free_port_and_acknowledges(tmp_path: Path) -> Non
             connection.sendall(frame(siu()))
             (ack,) = read_acks(connection, 1)
         assert msa(ack) == ("AA", "MSG1")
-    finally:
         process.terminate()
-        process.wait(20)
+        assert process.wait(20) == 0  # SIGTERM stops it cleanly, between messages
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(20)
         if process.stdout is not None:
             process.stdout.close()
 

@@ -125,7 +125,7 @@ def mllp_listen(
 ) -> None:
     """Listen for HL7 v2 SIU messages over MLLP; store and evaluate each, then ACK (AA, or AE/AR with ERR)."""
     import asyncio
-    import contextlib
+    import signal
 
     from wnb.mllp import Listener
 
@@ -134,16 +134,16 @@ def mllp_listen(
         bound = await listener.start()
         say(f"listening for HL7 v2 over MLLP on {host}:{bound}")
         sys.stdout.flush()
-        try:
-            await listener.serve_forever()
-        finally:
-            await listener.close()
+        stop = asyncio.Event()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):  # stop between messages, not in the middle of one
+            asyncio.get_running_loop().add_signal_handler(signal_number, stop.set)
+        await stop.wait()
+        await listener.close()
 
     if "WNB_LOG_LEVEL" not in os.environ:
         configure_logging(logging.INFO)
 
     def run() -> None:
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how an operator stops the listener
-            asyncio.run(listen())
+        asyncio.run(listen())
 
     guarded(run)

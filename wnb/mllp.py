@@ -199,6 +199,8 @@ class Listener:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wnb-mllp")
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._in_flight = 0  # messages being stored and answered right now
+        self._closing = False
 
     async def start(self) -> int:
         """Listen; returns the bound port (useful when asked for port 0)."""
@@ -207,20 +209,24 @@ class Listener:
         log.info("mllp_listening", host=self.host, port=self.port)
         return self.port
 
-    async def serve_forever(self) -> None:
-        if self._server is None:
-            await self.start()
-        assert self._server is not None
-        async with self._server:
-            await self._server.serve_forever()
+    async def close(self, grace_seconds: float = 10.0) -> None:
+        """Stop: take no new message, let those being stored be answered, then close every connection.
 
-    async def close(self) -> None:
+        A message read but not yet handled is never answered, so its sender sends it again (idempotent).
+        """
+        self._closing = True
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        while self._in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.02)
         for task in list(self._connections):
             task.cancel()
-        self._pool.shutdown(wait=True)
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        await loop.run_in_executor(None, self._pool.shutdown)
 
     def _connection(self, reader: HL7StreamReader, writer: HL7StreamWriter) -> None:
         task = asyncio.get_running_loop().create_task(self._converse(reader, writer))
@@ -231,15 +237,21 @@ class Listener:
         """Answer each block of one connection in turn until the peer closes it."""
         loop = asyncio.get_running_loop()
         try:
-            while (block := await read_block(reader, self.limit)) is not None:
-                if block.cut_short:
-                    cut = "a message cut short: a new <VT> began before its <FS><CR>"
-                    await loop.run_in_executor(self._pool, handle_message, self.service, block.cut_short, cut)
-                answer = await loop.run_in_executor(self._pool, handle_message, self.service, block.data, block.framing)
-                if reader.at_eof() and block.framing and block.framing.startswith("the connection closed"):
-                    break  # nobody is left to answer
-                writer.writeblock(answer.ack)
-                await writer.drain()
+            while (block := await read_block(reader, self.limit)) is not None and not self._closing:
+                self._in_flight += 1
+                try:
+                    if block.cut_short:
+                        cut = "a message cut short: a new <VT> began before its <FS><CR>"
+                        await loop.run_in_executor(self._pool, handle_message, self.service, block.cut_short, cut)
+                    answer = await loop.run_in_executor(
+                        self._pool, handle_message, self.service, block.data, block.framing
+                    )
+                    if reader.at_eof() and block.framing and block.framing.startswith("the connection closed"):
+                        break  # nobody is left to answer
+                    writer.writeblock(answer.ack)
+                    await writer.drain()
+                finally:
+                    self._in_flight -= 1
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
