@@ -131,8 +131,12 @@ def context_import(file: Annotated[Path, typer.Argument(help="NDJSON person cont
 
 @app.command()
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="NDJSON or CSV files of canonical events.")],
-    format: Annotated[str | None, typer.Option("--format", help="ndjson or csv (default: by content).")] = None,
+    files: Annotated[
+        list[Path], typer.Argument(help="NDJSON or CSV canonical events, FHIR JSON, or HL7 v2 SIU messages.")
+    ],
+    format: Annotated[
+        str | None, typer.Option("--format", help="ndjson, csv, fhir or hl7 (default: by content).")
+    ] = None,
     rules: Annotated[Path | None, typer.Option("--rules", help="Ruleset directory.")] = None,
 ) -> None:
     """Store and evaluate every event of the files; print counts. Rejected rows go to `wnb rejects`."""
@@ -302,12 +306,21 @@ def audit_verify() -> None:
 
 
 @audit_app.command("export")
-def audit_export() -> None:
-    """Write the audit log as JSON lines to standard output."""
+def audit_export(
+    format: Annotated[
+        str, typer.Option("--format", help="json: the records as JSON lines; fhir: AuditEvent and Provenance NDJSON.")
+    ] = "json",
+) -> None:
+    """Write the audit log to standard output, one JSON object a line."""
 
     def run() -> None:
+        if format not in ("json", "fhir"):
+            raise WnbError(f"--format {format!r}: use json or fhir")
+        from wnb import fhir_export
+
+        lines = fhir_export.export_lines if format == "fhir" else audit.export_lines
         with open_database().connect() as connection:
-            for line in audit.export_lines(connection):
+            for line in lines(connection):
                 sys.stdout.write(line + "\n")
 
     guarded(run)

@@ -44,6 +44,9 @@ def serve(
     inbox: Annotated[
         Path | None, typer.Option("--inbox", help="A folder to poll every minute for feed files (default WNB_INBOX).")
     ] = None,
+    mllp_port: Annotated[
+        int | None, typer.Option("--mllp-port", help="Also listen for HL7 v2 over MLLP on this port.")
+    ] = None,
 ) -> None:
     """Run the HTTP API (ingestion, worklist, actions; OpenAPI at /docs) and the scheduler until interrupted."""
     from wnb.api import serve as run_server
@@ -60,6 +63,7 @@ def serve(
             sweep_minutes or settings.sweep_minutes,
             inbox or settings.inbox,
             settings=settings,
+            mllp_port=mllp_port,
         )
     )
 
@@ -230,5 +234,36 @@ def users_list(as_json: JsonOption = False) -> None:
             created, disabled = item["created_at"] or "", item["disabled_at"]
             table.add_row(item["name"], item["role"], local(created), local(disabled) if disabled else "")
         out.print(table)
+
+    guarded(run)
+
+
+@app.command("mllp")
+def mllp_listen(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port, printed at start).")] = 2575,
+) -> None:
+    """Listen for HL7 v2 SIU messages over MLLP; store and evaluate each, then ACK (AA, or AE/AR with ERR)."""
+    import asyncio
+    import signal
+
+    from wnb.mllp import Listener
+
+    async def listen() -> None:
+        listener = Listener(service(), host, port)
+        bound = await listener.start()
+        say(f"listening for HL7 v2 over MLLP on {host}:{bound}")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):  # stop between messages, not in the middle of one
+            asyncio.get_running_loop().add_signal_handler(signal_number, stop.set)
+        await stop.wait()
+        await listener.close()
+
+    if load_settings().log_level is None:
+        configure_logging(logging.INFO)
+
+    def run() -> None:
+        asyncio.run(listen())
 
     guarded(run)

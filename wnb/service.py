@@ -167,7 +167,8 @@ class Service:
         actor: str = "engine",
     ) -> str:
         """Keep the row, its reason and its raw text in the data-quality queue; it takes part in nothing."""
-        data = item.data if isinstance(item.data, dict) else {}
+        # A reader may name the source and event id of an item it could not map (HL7: MSH-4, MSH-10).
+        data = item.data if isinstance(item.data, dict) else getattr(problem, "identity", {})
         reject_id = repo.insert_row(
             connection,
             repo.rejects,

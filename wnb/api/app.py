@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from wnb.api import fhir, ingestion, observe, worklist
+from wnb.api import fhir, fhir_read, ingestion, observe, worklist
 from wnb.api.problems import install_handlers
 from wnb.calendar import is_working_day
 from wnb.feeds import FeedWatch
@@ -37,11 +37,13 @@ def create_app(
     inbox: Path | None = None,
     smtp: SmtpSettings | None = None,
     settings: Settings | None = None,
+    mllp: tuple[str, int] | None = None,
 ) -> FastAPI:
     """The API over `service`, with the sweep scheduled every `sweep_minutes` while it runs (None: no scheduler).
 
     `settings` (default: from the environment) give SMTP when `smtp` is not given, the webhook, the feed
     windows and whether /docs is open. Refuses to build if any route but the anonymous ones lacks a role check.
+    With `mllp` (host, port) an HL7 MLLP listener runs beside the API, on the same event loop (wnb.mllp).
     """
     settings = settings or load_settings()
     if smtp is None and settings.smtp_host:
@@ -53,8 +55,15 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         is_working_day(datetime.now(UTC).date())  # load the bank holidays now, not in the first request
+        listener = None
+        if mllp is not None:
+            from wnb.mllp import Listener
+
+            listener = Listener(service, *mllp)
+            await listener.start()
+        app.state.mllp = listener
         if scheduler:
             scheduler.start()
         try:
@@ -62,6 +71,8 @@ def create_app(
         finally:
             if scheduler:
                 scheduler.stop()
+            if listener is not None:
+                await listener.close()
 
     app = FastAPI(
         title="wnb",
@@ -86,6 +97,7 @@ def create_app(
     app.include_router(ingestion.router)
     app.include_router(worklist.router)
     app.include_router(fhir.router)
+    app.include_router(fhir_read.router)
     _check_every_route_guarded(app)
 
     def openapi() -> dict[str, Any]:
@@ -119,12 +131,15 @@ def serve(
     inbox: Path | None = None,
     smtp: SmtpSettings | None = None,
     settings: Settings | None = None,
+    mllp_port: int | None = None,
 ) -> None:
-    """Run the API with uvicorn until interrupted; in production mode, refuse while a secret is the default.
+    """Run the API with uvicorn until interrupted (and the MLLP listener on `mllp_port`, when given).
 
-    uvicorn's access log is off: request paths and queries carry NHS numbers, and logs hold ids only.
+    In production mode, refuse while a secret is the default. uvicorn's access log is off: request paths
+    and queries carry NHS numbers, and logs hold ids only.
     """
     settings = settings or load_settings()
     refuse_unsafe_production(settings)
-    app = create_app(service, sweep_minutes, inbox, smtp, settings)
+    mllp = (host, mllp_port) if mllp_port is not None else None
+    app = create_app(service, sweep_minutes, inbox, smtp, settings, mllp=mllp)
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
