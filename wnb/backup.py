@@ -99,11 +99,14 @@ def restore(source: Path, url: str) -> None:
             partial.unlink(missing_ok=True)
         return
     _refuse_unless_empty(url)
-    _run(
-        _client("pg_restore"),
-        parsed,
-        ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction", str(source)],
-    )
+    try:
+        _run(
+            _client("pg_restore"),
+            parsed,
+            ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction", str(source)],
+        )
+    except WnbError as error:
+        raise WnbError(f"{source}: {error}") from None
 
 
 def _sqlite_copy(source: Path, target: Path, must_exist: bool) -> None:
