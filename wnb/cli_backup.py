@@ -9,14 +9,27 @@ import typer
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from wnb import audit
+from wnb import (
+    audit,
+    cli_service,  # noqa: F401  (registers its command groups first, so `db` is shared)
+)
 from wnb.backup import backup, restore
 from wnb.cli import app, guarded, say
 from wnb.errors import WnbError
 from wnb.store.db import database_url, open_database
 
-db_app = typer.Typer(help="The database: backups and restores.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
+
+def _db_group() -> typer.Typer:
+    """The `wnb db` group: the one already registered (with `wnb db upgrade`), or a new one."""
+    for group in app.registered_groups:
+        if group.name == "db" and isinstance(group.typer_instance, typer.Typer):
+            return group.typer_instance
+    created = typer.Typer(help="The database: schema, backups and restores.", no_args_is_help=True)
+    app.add_typer(created, name="db")
+    return created
+
+
+db_app = _db_group()
 
 
 @db_app.command("backup")
