@@ -12,20 +12,24 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
 
 from wnb import audit
-from wnb.backup import restore
+from wnb.backup import backup, restore
 from wnb.errors import WnbError
 from wnb.ingest import read_file
 from wnb.ingest.ndjson import read as read_ndjson
+from wnb.nhs import is_valid_nhs_number
 from wnb.ruleset import Ruleset
 from wnb.service import RawItem, Service
 from wnb.store import listing
@@ -55,11 +59,12 @@ def _postgres_missing() -> str | None:
     return None
 
 
-def _admin(statement: str) -> None:
+def _admin(*statements: str) -> None:
     import psycopg
 
     with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as connection:
-        connection.execute(statement)  # type: ignore[arg-type]  # our own DDL; psycopg wants a LiteralString
+        for statement in statements:
+            connection.execute(statement)  # type: ignore[arg-type]  # our own DDL; psycopg wants a LiteralString
 
 
 @dataclass
@@ -80,8 +85,7 @@ class Store:
 
     def drop_all(self) -> None:
         if self.kind == "postgresql":
-            for name in self.created:
-                _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _admin(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self.created))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -141,11 +145,11 @@ def restored(store: Store, ruleset: Ruleset) -> Restored:
         service.ingest(read_file(feed), origin=feed.name)
     service.sweep(SWEEP_AT)
     engine.dispose()
-    backup = store.folder / f"wnb-{secrets.token_hex(3)}.backup"
-    taken = wnb(live, "db", "backup", str(backup), cwd=store.folder)
+    file = store.folder / f"wnb-{secrets.token_hex(3)}.backup"
+    taken = wnb(live, "db", "backup", str(file), cwd=store.folder)
     assert taken.returncode == 0, taken.stderr
     copy = store.new_url()
-    return Restored(live, copy, backup, wnb(copy, "db", "restore", str(backup), cwd=store.folder))
+    return Restored(live, copy, file, wnb(copy, "db", "restore", str(file), cwd=store.folder))
 
 
 def test_restore_reports_an_intact_audit_chain(restored: Restored) -> None:
@@ -169,14 +173,15 @@ def test_tampering_with_a_restored_copy_is_detected(restored: Restored, store: S
     tampered = store.new_url()
     restore(restored.backup, tampered)
 
-    def change_one_record(engine: Engine) -> None:
+    def change_one_record_and_verify(engine: Engine) -> audit.Verification:
         with engine.begin() as connection:
             connection.execute(text("UPDATE audit SET actor = 'someone-else' WHERE seq = 5"))
+        with engine.connect() as connection:
+            return audit.verify(connection)
 
-    _with_engine(tampered, change_one_record)
-    verified = wnb(tampered, "audit", "verify", cwd=store.folder)
-    assert verified.returncode == 1
-    assert "record 5 was changed" in verified.stderr
+    verified = _with_engine(tampered, change_one_record_and_verify)
+    assert not verified.ok
+    assert verified.first_bad_seq == 5 and "record 5 was changed" in str(verified.problem)
 
 
 def test_restored_copy_carries_on_the_chain_with_new_events(restored: Restored, store: Store, ruleset: Ruleset) -> None:
@@ -204,19 +209,17 @@ def test_restored_copy_carries_on_the_chain_with_new_events(restored: Restored, 
     assert verified.records > len(snapshot(restored.live)["audit"])
 
 
-def test_restore_refuses_a_database_that_already_has_tables(restored: Restored, store: Store) -> None:
+def test_restore_refuses_a_database_that_already_has_tables(restored: Restored) -> None:
     before = snapshot(restored.live)
-    refused = wnb(restored.live, "db", "restore", str(restored.backup), cwd=store.folder)
-    assert refused.returncode == 1
-    assert "already" in refused.stderr and "Traceback" not in refused.stderr
+    with pytest.raises(WnbError, match="already"):
+        restore(restored.backup, restored.live)
     assert snapshot(restored.live) == before
 
 
-def test_backup_never_replaces_an_existing_file(restored: Restored, store: Store) -> None:
+def test_backup_never_replaces_an_existing_file(restored: Restored) -> None:
     content = restored.backup.read_bytes()
-    refused = wnb(restored.live, "db", "backup", str(restored.backup), cwd=store.folder)
-    assert refused.returncode == 1
-    assert "already exists" in refused.stderr
+    with pytest.raises(WnbError, match="already exists"):
+        backup(restored.live, restored.backup)
     assert restored.backup.read_bytes() == content
 
 
@@ -225,3 +228,57 @@ def test_restore_names_a_file_that_is_not_a_backup(store: Store) -> None:
     junk.write_text("this is not a database\n")
     with pytest.raises(WnbError, match="not-a-backup.txt"):
         restore(junk, store.new_url())
+
+
+def synthetic_misses(count: int) -> list[RawItem]:
+    """One missed appointment each for `count` children with synthetic 999 NHS numbers."""
+    numbers = (f"999{body:06d}{check}" for body in range(1, 10**6) for check in range(10))
+    children = list(islice((number for number in numbers if is_valid_nhs_number(number)), count))
+    return [
+        RawItem(
+            index + 1,
+            "",
+            {
+                "source": "pas",
+                "event_id": f"stream-{index}",
+                "nhs_number": number,
+                "date_of_birth": "2018-01-01",
+                "service": "community-paediatrics",
+                "appointment_id": f"stream-A{index}",
+                "appointment_at": "2026-03-02T10:00:00+00:00",
+                "attendance": "did-not-attend",
+                "recorded_at": "2026-03-02T11:00:00+00:00",
+            },
+        )
+        for index, number in enumerate(children)
+    ]
+
+
+def test_backup_taken_while_events_arrive_restores_to_a_verified_chain(store: Store, ruleset: Ruleset) -> None:
+    live = store.new_url()
+    engine = open_database(live)
+    watcher = open_database(live, create=False)  # a second engine, to see when events are arriving
+    items = synthetic_misses(150)
+    writer = threading.Thread(target=lambda: Service(engine, ruleset).ingest(items, origin="stream", chunk=5))
+    stored = select(func.count()).select_from(text("event"))
+    writer.start()
+    try:
+        with watcher.connect() as connection:
+            while connection.execute(stored).scalar_one() < 10 and writer.is_alive():
+                time.sleep(0.02)
+                connection.rollback()
+        taken = backup(live, store.folder / f"during-{secrets.token_hex(3)}.backup")
+    finally:
+        writer.join()
+        engine.dispose()
+        watcher.dispose()
+    copy = store.new_url()
+    restore(taken.path, copy)
+
+    def read(restored: Engine) -> tuple[int, audit.Verification]:
+        with restored.connect() as connection:
+            return connection.execute(stored).scalar_one(), audit.verify(connection)
+
+    count, verified = _with_engine(copy, read)
+    assert count >= 10
+    assert verified.ok, verified.problem
