@@ -194,6 +194,7 @@ def worker_effects(spec: dict[str, Any]) -> dict[str, Any]:
             for name, table in sorted(SQLModel.metadata.tables.items())
         }
         verified = audit.verify(connection)
+        size = connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
     engine.dispose()
     digest = zlib.crc32("\n".join([*flags, "--", *tasks]).encode())
     return {
@@ -201,6 +202,7 @@ def worker_effects(spec: dict[str, Any]) -> dict[str, Any]:
         "tasks": len(tasks),
         "effects_crc": digest,
         "rows": rows,
+        "database_bytes": size,
         "audit_ok": verified.ok,
         "audit_records": verified.records,
         "audit_problem": verified.problem,
@@ -380,7 +382,10 @@ def report(
             f"{cpu:16.1f}   {resends:>13,}   {run['flags']:>5,}   {run['tasks']:>5,}   "
             f"{'yes' if same else 'NO':>12}   {audit}"
         )
+    rows_written = sum(first["rows"].values())
     text += [
+        f"           size of the 1-replica database: {first['database_bytes'] / 1e6:,.1f} MB "
+        f"({first['database_bytes'] / lines_total:,.0f} bytes and {rows_written / lines_total:.2f} rows per event line)",
         "           (wall: launch of the first replica process to exit of the last; same effects: flags, tasks and "
         "row counts equal to the first run's)",
         "",
