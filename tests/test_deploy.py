@@ -105,6 +105,19 @@ def test_image_copies_only_paths_that_exist_in_the_repository() -> None:
                 assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
 
 
+def test_image_ruleset_setting_points_at_the_ruleset_it_copies() -> None:
+    stage = final_stage()
+    settings = dict(
+        re.findall(r"(WNB_[A-Z_]+)=(\S+)", " ".join(arguments for name, arguments in stage if name == "ENV"))
+    )
+    copies = [arguments.split() for name, arguments in stage if name == "COPY" and not arguments.startswith("--")]
+    rules_dir = Path(settings["WNB_RULES_DIR"])
+    found = [
+        ROOT / source / rules_dir.relative_to(target) for source, target in copies if rules_dir.is_relative_to(target)
+    ]
+    assert found and (found[0] / "ruleset.yaml").is_file(), f"WNB_RULES_DIR={rules_dir} is not a copied ruleset"
+
+
 # ---- the compose file ----
 
 
