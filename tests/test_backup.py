@@ -139,12 +139,14 @@ def restored(store: Store, ruleset: Ruleset) -> Restored:
     """The sample feeds through the service, swept; then backed up and restored by the command line."""
     live = store.new_url()
     engine = open_database(live)
-    service = Service(engine, ruleset)
-    service.import_context(read_ndjson(FIXTURES / "context.ndjson"), origin="context.ndjson")
-    for feed in sorted([*FIXTURES.glob("feed-*.ndjson"), *FIXTURES.glob("feed-*.csv")]):
-        service.ingest(read_file(feed), origin=feed.name)
-    service.sweep(SWEEP_AT)
-    engine.dispose()
+    try:
+        service = Service(engine, ruleset)
+        service.import_context(read_ndjson(FIXTURES / "context.ndjson"), origin="context.ndjson")
+        for feed in sorted([*FIXTURES.glob("feed-*.ndjson"), *FIXTURES.glob("feed-*.csv")]):
+            service.ingest(read_file(feed), origin=feed.name)
+        service.sweep(SWEEP_AT)
+    finally:
+        engine.dispose()
     file = store.folder / f"wnb-{secrets.token_hex(3)}.backup"
     taken = wnb(live, "db", "backup", str(file), cwd=store.folder)
     assert taken.returncode == 0, taken.stderr
