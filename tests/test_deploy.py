@@ -8,6 +8,7 @@ names must exist in the command line.
 from __future__ import annotations
 
 import configparser
+import importlib
 import re
 import shlex
 import shutil
@@ -158,10 +159,21 @@ def test_load_balancer_sends_to_every_replica() -> None:
     assert all((DEPLOY / source).is_file() for source in mounted)
 
 
-def test_deploy_files_set_only_settings_that_wnb_reads() -> None:
-    read_by_wnb = set()
+def settings_wnb_reads() -> set[str]:
+    """WNB_ names in wnb's source, and WNB_<FIELD> for each field of a pydantic-settings model if it has one."""
+    names = set()
     for path in (ROOT / "wnb").rglob("*.py"):
-        read_by_wnb |= set(re.findall(r"\bWNB_[A-Z_]+\b", path.read_text()))
+        names |= set(re.findall(r"\bWNB_[A-Z_]+\b", path.read_text()))
+    try:
+        settings = importlib.import_module("wnb.settings")
+    except ImportError:
+        return names
+    fields = getattr(getattr(settings, "Settings", None), "model_fields", {})
+    return names | {f"WNB_{name.upper()}" for name in fields}
+
+
+def test_deploy_files_set_only_settings_that_wnb_reads() -> None:
+    read_by_wnb = settings_wnb_reads()
     given = set()
     for service in compose()["services"].values():
         given |= {name for name in service.get("environment", {}) if name.startswith("WNB_")}
