@@ -284,3 +284,11 @@ def test_backup_taken_while_events_arrive_restores_to_a_verified_chain(store: St
     count, verified = _with_engine(copy, read)
     assert count >= 10
     assert verified.ok, verified.problem
+
+
+def test_backup_of_a_sqlite_file_that_does_not_exist_names_it_and_writes_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.db"
+    target = tmp_path / "copy.backup"
+    with pytest.raises(WnbError, match="nowhere.db: no such SQLite database file"):
+        backup(f"sqlite:///{missing}", target)
+    assert not target.exists() and not missing.exists()
