@@ -405,4 +405,5 @@ def _configure_logging() -> None:
 
 
 # The service's commands (serve, inbox, keys, users) register themselves on `app`.
+import wnb.cli_backup  # noqa: E402,F401  (wnb db backup / restore)
 from wnb import cli_service  # noqa: E402,F401  (imported last: it uses the helpers above)
