@@ -7,6 +7,7 @@ hold no records.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from wnb.api.problems import install_handlers
 from wnb.notify import SmtpSettings
 from wnb.scheduler import Scheduler
 from wnb.service import Service
+from wnb.web import DEVELOPMENT_SECRET, mount_web
 
 ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
 
@@ -31,6 +33,7 @@ def create_app(
     sweep_minutes: float | None = None,
     inbox: Path | None = None,
     smtp: SmtpSettings | None = None,
+    session_secret: str | None = None,
 ) -> FastAPI:
     """The API over `service`, with the sweep scheduled every `sweep_minutes` while it runs (None: no scheduler).
 
@@ -67,6 +70,8 @@ def create_app(
     app.include_router(worklist.router)
     app.include_router(fhir.router)
     _check_every_route_guarded(app)
+    # The pages (issue 4) at /web; the secret signs their session cookie (settings will supply it).
+    mount_web(app, service, session_secret or os.environ.get("WNB_SESSION_SECRET") or DEVELOPMENT_SECRET)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

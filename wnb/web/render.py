@@ -1,0 +1,78 @@
+"""Render a page: the Jinja2 templates, the filters that show times in UK local time, navigation by role."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+from wnb.accounts import Principal
+from wnb.calendar import LONDON
+from wnb.display import due_in_words, local, local_short, plain_code
+from wnb.domain import Role
+from wnb.web.session import CHILD_READERS, DATA_QUALITY, GOVERNORS, WORKERS, csrf_token
+
+PREFIX = "/web"
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+TEMPLATES.env.filters["local"] = local
+TEMPLATES.env.filters["local_short"] = local_short
+TEMPLATES.env.filters["plain"] = plain_code
+TEMPLATES.env.globals["prefix"] = PREFIX
+
+
+def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
+    """The links a role may follow, so nobody is shown a page they would be refused."""
+    if principal is None:
+        return []
+    links: list[tuple[str, str, frozenset[Role]]] = [
+        ("My worklist", "/", WORKERS),
+        ("Find a child", "/children", CHILD_READERS),
+        ("Governance", "/governance", GOVERNORS),
+        ("Audit log", "/audit", GOVERNORS),
+        ("Simulate", "/simulate", GOVERNORS),
+        ("Data quality", "/rejects", DATA_QUALITY),
+    ]
+    return [(label, PREFIX + path) for label, path, roles in links if principal.role in roles]
+
+
+def flash(request: Request, text: str, kind: str = "info") -> None:
+    """A message shown once on the next page (after a redirect)."""
+    request.session.setdefault("flash", []).append([kind, text])
+    request.session["flash"] = request.session["flash"]  # mark the session changed
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    principal = getattr(request.state, "principal", None)
+    flashes = request.session.pop("flash", [])
+    return TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "user": principal,
+            "csrf": csrf_token(request),
+            "nav": nav_for(principal),
+            "flashes": flashes,
+            "path": request.url.path,
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def due_words(due: str | datetime, now: datetime) -> str:
+    return due_in_words(due, now)
+
+
+def age_in_words(born: date | None, now: datetime) -> str:
+    """'7 years', '9 months' on today's London date; '' when the date of birth is unknown."""
+    if born is None:
+        return ""
+    today = now.astimezone(LONDON).date()
+    months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
+    if months < 24:
+        return f"{months} month{'s' if months != 1 else ''}"
+    return f"{months // 12} years"

@@ -1,0 +1,136 @@
+"""My worklist: the open tasks for my role, red before amber, overdue first, then soonest due; and acting on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Connection, select
+
+from wnb.domain import Level, Role
+from wnb.ruleset import Ruleset
+from wnb.service import Service
+from wnb.store import listing, repo
+from wnb.web.render import PREFIX, age_in_words, due_words, flash, render
+from wnb.web.session import CsrfChecked, Worker
+
+router = APIRouter()
+
+ACTIONS = {"ack": "acknowledged", "complete": "completed"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One task as the worklist shows it."""
+
+    task: dict[str, Any]
+    level: str
+    overdue: bool
+    due: str
+    age: str
+
+    @property
+    def sort_key(self) -> tuple[int, int, str, str]:
+        return (self.level != Level.RED.value, not self.overdue, self.task["due_at"], self.task["id"])
+
+
+def red_rules(ruleset: Ruleset) -> frozenset[str]:
+    """The rules whose flag is red: a task they asked for is urgent."""
+    return frozenset(rule.id for rule in ruleset.rules if rule.flag and rule.flag.level is Level.RED)
+
+
+def births(connection: Connection, nhs_numbers: set[str]) -> dict[str, date]:
+    """A date of birth per person: the latest event that gave one, else the person's context."""
+    found: dict[str, date] = {}
+    if not nhs_numbers:
+        return found
+    events = repo.events
+    query = (
+        select(events.c.nhs_number, events.c.date_of_birth)
+        .where(events.c.nhs_number.in_(sorted(nhs_numbers)), events.c.date_of_birth.is_not(None))
+        .order_by(events.c.id)
+    )
+    for row in connection.execute(query):
+        found[row.nhs_number] = row.date_of_birth
+    for number in nhs_numbers - found.keys():
+        context = repo.person_context(connection, number)
+        if context is not None and context.date_of_birth is not None:
+            found[number] = context.date_of_birth
+    return found
+
+
+def worklist_rows(
+    connection: Connection, ruleset: Ruleset, now: datetime, role: str | None, service: str | None, status: str
+) -> list[Row]:
+    """The open tasks of `role` (None: every role), urgent first."""
+    items = listing.tasks(connection, role=role)
+    urgent = red_rules(ruleset)
+    born = births(connection, {item["nhs_number"] for item in items})
+    rows = []
+    for item in items:
+        if (service and item["service"] != service) or (status != "open" and item["status"] != status):
+            continue
+        due_at = datetime.fromisoformat(item["due_at"].replace("Z", "+00:00"))
+        level = Level.RED.value if urgent & set(item["rule_ids"]) else Level.AMBER.value
+        rows.append(
+            Row(item, level, due_at <= now, due_words(due_at, now), age_in_words(born.get(item["nhs_number"]), now))
+        )
+    return sorted(rows, key=lambda row: row.sort_key)
+
+
+@router.get("/", response_class=HTMLResponse, summary="My worklist")
+def worklist(
+    request: Request, principal: Worker, service: str = "", status: str = "open", role: str = ""
+) -> HTMLResponse:
+    wnb: Service = request.app.state.service
+    now = wnb.clock()
+    # Everyone sees their own role's tasks; an administrator may look at any role's.
+    shown_role = (role or None) if principal.role is Role.ADMIN else principal.role.value
+    if status not in ("open", "requested", "accepted"):
+        status = "open"
+    with wnb.db.connect() as connection:
+        everything = worklist_rows(connection, wnb.ruleset, now, shown_role, None, "open")
+    rows = [
+        row
+        for row in everything
+        if (not service or row.task["service"] == service) and (status == "open" or row.task["status"] == status)
+    ]
+    counts = {
+        "open": len(everything),
+        "overdue": sum(row.overdue for row in everything),
+        "red": sum(row.level == Level.RED.value for row in everything),
+    }
+    return render(
+        request,
+        "worklist.html",
+        rows=rows,
+        counts=counts,
+        services=sorted({row.task["service"] for row in everything}),
+        service=service,
+        status=status,
+        role=shown_role,
+        roles=[r.value for r in Role if r not in (Role.CLINIC_SYSTEM, Role.GOVERNANCE)],
+        now=now,
+    )
+
+
+@router.post("/tasks/{task_id}/{action}", dependencies=[CsrfChecked], summary="Acknowledge or complete a task")
+def act(
+    request: Request,
+    task_id: str,
+    action: str,
+    principal: Worker,
+    note: Annotated[str, Form(max_length=4000)] = "",
+    back: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    wnb: Service = request.app.state.service
+    if action not in ACTIONS:
+        flash(request, f"Unknown action {action!r}: use acknowledge or complete.", "error")
+    else:
+        row = wnb.act_on_task(task_id, action, principal.name, note.strip() or None)
+        flash(request, f"Task T{row.id} ({row.code.replace('-', ' ')}) {ACTIONS[action]}.")
+    target = back if back.startswith(PREFIX + "/") else PREFIX + "/"
+    return RedirectResponse(target, status_code=303)
