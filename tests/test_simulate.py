@@ -55,9 +55,7 @@ def two_misses(service: Service) -> None:
     service.ingest([miss("e1", 1), miss("e2", 2)], origin="test")
 
 
-def test_raising_the_repeat_threshold_shows_the_repeat_flag_no_longer_raised(
-    service: Service, tmp_path: Path
-) -> None:
+def test_raising_the_repeat_threshold_shows_the_repeat_flag_no_longer_raised(service: Service, tmp_path: Path) -> None:
     two_misses(service)
     result = simulate(service.db, load_ruleset(candidate(tmp_path, 3)), START, END)
     wnb06 = next(row for row in result.by_rule if row.key == "WNB-06")

@@ -36,9 +36,9 @@ from wnb.web.session import (
 DEVELOPMENT_SECRET = "wnb-development-session-secret-change-me"  # noqa: S105  (refused in production by settings)
 
 
-def _safe_next(target: str) -> str:
+def _is_safe(target: str) -> bool:
     """Only a path inside the pages: never another site (an open redirect)."""
-    return target if target.startswith(PREFIX + "/") and not target.startswith("//") else PREFIX + "/"
+    return target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target
 
 
 def _home(role: Any) -> str:
@@ -65,7 +65,7 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
     def sign_in_form(request: Request, next: str = "") -> Response:
         if (principal := current_user(request)) is not None:
             return RedirectResponse(_home(principal.role), status_code=303)
-        return render(request, "sign_in.html", next=_safe_next(next) if next else "", error=None)
+        return render(request, "sign_in.html", next=next if _is_safe(next) else "", error=None)
 
     @web.post("/sign-in", response_class=HTMLResponse, dependencies=[CsrfChecked])
     def sign_in_submit(
@@ -79,7 +79,7 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
             error = "Wrong user name or password."
             return render(request, "sign_in.html", status_code=401, next=next, error=error, name=name)
         sign_in(request, principal)
-        return RedirectResponse(_safe_next(next) if next else _home(principal.role), status_code=303)
+        return RedirectResponse(next if _is_safe(next) else _home(principal.role), status_code=303)
 
     @web.post("/sign-out", dependencies=[CsrfChecked])
     def sign_out_submit(request: Request) -> Response:
