@@ -11,9 +11,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from tests.web_fixtures import AMBER_CHILD, RED_CHILD, REPEAT_CHILD, RESOLVE_CHILD, STAFF, Site, running_site
+from tests.web_fixtures import (
+    AMBER_CHILD,
+    RED_CHILD,
+    REPEAT_CHILD,
+    RESOLVE_CHILD,
+    STAFF,
+    Site,
+    candidate_rules,
+    running_site,
+)
 from wnb import audit
 from wnb.ruleset import Ruleset
 from wnb.store import listing, repo
@@ -139,9 +148,9 @@ def test_the_booking_team_is_refused_governance_pages(site: Site, path: str) -> 
     assert "may not open this page" in answer.text
 
 
-def test_governance_staff_have_no_worklist(site: Site) -> None:
+def test_governance_staff_are_sent_from_the_worklist_to_their_dashboard(site: Site) -> None:
     with signed_in(site, "governance") as client:
-        assert client.get("/web/").status_code == 403
+        assert client.get("/web/").headers["location"] == "/web/governance"
 
 
 def test_the_menu_shows_only_the_pages_a_role_may_open(site: Site) -> None:
@@ -318,3 +327,23 @@ def test_marking_a_reject_handled_removes_it_from_the_queue_and_is_audited(site:
         assert f"reject-{reject['id']}" not in client.get("/web/rejects").text
     records = audit_records(site, "reject_handled")
     assert records[-1]["actor"] == "user:booking.al" and records[-1]["subject"] == [reject["id"]]
+
+
+def test_a_simulation_run_from_the_page_is_compared_and_audited(site: Site) -> None:
+    folder = candidate_rules(site.folder, repeat_misses=3)
+    with signed_in(site, "governance") as client:
+        csrf = token(client.get("/web/simulate"))
+        data = {"csrf": csrf, "rules": str(folder), "first": "2026-02-01", "last": "2026-03-02"}
+        page = client.post("/web/simulate", data=data).text
+    assert re.search(r'<tr class="differs" data-key="WNB-06">', page)
+    record = audit_records(site, "simulation_run")[-1]
+    assert record["actor"] == "user:gov.sam" and record["payload"]["differs"] is True  # type: ignore[index]
+
+
+def test_the_audit_page_names_a_changed_record(tmp_path: Path, ruleset: Ruleset) -> None:
+    with running_site(tmp_path, ruleset) as own:
+        with own.service.db.begin() as connection:
+            connection.execute(update(audit._audit).where(audit._audit.c.seq == 3).values(actor="someone-else"))
+        with signed_in(own, "governance") as client:
+            page = client.get("/web/audit").text
+    assert "Chain NOT intact: record 3 was changed" in page

@@ -78,7 +78,7 @@ def seed(service: Service, clock: FixedClock) -> None:
 def candidate_rules(folder: Path, repeat_misses: int) -> Path:
     """A copy of the default ruleset with a changed repeat-miss threshold."""
     target = folder / "candidate-rules"
-    shutil.copytree(DEFAULT_RULES, target, ignore=shutil.ignore_patterns("scenarios"))
+    shutil.copytree(DEFAULT_RULES, target, ignore=shutil.ignore_patterns("scenarios"), dirs_exist_ok=True)
     settings = target / "ruleset.yaml"
     settings.write_text(settings.read_text().replace("repeat_misses: 2", f"repeat_misses: {repeat_misses}"))
     return target

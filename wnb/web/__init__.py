@@ -7,7 +7,7 @@ problem+json answers, and the API's check that every route is guarded by a role 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,11 +19,9 @@ from wnb.accounts import user_for_password
 from wnb.errors import InvalidAction, NotFound, WnbError
 from wnb.service import Service
 from wnb.web import child, governance, quality, worklist
-from wnb.web.render import PREFIX, render
+from wnb.web.render import PREFIX, home_for, render
 from wnb.web.session import (
-    GOVERNORS,
     SESSION_HOURS,
-    WORKERS,
     CsrfChecked,
     Refused,
     SignInNeeded,
@@ -39,12 +37,6 @@ DEVELOPMENT_SECRET = "wnb-development-session-secret-change-me"  # noqa: S105  (
 def _is_safe(target: str) -> bool:
     """Only a path inside the pages: never another site (an open redirect)."""
     return target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target
-
-
-def _home(role: Any) -> str:
-    if role in WORKERS:
-        return PREFIX + "/"
-    return PREFIX + ("/governance" if role in GOVERNORS else "/children")
 
 
 def create_web(service: Service, session_secret: str, https_only: bool = False) -> FastAPI:
@@ -64,7 +56,7 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
     @web.get("/sign-in", response_class=HTMLResponse)
     def sign_in_form(request: Request, next: str = "") -> Response:
         if (principal := current_user(request)) is not None:
-            return RedirectResponse(_home(principal.role), status_code=303)
+            return RedirectResponse(home_for(principal.role), status_code=303)
         return render(request, "sign_in.html", next=next if _is_safe(next) else "", error=None)
 
     @web.post("/sign-in", response_class=HTMLResponse, dependencies=[CsrfChecked])
@@ -79,7 +71,7 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
             error = "Wrong user name or password."
             return render(request, "sign_in.html", status_code=401, next=next, error=error, name=name)
         sign_in(request, principal)
-        return RedirectResponse(next if _is_safe(next) else _home(principal.role), status_code=303)
+        return RedirectResponse(next if _is_safe(next) else home_for(principal.role), status_code=303)
 
     @web.post("/sign-out", dependencies=[CsrfChecked])
     def sign_out_submit(request: Request) -> Response:

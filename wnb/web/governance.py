@@ -18,7 +18,8 @@ from wnb.errors import WnbError
 from wnb.explain import explain_item
 from wnb.ruleset import load_ruleset
 from wnb.service import Service
-from wnb.simulate import period_of, simulate
+from wnb.simulate import Simulation, period_of, simulate
+from wnb.store.db import writing
 from wnb.web.charts import bar_chart
 from wnb.web.render import render
 from wnb.web.reports import dashboard
@@ -173,6 +174,21 @@ def simulate_form(request: Request, principal: Governor) -> HTMLResponse:
     )
 
 
+def _audit_simulation(wnb: Service, actor: str, result: Simulation) -> None:
+    """Governance trying a ruleset on past data is itself on the record (which ruleset, which period)."""
+    with writing(wnb.db) as connection:
+        log = audit.AuditLog(connection)
+        payload = {
+            "candidate_version": result.candidate_version,
+            "from": result.start,
+            "to": result.end,
+            "events_replayed": result.events_replayed,
+            "differs": result.differs,
+        }
+        log.append(wnb.clock(), actor, "simulation_run", [result.candidate_version[:12]], payload)
+        log.finish()
+
+
 @router.post("/simulate", response_class=HTMLResponse, dependencies=[CsrfChecked], summary="Run a simulation")
 def simulate_run(
     request: Request,
@@ -189,6 +205,7 @@ def simulate_run(
         if not folder.is_dir():
             raise WnbError(f"{rules} is not a ruleset directory on the server")
         result = simulate(wnb.db, load_ruleset(folder), start, end)
+        _audit_simulation(wnb, principal.actor, result)
     except ValueError:
         error = "The period's days must look like 2026-03-01."
     except WnbError as problem:

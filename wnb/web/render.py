@@ -39,6 +39,13 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
     return [(label, PREFIX + path) for label, path, roles in links if principal.role in roles]
 
 
+def home_for(role: Role) -> str:
+    """The first page of a role: the worklist for those who act, else the dashboard or a child's search."""
+    if role in WORKERS:
+        return PREFIX + "/"
+    return PREFIX + ("/governance" if role in GOVERNORS else "/children")
+
+
 def flash(request: Request, text: str, kind: str = "info") -> None:
     """A message shown once on the next page (after a redirect)."""
     request.session.setdefault("flash", []).append([kind, text])

@@ -7,15 +7,15 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
 from wnb.domain import Level, Role
 from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store import listing, repo
-from wnb.web.render import PREFIX, age_in_words, due_words, flash, render
-from wnb.web.session import CsrfChecked, Worker
+from wnb.web.render import PREFIX, age_in_words, due_words, flash, home_for, render
+from wnb.web.session import WORKERS, AnyPerson, CsrfChecked, Worker
 
 router = APIRouter()
 
@@ -83,8 +83,10 @@ def worklist_rows(
 
 @router.get("/", response_class=HTMLResponse, summary="My worklist")
 def worklist(
-    request: Request, principal: Worker, service: str = "", status: str = "open", role: str = ""
-) -> HTMLResponse:
+    request: Request, principal: AnyPerson, service: str = "", status: str = "open", role: str = ""
+) -> Response:
+    if principal.role not in WORKERS:
+        return RedirectResponse(home_for(principal.role), status_code=303)  # governance has no worklist
     wnb: Service = request.app.state.service
     now = wnb.clock()
     # Everyone sees their own role's tasks; an administrator may look at any role's.
