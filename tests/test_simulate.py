@@ -17,7 +17,7 @@ from wnb.cli import app
 from wnb.ruleset import Ruleset, load_ruleset
 from wnb.service import RawItem, Service
 from wnb.simulate import simulate
-from wnb.store import repo
+from wnb.store import listing, repo
 
 CHILD = "9990000018"
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -124,3 +124,31 @@ def test_cli_table_names_the_rules_that_differ(service: Service, tmp_path: Path,
     )
     assert result.exit_code == 0, result.output
     assert "WNB-06" in result.output and "differs" in result.output
+
+
+def test_cli_refuses_a_period_that_is_not_dates(db_url: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["rules", "simulate", "--rules", str(DEFAULT_RULES), "--from", "March", "--to", "2026-03-02"],
+        env={"WNB_DATABASE_URL": db_url},
+    )
+    assert result.exit_code == 1
+    assert "--from and --to must be dates" in result.output
+
+
+def test_a_task_completed_by_a_person_is_completed_in_the_replay_too(
+    service: Service, ruleset: Ruleset, clock: Any
+) -> None:
+    """WNB-12 reads completed clinician reviews, so the replay repeats what people did, when they did it."""
+    clock.now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    service.ingest([miss("e1", 1)], origin="test")
+    with service.db.connect() as connection:
+        review = next(t for t in listing.tasks(connection) if t["code"] == "clinician-review")
+    service.act_on_task(review["id"], "complete", "dr.lee", "seen at home", at=datetime(2026, 3, 2, 9, tzinfo=UTC))
+    clock.now = datetime(2026, 3, 2, 14, tzinfo=UTC)
+    discharge = miss("e2", 2)
+    assert isinstance(discharge.data, dict)
+    discharge.data.update(attendance="attended", outcome="discharged")
+    service.ingest([discharge], origin="test")
+    result = simulate(service.db, ruleset, START, END)
+    assert not result.differs, result.as_dict()

@@ -385,7 +385,7 @@ def rules_simulate(
     as_json: JsonOption = False,
 ) -> None:
     """Replay the period's stored history under a candidate ruleset (in a scratch database) and compare."""
-    from wnb.simulate import period_of, simulate, simulation_table
+    from wnb.simulate import period_of, simulate, simulation_tables
 
     def run() -> None:
         try:
@@ -396,7 +396,8 @@ def rules_simulate(
         if as_json:
             say(json.dumps(result.as_dict(), indent=2))
             return
-        out.print(simulation_table(result, f"{rules} ({result.candidate_version[:12]}), {first} to {last}"))
+        for table in simulation_tables(result, f"{rules} ({result.candidate_version[:12]}), {first} to {last}"):
+            out.print(table)
 
     guarded(run)
 

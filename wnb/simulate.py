@@ -314,18 +314,19 @@ def period_of(first: date, last: date) -> tuple[datetime, datetime]:
     return london_time_on(first, time(0)), london_time_on(last + timedelta(days=1), time(0))
 
 
-def simulation_table(result: Simulation, title: str) -> Table:
-    """The per-rule and per-role comparison as one terminal table; differing rows marked."""
-    table = Table(title=f"Simulation of {title}: {result.events_replayed} events replayed", title_justify="left")
-    for column in ("rule / role", "flags actually", "flags simulated", "tasks actually", "tasks simulated", ""):
-        table.add_column(column)
-    for row in [*result.by_rule, *result.by_role]:
-        table.add_row(
-            row.key,
-            str(row.actual_flags),
-            str(row.simulated_flags),
-            str(row.actual_tasks),
-            str(row.simulated_tasks),
-            "[bold]differs[/]" if row.differs else "",
+def simulation_tables(result: Simulation, title: str) -> list[Table]:
+    """The per-rule and per-role comparisons as terminal tables; differing rows marked."""
+    rules = Table(title=f"Simulation of {title}: {result.events_replayed} events replayed", title_justify="left")
+    for column in ("rule", "flags raised", "flags simulated", "tasks raised", "tasks simulated", ""):
+        rules.add_column(column)
+    for row in result.by_rule:
+        counts = (row.actual_flags, row.simulated_flags, row.actual_tasks, row.simulated_tasks)
+        rules.add_row(row.key, *(str(n) for n in counts), "[bold]differs[/]" if row.differs else "")
+    roles = Table(title="Tasks per role (the role that first owned them)", title_justify="left")
+    for column in ("role", "tasks raised", "tasks simulated", ""):
+        roles.add_column(column)
+    for row in result.by_role:
+        roles.add_row(
+            row.key, str(row.actual_tasks), str(row.simulated_tasks), "[bold]differs[/]" if row.differs else ""
         )
-    return table
+    return [rules, roles]
