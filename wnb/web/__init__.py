@@ -6,6 +6,7 @@ problem+json answers, and the API's check that every route is guarded by a role 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -51,6 +52,21 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
         same_site="lax",
         https_only=https_only,
     )
+
+    @web.middleware("http")
+    async def protect(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # Pages show children's records on shared ward PCs: never cached (the back button after signing out
+        # shows nothing), never framed, no script or style from elsewhere, no path (NHS numbers) in referrers.
+        response = await call_next(request)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+        )
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
+
     web.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     @web.get("/sign-in", response_class=HTMLResponse)

@@ -14,11 +14,13 @@ from sqlalchemy import String, cast, func, select
 
 from wnb import audit
 from wnb.calendar import london_date
+from wnb.effects import parse_ref
 from wnb.errors import WnbError
 from wnb.explain import explain_item
 from wnb.ruleset import load_ruleset
 from wnb.service import Service
 from wnb.simulate import Simulation, period_of, simulate
+from wnb.store import repo
 from wnb.store.db import writing
 from wnb.web.charts import bar_chart
 from wnb.web.render import render
@@ -154,8 +156,17 @@ def _summary(record: dict[str, Any]) -> str:
 @router.get("/explain/{ref}", response_class=HTMLResponse, summary="Why a flag or task was raised")
 def explain(request: Request, ref: str, principal: AnyPerson) -> HTMLResponse:
     wnb: Service = request.app.state.service
-    with wnb.db.connect() as connection:
+    with writing(wnb.db) as connection:
         lines = explain_item(connection, ref)
+        kind = "F" if ref.strip().upper().startswith("F") else "T"
+        item_id = parse_ref(ref, kind)
+        row = repo.flag_by_id(connection, item_id) if kind == "F" else repo.task_by_id(connection, item_id)
+        assert row is not None  # explain_item found it
+        log = audit.AuditLog(connection)  # the explanation shows the child's facts: a read of their record
+        log.append(
+            wnb.clock(), principal.actor, "record_read", [row.nhs_number, f"{kind}{item_id}"], {"view": "web-explain"}
+        )
+        log.finish()
     return render(request, "explain.html", ref=ref.upper(), lines=lines)
 
 

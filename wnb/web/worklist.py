@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
 from wnb.domain import Level, Role
+from wnb.errors import InvalidAction, NotFound
 from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store import listing, repo
@@ -132,7 +133,10 @@ def act(
     if action not in ACTIONS:
         flash(request, f"Unknown action {action!r}: use acknowledge or complete.", "error")
     else:
-        row = wnb.act_on_task(task_id, action, principal.name, note.strip() or None)
-        flash(request, f"Task T{row.id} ({row.code.replace('-', ' ')}) {ACTIONS[action]}.")
+        try:
+            row = wnb.act_on_task(task_id, action, principal.name, note.strip() or None)
+            flash(request, f"Task T{row.id} ({row.code.replace('-', ' ')}) {ACTIONS[action]}.")
+        except (InvalidAction, NotFound) as error:  # e.g. a colleague completed it a moment ago
+            flash(request, str(error), "error")
     target = back if back.startswith(PREFIX + "/") else PREFIX + "/"
     return RedirectResponse(target, status_code=303)
