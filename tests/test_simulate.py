@@ -152,3 +152,31 @@ def test_a_task_completed_by_a_person_is_completed_in_the_replay_too(
     service.ingest([discharge], origin="test")
     result = simulate(service.db, ruleset, START, END)
     assert not result.differs, result.as_dict()
+
+
+def test_a_follow_up_judged_by_a_real_sweep_is_judged_in_the_replay_at_the_same_moment(
+    service: Service, ruleset: Ruleset, clock: Any
+) -> None:
+    """WNB-14 is judged on what was stored when the real sweep ran, not on what arrived later."""
+    clock.now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    service.ingest([miss("e1", 2)], origin="test")
+    swept = datetime(2026, 4, 1, 9, tzinfo=UTC)  # after the 20-working-day deadline (30 March)
+    assert service.sweep(swept)["follow_ups_judged"] == 1
+    clock.now = datetime(2026, 4, 2, 12, tzinfo=UTC)
+    later = miss("e2", 20)
+    assert isinstance(later.data, dict)
+    later.data.update(appointment_at="2026-04-20T10:00:00+00:00", attendance="booked", recorded_at=None)
+    later.data.pop("recorded_at")
+    service.ingest([later], origin="test")
+    result = simulate(service.db, ruleset, START, datetime(2026, 5, 1, tzinfo=UTC))
+    wnb14 = next(row for row in result.by_rule if row.key == "WNB-14")
+    assert (wnb14.actual_flags, wnb14.simulated_flags) == (1, 1)
+    assert not result.differs, result.as_dict()
+
+
+def test_a_follow_up_not_yet_judged_for_real_is_not_judged_in_the_replay(
+    service: Service, ruleset: Ruleset, clock: Any
+) -> None:
+    service.ingest([miss("e1", 2)], origin="test")
+    result = simulate(service.db, ruleset, START, datetime(2026, 5, 1, tzinfo=UTC))
+    assert not result.differs, result.as_dict()

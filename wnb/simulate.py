@@ -9,8 +9,10 @@ have raised in the period is then compared, per rule and per role, with what was
 
 from __future__ import annotations
 
+import heapq
 import tempfile
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -29,6 +31,8 @@ from wnb.store.sql import Record
 
 # How many differing items a simulation lists; the counts always cover everything.
 MAX_LISTED = 200
+# Events replayed per transaction (a batch ends early at a person's action or a sweep).
+BATCH = 1000
 _HUMAN_ACTIONS = {"acknowledged": "ack", "completed": "complete", "cancelled": "cancel"}
 
 
@@ -115,13 +119,14 @@ class Simulation:
 
 
 class _Clock:
-    """The scratch service's clock: set to each replayed moment, so received times are the real ones."""
+    """The scratch service's clock: the real received time of each replayed event, in turn, else `now`."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
+        self.queue: deque[datetime] = deque()
 
     def __call__(self) -> datetime:
-        return self.now
+        return self.queue.popleft() if self.queue else self.now
 
 
 def raised_items(connection: Connection, start: datetime, end: datetime) -> list[Item]:
@@ -209,15 +214,17 @@ def _one_side(items: list[Item], extra: Counter[tuple[str, str, str | None, str]
     return chosen
 
 
-def _moments(real: Connection, end: datetime) -> list[tuple[datetime, int, int, str, Any]]:
-    """Events received and people's task actions before `end`, merged in the order they happened."""
+def _moments(real: Connection, end: datetime) -> Iterator[tuple[datetime, int, int, str, Any]]:
+    """Events received, people's task actions and the sweeps that judged follow-ups, before `end`, in order.
+
+    Events keep their receipt (id) order and are streamed, so a year of history is never all in memory.
+    """
     events = repo.events
-    moments: list[tuple[datetime, int, int, str, Any]] = [
-        (row.received_at, 0, row.id, "event", row)
-        for row in real.execute(select(events).where(events.c.received_at < end).order_by(events.c.id))
-    ]
+    query = select(events).where(events.c.received_at < end).order_by(events.c.id)
+    stream = real.execution_options(stream_results=True, yield_per=BATCH).execute(query)
+    received = ((row.received_at, 0, row.id, "event", row) for row in stream)
     history, tasks = repo.task_history, repo.tasks
-    query = (
+    actions_query = (
         select(
             history.c.id,
             history.c.at,
@@ -229,24 +236,18 @@ def _moments(real: Connection, end: datetime) -> list[tuple[datetime, int, int, 
         )
         .join(tasks, tasks.c.id == history.c.task_id)
         .where(history.c.at < end, history.c.actor.like("user:%"), history.c.action.in_(list(_HUMAN_ACTIONS)))
-        .order_by(history.c.id)
+        .order_by(history.c.at, history.c.id)
     )
-    moments += [(row.at, 1, row.id, "action", row) for row in real.execute(query)]
-    # Stable on receipt order: events keep their id order even when two share a received time.
-    moments.sort(key=lambda moment: (moment[0], moment[1], moment[2]))
-    return moments
-
-
-def _sweep_until(service: Service, clock: _Clock, until: datetime, inclusive: bool) -> None:
-    """Run the follow-up sweeps whose deadlines pass before `until`, each at its own deadline."""
-    while True:
-        with service.db.connect() as connection:
-            pending = repo.pending_follow_ups(connection, until)
-        deadlines = sorted(row.deadline_at for row in pending if inclusive or row.deadline_at < until)
-        if not deadlines:
-            return
-        clock.now = deadlines[0]
-        service.sweep(deadlines[0], actor="simulation")
+    actions = [(row.at, 1, row.id, "action", row) for row in real.execute(actions_query).all()]
+    follow_ups = repo.follow_ups
+    sweeps_query = (
+        select(follow_ups.c.judged_at)
+        .where(follow_ups.c.judged_at.is_not(None), follow_ups.c.judged_at < end)
+        .distinct()
+        .order_by(follow_ups.c.judged_at)
+    )
+    sweeps = [(row.judged_at, 2, 0, "sweep", None) for row in real.execute(sweeps_query).all()]
+    return heapq.merge(received, actions, sweeps, key=lambda moment: (moment[0], moment[1]))
 
 
 def _act(service: Service, row: Record) -> None:
@@ -269,26 +270,56 @@ def _copy_contexts(real: Connection, scratch: Engine, at: datetime) -> None:
                 repo.save_context(connection, context, at)
 
 
+class _Replay:
+    """Feeds the scratch service: events in batches, and people's actions and sweeps between them."""
+
+    def __init__(self, service: Service, clock: _Clock) -> None:
+        self.service, self.clock = service, clock
+        self.pending: list[Record] = []
+        self.replayed = 0
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        self.clock.queue.extend(row.received_at for row in self.pending)
+        items = [RawItem(None, "", dict(row.raw)) for row in self.pending]
+        self.service.ingest(items, origin="simulation", actor="simulation", chunk=len(items))
+        if self.clock.queue:
+            raise WnbError("the simulation's clock fell out of step with the service; nothing was compared")
+        self.replayed += len(items)
+        self.pending.clear()
+
+    def take(self, at: datetime, kind: str, row: Any) -> None:
+        if kind == "event":
+            self.pending.append(row)
+            if len(self.pending) >= BATCH:
+                self.flush()
+            return
+        self.flush()
+        self.clock.now = at
+        if kind == "sweep":
+            self.service.sweep(at, actor="simulation")
+        else:
+            _act(self.service, row)
+
+
 def replay(
     real_db: Engine, candidate: Ruleset, start: datetime, end: datetime, scratch_dir: Path
 ) -> tuple[Engine, int]:
-    """Replay the real history before `end` under `candidate` into a new SQLite file in `scratch_dir`."""
+    """Replay the real history before `end` under `candidate` into a new SQLite file in `scratch_dir`.
+
+    Sweeps run when the real ones judged WNB-14 follow-ups (their stored `judged_at`), so each deadline is
+    judged on what was stored when it really was: a follow-up not yet judged for real is not judged here.
+    """
     scratch = open_database(f"sqlite:///{scratch_dir / 'simulation.db'}")
     clock = _Clock(start)
-    service = Service(scratch, candidate, clock)
-    replayed = 0
+    feed = _Replay(Service(scratch, candidate, clock), clock)
     with real_db.connect() as real:
         _copy_contexts(real, scratch, start)
         for at, _, _, kind, row in _moments(real, end):
-            _sweep_until(service, clock, at, inclusive=True)
-            clock.now = at
-            if kind == "event":
-                service.ingest_one(RawItem(None, "", dict(row.raw)), origin="simulation", actor="simulation")
-                replayed += 1
-            else:
-                _act(service, row)
-    _sweep_until(service, clock, end, inclusive=False)
-    return scratch, replayed
+            feed.take(at, kind, row)
+        feed.flush()
+    return scratch, feed.replayed
 
 
 def simulate(real_db: Engine, candidate: Ruleset, start: datetime, end: datetime) -> Simulation:
