@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from tests.conftest import DEFAULT_RULES
+from wnb import metrics
 from wnb.cli import app
 from wnb.ruleset import Ruleset, load_ruleset
 from wnb.service import RawItem, Service
@@ -180,3 +181,13 @@ def test_a_follow_up_not_yet_judged_for_real_is_not_judged_in_the_replay(
     service.ingest([miss("e1", 2)], origin="test")
     result = simulate(service.db, ruleset, START, datetime(2026, 5, 1, tzinfo=UTC))
     assert not result.differs, result.as_dict()
+
+
+def test_a_simulation_leaves_the_services_metrics_alone(service: Service, ruleset: Ruleset) -> None:
+    two_misses(service)
+    labels = {"kind": "flag", "rule": "WNB-06"}
+    before = metrics.REGISTRY.get_sample_value("wnb_items_raised_total", labels)
+    evaluations = metrics.REGISTRY.get_sample_value("wnb_evaluations_total")
+    simulate(service.db, ruleset, START, END)
+    assert metrics.REGISTRY.get_sample_value("wnb_items_raised_total", labels) == before
+    assert metrics.REGISTRY.get_sample_value("wnb_evaluations_total") == evaluations

@@ -21,6 +21,7 @@ from typing import Any
 from rich.table import Table
 from sqlalchemy import Connection, Engine, select
 
+from wnb import metrics
 from wnb.calendar import london_time_on
 from wnb.errors import WnbError
 from wnb.ruleset import Ruleset
@@ -326,7 +327,7 @@ def simulate(real_db: Engine, candidate: Ruleset, start: datetime, end: datetime
     """Compare what `candidate` would have raised in [start, end) with what was raised; the real db is only read."""
     if end <= start:
         raise WnbError(f"the period must end after it starts (from {start.isoformat()} to {end.isoformat()})")
-    with tempfile.TemporaryDirectory(prefix="wnb-simulation-") as folder:
+    with tempfile.TemporaryDirectory(prefix="wnb-simulation-") as folder, metrics.muted():
         scratch, replayed = replay(real_db, candidate, start, end, Path(folder))
         try:
             with scratch.connect() as connection:
