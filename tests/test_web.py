@@ -189,6 +189,14 @@ def test_a_red_task_comes_before_an_overdue_amber_one(site: Site) -> None:
     assert rows.index(red) == 0 and rows.index(amber) == 1
 
 
+def test_an_overdue_amber_task_comes_before_one_due_later(site: Site) -> None:
+    with signed_in(site, "safeguarding-nurse") as client:
+        rows = task_rows(client.get("/web/"))
+    overdue = open_task(site, AMBER_CHILD, "safeguarding-nurse")["id"]
+    later = open_task(site, REPEAT_CHILD, "safeguarding-nurse")["id"]
+    assert rows.index(overdue) < rows.index(later)
+
+
 def test_due_times_are_shown_in_words_in_uk_time(site: Site) -> None:
     with signed_in(site, "safeguarding-nurse") as client:
         page = client.get("/web/").text

@@ -23,7 +23,6 @@ from wnb.api.problems import install_handlers
 from wnb.notify import SmtpSettings
 from wnb.scheduler import Scheduler
 from wnb.service import Service
-from wnb.web import DEVELOPMENT_SECRET, mount_web
 
 ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
 
@@ -71,6 +70,8 @@ def create_app(
     app.include_router(fhir.router)
     _check_every_route_guarded(app)
     # The pages (issue 4) at /web; the secret signs their session cookie (settings will supply it).
+    from wnb.web import DEVELOPMENT_SECRET, mount_web  # here: wnb.web imports the API's role checks
+
     mount_web(app, service, session_secret or os.environ.get("WNB_SESSION_SECRET") or DEVELOPMENT_SECRET)
 
     def openapi() -> dict[str, Any]:
