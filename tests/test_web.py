@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import itsdangerous
 import pytest
 from sqlalchemy import select, update
 
@@ -18,6 +21,7 @@ from tests.web_fixtures import (
     RED_CHILD,
     REPEAT_CHILD,
     RESOLVE_CHILD,
+    SECRET,
     STAFF,
     Site,
     candidate_rules,
@@ -392,3 +396,21 @@ def test_the_audit_page_names_a_changed_record(site: Site) -> None:
         with site.service.db.begin() as connection:
             connection.execute(update(table).where(table.c.seq == 3).values(actor=original))
     assert "Chain NOT intact: record 3 was changed" in page
+
+
+def _forged_cookie(secret: str, user: str) -> str:
+    """A session cookie as Starlette signs it (base64 JSON, itsdangerous timestamp signature)."""
+    data = base64.b64encode(json.dumps({"user": user}).encode())
+    return itsdangerous.TimestampSigner(secret).sign(data).decode()
+
+
+def test_a_session_cookie_signed_with_another_secret_is_not_a_session(site: Site) -> None:
+    cookie = _forged_cookie("a-guessed-development-secret", "admin.kim")
+    answer = httpx.get(f"{site.url}/web/governance", cookies={"wnb_session": cookie}, timeout=10)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/web/sign-in")
+
+
+def test_a_session_cookie_signed_with_the_servers_secret_is_accepted(site: Site) -> None:
+    cookie = _forged_cookie(SECRET, "gov.sam")  # the check above fails for the secret, not the format
+    answer = httpx.get(f"{site.url}/web/governance", cookies={"wnb_session": cookie}, timeout=10)
+    assert answer.status_code == 200

@@ -70,9 +70,9 @@ def create_app(
     app.include_router(fhir.router)
     _check_every_route_guarded(app)
     # The pages (issue 4) at /web; the secret signs their session cookie (settings will supply it).
-    from wnb.web import DEVELOPMENT_SECRET, mount_web  # here: wnb.web imports the API's role checks
+    from wnb.web import mount_web  # here: wnb.web imports the API's role checks
 
-    mount_web(app, service, session_secret or os.environ.get("WNB_SESSION_SECRET") or DEVELOPMENT_SECRET)
+    mount_web(app, service, session_secret or os.environ.get("WNB_SESSION_SECRET"))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -6,10 +6,12 @@ problem+json answers, and the API's check that every route is guarded by a role 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -32,7 +34,7 @@ from wnb.web.session import (
     sign_out,
 )
 
-DEVELOPMENT_SECRET = "wnb-development-session-secret-change-me"  # noqa: S105  (refused in production by settings)
+log = structlog.get_logger("wnb.web")
 
 
 def _is_safe(target: str) -> bool:
@@ -115,8 +117,15 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
     return web
 
 
-def mount_web(app: FastAPI, service: Service, session_secret: str, https_only: bool = False) -> None:
-    """Mount the pages at /web on `app`, and send a browser opening / to them."""
+def mount_web(app: FastAPI, service: Service, session_secret: str | None, https_only: bool = False) -> None:
+    """Mount the pages at /web on `app`, and send a browser opening / to them.
+
+    Without a secret, a random one is made for this process: nobody can forge a session with a known default,
+    at the cost of signing everyone out on restart and of sessions not crossing replicas.
+    """
+    if not session_secret:
+        log.warning("session_secret_random", reason="no session secret configured; sessions end on restart")
+        session_secret = secrets.token_urlsafe(32)
     app.mount(PREFIX, create_web(service, session_secret, https_only))
 
     async def to_pages(request: Request) -> Response:
