@@ -250,6 +250,15 @@ def test_acknowledging_a_task_twice_says_why_it_cannot(site: Site) -> None:
     assert "is accepted; only a task that is requested can be acknowledged" in page
 
 
+def test_a_task_of_another_role_cannot_be_acted_on(site: Site) -> None:
+    task = open_task(site, AMBER_CHILD, "safeguarding-nurse")
+    with signed_in(site, "booking-team") as client:
+        csrf = token(client.get("/web/"))
+        client.post(f"/web/tasks/{task['id']}/complete", data={"csrf": csrf})
+        assert "is for the safeguarding-nurse role now" in client.get("/web/").text
+    assert open_task(site, AMBER_CHILD, "safeguarding-nurse")["status"] == "requested"
+
+
 # ---- a child's page ----
 
 
@@ -278,6 +287,18 @@ def test_resolving_a_flag_without_a_reason_is_refused(site: Site) -> None:
         assert "needs a reason" in client.get(f"/web/children/{RESOLVE_CHILD}").text
     with site.service.db.connect() as connection:
         assert listing.flags(connection, nhs_number=RESOLVE_CHILD)[0]["status"] == "active"
+
+
+def test_the_booking_team_may_not_resolve_a_flag(site: Site) -> None:
+    with site.service.db.connect() as connection:
+        flag = listing.flags(connection, nhs_number=RED_CHILD)[0]
+    with signed_in(site, "booking-team") as client:
+        page = client.get(f"/web/children/{RED_CHILD}")
+        assert "Resolve flag" not in page.text
+        answer = client.post(f"/web/flags/{flag['id']}/resolve", data={"csrf": token(page), "reason": "no"})
+    assert answer.status_code == 403
+    with site.service.db.connect() as connection:
+        assert listing.flags(connection, nhs_number=RED_CHILD)[0]["status"] == "active"
 
 
 def test_resolving_a_flag_with_a_reason_closes_it_as_the_person(site: Site) -> None:

@@ -16,7 +16,7 @@ from wnb.service import Service
 from wnb.store import listing, repo
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, age_in_words, flash, render
-from wnb.web.session import WORKERS, ChildReader, CsrfChecked, Worker
+from wnb.web.session import FLAG_RESOLVERS, ChildReader, CsrfChecked, FlagResolver
 from wnb.web.worklist import births
 
 router = APIRouter()
@@ -65,7 +65,7 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         closed_tasks=[task for task in tasks if task["status"] not in repo.OPEN_STATUSES],
         history=history,
         context=context,
-        may_act=principal.role in WORKERS,
+        may_resolve=principal.role in FLAG_RESOLVERS,
     )
 
 
@@ -73,7 +73,7 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
 def resolve(
     request: Request,
     flag_id: str,
-    principal: Worker,
+    principal: FlagResolver,
     reason: Annotated[str, Form(max_length=4000)] = "",
 ) -> RedirectResponse:
     wnb: Service = request.app.state.service

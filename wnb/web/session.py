@@ -29,6 +29,11 @@ CHILD_READERS = READERS
 GOVERNORS = frozenset({Role.GOVERNANCE, Role.SAFEGUARDING_LEAD, Role.ADMIN})
 DATA_QUALITY = frozenset({Role.GOVERNANCE, Role.BOOKING_TEAM, Role.SAFEGUARDING_LEAD, Role.ADMIN})
 
+# DOMAIN.md §5.7: a flag is resolved by the safeguarding team (and an administrator).
+FLAG_RESOLVERS = frozenset({Role.SAFEGUARDING_NURSE, Role.NAMED_NURSE, Role.SAFEGUARDING_LEAD, Role.ADMIN})
+# Who may act on a task another role owns (the worklist shows each person only their role's tasks).
+ACT_FOR_ANY_ROLE = frozenset({Role.SAFEGUARDING_LEAD, Role.ADMIN})
+
 SESSION_HOURS = 10  # a ward shift; the cookie expires after it and the person signs in again
 
 
@@ -116,6 +121,7 @@ def sign_in_location(next_path: str) -> str:
 
 CsrfChecked = Depends(csrf_checked)
 Worker = Annotated[Principal, Depends(viewer(WORKERS))]
+FlagResolver = Annotated[Principal, Depends(viewer(FLAG_RESOLVERS))]
 ChildReader = Annotated[Principal, Depends(viewer(CHILD_READERS))]
 Governor = Annotated[Principal, Depends(viewer(GOVERNORS))]
 DataQuality = Annotated[Principal, Depends(viewer(DATA_QUALITY))]

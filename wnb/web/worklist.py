@@ -10,13 +10,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
+from wnb.accounts import Principal
 from wnb.domain import Level, Role
+from wnb.effects import parse_ref
 from wnb.errors import InvalidAction, NotFound
 from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store import listing, repo
 from wnb.web.render import PREFIX, age_in_words, due_words, flash, home_for, render
-from wnb.web.session import WORKERS, AnyPerson, CsrfChecked, Worker
+from wnb.web.session import ACT_FOR_ANY_ROLE, WORKERS, AnyPerson, CsrfChecked, Worker
 
 router = APIRouter()
 
@@ -120,6 +122,17 @@ def worklist(
     )
 
 
+def _not_yours(wnb: Service, task_id: str, principal: Principal) -> str | None:
+    """Why this person may not act on the task (it is another role's), or None."""
+    if principal.role in ACT_FOR_ANY_ROLE:
+        return None
+    with wnb.db.connect() as connection:
+        task = repo.task_by_id(connection, parse_ref(task_id, "T"))
+    if task is None or task.owner_role == principal.role.value:
+        return None  # an unknown task is reported by the action itself
+    return f"Task T{task.id} is for the {task.owner_role} role now, not {principal.role.value}; it is not on your list."
+
+
 @router.post("/tasks/{task_id}/{action}", dependencies=[CsrfChecked], summary="Acknowledge or complete a task")
 def act(
     request: Request,
@@ -132,6 +145,8 @@ def act(
     wnb: Service = request.app.state.service
     if action not in ACTIONS:
         flash(request, f"Unknown action {action!r}: use acknowledge or complete.", "error")
+    elif (refusal := _not_yours(wnb, task_id, principal)) is not None:
+        flash(request, refusal, "error")
     else:
         try:
             row = wnb.act_on_task(task_id, action, principal.name, note.strip() or None)
