@@ -435,3 +435,13 @@ def test_a_session_cookie_signed_with_the_servers_secret_is_accepted(site: Site)
     cookie = _forged_cookie(SECRET, "gov.sam")  # the check above fails for the secret, not the format
     answer = httpx.get(f"{site.url}/web/governance", cookies={"wnb_session": cookie}, timeout=10)
     assert answer.status_code == 200
+
+
+def test_the_audit_log_pages_back_to_older_records(site: Site) -> None:
+    with signed_in(site, "governance") as client:
+        first = client.get("/web/audit").text
+        older = re.search(r'href="(/web/audit\?[^"]*before=(\d+))"', first)
+        assert older, "more than one page of records, so a link to older ones"
+        second = client.get(older[1].replace("&amp;", "&")).text
+    shown = [int(seq) for seq in re.findall(r'<tr data-action="\w+"><td>(\d+)</td>', second)]
+    assert shown and max(shown) < int(older[2])

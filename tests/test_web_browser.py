@@ -72,13 +72,15 @@ def test_a_nurse_acknowledges_and_completes_the_red_task_at_the_top(browser: syn
     page = sign_in(browser, site, "safeguarding-nurse", shoot=True)
     first = page.locator("table.worklist tbody tr").first
     sync_api.expect(first).to_have_class("level-red")
-    sync_api.expect(first).to_contain_text("Notify social worker")
+    sync_api.expect(first).to_contain_text("Tell the child's social worker")
     sync_api.expect(first).to_contain_text("today 17:00")
     task_id = first.get_attribute("data-task")
     shot(page, "worklist")
 
     first.get_by_role("button", name=f"Acknowledge {task_id}").click()
-    sync_api.expect(page.get_by_role("status")).to_contain_text(f"Task {task_id} (notify social worker) acknowledged")
+    sync_api.expect(page.get_by_role("status")).to_contain_text(
+        f"Task {task_id} (tell the child's social worker) acknowledged"
+    )
     row = page.locator(f"#task-{task_id}")
     sync_api.expect(row).to_contain_text("accepted")
     row.get_by_label("Note").fill("Social worker told by phone")

@@ -17,10 +17,36 @@ from wnb.domain import Role
 from wnb.web.session import CHILD_READERS, DATA_QUALITY, GOVERNORS, WORKERS, csrf_token
 
 PREFIX = "/web"
+
+# What each task of the default ruleset asks a person to do, in plain words (a trust's own codes fall back
+# to their words: `call-school` → "Call school").
+TASK_WORDS = {
+    "notify-social-worker": "Tell the child's social worker",
+    "safeguarding-review": "Review the child's safeguarding",
+    "reoffer-appointment": "Offer a new appointment",
+    "inform-gp": "Tell the GP",
+    "inform-health-visitor-or-school-nurse": "Tell the health visitor or school nurse",
+    "inform-lead-professional": "Tell the lead professional",
+    "contact-family": "Contact the family",
+    "clinician-review": "Clinician to review the missed care",
+    "safeguarding-discussion": "Discuss with the safeguarding team",
+    "consider-mash-referral": "Consider a referral to the MASH",
+    "letter-to-parent": "Send a letter to the parent or carer",
+    "adult-wellbeing-review": "Review the adult's wellbeing",
+    "discharge-review": "Review the discharge",
+    "follow-up-check": "Check a follow-up appointment is booked",
+}
+
+
+def task_words(code: str) -> str:
+    return TASK_WORDS.get(code) or plain_code(code).capitalize()
+
+
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TEMPLATES.env.filters["local"] = local
 TEMPLATES.env.filters["local_short"] = local_short
 TEMPLATES.env.filters["plain"] = plain_code
+TEMPLATES.env.filters["todo"] = task_words
 TEMPLATES.env.globals["prefix"] = PREFIX
 
 

@@ -17,7 +17,7 @@ from wnb.errors import InvalidAction, NotFound
 from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store import listing, repo
-from wnb.web.render import PREFIX, age_in_words, due_words, flash, home_for, render
+from wnb.web.render import PREFIX, age_in_words, due_words, flash, home_for, render, task_words
 from wnb.web.session import ACT_FOR_ANY_ROLE, WORKERS, AnyPerson, CsrfChecked, Worker
 
 router = APIRouter()
@@ -150,7 +150,7 @@ def act(
     else:
         try:
             row = wnb.act_on_task(task_id, action, principal.name, note.strip() or None)
-            flash(request, f"Task T{row.id} ({row.code.replace('-', ' ')}) {ACTIONS[action]}.")
+            flash(request, f"Task T{row.id} ({task_words(row.code).lower()}) {ACTIONS[action]}.")
         except (InvalidAction, NotFound) as error:  # e.g. a colleague completed it a moment ago
             flash(request, str(error), "error")
     target = back if back.startswith(PREFIX + "/") else PREFIX + "/"
