@@ -104,7 +104,7 @@ def audit_log(
 ) -> HTMLResponse:
     wnb: Service = request.app.state.service
     table = audit._audit
-    query = select(table).order_by(table.c.seq.desc()).limit(PAGE)
+    query = select(table).order_by(table.c.seq.desc()).limit(PAGE + 1)  # one more: is there an older page?
     problem = None
     if actor:
         query = query.where(table.c.actor.contains(actor.strip(), autoescape=True))
@@ -123,6 +123,7 @@ def audit_log(
         problem = "Dates must look like 2026-03-01."
     with wnb.db.connect() as connection:
         records = [dict(row._mapping) for row in connection.execute(query)]
+        more, records = len(records) > PAGE, records[:PAGE]
         actions = [row[0] for row in connection.execute(select(table.c.action).distinct().order_by(table.c.action))]
         verification = audit.verify(connection)
         total = connection.execute(select(func.count()).select_from(table)).scalar_one()
@@ -134,7 +135,7 @@ def audit_log(
         verification=verification,
         total=total,
         filters={"actor": actor, "action": action, "subject": subject, "first": first, "last": last},
-        next_before=records[-1]["seq"] if len(records) == PAGE else None,
+        next_before=records[-1]["seq"] if more else None,
         problem=problem,
         summary=_summary,
     )
