@@ -280,6 +280,7 @@ class _Replay:
         self.replayed = 0
 
     def flush(self) -> None:
+        """Ingest the pending events in one transaction, each at its real received time."""
         if not self.pending:
             return
         self.clock.queue.extend(row.received_at for row in self.pending)
@@ -291,6 +292,7 @@ class _Replay:
         self.pending.clear()
 
     def take(self, at: datetime, kind: str, row: Any) -> None:
+        """One moment of history: an event joins the batch; an action or a sweep first ingests the batch."""
         if kind == "event":
             self.pending.append(row)
             if len(self.pending) >= BATCH:

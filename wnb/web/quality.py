@@ -21,6 +21,7 @@ router = APIRouter()
 
 
 def parse_reject_ref(text: str) -> int:
+    """`R12`, `r12` or `12` → 12."""
     body = text.strip().upper().removeprefix("R")
     if not body.isdigit():
         raise NotFound(f"{text!r} is not a rejected row id (e.g. R12)")

@@ -12,7 +12,7 @@ from starlette.templating import Jinja2Templates
 
 from wnb.accounts import Principal
 from wnb.calendar import LONDON
-from wnb.display import due_in_words, local, local_short, plain_code
+from wnb.display import local, local_short, plain_code
 from wnb.domain import Role
 from wnb.web.session import CHILD_READERS, DATA_QUALITY, GOVERNORS, WORKERS, csrf_token
 
@@ -39,6 +39,7 @@ TASK_WORDS = {
 
 
 def task_words(code: str) -> str:
+    """What a task asks of a person, in plain words."""
     return TASK_WORDS.get(code) or plain_code(code).capitalize()
 
 
@@ -79,6 +80,7 @@ def flash(request: Request, text: str, kind: str = "info") -> None:
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page with what every page needs: the person, their menu, the CSRF token and any messages."""
     principal = getattr(request.state, "principal", None)
     flashes = request.session.pop("flash", [])
     return TEMPLATES.TemplateResponse(
@@ -94,10 +96,6 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         },
         status_code=status_code,
     )
-
-
-def due_words(due: str | datetime, now: datetime) -> str:
-    return due_in_words(due, now)
 
 
 def age_in_words(born: date | None, now: datetime) -> str:

@@ -37,6 +37,8 @@ class Feed:
 
 @dataclass
 class Dashboard:
+    """Every figure of the governance dashboard for the period [start, end)."""
+
     start: datetime
     end: datetime
     evaluations: int = 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -83,11 +83,8 @@ def sign_in(request: Request, principal: Principal) -> None:
 
 
 def sign_out(request: Request) -> None:
+    """End the session: the browser's cookie is replaced by an empty one."""
     request.session.clear()
-
-
-def may(principal: Principal, roles: frozenset[Role]) -> bool:
-    return principal.role in roles
 
 
 def viewer(roles: frozenset[Role]) -> Callable[[Request], Principal]:
@@ -116,6 +113,7 @@ async def csrf_checked(request: Request) -> None:
 
 
 def sign_in_location(next_path: str) -> str:
+    """The sign-in page, sending the person on to `next_path` afterwards."""
     return f"/web/sign-in?next={quote(next_path, safe='')}"
 
 
@@ -126,4 +124,3 @@ ChildReader = Annotated[Principal, Depends(viewer(CHILD_READERS))]
 Governor = Annotated[Principal, Depends(viewer(GOVERNORS))]
 DataQuality = Annotated[Principal, Depends(viewer(DATA_QUALITY))]
 AnyPerson = Annotated[Principal, Depends(viewer(READERS))]
-CheckForm = Callable[[Request], Awaitable[None]]

@@ -11,13 +11,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
 from wnb.accounts import Principal
+from wnb.display import due_in_words
 from wnb.domain import Level, Role
 from wnb.effects import parse_ref
 from wnb.errors import InvalidAction, NotFound
 from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store import listing, repo
-from wnb.web.render import PREFIX, age_in_words, due_words, flash, home_for, render, task_words
+from wnb.web.render import PREFIX, age_in_words, flash, home_for, render, task_words
 from wnb.web.session import ACT_FOR_ANY_ROLE, WORKERS, AnyPerson, CsrfChecked, Worker
 
 router = APIRouter()
@@ -79,7 +80,7 @@ def worklist_rows(
         due_at = datetime.fromisoformat(item["due_at"].replace("Z", "+00:00"))
         level = Level.RED.value if urgent & set(item["rule_ids"]) else Level.AMBER.value
         rows.append(
-            Row(item, level, due_at <= now, due_words(due_at, now), age_in_words(born.get(item["nhs_number"]), now))
+            Row(item, level, due_at <= now, due_in_words(due_at, now), age_in_words(born.get(item["nhs_number"]), now))
         )
     return sorted(rows, key=lambda row: row.sort_key)
 
