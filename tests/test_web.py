@@ -128,12 +128,13 @@ def test_signing_out_ends_the_session(site: Site) -> None:
         assert client.get("/web/").status_code == 303
 
 
-def test_the_session_cookie_is_http_only(site: Site) -> None:
+def test_the_session_cookie_is_http_only_and_sent_only_to_the_pages(site: Site) -> None:
     name, password = STAFF["booking-team"]
     with httpx.Client(base_url=site.url, timeout=10) as client:
         form = client.get("/web/sign-in")
         answer = client.post("/web/sign-in", data={"csrf": token(form), "name": name, "password": password})
     assert "httponly" in answer.headers["set-cookie"].lower()
+    assert "path=/web;" in answer.headers["set-cookie"].lower()
 
 
 # ---- CSRF and roles ----

@@ -50,6 +50,7 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
         SessionMiddleware,
         secret_key=session_secret,
         session_cookie="wnb_session",
+        path=PREFIX,  # the cookie goes only to the pages, never to the API
         max_age=SESSION_HOURS * 3600,
         same_site="lax",
         https_only=https_only,
