@@ -128,6 +128,18 @@ def test_signing_out_ends_the_session(site: Site) -> None:
         assert client.get("/web/").status_code == 303
 
 
+def test_signing_in_and_out_is_audited(site: Site) -> None:
+    before = len(audit_records(site, "signed_in")), len(audit_records(site, "signed_out"))
+    with signed_in(site, "admin", fresh=True) as client:
+        client.post("/web/sign-out", data={"csrf": token(client.get("/web/"))})
+    assert audit_records(site, "signed_in")[-1]["actor"] == "user:admin.kim"
+    assert audit_records(site, "signed_out")[-1]["actor"] == "user:admin.kim"
+    assert (len(audit_records(site, "signed_in")), len(audit_records(site, "signed_out"))) == (
+        before[0] + 1,
+        before[1] + 1,
+    )
+
+
 def test_the_session_cookie_is_http_only_and_sent_only_to_the_pages(site: Site) -> None:
     name, password = STAFF["booking-team"]
     with httpx.Client(base_url=site.url, timeout=10) as client:

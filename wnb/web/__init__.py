@@ -19,8 +19,10 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Route
 
 from wnb.accounts import user_for_password
+from wnb.audit import AuditLog
 from wnb.errors import InvalidAction, NotFound, WnbError
 from wnb.service import Service
+from wnb.store.db import writing
 from wnb.web import child, governance, quality, worklist
 from wnb.web.render import PREFIX, home_for, render
 from wnb.web.session import (
@@ -40,6 +42,14 @@ log = structlog.get_logger("wnb.web")
 def _is_safe(target: str) -> bool:
     """Only a path inside the pages: never another site (an open redirect)."""
     return target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target
+
+
+def _audit_session(service: Service, actor: str, action: str) -> None:
+    """Who used the pages and when: a sign-in or sign-out is on the record like any other action."""
+    with writing(service.db) as connection:
+        log = AuditLog(connection)
+        log.append(service.clock(), actor, action, [actor], {"via": "web"})
+        log.finish()
 
 
 def create_web(service: Service, session_secret: str, https_only: bool = False) -> FastAPI:
@@ -90,10 +100,13 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
             error = "Wrong user name or password."
             return render(request, "sign_in.html", status_code=401, next=next, error=error, name=name)
         sign_in(request, principal)
+        _audit_session(service, principal.actor, "signed_in")
         return RedirectResponse(next if _is_safe(next) else home_for(principal.role), status_code=303)
 
     @web.post("/sign-out", dependencies=[CsrfChecked])
     def sign_out_submit(request: Request) -> Response:
+        if (principal := current_user(request)) is not None:
+            _audit_session(service, principal.actor, "signed_out")
         sign_out(request)
         return RedirectResponse(PREFIX + "/sign-in", status_code=303)
 
