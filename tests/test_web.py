@@ -337,6 +337,14 @@ def test_the_dashboard_draws_its_charts_as_svg(site: Site) -> None:
     assert re.search(r"<th scope=\"row\">WNB-01</th><td>1</td><td>1</td>", page)
 
 
+def test_the_dashboard_lists_tasks_overdue_now_in_words(site: Site) -> None:
+    overdue = open_task(site, AMBER_CHILD, "safeguarding-nurse")
+    with signed_in(site, "governance") as client:
+        page = client.get("/web/governance").text
+    section = page[page.index('id="overdue"') :]
+    assert f"{overdue['id']}</a>" in section and "overdue 1 working day" in section
+
+
 def test_the_dashboard_downloads_as_csv(site: Site) -> None:
     with signed_in(site, "governance") as client:
         answer = client.get("/web/governance.csv", params={"first": "2026-02-01", "last": "2026-03-02"})

@@ -14,6 +14,7 @@ from sqlalchemy import String, cast, func, select
 
 from wnb import audit
 from wnb.calendar import london_date
+from wnb.display import due_in_words
 from wnb.effects import parse_ref
 from wnb.errors import WnbError
 from wnb.explain import explain_item
@@ -71,6 +72,7 @@ def governance(request: Request, principal: Governor, first: str = "", last: str
         problem=problem,
         rules_chart=rules_chart,
         feeds_chart=feeds_chart,
+        due=lambda at: due_in_words(at, now),
     )
 
 

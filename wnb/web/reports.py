@@ -6,12 +6,15 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from wnb import audit
 from wnb.simulate import raised_items
 from wnb.store import repo
+
+MAX_LISTED = 100
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Dashboard:
     timings: list[Timing] = field(default_factory=list)
     overdue_by_role: Counter[str] = field(default_factory=Counter)
     escalated_by_role: Counter[str] = field(default_factory=Counter)
+    overdue: list[dict[str, Any]] = field(default_factory=list)  # the longest overdue first, at most MAX_LISTED
     feeds: list[Feed] = field(default_factory=list)
 
     @property
@@ -146,6 +150,13 @@ def _overdue_and_escalated(connection: Connection, board: Dashboard, now: dateti
     overdue = select(tasks.c.owner_role, func.count()).where(tasks.c.status == "requested", tasks.c.due_at <= now)
     for role, number in connection.execute(overdue.group_by(tasks.c.owner_role)):
         board.overdue_by_role[role] = number
+    longest = (
+        select(tasks)
+        .where(tasks.c.status == "requested", tasks.c.due_at <= now)
+        .order_by(tasks.c.due_at, tasks.c.id)
+        .limit(MAX_LISTED)
+    )
+    board.overdue = [dict(row._mapping) for row in connection.execute(longest)]
     escalated = select(history.c.owner_role, func.count()).where(
         history.c.action == "escalated", history.c.at >= board.start, history.c.at < board.end
     )
