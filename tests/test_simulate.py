@@ -125,6 +125,7 @@ def test_cli_table_names_the_rules_that_differ(service: Service, tmp_path: Path,
     )
     assert result.exit_code == 0, result.output
     assert "WNB-06" in result.output and "differs" in result.output
+    assert "actually only" in result.output and "repeat-wnb" in result.output
 
 
 def test_cli_refuses_a_period_that_is_not_dates(db_url: str, tmp_path: Path) -> None:

@@ -236,6 +236,14 @@ def test_the_worklist_shows_only_the_tasks_of_my_role(site: Site) -> None:
     assert rows and {roles[row] for row in rows} == {"booking-team"}
 
 
+def test_an_administrator_may_look_at_any_roles_worklist(site: Site) -> None:
+    with signed_in(site, "admin") as client:
+        rows = task_rows(client.get("/web/", params={"role": "clinician"}))
+    with site.service.db.connect() as connection:
+        roles = {item["id"]: item["owner_role"] for item in listing.tasks(connection)}
+    assert rows and {roles[row] for row in rows} == {"clinician"}
+
+
 def test_the_worklist_filters_by_service(site: Site) -> None:
     with signed_in(site, "safeguarding-nurse") as client:
         rows = task_rows(client.get("/web/", params={"service": "audiology"}))

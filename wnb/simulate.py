@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Connection, Engine, select
 
@@ -363,4 +364,18 @@ def simulation_tables(result: Simulation, title: str) -> list[Table]:
         roles.add_row(
             row.key, str(row.actual_tasks), str(row.simulated_tasks), "[bold]differs[/]" if row.differs else ""
         )
-    return [rules, roles]
+    items = Table(title="Raised on one side only (the first 20 of each)", title_justify="left")
+    for column in ("side", "kind", "code", "NHS number", "service", "owner", "rules"):
+        items.add_column(column)
+    for side, listed in (("candidate only", result.only_simulated), ("actually only", result.only_actual)):
+        for item in listed[:20]:
+            cells = (
+                item.kind,
+                item.code,
+                item.nhs_number,
+                item.service or "",
+                item.role or "",
+                ", ".join(item.rule_ids),
+            )
+            items.add_row(side, *(escape(cell) for cell in cells))
+    return [rules, roles, items] if result.only_simulated or result.only_actual else [rules, roles]
