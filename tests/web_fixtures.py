@@ -22,6 +22,7 @@ from wnb.api import create_app
 from wnb.ingest.ndjson import read as read_ndjson
 from wnb.ruleset import Ruleset
 from wnb.service import RawItem, Service
+from wnb.settings import load_settings
 from wnb.store.db import open_database
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon
@@ -108,7 +109,7 @@ def running_site(folder: Path, ruleset: Ruleset) -> Iterator[Site]:
         create_user(db, name, role, password)
     seed(service, clock)
     port = _free_port()
-    app = create_app(service, session_secret=SECRET)
+    app = create_app(service, settings=load_settings(session_secret=SECRET))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -23,6 +23,27 @@ EVALUATIONS = Counter("wnb_evaluations", "Evaluations of the rules", registry=RE
 RAISED = Counter("wnb_items_raised", "Flags and tasks raised, by kind and rule", ["kind", "rule"], registry=REGISTRY)
 SWEEP_SECONDS = Histogram("wnb_sweep_seconds", "Duration of the time-based sweep", registry=REGISTRY)
 OVERDUE = Gauge("wnb_overdue_tasks", "Requested tasks past their due time, by owner role", ["role"], registry=REGISTRY)
+BACKLOG_STATUSES = ("pending", "sending", "uncertain", "failed")
+OUTBOX_BACKLOG = Gauge(
+    "wnb_outbox_backlog", "Outbox rows not sent, by status (set by the delivery job)", ["status"], registry=REGISTRY
+)
+SWEEP_AGE = Gauge(
+    "wnb_sweep_last_success_age_seconds",
+    "Seconds since the sweep last succeeded (since start when it has not yet), set every minute",
+    registry=REGISTRY,
+)
+FEED_SILENT = Gauge(
+    "wnb_feed_silent",
+    "1 when a source has sent no event for longer than its window, else 0",
+    ["source"],
+    registry=REGISTRY,
+)
+FEED_AGE = Gauge(
+    "wnb_feed_last_event_age_seconds",
+    "Seconds since a watched source's last event was received",
+    ["source"],
+    registry=REGISTRY,
+)
 
 
 _MUTED: ContextVar[bool] = ContextVar("wnb_metrics_muted", default=False)
