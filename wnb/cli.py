@@ -387,6 +387,31 @@ def rules_test(directory: RulesDir = None) -> None:
     guarded(run)
 
 
+@rules_app.command("simulate")
+def rules_simulate(
+    rules: Annotated[Path, typer.Option("--rules", help="The candidate ruleset directory.")],
+    first: Annotated[str, typer.Option("--from", help="First day of the period (YYYY-MM-DD, UK).")],
+    last: Annotated[str, typer.Option("--to", help="Last day of the period, included (YYYY-MM-DD, UK).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Replay the period's stored history under a candidate ruleset (in a scratch database) and compare."""
+    from wnb.simulate import period_of, simulate, simulation_tables
+
+    def run() -> None:
+        try:
+            start, end = period_of(datetime.fromisoformat(first).date(), datetime.fromisoformat(last).date())
+        except ValueError as error:
+            raise WnbError(f"--from and --to must be dates like 2026-03-01: {error}") from None
+        result = simulate(open_database(), load_ruleset(rules), start, end)
+        if as_json:
+            say(json.dumps(result.as_dict(), indent=2))
+            return
+        for table in simulation_tables(result, f"{rules} ({result.candidate_version[:12]}), {first} to {last}"):
+            out.print(table)
+
+    guarded(run)
+
+
 @app.command()
 def demo(
     now: Annotated[str, typer.Option("--now", help="When the demo's sweep runs.")] = "2026-03-18T09:00:00+00:00",

@@ -4,8 +4,11 @@ from the database when scraped. Labels carry sources, results, rule ids and role
 from __future__ import annotations
 
 from collections import Counter as Counts
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import Engine
@@ -43,13 +46,39 @@ FEED_AGE = Gauge(
 )
 
 
+_MUTED: ContextVar[bool] = ContextVar("wnb_metrics_muted", default=False)
+
+
+@contextmanager
+def muted() -> Iterator[None]:
+    """No counting in this context (this thread only): a simulation replays history into a scratch database."""
+    token = _MUTED.set(True)
+    try:
+        yield
+    finally:
+        _MUTED.reset(token)
+
+
+def count_evaluation() -> None:
+    if not _MUTED.get():
+        EVALUATIONS.inc()
+
+
+def sweep_timer() -> AbstractContextManager[Any]:
+    return nullcontext() if _MUTED.get() else SWEEP_SECONDS.time()
+
+
 def count_ingested(origin: str, counts: Counts[str]) -> None:
+    if _MUTED.get():
+        return
     kind = origin.split(":", 1)[0] if ":" in origin else "file"  # api:<client>, context:<file>, or a file name
     for result, number in counts.items():
         EVENTS.labels(origin=kind, result=result).inc(number)
 
 
 def count_raised(kind: str, rule_ids: Iterable[str]) -> None:
+    if _MUTED.get():
+        return
     for rule_id in rule_ids:
         RAISED.labels(kind=kind, rule=rule_id).inc()
 

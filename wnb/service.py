@@ -329,7 +329,7 @@ class Service:
             "appointment_id": event.appointment_id,
             "service": event.service,
         }
-        metrics.EVALUATIONS.inc()
+        metrics.count_evaluation()
         triggers = event_triggers(appointment)
         if not any(triggers.values()):
             # Every rule needs a trigger (the rule schema requires one), so none can fire: no history needed.
@@ -399,7 +399,7 @@ class Service:
         """Judge every follow-up deadline passed, then escalate every overdue task, as of `now`."""
         now = now or self.clock()
         counts: Counter[str] = Counter()
-        with metrics.SWEEP_SECONDS.time(), self._transaction() as (connection, audit):
+        with metrics.sweep_timer(), self._transaction() as (connection, audit):
             effects = Effects(connection, audit, self.ruleset, now, actor, self.notify)
             for follow_up in repo.pending_follow_ups(connection, now):
                 counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1

@@ -25,7 +25,7 @@ from wnb.feeds import FeedWatch
 from wnb.notify import SmtpSettings
 from wnb.scheduler import Scheduler
 from wnb.service import Service
-from wnb.settings import Settings, load_settings, refuse_unsafe_production
+from wnb.settings import DEFAULT_SESSION_SECRET, Settings, load_settings, refuse_unsafe_production
 from wnb.webhook import WebhookSettings
 
 ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
@@ -99,6 +99,12 @@ def create_app(
     app.include_router(fhir.router)
     app.include_router(fhir_read.router)
     _check_every_route_guarded(app)
+    # The pages (issue 4) at /web. The development default secret is never used to sign (anyone could forge a
+    # session with it): without a secret of its own the pages sign with a random one per process.
+    from wnb.web import mount_web  # here: wnb.web imports the API's role checks
+
+    secret = settings.session_secret.get_secret_value()
+    mount_web(app, service, None if secret == DEFAULT_SESSION_SECRET else secret, https_only=settings.is_production)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
