@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import importlib
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -142,6 +143,36 @@ def test_compose_runs_two_replicas_of_the_image_on_that_database() -> None:
 def test_compose_replicas_publish_different_ports() -> None:
     published = [port.rsplit(":", 1)[0] for service in replicas().values() for port in service["ports"]]
     assert len(published) == len(set(published)) >= 2
+
+
+def _interpolated(value: str, secret: str) -> str:
+    """A compose value as `docker compose` fills it in: required variables given `secret`, defaults taken."""
+    value = re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", secret, value)
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+
+
+def test_compose_replicas_start_in_production_mode_once_given_their_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wnb.settings import load_settings, refuse_unsafe_production
+
+    for name, service in replicas().items():
+        for variable, value in service["environment"].items():
+            monkeypatch.setenv(variable, _interpolated(str(value), secrets.token_urlsafe(48)))
+        settings = load_settings()
+        assert settings.is_production, name
+        refuse_unsafe_production(settings)  # raises when a secret is missing, a default or too short
+
+
+def test_settings_file_example_cannot_start_production_until_its_secrets_are_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wnb.errors import WnbError
+    from wnb.settings import load_settings, refuse_unsafe_production
+
+    for line in (DEPLOY / "wnb.env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            monkeypatch.setenv(*line.split("=", 1))
+    with pytest.raises(WnbError, match="WNB_SESSION_SECRET"):
+        refuse_unsafe_production(load_settings())
 
 
 def test_compose_migrates_once_before_the_replicas_start() -> None:
