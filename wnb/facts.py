@@ -85,10 +85,15 @@ def _trigger_facts(**held: bool) -> dict[str, bool]:
 
 def event_triggers(appointment: Appointment) -> dict[str, bool]:
     """Which rule triggers an appointment outcome sets off; every rule needs one of them."""
+    return outcome_triggers(appointment.attendance, appointment.outcome)
+
+
+def outcome_triggers(attendance: Attendance, outcome: Outcome | None) -> dict[str, bool]:
+    """event_triggers from the attendance and outcome alone (known before the event is stored)."""
     return _trigger_facts(
-        trigger_missed_appointment=appointment.attendance.is_missed,
-        trigger_patient_cancellation=_is_patient_cancellation(appointment),
-        trigger_discharge=appointment.outcome is Outcome.DISCHARGED,
+        trigger_missed_appointment=attendance.is_missed,
+        trigger_patient_cancellation=attendance is Attendance.CANCELLED_BY_PATIENT,
+        trigger_discharge=outcome is Outcome.DISCHARGED,
     )
 
 

@@ -25,12 +25,14 @@ from wnb.decide import decide
 from wnb.domain import Appointment, AttendanceEvent, Decision, EventState, PersonContext
 from wnb.effects import Effects, parse_ref
 from wnb.errors import EngineError, InvalidEvent
-from wnb.facts import event_facts, event_triggers, follow_up_facts
+from wnb.facts import event_facts, event_triggers, follow_up_facts, outcome_triggers
 from wnb.interpreter import explain, fired_by_interpreter
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset
 from wnb.store import repo
 from wnb.store.db import writing
+from wnb.store.pending import PendingRows
+from wnb.store.people import ChunkPeople
 from wnb.store.sql import Record
 
 log = structlog.get_logger("wnb")
@@ -125,6 +127,13 @@ class Service:
         events = [event for event in parsed if isinstance(event, AttendanceEvent)]
         seen = repo.existing_event_keys(connection, {(e.source, e.event_id) for e in events})
         current = repo.current_outcomes(connection, {(e.source, e.appointment_id) for e in events})
+        # Everyone an event of this chunk may evaluate (its outcome sets off a rule trigger), read at once.
+        people = ChunkPeople(
+            connection,
+            {e.nhs_number for e in events if any(outcome_triggers(e.attendance, e.outcome).values())},
+            self.ruleset.settings.discharge_review.review_task,
+        )
+        pending = PendingRows(connection)  # the chunk's event rows, written together below
         statuses: list[tuple[str, InvalidEvent | None]] = []
         for item, event in zip(batch, parsed, strict=True):
             received_at = self.clock()
@@ -135,8 +144,11 @@ class Service:
             else:
                 assert isinstance(item.data, dict)
                 seen.add((event.source, event.event_id))
-                status = self._store_and_evaluate(connection, audit, event, item.data, received_at, actor, current)
+                status = self._store_and_evaluate(
+                    connection, audit, pending, people, event, item.data, received_at, actor, current
+                )
                 statuses.append((status, None))
+        pending.flush()
         return statuses
 
     def _reject(
@@ -178,6 +190,8 @@ class Service:
         self,
         connection: Connection,
         audit: AuditLog,
+        pending: PendingRows,
+        people: ChunkPeople,
         event: AttendanceEvent,
         raw: dict[str, Any],
         received_at: datetime,
@@ -207,10 +221,22 @@ class Service:
             "raw": raw,
         }
         if current is not None and not stale:
-            repo.update_row(connection, repo.events, current.id, state=EventState.SUPERSEDED.value)
-        pk = repo.insert_row(connection, repo.events, row)
+            pending.update(repo.events, current.id, state=EventState.SUPERSEDED.value)
+        pk = pending.insert(repo.events, row)
+        appointment = Appointment(
+            source=event.source,
+            appointment_id=event.appointment_id,
+            service=event.service,
+            appointment_at=event.appointment_at,
+            attendance=event.attendance,
+            priority=event.priority,
+            outcome=event.outcome,
+            recorded_at=recorded_at,
+            event_pk=pk,
+        )
         if not stale:
-            outcomes[key] = repo.CurrentOutcome(pk, recorded_at, event.attendance.value)
+            outcomes[key] = repo.CurrentOutcome(pk, recorded_at, event.attendance.value, event.nhs_number)
+            people.stored(event.nhs_number, appointment, current.nhs_number if current else None)
         effects = Effects(connection, audit, self.ruleset, received_at, actor, self.notify)
         if stale:
             assert current is not None
@@ -245,18 +271,7 @@ class Service:
             )
         self._track_follow_up(connection, event, recorded_at, first_outcome=current is None)
         if event.attendance is not Attendance.ENTERED_IN_ERROR:
-            appointment = Appointment(
-                source=event.source,
-                appointment_id=event.appointment_id,
-                service=event.service,
-                appointment_at=event.appointment_at,
-                attendance=event.attendance,
-                priority=event.priority,
-                outcome=event.outcome,
-                recorded_at=recorded_at,
-                event_pk=pk,
-            )
-            self._evaluate(connection, effects, event, appointment)
+            self._evaluate(people, effects, event, appointment)
         return "superseded" if current is not None else "accepted"
 
     def _track_follow_up(
@@ -301,7 +316,7 @@ class Service:
         return fired, [item.as_dict() for item in explain(self.ruleset, facts, only=fired)]
 
     def _evaluate(
-        self, connection: Connection, effects: Effects, event: AttendanceEvent, appointment: Appointment
+        self, people: ChunkPeople, effects: Effects, event: AttendanceEvent, appointment: Appointment
     ) -> None:
         subject = [f"E{appointment.event_pk}", event.nhs_number]
         basis = {
@@ -326,7 +341,7 @@ class Service:
                 },
             )
             return
-        context = repo.person_context(connection, event.nhs_number)
+        context = people.context(event.nhs_number)
         born = event.date_of_birth or (context.date_of_birth if context else None)
         if born is None:
             effects.record(
@@ -342,10 +357,10 @@ class Service:
         facts = event_facts(
             self.ruleset,
             appointment,
-            repo.person_history(connection, event.nhs_number),
+            people.history(event.nhs_number),
             born,
             context,
-            repo.completed_tasks(connection, event.nhs_number, self.ruleset.settings.discharge_review.review_task),
+            people.completed_reviews(event.nhs_number),
             bool(event.first_appointment),
         )
         self._decide_and_apply(effects, facts, event.nhs_number, appointment, appointment.recorded_at, basis)

@@ -32,13 +32,16 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def _sqlite_time(value: datetime) -> str:
+    """A time as SQLAlchemy's DateTime writes it to SQLite (naive UTC, six fractional digits)."""
+    if value.tzinfo is UTC:  # the usual case: already UTC, so drop the "+00:00" instead of converting
+        return value.isoformat(" ", "microseconds")[:-6]
+    return _naive_utc(value).isoformat(" ", "microseconds")
+
+
 # Conversions by exact type; str, int, bool and None go to the driver as they are.
 _COMMON: dict[type, Any] = {dict: json.dumps, list: json.dumps, tuple: json.dumps, JsonText: str}
-_SQLITE_CONVERTERS: dict[type, Any] = {
-    **_COMMON,
-    datetime: lambda value: _naive_utc(value).isoformat(" ", "microseconds"),
-    date: date.isoformat,
-}
+_SQLITE_CONVERTERS: dict[type, Any] = {**_COMMON, datetime: _sqlite_time, date: date.isoformat}
 _SERVER_CONVERTERS: dict[type, Any] = {**_COMMON, datetime: _naive_utc}
 
 
@@ -157,18 +160,41 @@ class Sql:
         return int(cursor.lastrowid if self.sqlite else cursor.fetchone()[0])
 
     def insert_many(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
-        batch = [self.params(row) for row in rows]
+        """Insert rows that all have the same columns, in one executemany."""
+        batch = list(rows)
         if not batch:
             return
         columns = list(batch[0])
-        sql = self.text(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(f':{c}' for c in columns)})"
+        self.execute_many(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(f':{c}' for c in columns)})", batch
         )
+
+    def execute_many(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
+        """One statement run once per row of values, in one driver call."""
+        batch = [self.params(row) for row in rows]
+        if not batch:
+            return
         if self.sqlite:
-            self.raw.executemany(sql, batch)
+            self.raw.executemany(self.text(sql), batch)
         else:
             with self.raw.cursor() as cursor:
-                cursor.executemany(sql, batch)
+                cursor.executemany(self.text(sql), batch)
+
+    def reserve_ids(self, table: Table, count: int, after: int = 0) -> list[int]:
+        """`count` integer primary keys for rows this transaction will insert itself, later, in this order.
+
+        SQLite gives a new row max(id) + 1 (wnb's tables have no AUTOINCREMENT) and the caller's writing
+        transaction holds the write lock, so the ids after the stored ones (and after `after`, the last id
+        already reserved and not yet inserted) are the ones SQLite would give; PostgreSQL draws them from
+        the column's sequence, as its own INSERT would.
+        """
+        if self.sqlite:
+            first = max(self.scalar(f"SELECT MAX(id) FROM {table.name}") or 0, after) + 1
+            return list(range(first, first + count))
+        rows = self.raw.execute(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, {int(count)})"
+        ).fetchall()
+        return [int(row[0]) for row in rows]
 
     def update(self, table: Table, pk: int, values: dict[str, Any]) -> None:
         """Set some columns of the row with integer primary key `pk`."""
