@@ -35,9 +35,13 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot record a {type(value).__name__} in the audit log")
 
 
+# json.dumps builds a new encoder on every call made with options; one encoder, made once, does the same.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
 def canonical(value: Any) -> str:
     """One JSON text per value: keys sorted, no spaces; the same after a round trip through the store."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+    return _CANONICAL.encode(value)
 
 
 def record_hash(record: dict[str, Any], payload_text: str | None = None) -> str:

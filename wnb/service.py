@@ -31,6 +31,7 @@ from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset
 from wnb.store import repo
 from wnb.store.db import writing
+from wnb.store.items import ChunkItems
 from wnb.store.pending import PendingRows
 from wnb.store.people import ChunkPeople
 from wnb.store.sql import Record
@@ -127,13 +128,12 @@ class Service:
         events = [event for event in parsed if isinstance(event, AttendanceEvent)]
         seen = repo.existing_event_keys(connection, {(e.source, e.event_id) for e in events})
         current = repo.current_outcomes(connection, {(e.source, e.appointment_id) for e in events})
-        # Everyone an event of this chunk may evaluate (its outcome sets off a rule trigger), read at once.
-        people = ChunkPeople(
-            connection,
-            {e.nhs_number for e in events if any(outcome_triggers(e.attendance, e.outcome).values())},
-            self.ruleset.settings.discharge_review.review_task,
-        )
-        pending = PendingRows(connection)  # the chunk's event rows, written together below
+        # Everyone an event of this chunk may evaluate (its outcome sets off a rule trigger), read at once;
+        # the chunk's events, flags, tasks and links are written together at its end.
+        evaluated = {e.nhs_number for e in events if any(outcome_triggers(e.attendance, e.outcome).values())}
+        people = ChunkPeople(connection, evaluated, self.ruleset.settings.discharge_review.review_task)
+        pending = PendingRows(connection)
+        items = ChunkItems(connection, pending, evaluated)
         statuses: list[tuple[str, InvalidEvent | None]] = []
         for item, event in zip(batch, parsed, strict=True):
             received_at = self.clock()
@@ -145,7 +145,7 @@ class Service:
                 assert isinstance(item.data, dict)
                 seen.add((event.source, event.event_id))
                 status = self._store_and_evaluate(
-                    connection, audit, pending, people, event, item.data, received_at, actor, current
+                    connection, audit, pending, people, items, event, item.data, received_at, actor, current
                 )
                 statuses.append((status, None))
         pending.flush()
@@ -192,6 +192,7 @@ class Service:
         audit: AuditLog,
         pending: PendingRows,
         people: ChunkPeople,
+        items: ChunkItems,
         event: AttendanceEvent,
         raw: dict[str, Any],
         received_at: datetime,
@@ -237,7 +238,7 @@ class Service:
         if not stale:
             outcomes[key] = repo.CurrentOutcome(pk, recorded_at, event.attendance.value, event.nhs_number)
             people.stored(event.nhs_number, appointment, current.nhs_number if current else None)
-        effects = Effects(connection, audit, self.ruleset, received_at, actor, self.notify)
+        effects = Effects(connection, audit, self.ruleset, received_at, actor, self.notify, items)
         if stale:
             assert current is not None
             audit.append(

@@ -218,6 +218,47 @@ def people_completed_tasks(
     return found
 
 
+def people_active_flags(connection: Connection, nhs_numbers: Collection[str]) -> dict[str, dict[str, Record]]:
+    """active_flags of many people at once (people without one are left out)."""
+    sql, found = Sql(connection), dict[str, dict[str, Record]]()
+    for part in _slices(nhs_numbers):
+        placeholders, params = _in_list(part)
+        rows = sql.fetch_all(
+            flags, f"SELECT * FROM flag WHERE nhs_number IN ({placeholders}) AND status = 'active' ORDER BY id", params
+        )
+        for row in rows:
+            found.setdefault(row.nhs_number, {})[row.code] = row
+    return found
+
+
+def people_open_tasks(connection: Connection, nhs_numbers: Collection[str]) -> dict[str, list[Record]]:
+    """The open tasks of many people at once, every service (people without one are left out)."""
+    sql, found = Sql(connection), dict[str, list[Record]]()
+    for part in _slices(nhs_numbers):
+        placeholders, params = _in_list(part)
+        rows = sql.fetch_all(
+            tasks, f"SELECT * FROM task WHERE nhs_number IN ({placeholders}) AND status IN {_OPEN} ORDER BY id", params
+        )
+        for row in rows:
+            found.setdefault(row.nhs_number, []).append(row)
+    return found
+
+
+def active_links_of(connection: Connection, flag_ids: list[int], task_ids: list[int]) -> set[tuple[str, int, str, str]]:
+    """(kind, item id, source, appointment id) of every active link of these flags and tasks."""
+    sql, found = Sql(connection), set[tuple[str, int, str, str]]()
+    for kind, ids in (("flag", flag_ids), ("task", task_ids)):
+        for start in range(0, len(ids), _IN_LIST_MAX):
+            names = {f"v{index}": pk for index, pk in enumerate(ids[start : start + _IN_LIST_MAX])}
+            cursor = sql.execute(
+                "SELECT item_id, source, appointment_id FROM link WHERE kind = :kind AND active = :yes "
+                f"AND item_id IN ({', '.join(f':{name}' for name in names)})",
+                {"kind": kind, "yes": True, **names},
+            )
+            found.update((kind, int(item_id), source, appointment_id) for item_id, source, appointment_id in cursor)
+    return found
+
+
 @lru_cache(maxsize=4096)
 def _context_from(document: str) -> PersonContext:
     """Parsed once per distinct stored text: a context is re-read for every evaluation of its person."""
