@@ -127,7 +127,9 @@ class Service:
                 parsed.append(problem)
         events = [event for event in parsed if isinstance(event, AttendanceEvent)]
         seen = repo.existing_event_keys(connection, {(e.source, e.event_id) for e in events})
-        current = repo.current_outcomes(connection, {(e.source, e.appointment_id) for e in events})
+        appointments = {(e.source, e.appointment_id) for e in events}
+        current = repo.current_outcomes(connection, appointments)
+        follow_ups = repo.follow_ups_of(connection, appointments)  # kept up to date by _track_follow_up
         # Everyone an event of this chunk may evaluate (its outcome sets off a rule trigger), read at once;
         # the chunk's events, flags, tasks and links are written together at its end.
         evaluated = {e.nhs_number for e in events if any(outcome_triggers(e.attendance, e.outcome).values())}
@@ -145,7 +147,7 @@ class Service:
                 assert isinstance(item.data, dict)
                 seen.add((event.source, event.event_id))
                 status = self._store_and_evaluate(
-                    connection, audit, pending, people, items, event, item.data, received_at, actor, current
+                    connection, audit, pending, people, items, event, item.data, received_at, actor, current, follow_ups
                 )
                 statuses.append((status, None))
         pending.flush()
@@ -198,6 +200,7 @@ class Service:
         received_at: datetime,
         actor: str,
         outcomes: dict[tuple[str, str], repo.CurrentOutcome],
+        follow_ups: dict[tuple[str, str], Record],
     ) -> str:
         recorded_at = event.recorded_at or received_at
         key = (event.source, event.appointment_id)
@@ -270,21 +273,31 @@ class Service:
                     "withdrawn": withdrawn,
                 },
             )
-        self._track_follow_up(connection, event, recorded_at, first_outcome=current is None)
+        self._track_follow_up(pending, follow_ups, event, recorded_at, first_outcome=current is None)
         if event.attendance is not Attendance.ENTERED_IN_ERROR:
             self._evaluate(people, effects, event, appointment)
         return "superseded" if current is not None else "accepted"
 
     def _track_follow_up(
-        self, connection: Connection, event: AttendanceEvent, recorded_at: datetime, first_outcome: bool
+        self,
+        pending: PendingRows,
+        follow_ups: dict[tuple[str, str], Record],
+        event: AttendanceEvent,
+        recorded_at: datetime,
+        first_outcome: bool,
     ) -> None:
-        """A missed appointment waits for its WNB-14 deadline; one no longer missed waits for nothing."""
+        """A missed appointment waits for its WNB-14 deadline; one no longer missed waits for nothing.
+
+        `follow_ups` holds the chunk's appointments' follow-ups, stored or pending, and is kept up to date.
+        """
         if first_outcome and not event.attendance.is_missed:
             return  # a follow-up exists only for an appointment that had an outcome before
-        existing = None if first_outcome else repo.follow_up_of(connection, event.source, event.appointment_id)
+        key = (event.source, event.appointment_id)
+        existing = None if first_outcome else follow_ups.get(key)
         if not event.attendance.is_missed:
             if existing is not None and existing.status == "pending":
-                repo.update_row(connection, repo.follow_ups, existing.id, status="void")
+                pending.update(repo.follow_ups, existing.id, status="void")
+                existing["status"] = "void"
             return
         follow_up = self.ruleset.settings.follow_up
         deadline = london_time_on(
@@ -292,19 +305,17 @@ class Service:
             self.ruleset.settings.calendar.working_day_ends,
         )
         if existing is None:
-            repo.insert_row(
-                connection,
-                repo.follow_ups,
-                {
-                    "source": event.source,
-                    "appointment_id": event.appointment_id,
-                    "nhs_number": event.nhs_number,
-                    "deadline_at": deadline,
-                    "status": "pending",
-                },
-            )
+            values = {
+                "source": event.source,
+                "appointment_id": event.appointment_id,
+                "nhs_number": event.nhs_number,
+                "deadline_at": deadline,
+                "status": "pending",
+            }
+            follow_ups[key] = Record(values, id=pending.insert(repo.follow_ups, values))
         elif existing.status != "judged":
-            repo.update_row(connection, repo.follow_ups, existing.id, deadline_at=deadline, status="pending")
+            pending.update(repo.follow_ups, existing.id, deadline_at=deadline, status="pending")
+            existing.update(deadline_at=deadline, status="pending")
 
     def run_rules(self, facts: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
         """The rules that fire, by the matcher, checked against the interpreter; and their explanations."""

@@ -118,6 +118,21 @@ def current_outcomes(connection: Connection, keys: Iterable[tuple[str, str]]) ->
     return found
 
 
+def follow_ups_of(connection: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Record]:
+    """The follow-up of each (source, appointment_id) that has one (one query per source)."""
+    sql, found = Sql(connection), dict[tuple[str, str], Record]()
+    for source, ids in _by_source(keys).items():
+        for part in _slices(ids):
+            placeholders, params = _in_list(part)
+            rows = sql.fetch_all(
+                follow_ups,
+                f"SELECT * FROM follow_up WHERE source = :source AND appointment_id IN ({placeholders})",
+                {"source": source, **params},
+            )
+            found.update(((source, row.appointment_id), row) for row in rows)
+    return found
+
+
 def current_event(connection: Connection, source: str, appointment_id: str) -> Record | None:
     return Sql(connection).fetch_one(
         events,
