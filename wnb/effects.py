@@ -276,9 +276,11 @@ class Effects:
         """The appointment no longer supports anything: unlink it; what it alone raised is withdrawn."""
         said: list[str] = []
         if self.items:
-            self.items.flush()  # what follows reads and changes the tables themselves
+            self.items.write_pending()  # what follows reads and changes the tables themselves
         for link in repo.appointment_links(self.connection, *appointment):
             repo.update_row(self.connection, repo.links, link.id, active=False)
+            if self.items:
+                self.items.unlinked(link.kind, link.item_id, link.source, link.appointment_id)
             if repo.active_links(self.connection, link.kind, link.item_id):
                 continue
             if link.kind == "flag":
@@ -303,6 +305,8 @@ class Effects:
             changed_at=self.at,
             changed_by=self.actor,
         )
+        if self.items:
+            self.items.closed("flag", flag.id)
         self.record(
             f"flag_{status.value.replace('-', '_')}",
             [flag_ref(flag.id), flag.nhs_number],
@@ -313,6 +317,8 @@ class Effects:
         values = dict(task)
         values.update(status=status.value, updated_at=self.at)
         repo.update_row(self.connection, repo.tasks, task.id, status=status.value, updated_at=self.at)
+        if self.items and not status.is_open:
+            self.items.closed("task", task.id)
         self._history(values, action, note)
         self.record(
             f"task_{action}",

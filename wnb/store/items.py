@@ -3,8 +3,8 @@
 Applying a decision read the person's active flags, open tasks and links and inserted a row per flag, task,
 history entry and link. The chunk now reads those of everyone it may evaluate in three queries, keeps them
 as its own writes change them (every write of the chunk to these tables goes through here), and leaves the
-rows to PendingRows. Anything that must read these tables from the database itself (a correction's
-withdrawal) first calls `flush()`, which writes everything and makes the next read start afresh.
+rows to PendingRows. A correction's withdrawal, which reads and changes these tables in the database
+itself, first calls `write_pending()` and then reports each change it makes (`unlinked`, `closed`).
 """
 
 from __future__ import annotations
@@ -128,7 +128,20 @@ class ChunkItems:
             self._tasks.setdefault(row.nhs_number, {})[(row.service, row.code)] = row
             self._by_id[("task", row.id)] = row
 
-    def flush(self) -> None:
-        """Write every pending row now and read afresh next time (the caller is about to use the tables)."""
+    def write_pending(self) -> None:
+        """Write every pending row now: the caller is about to read the tables themselves."""
         self._pending.flush()
-        self._flags, self._tasks, self._by_id, self._links = None, {}, {}, set()
+
+    def unlinked(self, kind: str, item_id: int, source: str, appointment_id: str) -> None:
+        """The caller made this link inactive in the database."""
+        self._links.discard((kind, item_id, source, appointment_id))
+
+    def closed(self, kind: str, item_id: int) -> None:
+        """The caller moved this flag out of active, or this task out of open, in the database."""
+        row = self._by_id.pop((kind, item_id), None)
+        if row is None:
+            return
+        if kind == "flag" and self._flags is not None:
+            self._flags.get(row.nhs_number, {}).pop(row.code, None)
+        elif kind == "task":
+            self._tasks.get(row.nhs_number, {}).pop((row.service, row.code), None)
