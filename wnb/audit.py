@@ -44,6 +44,13 @@ def canonical(value: Any) -> str:
     return _CANONICAL.encode(value)
 
 
+def _stored_list(items: list[str]) -> str:
+    """The JSON text json.dumps gives a list of strings, as the store writes a JSON column; ids need no escapes."""
+    if all(item.isascii() and item.isalnum() for item in items):
+        return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+    return json.dumps(items)
+
+
 def record_hash(record: dict[str, Any], payload_text: str | None = None) -> str:
     """SHA-256 over the canonical JSON of the record's header and then of its payload."""
     header = {
@@ -95,6 +102,7 @@ class AuditLog:
         payload_text = canonical(payload)
         record["hash"] = record_hash(record, payload_text)
         record["payload"] = JsonText(payload_text)  # serialised once, for the hash and the store
+        record["subject"] = JsonText(_stored_list(record["subject"]))
         if self._tail is None and seq == 0:
             Sql(self._connection).insert(_head, {"id": 1, "seq": 0, "hash": GENESIS})
         self._pending.append(record)

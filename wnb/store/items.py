@@ -33,7 +33,8 @@ def stored_values(table: Table, values: dict[str, Any]) -> dict[str, Any]:
         elif kind == "time":
             found[name] = value.astimezone(UTC)
         elif kind == "json":
-            found[name] = json.loads(json.dumps(value))
+            is_names = type(value) is list and all(type(item) is str for item in value)
+            found[name] = list(value) if is_names else json.loads(json.dumps(value))  # rule ids: a plain copy
         elif kind == "bool":
             found[name] = bool(value)
         else:
