@@ -69,6 +69,8 @@ def _kinds(table: Table) -> dict[str, str]:
     return kinds
 
 
+_NAMED = re.compile(r"(?<!:):(\w+)")
+_POSITIONAL: dict[str, tuple[str, list[str]]] = {}
 _KINDS: dict[str, dict[str, str]] = {}
 _TEXT: dict[tuple[str, str], str] = {}
 _INSERTS: dict[tuple[str, ...], str] = {}
@@ -171,14 +173,28 @@ class Sql:
 
     def execute_many(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
         """One statement run once per row of values, in one driver call."""
-        batch = [self.params(row) for row in rows]
-        if not batch:
+        if not rows:
             return
         if self.sqlite:
-            self.raw.executemany(self.text(sql), batch)
+            # sqlite3 binds `?` from a tuple in half the time it binds `:name` from a dict.
+            positional = _POSITIONAL.get(sql)
+            if positional is None:
+                positional = _POSITIONAL[sql] = (_NAMED.sub("?", sql), _NAMED.findall(sql))
+            text, names = positional
+            converters = self._converters
+            self.raw.executemany(
+                text,
+                [
+                    tuple(
+                        value if (convert := converters.get(type(value := row[name]))) is None else convert(value)
+                        for name in names
+                    )
+                    for row in rows
+                ],
+            )
         else:
             with self.raw.cursor() as cursor:
-                cursor.executemany(self.text(sql), batch)
+                cursor.executemany(self.text(sql), [self.params(row) for row in rows])
 
     def reserve_ids(self, table: Table, count: int, after: int = 0) -> list[int]:
         """`count` integer primary keys for rows this transaction will insert itself, later, in this order.
