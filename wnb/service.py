@@ -25,7 +25,7 @@ from wnb.decide import decide
 from wnb.domain import Appointment, AttendanceEvent, Decision, EventState, PersonContext
 from wnb.effects import Effects, parse_ref
 from wnb.errors import EngineError, InvalidEvent
-from wnb.facts import event_facts, event_triggers, follow_up_facts, outcome_triggers
+from wnb.facts import event_facts, event_triggers, follow_up_facts, sets_off_a_rule
 from wnb.interpreter import explain, fired_by_interpreter
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset
@@ -132,7 +132,7 @@ class Service:
         follow_ups = repo.follow_ups_of(connection, appointments)  # kept up to date by _track_follow_up
         # Everyone an event of this chunk may evaluate (its outcome sets off a rule trigger), read at once;
         # the chunk's events, flags, tasks and links are written together at its end.
-        evaluated = {e.nhs_number for e in events if any(outcome_triggers(e.attendance, e.outcome).values())}
+        evaluated = {e.nhs_number for e in events if sets_off_a_rule(e.attendance, e.outcome)}
         people = ChunkPeople(connection, evaluated, self.ruleset.settings.discharge_review.review_task)
         pending = PendingRows(connection)
         items = ChunkItems(connection, pending, evaluated)

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Connection, Date, Table
@@ -32,6 +33,7 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+@lru_cache(maxsize=1024)  # an event's received time is written on its row and on its audit records
 def _sqlite_time(value: datetime) -> str:
     """A time as SQLAlchemy's DateTime writes it to SQLite (naive UTC, six fractional digits)."""
     if value.tzinfo is UTC:  # the usual case: already UTC, so drop the "+00:00" instead of converting
