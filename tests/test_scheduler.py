@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from wnb import metrics
 from wnb.api import create_app
 from wnb.ruleset import Ruleset
-from wnb.scheduler import Heartbeat
+from wnb.scheduler import Heartbeat, Scheduler
 from wnb.service import RawItem, Service
 from wnb.store import listing
 from wnb.store.db import open_database
@@ -100,4 +101,28 @@ def test_health_ready_fails_when_the_sweep_has_stalled(tmp_path: Path, ruleset: 
         heartbeat.last_sweep = datetime.now(UTC) - timedelta(hours=4)  # as if no sweep for four hours
         answer = httpx.get(f"{url}/health/ready")
     assert answer.status_code == 503 and answer.json()["reason"] == "sweep stalled"
+    db.dispose()
+
+
+def test_a_sweep_failing_for_three_intervals_opens_one_admin_task(tmp_path: Path, ruleset: Ruleset) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'wnb.db'}")
+    scheduler = Scheduler(Service(db, ruleset), sweep_minutes=5)
+    now = datetime.now(UTC)
+    scheduler.heartbeat.beat(now - timedelta(minutes=16))
+    scheduler.heartbeat.beat(now - timedelta(minutes=1), error="OperationalError")
+    assert scheduler.check_sweep(now) is not None
+    assert scheduler.check_sweep(now + timedelta(minutes=1)) is None  # one open task is enough
+    with db.connect() as connection:
+        (task,) = listing.tasks(connection, role="admin")
+    assert (task["service"], task["code"], task["nhs_number"]) == ("scheduler", "sweep-stalled", "")
+    db.dispose()
+
+
+def test_a_recent_successful_sweep_opens_no_task_and_sets_the_age_gauge(tmp_path: Path, ruleset: Ruleset) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'wnb.db'}")
+    scheduler = Scheduler(Service(db, ruleset), sweep_minutes=5)
+    now = datetime.now(UTC)
+    scheduler.heartbeat.beat(now - timedelta(minutes=14))
+    assert scheduler.check_sweep(now) is None
+    assert 14 * 60 <= metrics.SWEEP_AGE._value.get() <= 14 * 60 + 1
     db.dispose()

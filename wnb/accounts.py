@@ -1,7 +1,8 @@
 """API keys for client systems and accounts for people (ARCHITECTURE.md §8); secrets are kept only hashed.
 
 An API key is `wnb_<prefix>_<secret>`: the prefix is stored in clear to find the key, the whole key only as
-SHA-256 (it is 32 random bytes, so a fast hash is enough). Passwords are hashed with argon2id.
+SHA-256 (it is 32 random bytes, so a fast hash is enough). Passwords are hashed with argon2id. Creating,
+revoking and disabling are audited under the operator who did it (`cli` when no name was given).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from wnb.audit import AuditLog
 from wnb.domain import Role
 from wnb.errors import WnbError
 from wnb.store.db import writing
@@ -64,7 +66,13 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(db_engine: Engine, role: str, name: str) -> str:
+def _audit(connection: Connection, actor: str, action: str, subject: str, payload: dict[str, str]) -> None:
+    log = AuditLog(connection)
+    log.append(datetime.now(UTC), actor, action, [subject], payload)
+    log.finish()
+
+
+def create_api_key(db_engine: Engine, role: str, name: str, actor: str = "cli") -> str:
     """Create an API key for the client system `name`; return the key, which is shown only this once."""
     checked_role, checked_name = _role(role), _name(name)
     prefix = secrets.token_hex(4)
@@ -79,12 +87,68 @@ def create_api_key(db_engine: Engine, role: str, name: str) -> str:
     try:
         with writing(db_engine) as connection:
             connection.execute(insert(_keys).values(**row))
+            payload = {"name": checked_name, "role": checked_role.value, "prefix": prefix}
+            _audit(connection, actor, "api_key_created", f"key:{checked_name}", payload)
     except IntegrityError:
         raise WnbError(f"an API key named {checked_name!r} exists already") from None
     return key
 
 
-def create_user(db_engine: Engine, name: str, role: str, password: str) -> None:
+def revoke_api_key(db_engine: Engine, name: str, actor: str = "cli") -> None:
+    """Revoke the client system `name`'s key: from now on it is refused (401)."""
+    with writing(db_engine) as connection:
+        row = connection.execute(select(_keys).where(_keys.c.name == name)).first()
+        if row is None:
+            raise WnbError(f"no API key named {name!r}")
+        if row.revoked_at is not None:
+            raise WnbError(f"the API key {name!r} was revoked already")
+        connection.execute(update(_keys).where(_keys.c.id == row.id).values(revoked_at=datetime.now(UTC)))
+        _audit(connection, actor, "api_key_revoked", f"key:{name}", {"name": name, "prefix": row.prefix})
+
+
+def disable_user(db_engine: Engine, name: str, actor: str = "cli") -> None:
+    """Disable the person `name`'s account: their password is refused from now on (401)."""
+    with writing(db_engine) as connection:
+        row = connection.execute(select(_users).where(_users.c.name == name)).first()
+        if row is None:
+            raise WnbError(f"no user named {name!r}")
+        if row.disabled_at is not None:
+            raise WnbError(f"the user {name!r} is disabled already")
+        connection.execute(update(_users).where(_users.c.id == row.id).values(disabled_at=datetime.now(UTC)))
+        _audit(connection, actor, "user_disabled", f"user:{name}", {"name": name})
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def list_api_keys(db_engine: Engine) -> list[dict[str, str | None]]:
+    """Every API key's name, role, prefix and dates (never the key)."""
+    with db_engine.connect() as connection:
+        rows = connection.execute(select(_keys).order_by(_keys.c.name)).all()
+    return [
+        {
+            "name": r.name,
+            "role": r.role,
+            "prefix": r.prefix,
+            "created_at": _iso(r.created_at),
+            "revoked_at": _iso(r.revoked_at),
+        }
+        for r in rows
+    ]
+
+
+def list_users(db_engine: Engine) -> list[dict[str, str | None]]:
+    """Every account's name, role and dates (never the password hash)."""
+    with db_engine.connect() as connection:
+        rows = connection.execute(select(_users).order_by(_users.c.name)).all()
+    return [
+        {"name": r.name, "role": r.role, "created_at": _iso(r.created_at), "disabled_at": _iso(r.disabled_at)}
+        for r in rows
+    ]
+
+
+def create_user(db_engine: Engine, name: str, role: str, password: str, actor: str = "cli") -> None:
     """Create a person's account with an argon2 hash of `password`."""
     checked_role, checked_name = _role(role), _name(name)
     if checked_role is Role.CLINIC_SYSTEM:
@@ -100,6 +164,8 @@ def create_user(db_engine: Engine, name: str, role: str, password: str) -> None:
     try:
         with writing(db_engine) as connection:
             connection.execute(insert(_users).values(**row))
+            payload = {"name": checked_name, "role": checked_role.value}
+            _audit(connection, actor, "user_created", f"user:{checked_name}", payload)
     except IntegrityError:
         raise WnbError(f"a user named {checked_name!r} exists already") from None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from wnb.logs import configure as configure_logging
 from wnb.ruleset import Ruleset, load_ruleset
 from wnb.scenarios import run_scenario, scenario_files
 from wnb.service import Service, utc_now
+from wnb.settings import load_settings
 from wnb.store import listing
 from wnb.store.db import open_database
 from wnb.terminal import flags_table, tasks_table
@@ -61,9 +61,9 @@ ByOption = Annotated[str, typer.Option("--by", help="Who is acting (user name); 
 
 
 def default_rules_dir() -> Path:
-    configured = os.environ.get("WNB_RULES_DIR")
+    configured = load_settings().rules_dir
     if configured:
-        return Path(configured)
+        return configured
     here = Path("rules/default")
     return here if here.is_dir() else Path(__file__).resolve().parent.parent / "rules" / "default"
 
@@ -88,13 +88,10 @@ def guarded(call: Callable[[], T]) -> T:
 
 
 def service(rules: Path | None = None) -> Service:
-    from wnb.notify import parse_addresses
-
-    try:
-        addresses = parse_addresses(os.environ.get("WNB_NOTIFY", ""))
-    except ValueError as error:
-        raise WnbError(str(error)) from None
-    return Service(open_database(), load_ruleset(rules or default_rules_dir()), notify=addresses)
+    """The service over WNB_DATABASE_URL and the ruleset in force, notifying as WNB_NOTIFY and WNB_WEBHOOK_URL say."""
+    settings = load_settings()
+    ruleset = load_ruleset(rules or settings.rules_dir or default_rules_dir())
+    return Service(open_database(settings.database_url), ruleset, notify=settings.notify_targets())
 
 
 def _progress() -> Progress:
@@ -134,8 +131,12 @@ def context_import(file: Annotated[Path, typer.Argument(help="NDJSON person cont
 
 @app.command()
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="NDJSON or CSV files of canonical events.")],
-    format: Annotated[str | None, typer.Option("--format", help="ndjson or csv (default: by content).")] = None,
+    files: Annotated[
+        list[Path], typer.Argument(help="NDJSON or CSV canonical events, FHIR JSON, or HL7 v2 SIU messages.")
+    ],
+    format: Annotated[
+        str | None, typer.Option("--format", help="ndjson, csv, fhir or hl7 (default: by content).")
+    ] = None,
     rules: Annotated[Path | None, typer.Option("--rules", help="Ruleset directory.")] = None,
 ) -> None:
     """Store and evaluate every event of the files; print counts. Rejected rows go to `wnb rejects`."""
@@ -305,12 +306,21 @@ def audit_verify() -> None:
 
 
 @audit_app.command("export")
-def audit_export() -> None:
-    """Write the audit log as JSON lines to standard output."""
+def audit_export(
+    format: Annotated[
+        str, typer.Option("--format", help="json: the records as JSON lines; fhir: AuditEvent and Provenance NDJSON.")
+    ] = "json",
+) -> None:
+    """Write the audit log to standard output, one JSON object a line."""
 
     def run() -> None:
+        if format not in ("json", "fhir"):
+            raise WnbError(f"--format {format!r}: use json or fhir")
+        from wnb import fhir_export
+
+        lines = fhir_export.export_lines if format == "fhir" else audit.export_lines
         with open_database().connect() as connection:
-            for line in audit.export_lines(connection):
+            for line in lines(connection):
                 sys.stdout.write(line + "\n")
 
     guarded(run)
@@ -377,6 +387,31 @@ def rules_test(directory: RulesDir = None) -> None:
     guarded(run)
 
 
+@rules_app.command("simulate")
+def rules_simulate(
+    rules: Annotated[Path, typer.Option("--rules", help="The candidate ruleset directory.")],
+    first: Annotated[str, typer.Option("--from", help="First day of the period (YYYY-MM-DD, UK).")],
+    last: Annotated[str, typer.Option("--to", help="Last day of the period, included (YYYY-MM-DD, UK).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Replay the period's stored history under a candidate ruleset (in a scratch database) and compare."""
+    from wnb.simulate import period_of, simulate, simulation_tables
+
+    def run() -> None:
+        try:
+            start, end = period_of(datetime.fromisoformat(first).date(), datetime.fromisoformat(last).date())
+        except ValueError as error:
+            raise WnbError(f"--from and --to must be dates like 2026-03-01: {error}") from None
+        result = simulate(open_database(), load_ruleset(rules), start, end)
+        if as_json:
+            say(json.dumps(result.as_dict(), indent=2))
+            return
+        for table in simulation_tables(result, f"{rules} ({result.candidate_version[:12]}), {first} to {last}"):
+            out.print(table)
+
+    guarded(run)
+
+
 @app.command()
 def demo(
     now: Annotated[str, typer.Option("--now", help="When the demo's sweep runs.")] = "2026-03-18T09:00:00+00:00",
@@ -390,9 +425,10 @@ def demo(
 @app.callback()
 def _configure_logging() -> None:
     """Logs (JSON lines on stderr, ids only) at WNB_LOG_LEVEL, default WARNING, so tables stay readable."""
-    level = logging.getLevelName(os.environ.get("WNB_LOG_LEVEL", "WARNING").upper())
+    level = logging.getLevelName(guarded(load_settings).log_level or "WARNING")
     configure_logging(level if isinstance(level, int) else logging.WARNING)
 
 
 # The service's commands (serve, inbox, keys, users) register themselves on `app`.
+import wnb.cli_backup  # noqa: E402,F401  (wnb db backup / restore)
 from wnb import cli_service  # noqa: E402,F401  (imported last: it uses the helpers above)

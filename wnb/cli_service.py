@@ -1,18 +1,20 @@
-"""The service's commands: `wnb serve`, `wnb inbox`, `wnb keys create`, `wnb users create`."""
+"""The service's commands: `wnb serve`, `wnb inbox`, `wnb keys create|revoke|list`, `wnb users create|disable|list`."""
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+from rich.table import Table
 
-from wnb.cli import app, guarded, say, service
+from wnb.cli import JsonOption, _emit_json, app, guarded, out, say, service
+from wnb.display import local
 from wnb.errors import WnbError
 from wnb.logs import configure as configure_logging
+from wnb.settings import load_settings, refuse_unsafe_production
 from wnb.store.db import open_database
 
 keys_app = typer.Typer(help="API keys for client systems.", no_args_is_help=True)
@@ -23,34 +25,83 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 
 
-def smtp_settings() -> Any:
-    """SMTP from WNB_SMTP_HOST, WNB_SMTP_PORT and WNB_SMTP_FROM; None when no host is set (no e-mail)."""
-    from wnb.notify import SmtpSettings
-
-    host = os.environ.get("WNB_SMTP_HOST")
-    if not host:
-        return None
-    port = os.environ.get("WNB_SMTP_PORT", "25")
-    if not port.isdigit():
-        raise WnbError(f"WNB_SMTP_PORT {port!r} is not a port number")
-    return SmtpSettings(host, int(port), os.environ.get("WNB_SMTP_FROM", "wnb@localhost"))
+OperatorOption = Annotated[
+    str, typer.Option("--by", help="Who is doing this (operator name); recorded in the audit log.")
+]
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default WNB_HOST).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="TCP port (default WNB_PORT).")] = None,
     sweep_minutes: Annotated[
-        float, typer.Option("--sweep-minutes", help="Run WNB-14 and escalations this often (and once at start).")
-    ] = 5,
-    inbox: Annotated[Path | None, typer.Option("--inbox", help="A folder to poll every minute for feed files.")] = None,
+        float | None,
+        typer.Option(
+            "--sweep-minutes",
+            help="Run WNB-14 and escalations this often, and once at start (default WNB_SWEEP_MINUTES).",
+        ),
+    ] = None,
+    inbox: Annotated[
+        Path | None, typer.Option("--inbox", help="A folder to poll every minute for feed files (default WNB_INBOX).")
+    ] = None,
+    mllp_port: Annotated[
+        int | None, typer.Option("--mllp-port", help="Also listen for HL7 v2 over MLLP on this port.")
+    ] = None,
 ) -> None:
     """Run the HTTP API (ingestion, worklist, actions; OpenAPI at /docs) and the scheduler until interrupted."""
     from wnb.api import serve as run_server
 
-    if "WNB_LOG_LEVEL" not in os.environ:
+    settings = guarded(load_settings)
+    guarded(lambda: refuse_unsafe_production(settings))  # before the database is opened or created
+    if settings.log_level is None:
         configure_logging(logging.INFO)  # a service logs each request (ids only) unless told otherwise
-    guarded(lambda: run_server(service(), host, port, sweep_minutes, inbox, smtp_settings()))
+    guarded(
+        lambda: run_server(
+            service(),
+            host or settings.host,
+            settings.port if port is None else port,
+            sweep_minutes or settings.sweep_minutes,
+            inbox or settings.inbox,
+            settings=settings,
+            mllp_port=mllp_port,
+        )
+    )
+
+
+@app.command("feeds")
+def feeds_status(as_json: JsonOption = False) -> None:
+    """Show each clinic feed watched by WNB_FEED_WINDOWS: its window, its last event and whether it is silent."""
+    from datetime import UTC, datetime
+
+    from wnb.feeds import check_feeds, window_text
+
+    def run() -> None:
+        settings = load_settings()
+        if not settings.feed_windows:
+            raise WnbError("no feed is watched: set WNB_FEED_WINDOWS, e.g. pas=24h,community-ehr=3d")
+        now = datetime.now(UTC)
+        statuses = check_feeds(open_database(settings.database_url), settings.feed_windows, now, since=now)
+        items = [
+            {
+                "source": status.source,
+                "window": window_text(status.window),
+                "last_event_at": status.last_event_at.isoformat() if status.last_event_at else None,
+                "silent": status.silent,
+            }
+            for status in statuses
+        ]
+        if as_json:
+            return _emit_json(items)
+        table = Table(title=f"{sum(status.silent for status in statuses)} of {len(items)} feeds silent")
+        for column in ("source", "window", "last event (UK time)", "state"):
+            table.add_column(column)
+        for item in items:
+            last = item["last_event_at"]
+            state = "SILENT" if item["silent"] else "ok" if last else "never heard from"
+            table.add_row(str(item["source"]), str(item["window"]), local(str(last)) if last else "", state)
+        out.print(table)
+
+    guarded(run)
 
 
 @app.command("inbox")
@@ -80,11 +131,47 @@ def inbox_poll(
 def keys_create(
     role: Annotated[str, typer.Option("--role", help="Usually clinic-system.")],
     name: Annotated[str, typer.Option("--name", help="The client system's name, e.g. pas-north.")],
+    by: OperatorOption = "cli",
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
     from wnb.accounts import create_api_key
 
-    guarded(lambda: say(create_api_key(open_database(), role, name)))
+    guarded(lambda: say(create_api_key(open_database(), role, name, actor=by)))
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="The client system's name the key was created for.")],
+    by: OperatorOption = "cli",
+) -> None:
+    """Revoke a client system's API key: every later request with it is refused (401)."""
+    from wnb.accounts import revoke_api_key
+
+    def run() -> None:
+        revoke_api_key(open_database(), name, actor=by)
+        say(f"API key {name} revoked")
+
+    guarded(run)
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOption = False) -> None:
+    """List API keys (name, role, prefix, created, revoked); never the keys themselves."""
+    from wnb.accounts import list_api_keys
+
+    def run() -> None:
+        items = list_api_keys(open_database())
+        if as_json:
+            return _emit_json(items)
+        table = Table(title=f"{len(items)} API key{'s' if len(items) != 1 else ''}")
+        for column in ("name", "role", "prefix", "created", "revoked"):
+            table.add_column(column)
+        for item in items:
+            created, revoked = item["created_at"] or "", item["revoked_at"]
+            table.add_row(item["name"], item["role"], item["prefix"], local(created), local(revoked) if revoked else "")
+        out.print(table)
+
+    guarded(run)
 
 
 @users_app.command("create")
@@ -100,6 +187,7 @@ def users_create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    by: OperatorOption = "cli",
 ) -> None:
     """Create a person's account; the password (12 characters or more) is stored as an argon2 hash."""
     from wnb.accounts import create_user
@@ -109,7 +197,73 @@ def users_create(
             password = sys.stdin.readline().rstrip("\n")
         else:
             password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-        create_user(open_database(), name, role, password)
+        create_user(open_database(), name, role, password, actor=by)
         say(f"user {name} created with role {role}")
+
+    guarded(run)
+
+
+@users_app.command("disable")
+def users_disable(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    by: OperatorOption = "cli",
+) -> None:
+    """Disable a person's account: their password is refused from now on (401); history stays."""
+    from wnb.accounts import disable_user
+
+    def run() -> None:
+        disable_user(open_database(), name, actor=by)
+        say(f"user {name} disabled")
+
+    guarded(run)
+
+
+@users_app.command("list")
+def users_list(as_json: JsonOption = False) -> None:
+    """List accounts (name, role, created, disabled); never passwords."""
+    from wnb.accounts import list_users
+
+    def run() -> None:
+        items = list_users(open_database())
+        if as_json:
+            return _emit_json(items)
+        table = Table(title=f"{len(items)} user{'s' if len(items) != 1 else ''}")
+        for column in ("name", "role", "created", "disabled"):
+            table.add_column(column)
+        for item in items:
+            created, disabled = item["created_at"] or "", item["disabled_at"]
+            table.add_row(item["name"], item["role"], local(created), local(disabled) if disabled else "")
+        out.print(table)
+
+    guarded(run)
+
+
+@app.command("mllp")
+def mllp_listen(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port, printed at start).")] = 2575,
+) -> None:
+    """Listen for HL7 v2 SIU messages over MLLP; store and evaluate each, then ACK (AA, or AE/AR with ERR)."""
+    import asyncio
+    import signal
+
+    from wnb.mllp import Listener
+
+    async def listen() -> None:
+        listener = Listener(service(), host, port)
+        bound = await listener.start()
+        say(f"listening for HL7 v2 over MLLP on {host}:{bound}")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):  # stop between messages, not in the middle of one
+            asyncio.get_running_loop().add_signal_handler(signal_number, stop.set)
+        await stop.wait()
+        await listener.close()
+
+    if load_settings().log_level is None:
+        configure_logging(logging.INFO)
+
+    def run() -> None:
+        asyncio.run(listen())
 
     guarded(run)

@@ -31,7 +31,7 @@ def task_ref(task_id: int) -> str:
 def parse_ref(text: str, prefix: str) -> int:
     """`T12`, `t12` or `12` → 12 for prefix T."""
     body = text.strip().upper().removeprefix(prefix)
-    if not body.isdigit():
+    if not (body.isascii() and body.isdigit() and len(body) <= 18):  # ASCII digits that fit a 64-bit id
         raise NotFound(f"{text!r} is not a {'task' if prefix == 'T' else 'flag'} id (e.g. {prefix}12)")
     return int(body)
 

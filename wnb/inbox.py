@@ -62,7 +62,7 @@ def _ingest_claimed(service: Service, path: Path, processed: Path, quarantine: P
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     try:
         if _looks_binary(path):
-            raise WnbError(f"{path.name}: not a text file (NUL bytes); expected NDJSON, CSV or FHIR JSON")
+            raise WnbError(f"{path.name}: not a text file (NUL bytes); expected NDJSON, CSV, FHIR JSON or HL7 v2")
         counts = service.ingest(read_file(path), origin=f"inbox:{path.name}", actor="inbox")
     except (WnbError, OSError, UnicodeError) as error:
         target = quarantine / f"{stamp}-{path.name}"

@@ -1,4 +1,5 @@
-"""The in-process scheduler (APScheduler 3.x, jobs in memory): the time-based sweep, with a heartbeat.
+"""The in-process scheduler (APScheduler 3.x, jobs in memory): the sweep with a heartbeat, inbox polling,
+outbox delivery (e-mail and webhooks) and the watch on silent clinic feeds.
 
 The sweep runs once at start, which catches up on everything that fell due while the service was down
 (deadlines and due times are judged against `now`, so one late run does the work of all missed ones),
@@ -16,8 +17,11 @@ from threading import Lock
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]  # no type hints in 3.x
 
-from wnb import inbox, notify
+from wnb import inbox, metrics, notify
+from wnb.admin_tasks import open_admin_task
+from wnb.feeds import FeedWatch
 from wnb.service import Service
+from wnb.webhook import WebhookSettings
 
 log = structlog.get_logger("wnb.scheduler")
 
@@ -54,6 +58,9 @@ class Scheduler:
         inbox_seconds: float = 60,
         smtp: notify.SmtpSettings | None = None,
         outbox_seconds: float = 30,
+        webhook: WebhookSettings | None = None,
+        feeds: FeedWatch | None = None,
+        feed_seconds: float = 60,
     ) -> None:
         self.service = service
         self.heartbeat = Heartbeat(timedelta(minutes=sweep_minutes))
@@ -74,17 +81,46 @@ class Scheduler:
             )
         self.inbox = inbox
         self.smtp = smtp
-        if smtp is not None:
+        self.webhook = webhook
+        if self.delivers:
             self._scheduler.add_job(
                 self.deliver, "interval", seconds=outbox_seconds, id="outbox", next_run_time=datetime.now(UTC)
             )
+        self.feeds = feeds
+        self.started_at = datetime.now(UTC)
+        self._scheduler.add_job(  # the watch: silent feeds and a failing sweep, every minute
+            self.watch, "interval", seconds=feed_seconds, id="watch", next_run_time=datetime.now(UTC)
+        )
+
+    @property
+    def delivers(self) -> bool:
+        return self.smtp is not None or self.webhook is not None
 
     def deliver(self) -> None:
-        assert self.smtp is not None
         try:
-            notify.deliver(self.service.db, self.smtp, datetime.now(UTC))
+            notify.deliver(self.service.db, self.smtp, datetime.now(UTC), self.webhook)
         except Exception as error:  # keep the scheduler alive; rows stay pending for the next run
             log.error("outbox_delivery_failed", error=type(error).__name__)
+
+    def watch(self) -> None:
+        """Check the clinic feeds, and the sweep's own heartbeat: both made visible as a gauge and an admin task."""
+        now = datetime.now(UTC)  # wall-clock time: events carry the real time they arrived
+        try:
+            if self.feeds is not None and self.feeds.windows:
+                self.feeds.check(now)
+            self.check_sweep(now)
+        except Exception as error:  # keep the scheduler alive; the next check tries again
+            log.error("watch_failed", error=type(error).__name__)
+
+    def check_sweep(self, now: datetime) -> str | None:
+        """Set the sweep-age gauge; open an admin task when no sweep has succeeded for three intervals."""
+        since = self.heartbeat.last_sweep or self.started_at
+        metrics.SWEEP_AGE.set((now - since).total_seconds())
+        if now - since <= 3 * self.heartbeat.interval:
+            return None
+        note = f"no sweep has succeeded since {since.isoformat()} (last error: {self.heartbeat.last_error or 'none'})"
+        details = {"last_sweep": self.heartbeat.last_sweep, "last_error": self.heartbeat.last_error}
+        return open_admin_task(self.service.db, "scheduler", "sweep-stalled", note, details, now)
 
     def poll_inbox(self) -> None:
         assert self.inbox is not None
@@ -103,7 +139,7 @@ class Scheduler:
         self.heartbeat.beat(datetime.now(UTC))  # wall-clock time: /health/ready compares with the real clock
 
     def start(self) -> None:
-        if self.smtp is not None:
+        if self.delivers:
             stuck = notify.mark_uncertain_after_restart(self.service.db)
             if stuck:
                 log.warning("outbox_rows_uncertain", count=stuck)

@@ -112,6 +112,23 @@ class Service:
         metrics.count_ingested(origin, Counter([status]))
         return status, problem
 
+    def ingest_many_explained(
+        self, items: list[RawItem], origin: str, actor: str = "engine"
+    ) -> list[tuple[str, InvalidEvent | None]]:
+        """Items of one API batch in one transaction: each one's status and, when rejected, why.
+
+        Should the shared transaction fail, each item is tried again in its own, as an API batch was before:
+        the items before one that cannot be applied are kept, and that item raises its own error.
+        """
+        try:
+            with self._transaction() as (connection, audit):
+                results = self._ingest_batch(connection, audit, items, origin, actor)
+        except Exception as error:
+            log.warning("batch_retried_item_by_item", origin=origin, items=len(items), error=type(error).__name__)
+            return [self.ingest_one_explained(item, origin, actor) for item in items]
+        metrics.count_ingested(origin, Counter(status for status, _ in results))
+        return results
+
     def _ingest_batch(
         self, connection: Connection, audit: AuditLog, batch: list[RawItem], origin: str, actor: str
     ) -> list[tuple[str, InvalidEvent | None]]:
@@ -164,7 +181,8 @@ class Service:
         actor: str = "engine",
     ) -> str:
         """Keep the row, its reason and its raw text in the data-quality queue; it takes part in nothing."""
-        data = item.data if isinstance(item.data, dict) else {}
+        # A reader may name the source and event id of an item it could not map (HL7: MSH-4, MSH-10).
+        data = item.data if isinstance(item.data, dict) else getattr(problem, "identity", {})
         reject_id = repo.insert_row(
             connection,
             repo.rejects,
@@ -338,7 +356,7 @@ class Service:
             "appointment_id": event.appointment_id,
             "service": event.service,
         }
-        metrics.EVALUATIONS.inc()
+        metrics.count_evaluation()
         triggers = event_triggers(appointment)
         if not any(triggers.values()):
             # Every rule needs a trigger (the rule schema requires one), so none can fire: no history needed.
@@ -408,7 +426,7 @@ class Service:
         """Judge every follow-up deadline passed, then escalate every overdue task, as of `now`."""
         now = now or self.clock()
         counts: Counter[str] = Counter()
-        with metrics.SWEEP_SECONDS.time(), self._transaction() as (connection, audit):
+        with metrics.sweep_timer(), self._transaction() as (connection, audit):
             effects = Effects(connection, audit, self.ruleset, now, actor, self.notify)
             for follow_up in repo.pending_follow_ups(connection, now):
                 counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1

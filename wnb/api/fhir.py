@@ -60,10 +60,12 @@ def _handle(service: Service, principal: Principal, body: bytes, bundle_expected
         status, problem = _ingest(service, principal, to_item(None, pairs[0][1]))
         code = 422 if status == "rejected" else 201 if status == "accepted" else 200
         return code, _outcome(status, problem)
-    entries = []
-    for index, resource in pairs:
-        status, problem = _ingest(service, principal, to_item(index, resource))
-        entries.append({"response": {"status": _HTTP_STATUS[status], "outcome": _outcome(status, problem)}})
+    items = [to_item(index, resource) for index, resource in pairs]
+    outcomes = service.ingest_many_explained(items, origin=_origin(principal), actor=principal.actor)  # one transaction
+    entries = [
+        {"response": {"status": _HTTP_STATUS[status], "outcome": _outcome(status, problem)}}
+        for status, problem in outcomes
+    ]
     return 200, {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
 
 

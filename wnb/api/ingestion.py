@@ -82,7 +82,7 @@ def _origin(principal: Principal) -> str:
 async def _read_body(request: Request) -> bytes:
     """The request body, refused with 413 as soon as it is known to exceed MAX_BODY_BYTES."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise Problem(413, "body", f"the body is larger than {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -123,6 +123,31 @@ def _ingest(service: Service, principal: Principal, data: Any, text: str, index:
     )
 
 
+def _ingest_together(service: Service, principal: Principal, events: list[Any]) -> list[ItemResult]:
+    """A batch's items in one transaction (the service falls back to one each if that fails)."""
+    items = [
+        RawItem(index, json.dumps(item), item)
+        if isinstance(item, dict)
+        else RawItem(index, json.dumps(item), InvalidEvent(f"events.{index}", "an event must be a JSON object"))
+        for index, item in enumerate(events)
+    ]
+    outcomes = service.ingest_many_explained(items, origin=_origin(principal), actor=principal.actor)
+    results = []
+    for item, (status, problem) in zip(items, outcomes, strict=True):
+        data = item.data if isinstance(item.data, dict) else {}
+        results.append(
+            ItemResult(
+                index=item.line,
+                source=_text(data.get("source")),
+                event_id=_text(data.get("event_id")),
+                status=status,
+                field=problem.field if problem else None,
+                reason=problem.reason if problem else None,
+            )
+        )
+    return results
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)[:200]
 
@@ -156,7 +181,7 @@ def _handle_batch(service: Service, principal: Principal, data: dict[str, Any], 
     if problem is not None:
         service.ingest_one(RawItem(None, text, problem), origin=_origin(principal), actor=principal.actor)
         return 422, Problem(422, problem.field, problem.reason).body()
-    results = [_ingest(service, principal, item, json.dumps(item), index) for index, item in enumerate(data["events"])]
+    results = _ingest_together(service, principal, data["events"])
     counts: dict[str, int] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1

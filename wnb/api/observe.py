@@ -8,50 +8,73 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wnb import metrics
+from wnb import metrics, notify
 from wnb.api.auth import Admin
 
 log = structlog.get_logger("wnb.api")
 
 
-def install(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        given = request.headers.get("x-request-id", "")
+class RequestLog:
+    """Pure ASGI middleware: a request id on every answer and in every log line, one log line per request.
+
+    (Starlette's BaseHTTPMiddleware costs a task and a stream per request; this costs a closure.)
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), "")
         rid = given if given and len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=rid)
+        status = 500  # unless the app answers: an exception escaping the app is a server error
         started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=rid)
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", "(no route)")
             structlog.contextvars.unbind_contextvars("request_id")
-        response.headers["X-Request-ID"] = rid
-        log.info(
-            "request_handled",
-            request_id=rid,
-            method=request.method,
-            route=template,
-            status=response.status_code,
-            ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-        return response
+            log.info(
+                "request_handled",
+                request_id=rid,
+                method=scope["method"],
+                route=getattr(scope.get("route"), "path", "(no route)"),
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+
+
+def install(app: FastAPI) -> None:
+    app.add_middleware(RequestLog)
 
     @app.get("/metrics", summary="Prometheus metrics (admin role)", response_class=PlainTextResponse)
     def prometheus(request: Request, _: Admin) -> PlainTextResponse:
+        notify.record_backlog(request.app.state.service.db)  # also when no delivery job runs (no channel set)
         body = metrics.scrape(request.app.state.service.db, datetime.now(UTC))
         return PlainTextResponse(body.decode(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/health/ready", summary="The database answers and the sweep is not stalled (no authentication)")
+    @app.get(
+        "/health/ready",
+        summary="The database answers, the sweep is not stalled and no clinic feed is silent (no authentication)",
+    )
     def ready(request: Request) -> Response:
         try:
             with request.app.state.service.db.connect() as connection:
@@ -62,5 +85,10 @@ def install(app: FastAPI) -> None:
         if heartbeat is not None and heartbeat.is_stale(datetime.now(UTC)):
             last = heartbeat.last_sweep.isoformat() if heartbeat.last_sweep else None
             body = {"status": "unavailable", "reason": "sweep stalled", "last_sweep": last}
+            return JSONResponse(body, status_code=503)
+        feeds = request.app.state.feeds
+        silent = feeds.silent_sources() if feeds is not None else []
+        if silent:
+            body = {"status": "unavailable", "reason": f"silent feed: {', '.join(silent)}", "silent_feeds": silent}
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok"})

@@ -7,21 +7,25 @@ from pathlib import Path
 
 from wnb.errors import WnbError
 from wnb.ingest import csv as csv_format
-from wnb.ingest import fhir, ndjson
+from wnb.ingest import fhir, hl7, ndjson
 from wnb.service import RawItem
 
-READERS = {"ndjson": ndjson.read, "csv": csv_format.read, "fhir": fhir.read}
+READERS = {"ndjson": ndjson.read, "csv": csv_format.read, "fhir": fhir.read, "hl7": hl7.read}
 
 
 def detect_format(path: Path) -> str:
-    """By extension, else by content: a FHIR resource, NDJSON lines, or CSV."""
+    """By extension, else by content: HL7 v2 messages, a FHIR resource, NDJSON lines, or CSV."""
     suffix = path.suffix.lower()
     if suffix in (".ndjson", ".jsonl"):
         return "ndjson"
     if suffix == ".csv":
         return "csv"
+    if suffix == ".hl7":
+        return "hl7"
     with path.open(encoding="utf-8-sig", errors="replace") as handle:
         head = handle.read(4096)
+    if hl7.looks_like_hl7(head):
+        return "hl7"
     if '"resourceType"' in head and (suffix == ".json" or not head.lstrip().startswith('{"source"')):
         return "fhir"
     return "ndjson" if head.lstrip().startswith("{") else "csv"

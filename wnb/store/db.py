@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from threading import Lock, RLock
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlmodel import SQLModel
@@ -16,7 +17,9 @@ DEFAULT_URL = "sqlite:///wnb.db"
 
 
 def database_url() -> str:
-    return os.environ.get("WNB_DATABASE_URL", DEFAULT_URL)
+    from wnb.settings import load_settings  # here, not at the top: settings import the domain, not the store
+
+    return load_settings().database_url
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -45,10 +48,23 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+_WRITERS: WeakKeyDictionary[Engine, RLock] = WeakKeyDictionary()
+_WRITERS_LOCK = Lock()
+
+
+def _writer_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """On SQLite, this process's writers queue on a lock, in turn, instead of polling SQLite's busy handler
+    (which sleeps in growing steps: queued writers would wait far longer than the writes take)."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(engine, RLock())
+
+
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: on SQLite it holds the write lock from its first statement."""
-    with engine.connect() as connection:
+    with _writer_lock(engine), engine.connect() as connection:
         connection.execution_options(wnb_write=True)
         with connection.begin():
             yield connection

@@ -1,0 +1,35 @@
+"""The request log: one line per request naming the route's template (never the path, which carries NHS
+numbers), with the request id that the answer carries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import structlog
+
+from wnb.accounts import create_api_key
+from wnb.api import create_app, observe
+from wnb.ruleset import Ruleset
+from wnb.service import Service
+from wnb.store.db import open_database
+
+from .server import serving
+
+CHILD = "9990000018"
+
+
+def test_a_request_is_logged_by_its_route_template_and_request_id_never_its_path(
+    tmp_path: Path, ruleset: Ruleset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'wnb.db'}")
+    key = create_api_key(db, "safeguarding-nurse", "worklist")
+    with structlog.testing.capture_logs() as logs, serving(create_app(Service(db, ruleset))) as url:
+        monkeypatch.setattr(observe, "log", structlog.get_logger("wnb.api"))  # a logger made while capturing
+        answer = httpx.get(f"{url}/v1/people/{CHILD}/timeline", headers={"X-API-Key": key, "X-Request-ID": "r-1"})
+    db.dispose()
+    (line,) = [entry for entry in logs if entry["event"] == "request_handled"]
+    assert line["route"] == "/v1/people/{nhs_number}/timeline" and line["request_id"] == "r-1"
+    assert line["status"] == answer.status_code
+    assert CHILD not in repr(logs)

@@ -1,0 +1,113 @@
+"""Settings from WNB_* variables: parsed once with clear errors; production refuses default secrets and keeps
+/docs closed unless asked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from wnb.api import create_app
+from wnb.errors import WnbError
+from wnb.ruleset import Ruleset
+from wnb.service import Service
+from wnb.settings import Settings, load_settings
+from wnb.store.db import open_database
+
+from .server import serving
+
+ROOT = Path(__file__).resolve().parent.parent
+WNB = Path(sys.executable).parent / "wnb"
+STRONG = "s" * 40
+
+
+def run_wnb(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("WNB_")}
+    clean.update(WNB_DATABASE_URL=f"sqlite:///{tmp_path / 'wnb.db'}", WNB_RULES_DIR=str(ROOT / "rules/default"))
+    clean.update(env)
+    return subprocess.run(
+        [str(WNB), *args], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_settings_are_read_from_wnb_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WNB_FEED_WINDOWS", "pas=24h, community=3d")
+    monkeypatch.setenv("WNB_NOTIFY", "safeguarding-nurse=sg@trust.example")
+    monkeypatch.setenv("WNB_SMTP_PORT", "2525")
+    settings = load_settings()
+    assert settings.feed_windows == {"pas": timedelta(hours=24), "community": timedelta(days=3)}
+    assert settings.notify == {"safeguarding-nurse": ("sg@trust.example",)}
+    assert settings.smtp_port == 2525
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("WNB_SMTP_PORT", "twenty-five", "WNB_SMTP_PORT"),
+        ("WNB_FEED_WINDOWS", "pas=24x", "24x"),
+        ("WNB_NOTIFY", "nurse=sg@trust.example", "nurse"),
+        ("WNB_MODE", "staging", "WNB_MODE"),
+        ("WNB_WEBHOOK_URL", "ftp://hooks", "WNB_WEBHOOK_URL"),
+    ],
+)
+def test_a_bad_setting_is_an_error_naming_the_variable_and_value(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(WnbError, match=variable) as raised:
+        load_settings()
+    assert named in str(raised.value)
+
+
+def test_production_with_every_secret_set_has_no_problem() -> None:
+    settings = Settings(mode="production", session_secret=STRONG, webhook_secret=STRONG)
+    assert settings.production_problems() == []
+
+
+def test_production_with_a_short_secret_is_a_problem_naming_the_variable() -> None:
+    settings = Settings(mode="production", session_secret="short", webhook_secret=STRONG)
+    assert settings.production_problems() == ["WNB_SESSION_SECRET is shorter than 32 characters"]
+
+
+def test_serve_refuses_to_start_in_production_with_a_default_secret(tmp_path: Path) -> None:
+    result = run_wnb(tmp_path, "serve", "--port", "0", WNB_MODE="production", WNB_WEBHOOK_SECRET=STRONG)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("wnb: error:") and "WNB_SESSION_SECRET" in line
+    assert not (tmp_path / "wnb.db").exists()  # refused before anything was created
+
+
+def test_docs_are_closed_in_production_unless_asked_for(tmp_path: Path, ruleset: Ruleset) -> None:
+    service = Service(open_database(f"sqlite:///{tmp_path / 'wnb.db'}"), ruleset)
+    production = {"mode": "production", "session_secret": STRONG, "webhook_secret": STRONG}
+    with serving(create_app(service, settings=Settings(**production))) as url:
+        assert httpx.get(f"{url}/docs").status_code == 404
+        assert httpx.get(f"{url}/openapi.json").status_code == 404
+    with serving(create_app(service, settings=Settings(**production, docs=True))) as url:
+        assert httpx.get(f"{url}/openapi.json").status_code == 200
+    service.db.dispose()
+
+
+def test_the_webhook_receives_the_notifications_of_every_role() -> None:
+    settings = Settings(notify={"named-nurse": ("nn@trust.example",)}, webhook_url="https://hooks.example/wnb")
+    targets = settings.notify_targets()
+    assert targets["named-nurse"] == ("nn@trust.example", "https://hooks.example/wnb")
+    assert targets["booking-team"] == ("https://hooks.example/wnb",)
+
+
+def test_a_secret_may_come_from_a_file_in_the_secrets_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "WNB_SESSION_SECRET").write_text(STRONG)
+    monkeypatch.setenv("WNB_SECRETS_DIR", str(tmp_path))
+    assert load_settings().session_secret.get_secret_value() == STRONG
+
+
+def test_any_command_refuses_a_bad_setting_with_one_line_naming_it(tmp_path: Path) -> None:
+    result = run_wnb(tmp_path, "flags", WNB_LOG_LEVEL="LOUD")
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("wnb: error: WNB_LOG_LEVEL") and "LOUD" in line

@@ -1,0 +1,162 @@
+"""The three journeys of issue 4 in headless Chromium against a real server on loopback.
+
+Set WNB_SCREENSHOTS=docs/screenshots to save the main pages as PNG files there (see README "Pages").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.web_fixtures import RED_CHILD, STAFF, Site, candidate_rules, running_site
+from wnb.ruleset import Ruleset
+from wnb.store import listing
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium (apt install chromium)", True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright (pip install playwright)")
+
+SHOTS = os.environ.get("WNB_SCREENSHOTS")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, ruleset: Ruleset) -> Iterator[Site]:
+    with running_site(tmp_path_factory.mktemp("browser"), ruleset) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def shot(page: sync_api.Page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def sign_in(browser: sync_api.Browser, site: Site, role: str, shoot: bool = False) -> sync_api.Page:
+    """A fresh browser context (its own cookies) signed in through the form, by keyboard where a person would."""
+    page = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Europe/London"
+    ).new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{site.url}/web/")
+    name, password = STAFF[role]
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(password)
+    if shoot:
+        shot(page, "sign-in")
+    page.get_by_label("Password").press("Enter")
+    page.wait_for_load_state()
+    return page
+
+
+def test_a_nurse_acknowledges_and_completes_the_red_task_at_the_top(browser: sync_api.Browser, site: Site) -> None:
+    page = sign_in(browser, site, "safeguarding-nurse", shoot=True)
+    first = page.locator("table.worklist tbody tr").first
+    sync_api.expect(first).to_have_class("level-red")
+    sync_api.expect(first).to_contain_text("Tell the child's social worker")
+    sync_api.expect(first).to_contain_text("today 17:00")
+    task_id = first.get_attribute("data-task")
+    shot(page, "worklist")
+
+    first.get_by_role("button", name=f"Acknowledge {task_id}").click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text(
+        f"Task {task_id} (tell the child's social worker) acknowledged"
+    )
+    row = page.locator(f"#task-{task_id}")
+    sync_api.expect(row).to_contain_text("accepted")
+    row.get_by_label("Note").fill("Social worker told by phone")
+    row.get_by_role("button", name=f"Complete {task_id}").click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text("completed")
+    sync_api.expect(page.locator(f"#task-{task_id}")).to_have_count(0)
+
+    page.get_by_role("link", name="Find a child").click()
+    page.get_by_label("NHS number").fill(RED_CHILD)
+    page.get_by_role("button", name="Open").click()
+    done = page.locator(f"#closed-tasks #task-{task_id}")
+    sync_api.expect(done).to_contain_text("completed by user:nurse.jo")
+    sync_api.expect(done).to_contain_text("Social worker told by phone")
+    shot(page, "child")
+
+    auditor = sign_in(browser, site, "governance")
+    auditor.goto(f"{site.url}/web/audit")
+    auditor.get_by_label("Subject (T12, F3, NHS number)").fill(task_id or "")
+    auditor.get_by_role("button", name="Filter").click()
+    sync_api.expect(auditor.locator("#chain")).to_contain_text("Chain intact")
+    completed = auditor.locator('tr[data-action="task_completed"]')
+    sync_api.expect(completed).to_contain_text("user:nurse.jo")
+    shot(auditor, "audit")
+
+
+def test_a_booking_team_user_cannot_open_governance_pages(browser: sync_api.Browser, site: Site) -> None:
+    page = sign_in(browser, site, "booking-team")
+    sync_api.expect(page.get_by_role("navigation")).not_to_contain_text("Governance")
+    answer = page.goto(f"{site.url}/web/governance")
+    assert answer is not None and answer.status == 403
+    sync_api.expect(page.get_by_role("alert")).to_contain_text("may not open this page")
+    shot(page, "refused")
+    page.goto(f"{site.url}/web/rejects")
+    shot(page, "rejects")
+
+
+def test_a_governance_user_simulates_a_changed_threshold_and_sees_the_difference(
+    browser: sync_api.Browser, site: Site
+) -> None:
+    folder = candidate_rules(site.folder, repeat_misses=3)
+    page = sign_in(browser, site, "governance")
+    page.get_by_label("From").fill("2026-02-01")
+    page.get_by_label("To (included)").fill("2026-03-02")
+    page.get_by_role("button", name="Show period").click()
+    sync_api.expect(page.locator("svg.chart").first).to_be_visible()
+    shot(page, "governance")
+
+    page.get_by_role("link", name="Simulate").click()
+    page.get_by_label("Candidate ruleset directory").fill(str(folder))
+    page.get_by_label("From").fill("2026-02-01")
+    page.get_by_label("To (included)").fill("2026-03-02")
+    page.get_by_role("button", name="Run simulation").click()
+    sync_api.expect(page.locator("#verdict")).to_contain_text("would have raised something different")
+    repeat = page.locator('#sim-rules tr[data-key="WNB-06"]')
+    sync_api.expect(repeat).to_have_class("differs")
+    sync_api.expect(repeat).to_contain_text("flags -1")
+    sync_api.expect(page.locator("#only-actual")).to_contain_text("repeat wnb")
+    shot(page, "simulate")
+    with site.service.db.connect() as connection:  # the real database still holds the flag
+        assert any(flag["code"] == "repeat-wnb" for flag in listing.flags(connection))
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+    .filter(el => el.tagName === 'BUTTON' ? !el.textContent.trim() && !el.getAttribute('aria-label')
+                                          : !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+    .map(el => el.outerHTML)"""
+
+
+def test_every_form_control_on_the_main_pages_has_a_label(browser: sync_api.Browser, site: Site) -> None:
+    found: dict[str, list[str]] = {}
+    for role, paths in {
+        "safeguarding-nurse": ["/web/", f"/web/children/{RED_CHILD}", "/web/children"],
+        "governance": ["/web/governance", "/web/audit", "/web/simulate", "/web/rejects"],
+    }.items():
+        page = sign_in(browser, site, role)
+        for path in paths:
+            page.goto(f"{site.url}{path}")
+            found[path] = page.evaluate(UNLABELLED)
+    assert not any(found.values()), found

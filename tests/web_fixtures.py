@@ -1,0 +1,125 @@
+"""What the page tests share: synthetic children and staff, a seeded SQLite file, a real uvicorn on loopback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from tests.conftest import DEFAULT_RULES, ROOT, FixedClock
+from wnb.accounts import create_user
+from wnb.api import create_app
+from wnb.ingest.ndjson import read as read_ndjson
+from wnb.ruleset import Ruleset
+from wnb.service import RawItem, Service
+from wnb.settings import load_settings
+from wnb.store.db import open_database
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon
+RED_CHILD = "9990000018"  # on a child-protection plan (fixtures/context.ndjson)
+AMBER_CHILD = "9990000042"  # child in need
+REPEAT_CHILD = "9990000069"  # no register record; two misses in one service
+RESOLVE_CHILD = "9990000077"  # a flag the tests resolve
+STAFF = {
+    "safeguarding-nurse": ("nurse.jo", "correct horse battery staple"),
+    "booking-team": ("booking.al", "another long passphrase"),
+    "governance": ("gov.sam", "governance passphrase 1"),
+    "admin": ("admin.kim", "administrator passphrase"),
+}
+SECRET = "test-session-secret-0123456789abcdef"
+
+
+def event(nhs_number: str, event_id: str, day: str, **changes: Any) -> RawItem:
+    """A canonical missed appointment in community paediatrics, recorded at 09:00 UTC on `day`."""
+    data: dict[str, Any] = {
+        "source": "pas",
+        "event_id": event_id,
+        "nhs_number": nhs_number,
+        "date_of_birth": "2019-05-01",
+        "service": "community-paediatrics",
+        "appointment_id": f"a-{event_id}",
+        "appointment_at": f"{day}T08:30:00+00:00",
+        "attendance": "did-not-attend",
+        "recorded_at": f"{day}T09:00:00+00:00",
+    }
+    data.update(changes)
+    return RawItem(None, json.dumps(data), data)
+
+
+def seed(service: Service, clock: FixedClock) -> None:
+    """Red, amber and repeat children, a flag to resolve and one rejected row, as received on 26 Feb-2 Mar."""
+    service.import_context(read_ndjson(ROOT / "fixtures" / "context.ndjson"), origin="context")
+    clock.now = datetime(2026, 2, 26, 10, 0, tzinfo=UTC)
+    amber_born = {"date_of_birth": "2012-08-30"}
+    service.ingest([event(AMBER_CHILD, "amber-1", "2026-02-26", **amber_born)], origin="feed")
+    service.ingest([event(REPEAT_CHILD, "repeat-1", "2026-02-26", service="audiology")], origin="feed")
+    clock.now = NOW
+    service.ingest(
+        [
+            event(RED_CHILD, "red-1", "2026-03-02"),
+            event(REPEAT_CHILD, "repeat-2", "2026-03-02", service="audiology"),
+            event(RESOLVE_CHILD, "resolve-1", "2026-03-02", date_of_birth="2025-12-01"),
+        ],
+        origin="feed",
+    )
+    bad = {"source": "pas", "event_id": "bad-1", "nhs_number": "1234567890"}
+    service.ingest([RawItem(7, json.dumps(bad), bad)], origin="feed-2026-03-02.ndjson")
+
+
+def candidate_rules(folder: Path, repeat_misses: int) -> Path:
+    """A copy of the default ruleset with a changed repeat-miss threshold."""
+    target = folder / "candidate-rules"
+    shutil.copytree(DEFAULT_RULES, target, ignore=shutil.ignore_patterns("scenarios"), dirs_exist_ok=True)
+    settings = target / "ruleset.yaml"
+    settings.write_text(settings.read_text().replace("repeat_misses: 2", f"repeat_misses: {repeat_misses}"))
+    return target
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Site:
+    url: str
+    service: Service
+    clock: FixedClock
+    folder: Path
+
+
+@contextmanager
+def running_site(folder: Path, ruleset: Ruleset) -> Iterator[Site]:
+    """A seeded database file and `wnb serve`'s app (API and pages) on a free loopback port."""
+    db = open_database(f"sqlite:///{folder / 'wnb.db'}")
+    clock = FixedClock(NOW)
+    service = Service(db, ruleset, clock)
+    for role, (name, password) in STAFF.items():
+        create_user(db, name, role, password)
+    seed(service, clock)
+    port = _free_port()
+    app = create_app(service, settings=load_settings(session_secret=SECRET))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    try:
+        yield Site(f"http://127.0.0.1:{port}", service, clock, folder)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        db.dispose()

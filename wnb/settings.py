@@ -1,0 +1,173 @@
+"""Every setting of wnb, read once from `WNB_*` environment variables (pydantic-settings), checked on load.
+
+The command line and `wnb serve` build a `Settings`; nothing else in wnb reads the environment. Secrets may
+also come from files: `WNB_SECRETS_DIR` names a folder holding one file per variable (e.g. `WNB_SESSION_SECRET`).
+In production mode the service refuses to start while a secret keeps its development default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from wnb.domain import Role
+from wnb.errors import WnbError
+
+DEFAULT_SESSION_SECRET = "development-session-secret-change-me"
+DEFAULT_WEBHOOK_SECRET = "development-webhook-secret-change-me"
+MIN_SECRET_LENGTH = 32
+_WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class Mode(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+def parse_window(text: str) -> timedelta:
+    """`90s`, `15m`, `24h` or `3d` → a timedelta."""
+    match = _WINDOW.match(text.strip())
+    if match is None:
+        raise ValueError(f"{text.strip()!r} is not a window like 15m, 24h or 3d")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def parse_feed_windows(text: str) -> dict[str, timedelta]:
+    """`pas=24h,community=3d` → {source: window}; each source at most once."""
+    windows: dict[str, timedelta] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        source, _, window = part.partition("=")
+        source = source.strip()
+        if not source or not window:
+            raise ValueError(f"entry {part!r} is not source=window (e.g. pas=24h)")
+        if source in windows:
+            raise ValueError(f"source {source!r} is given twice")
+        windows[source] = parse_window(window)
+    return windows
+
+
+def parse_notify(text: str) -> dict[str, tuple[str, ...]]:
+    """`role=a@x,role=b@y` → {role: addresses}; every role must be one of wnb's roles."""
+    found: dict[str, list[str]] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        role, _, address = part.partition("=")
+        role, address = role.strip(), address.strip()
+        if not address or "@" not in address:
+            raise ValueError(f"entry {part!r} is not role=address")
+        if role not in {r.value for r in Role}:
+            raise ValueError(f"entry {part!r}: {role!r} is not a role")
+        found.setdefault(role, []).append(address)
+    return {role: tuple(addresses) for role, addresses in found.items()}
+
+
+class Settings(BaseSettings):
+    """wnb's settings; each field is the environment variable `WNB_<FIELD NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="WNB_", extra="ignore", case_sensitive=False)
+
+    mode: Mode = Field(Mode.DEVELOPMENT, description="development or production (production refuses default secrets)")
+    database_url: str = Field("sqlite:///wnb.db", description="SQLAlchemy URL; SQLite runs in WAL mode")
+    rules_dir: Path | None = Field(None, description="the ruleset directory in force (default rules/default)")
+    log_level: str | None = Field(None, description="WARNING for commands, INFO for wnb serve")
+    host: str = Field("127.0.0.1", description="address wnb serve listens on")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port of wnb serve")
+    sweep_minutes: float = Field(5, gt=0, description="minutes between sweeps (WNB-14 and escalations)")
+    inbox: Path | None = Field(None, description="a folder wnb serve polls every minute for feed files")
+    notify: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(
+        default_factory=dict, description="e-mail addresses by role: role=address,role=address"
+    )
+    smtp_host: str | None = Field(None, description="SMTP server; none: no e-mail is delivered")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = "wnb@localhost"
+    webhook_url: str | None = Field(None, description="an https:// (or http://) URL sent every notification")
+    webhook_secret: SecretStr = SecretStr(DEFAULT_WEBHOOK_SECRET)
+    session_secret: SecretStr = SecretStr(DEFAULT_SESSION_SECRET)
+    feed_windows: Annotated[dict[str, timedelta], NoDecode] = Field(
+        default_factory=dict, description="how long each source may stay silent: pas=24h,community=3d"
+    )
+    docs: bool | None = Field(None, description="serve /docs and /openapi.json (default: not in production)")
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _notify(cls, value: Any) -> Any:
+        return parse_notify(value) if isinstance(value, str) else value
+
+    @field_validator("feed_windows", mode="before")
+    @classmethod
+    def _feed_windows(cls, value: Any) -> Any:
+        return parse_feed_windows(value) if isinstance(value, str) else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"{value!r} is not DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value or None
+
+    @property
+    def is_production(self) -> bool:
+        return self.mode is Mode.PRODUCTION
+
+    @property
+    def docs_open(self) -> bool:
+        """Whether /docs and /openapi.json are served: yes in development, only when asked for in production."""
+        return self.docs if self.docs is not None else not self.is_production
+
+    def notify_targets(self) -> dict[str, tuple[str, ...]]:
+        """Where each role's notifications go: its e-mail addresses, and the webhook (for every role) if set."""
+        if not self.webhook_url:
+            return dict(self.notify)
+        return {role.value: (*self.notify.get(role.value, ()), self.webhook_url) for role in Role}
+
+    def production_problems(self) -> list[str]:
+        """Why this configuration must not run in production (empty when it may, or in development)."""
+        if not self.is_production:
+            return []
+        problems = []
+        for name, default in (("session_secret", DEFAULT_SESSION_SECRET), ("webhook_secret", DEFAULT_WEBHOOK_SECRET)):
+            secret = getattr(self, name).get_secret_value()
+            variable = f"WNB_{name.upper()}"
+            if secret == default:
+                problems.append(f"{variable} has its development default: set it to a random secret")
+            elif len(secret) < MIN_SECRET_LENGTH:
+                problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
+        if self.webhook_url and self.webhook_url.startswith("http://"):
+            problems.append("WNB_WEBHOOK_URL must be https:// in production")
+        return problems
+
+
+def refuse_unsafe_production(settings: Settings) -> None:
+    """Raise one clear error (naming the variable to set) when production mode is not safe to start."""
+    if problems := settings.production_problems():
+        raise WnbError(f"refusing to start in production mode: {problems[0]}")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (and `WNB_SECRETS_DIR`), or one clear error naming the variable."""
+    secrets_dir = os.environ.get("WNB_SECRETS_DIR")
+    if secrets_dir and not Path(secrets_dir).is_dir():
+        raise WnbError(f"WNB_SECRETS_DIR {secrets_dir!r} is not a folder")
+    try:
+        return Settings(_secrets_dir=secrets_dir or None, **overrides)  # type: ignore[call-arg]  # init-only option
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = f"WNB_{str(first['loc'][0]).upper()}" if first["loc"] else "WNB_*"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise WnbError(f"{name}: {message}") from None

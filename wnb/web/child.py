@@ -1,0 +1,89 @@
+"""A child's page: appointments and outcomes across services, flags, tasks with their history, safeguarding
+statuses and contacts. Opening it is an audited read, like the API's timeline; resolving a flag needs a reason."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
+
+from wnb.audit import AuditLog
+from wnb.effects import parse_ref
+from wnb.nhs import nhs_number_problem, normalise_nhs_number
+from wnb.service import Service
+from wnb.store import listing, repo
+from wnb.store.db import writing
+from wnb.web.render import PREFIX, age_in_words, flash, render
+from wnb.web.session import FLAG_RESOLVERS, ChildReader, CsrfChecked, FlagResolver
+from wnb.web.worklist import births
+
+router = APIRouter()
+
+
+@router.get("/children", response_class=HTMLResponse, summary="Find a child by NHS number")
+def find_child(request: Request, principal: ChildReader, nhs_number: str = "") -> Any:
+    if nhs_number:
+        number = normalise_nhs_number(nhs_number)
+        problem = nhs_number_problem(number)
+        if problem is None:
+            return RedirectResponse(f"{PREFIX}/children/{number}", status_code=303)
+        return render(request, "find_child.html", status_code=400, error=problem, nhs_number=nhs_number)
+    return render(request, "find_child.html", error=None, nhs_number="")
+
+
+@router.get("/children/{nhs_number}", response_class=HTMLResponse, summary="A child's page (an audited read)")
+def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTMLResponse:
+    wnb: Service = request.app.state.service
+    number = normalise_nhs_number(nhs_number)
+    if problem := nhs_number_problem(number):
+        return render(request, "find_child.html", status_code=400, error=problem, nhs_number=nhs_number)
+    events = repo.events
+    with writing(wnb.db) as connection:
+        appointments = connection.execute(
+            select(events).where(events.c.nhs_number == number).order_by(events.c.appointment_at, events.c.id)
+        ).all()
+        flags = listing.flags(connection, include_closed=True, nhs_number=number)
+        tasks = listing.tasks(connection, include_closed=True, nhs_number=number)
+        history = {item["id"]: repo.task_history_of(connection, int(item["id"][1:])) for item in tasks}
+        context = repo.person_context(connection, number)
+        born = births(connection, {number}).get(number)
+        audit = AuditLog(connection)
+        audit.append(wnb.clock(), principal.actor, "record_read", [number], {"view": "web-child-page"})
+        audit.finish()
+    return render(
+        request,
+        "child.html",
+        nhs_number=number,
+        age=age_in_words(born, wnb.clock()),
+        born=born,
+        appointments=appointments,
+        active_flags=[flag for flag in flags if flag["status"] == "active"],
+        past_flags=[flag for flag in flags if flag["status"] != "active"],
+        open_tasks=[task for task in tasks if task["status"] in repo.OPEN_STATUSES],
+        closed_tasks=[task for task in tasks if task["status"] not in repo.OPEN_STATUSES],
+        history=history,
+        context=context,
+        may_resolve=principal.role in FLAG_RESOLVERS,
+    )
+
+
+@router.post("/flags/{flag_id}/resolve", dependencies=[CsrfChecked], summary="Resolve a flag, with a reason")
+def resolve(
+    request: Request,
+    flag_id: str,
+    principal: FlagResolver,
+    reason: Annotated[str, Form(max_length=4000)] = "",
+) -> RedirectResponse:
+    wnb: Service = request.app.state.service
+    if not reason.strip():
+        flash(request, "Resolving a flag needs a reason: say why it no longer applies.", "error")
+    else:
+        row = wnb.resolve_flag(flag_id, principal.name, reason.strip())
+        flash(request, f"Flag F{row.id} ({row.code.replace('-', ' ')}) resolved.")
+        return RedirectResponse(f"{PREFIX}/children/{row.nhs_number}", status_code=303)
+    with wnb.db.connect() as connection:
+        flag = repo.flag_by_id(connection, parse_ref(flag_id, "F"))
+    target = f"{PREFIX}/children/{flag.nhs_number}" if flag else f"{PREFIX}/"
+    return RedirectResponse(target, status_code=303)

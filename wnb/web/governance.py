@@ -1,0 +1,237 @@
+"""Governance pages: the dashboard for a period (with charts and CSV), the audit log browser, explain, simulate."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import String, cast, func, select
+
+from wnb import audit
+from wnb.calendar import london_date
+from wnb.display import due_in_words
+from wnb.effects import parse_ref
+from wnb.errors import WnbError
+from wnb.explain import explain_item
+from wnb.ruleset import load_ruleset
+from wnb.service import Service
+from wnb.simulate import Simulation, period_of, simulate
+from wnb.store import repo
+from wnb.store.db import writing
+from wnb.web.charts import bar_chart
+from wnb.web.render import render
+from wnb.web.reports import dashboard
+from wnb.web.session import AnyPerson, CsrfChecked, Governor
+
+router = APIRouter()
+PAGE = 50
+
+
+def _period(first: str, last: str, now: datetime) -> tuple[date, date, str | None]:
+    """The chosen days (default: the last 30 days to today, UK dates) and a complaint when they were not dates."""
+    today = london_date(now)
+    try:
+        end_day = date.fromisoformat(last) if last else today
+        start_day = date.fromisoformat(first) if first else end_day - timedelta(days=29)
+    except ValueError:
+        return today - timedelta(days=29), today, "Dates must look like 2026-03-01; showing the last 30 days."
+    if end_day < start_day:
+        return start_day, start_day, "The period ended before it started; showing its first day."
+    return start_day, end_day, None
+
+
+@router.get("/governance", response_class=HTMLResponse, summary="Governance dashboard for a period")
+def governance(request: Request, principal: Governor, first: str = "", last: str = "") -> HTMLResponse:
+    wnb: Service = request.app.state.service
+    now = wnb.clock()
+    start_day, end_day, problem = _period(first, last, now)
+    start, end = period_of(start_day, end_day)
+    with wnb.db.connect() as connection:
+        board = dashboard(connection, start, end, now)
+    rules_chart = bar_chart(
+        "Flags and tasks raised per rule",
+        [(rule, [board.flags_by_rule[rule], board.tasks_by_rule[rule]]) for rule in board.rules],
+        ["flags", "tasks"],
+    )
+    feeds_chart = bar_chart(
+        "Events accepted and rows rejected per source",
+        [(feed.source, [feed.accepted, feed.rejected]) for feed in board.feeds],
+        ["accepted", "rejected"],
+    )
+    return render(
+        request,
+        "governance.html",
+        board=board,
+        first=start_day.isoformat(),
+        last=end_day.isoformat(),
+        problem=problem,
+        rules_chart=rules_chart,
+        feeds_chart=feeds_chart,
+        due=lambda at: due_in_words(at, now),
+    )
+
+
+@router.get("/governance.csv", summary="The governance dashboard's figures as CSV")
+def governance_csv(request: Request, principal: Governor, first: str = "", last: str = "") -> Response:
+    wnb: Service = request.app.state.service
+    start_day, end_day, _ = _period(first, last, wnb.clock())
+    start, end = period_of(start_day, end_day)
+    with wnb.db.connect() as connection:
+        board = dashboard(connection, start, end, wnb.clock())
+    text = io.StringIO()
+    csv.writer(text).writerows(board.csv_rows())
+    name = f"wnb-governance-{start_day.isoformat()}-to-{end_day.isoformat()}.csv"
+    return Response(
+        text.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse, summary="The audit log, filtered, with the chain's status")
+def audit_log(
+    request: Request,
+    principal: Governor,
+    actor: str = "",
+    action: str = "",
+    subject: str = "",
+    first: str = "",
+    last: str = "",
+    before: int = 0,
+) -> HTMLResponse:
+    wnb: Service = request.app.state.service
+    table = audit._audit
+    query = select(table).order_by(table.c.seq.desc()).limit(PAGE + 1)  # one more: is there an older page?
+    problem = None
+    if actor:
+        query = query.where(table.c.actor.contains(actor.strip(), autoescape=True))
+    if action:
+        query = query.where(table.c.action == action)
+    if subject:
+        query = query.where(cast(table.c.subject, String).contains(f'"{subject.strip()}"', autoescape=True))
+    if before > 0:
+        query = query.where(table.c.seq < before)
+    try:
+        if first:
+            query = query.where(table.c.at >= period_of(date.fromisoformat(first), date.fromisoformat(first))[0])
+        if last:
+            query = query.where(table.c.at < period_of(date.fromisoformat(last), date.fromisoformat(last))[1])
+    except ValueError:
+        problem = "Dates must look like 2026-03-01."
+    with wnb.db.connect() as connection:
+        records = [dict(row._mapping) for row in connection.execute(query)]
+        more, records = len(records) > PAGE, records[:PAGE]
+        actions = [row[0] for row in connection.execute(select(table.c.action).distinct().order_by(table.c.action))]
+        verification = audit.verify(connection)
+        total = connection.execute(select(func.count()).select_from(table)).scalar_one()
+    return render(
+        request,
+        "audit.html",
+        records=records,
+        actions=actions,
+        verification=verification,
+        total=total,
+        filters={"actor": actor, "action": action, "subject": subject, "first": first, "last": last},
+        next_before=records[-1]["seq"] if more else None,
+        problem=problem,
+        summary=_summary,
+    )
+
+
+def _summary(record: dict[str, Any]) -> str:
+    """A short line of what a record says: codes, statuses, reasons, rules fired; never the facts."""
+    payload = record["payload"]
+    parts = []
+    for key in ("code", "from", "to", "to_role", "view", "outcome", "reason", "note", "field"):
+        value = payload.get(key)
+        if value not in (None, "", [], {}):
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+    if payload.get("fired"):
+        parts.append("fired: " + ", ".join(payload["fired"]))
+    return "; ".join(str(part) for part in parts)[:300]
+
+
+@router.get("/explain/{ref}", response_class=HTMLResponse, summary="Why a flag or task was raised")
+def explain(request: Request, ref: str, principal: AnyPerson) -> HTMLResponse:
+    wnb: Service = request.app.state.service
+    with writing(wnb.db) as connection:
+        lines = explain_item(connection, ref)
+        kind = "F" if ref.strip().upper().startswith("F") else "T"
+        item_id = parse_ref(ref, kind)
+        row = repo.flag_by_id(connection, item_id) if kind == "F" else repo.task_by_id(connection, item_id)
+        assert row is not None  # explain_item found it
+        log = audit.AuditLog(connection)  # the explanation shows the child's facts: a read of their record
+        log.append(
+            wnb.clock(), principal.actor, "record_read", [row.nhs_number, f"{kind}{item_id}"], {"view": "web-explain"}
+        )
+        log.finish()
+    return render(request, "explain.html", ref=ref.upper(), lines=lines)
+
+
+@router.get("/simulate", response_class=HTMLResponse, summary="Try a candidate ruleset on a past period")
+def simulate_form(request: Request, principal: Governor) -> HTMLResponse:
+    wnb: Service = request.app.state.service
+    start_day, end_day, _ = _period("", "", wnb.clock())
+    return render(
+        request,
+        "simulate.html",
+        rules=wnb.ruleset.directory,
+        first=start_day.isoformat(),
+        last=end_day.isoformat(),
+        result=None,
+        error=None,
+    )
+
+
+def _audit_simulation(wnb: Service, actor: str, result: Simulation) -> None:
+    """Governance trying a ruleset on past data is itself on the record (which ruleset, which period)."""
+    with writing(wnb.db) as connection:
+        log = audit.AuditLog(connection)
+        payload = {
+            "candidate_version": result.candidate_version,
+            "from": result.start,
+            "to": result.end,
+            "events_replayed": result.events_replayed,
+            "differs": result.differs,
+        }
+        log.append(wnb.clock(), actor, "simulation_run", [result.candidate_version[:12]], payload)
+        log.finish()
+
+
+@router.post("/simulate", response_class=HTMLResponse, dependencies=[CsrfChecked], summary="Run a simulation")
+def simulate_run(
+    request: Request,
+    principal: Governor,
+    rules: Annotated[str, Form(max_length=1000)],
+    first: Annotated[str, Form()],
+    last: Annotated[str, Form()],
+) -> HTMLResponse:
+    wnb: Service = request.app.state.service
+    result, error = None, None
+    try:
+        start, end = period_of(date.fromisoformat(first), date.fromisoformat(last))
+        folder = Path(rules.strip())
+        if not folder.is_dir():
+            raise WnbError(f"{rules} is not a ruleset directory on the server")
+        result = simulate(wnb.db, load_ruleset(folder), start, end)
+        _audit_simulation(wnb, principal.actor, result)
+    except ValueError:
+        error = "The period's days must look like 2026-03-01."
+    except WnbError as problem:
+        error = str(problem)
+    return render(
+        request,
+        "simulate.html",
+        status_code=200 if error is None else 400,
+        rules=rules,
+        first=first,
+        last=last,
+        result=result,
+        error=error,
+        current_version=wnb.ruleset.short_version,
+    )

@@ -1,0 +1,71 @@
+"""The data-quality queue: rejected rows with reason, source and raw text, and marking one handled (audited)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Engine, select, update
+
+from wnb.audit import AuditLog
+from wnb.errors import InvalidAction, NotFound
+from wnb.service import Service
+from wnb.store import listing, repo
+from wnb.store.db import writing
+from wnb.web.render import PREFIX, flash, render
+from wnb.web.session import CsrfChecked, DataQuality
+
+router = APIRouter()
+
+
+def parse_reject_ref(text: str) -> int:
+    """`R12`, `r12` or `12` → 12."""
+    body = text.strip().upper().removeprefix("R")
+    if not body.isdigit():
+        raise NotFound(f"{text!r} is not a rejected row id (e.g. R12)")
+    return int(body)
+
+
+def mark_handled(db: Engine, ref: str, actor: str, note: str, at: datetime) -> int:
+    """Mark rejected row `ref` handled by `actor`, with the audit record in the same transaction."""
+    reject_id = parse_reject_ref(ref)
+    rejects = repo.rejects
+    with writing(db) as connection:
+        row = connection.execute(select(rejects).where(rejects.c.id == reject_id)).first()
+        if row is None:
+            raise NotFound(f"no rejected row R{reject_id}")
+        if row.handled_at is not None:
+            raise InvalidAction(f"rejected row R{reject_id} was handled already by {row.handled_by}")
+        connection.execute(update(rejects).where(rejects.c.id == reject_id).values(handled_at=at, handled_by=actor))
+        log = AuditLog(connection)
+        log.append(at, actor, "reject_handled", [f"R{reject_id}"], {"note": note or None})
+        log.finish()
+    return reject_id
+
+
+@router.get("/rejects", response_class=HTMLResponse, summary="The data-quality queue")
+def rejects_page(request: Request, principal: DataQuality, show: str = "open") -> HTMLResponse:
+    wnb: Service = request.app.state.service
+    with wnb.db.connect() as connection:
+        items = listing.rejects(connection, include_handled=show == "all")
+        handled = {
+            row.id: (row.handled_by, row.handled_at)
+            for row in connection.execute(
+                select(repo.rejects.c.id, repo.rejects.c.handled_by, repo.rejects.c.handled_at).where(
+                    repo.rejects.c.handled_at.is_not(None)
+                )
+            )
+        }
+    return render(request, "rejects.html", items=items, handled=handled, show=show)
+
+
+@router.post("/rejects/{ref}/handled", dependencies=[CsrfChecked], summary="Mark a rejected row handled")
+def handle(
+    request: Request, ref: str, principal: DataQuality, note: Annotated[str, Form(max_length=4000)] = ""
+) -> RedirectResponse:
+    wnb: Service = request.app.state.service
+    reject_id = mark_handled(wnb.db, ref, principal.actor, note.strip(), wnb.clock())
+    flash(request, f"Rejected row R{reject_id} marked handled.")
+    return RedirectResponse(f"{PREFIX}/rejects", status_code=303)

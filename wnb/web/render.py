@@ -1,0 +1,109 @@
+"""Render a page: the Jinja2 templates, the filters that show times in UK local time, navigation by role."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+from wnb.accounts import Principal
+from wnb.calendar import LONDON
+from wnb.display import local, local_short, plain_code
+from wnb.domain import Role
+from wnb.web.session import CHILD_READERS, DATA_QUALITY, GOVERNORS, WORKERS, csrf_token
+
+PREFIX = "/web"
+
+# What each task of the default ruleset asks a person to do, in plain words (a trust's own codes fall back
+# to their words: `call-school` → "Call school").
+TASK_WORDS = {
+    "notify-social-worker": "Tell the child's social worker",
+    "safeguarding-review": "Review the child's safeguarding",
+    "reoffer-appointment": "Offer a new appointment",
+    "inform-gp": "Tell the GP",
+    "inform-health-visitor-or-school-nurse": "Tell the health visitor or school nurse",
+    "inform-lead-professional": "Tell the lead professional",
+    "contact-family": "Contact the family",
+    "clinician-review": "Clinician to review the missed care",
+    "safeguarding-discussion": "Discuss with the safeguarding team",
+    "consider-mash-referral": "Consider a referral to the MASH",
+    "letter-to-parent": "Send a letter to the parent or carer",
+    "adult-wellbeing-review": "Review the adult's wellbeing",
+    "discharge-review": "Review the discharge",
+    "follow-up-check": "Check a follow-up appointment is booked",
+}
+
+
+def task_words(code: str) -> str:
+    """What a task asks of a person, in plain words."""
+    return TASK_WORDS.get(code) or plain_code(code).capitalize()
+
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+TEMPLATES.env.filters["local"] = local
+TEMPLATES.env.filters["local_short"] = local_short
+TEMPLATES.env.filters["plain"] = plain_code
+TEMPLATES.env.filters["todo"] = task_words
+TEMPLATES.env.globals["prefix"] = PREFIX
+
+
+def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
+    """The links a role may follow, so nobody is shown a page they would be refused."""
+    if principal is None:
+        return []
+    links: list[tuple[str, str, frozenset[Role]]] = [
+        ("My worklist", "/", WORKERS),
+        ("Find a child", "/children", CHILD_READERS),
+        ("Governance", "/governance", GOVERNORS),
+        ("Audit log", "/audit", GOVERNORS),
+        ("Simulate", "/simulate", GOVERNORS),
+        ("Data quality", "/rejects", DATA_QUALITY),
+    ]
+    return [(label, PREFIX + path) for label, path, roles in links if principal.role in roles]
+
+
+def home_for(role: Role) -> str:
+    """The first page of a role: the worklist for those who act, else the dashboard or a child's search."""
+    if role in WORKERS:
+        return PREFIX + "/"
+    return PREFIX + ("/governance" if role in GOVERNORS else "/children")
+
+
+def flash(request: Request, text: str, kind: str = "info") -> None:
+    """A message shown once on the next page (after a redirect)."""
+    request.session.setdefault("flash", []).append([kind, text])
+    request.session["flash"] = request.session["flash"]  # mark the session changed
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page with what every page needs: the person, their menu, the CSRF token and any messages."""
+    principal = getattr(request.state, "principal", None)
+    flashes = request.session.pop("flash", [])
+    return TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "user": principal,
+            "csrf": csrf_token(request),
+            "nav": nav_for(principal),
+            "flashes": flashes,
+            "path": request.url.path,
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def age_in_words(born: date | None, now: datetime) -> str:
+    """'7 years', '9 months' on today's London date; '' when the date of birth is unknown."""
+    if born is None:
+        return ""
+    today = now.astimezone(LONDON).date()
+    months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
+    if months < 24:
+        return f"{months} month{'s' if months != 1 else ''}"
+    return f"{months // 12} years"

@@ -1,0 +1,158 @@
+"""My worklist: the open tasks for my role, red before amber, overdue first, then soonest due; and acting on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Connection, select
+
+from wnb.accounts import Principal
+from wnb.display import due_in_words
+from wnb.domain import Level, Role
+from wnb.effects import parse_ref
+from wnb.errors import InvalidAction, NotFound
+from wnb.ruleset import Ruleset
+from wnb.service import Service
+from wnb.store import listing, repo
+from wnb.web.render import PREFIX, age_in_words, flash, home_for, render, task_words
+from wnb.web.session import ACT_FOR_ANY_ROLE, WORKERS, AnyPerson, CsrfChecked, Worker
+
+router = APIRouter()
+
+ACTIONS = {"ack": "acknowledged", "complete": "completed"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One task as the worklist shows it."""
+
+    task: dict[str, Any]
+    level: str
+    overdue: bool
+    due: str
+    age: str
+
+    @property
+    def sort_key(self) -> tuple[int, int, str, str]:
+        return (self.level != Level.RED.value, not self.overdue, self.task["due_at"], self.task["id"])
+
+
+def red_rules(ruleset: Ruleset) -> frozenset[str]:
+    """The rules whose flag is red: a task they asked for is urgent."""
+    return frozenset(rule.id for rule in ruleset.rules if rule.flag and rule.flag.level is Level.RED)
+
+
+def births(connection: Connection, nhs_numbers: set[str]) -> dict[str, date]:
+    """A date of birth per person: the latest event that gave one, else the person's context."""
+    found: dict[str, date] = {}
+    if not nhs_numbers:
+        return found
+    events = repo.events
+    query = (
+        select(events.c.nhs_number, events.c.date_of_birth)
+        .where(events.c.nhs_number.in_(sorted(nhs_numbers)), events.c.date_of_birth.is_not(None))
+        .order_by(events.c.id)
+    )
+    for row in connection.execute(query):
+        found[row.nhs_number] = row.date_of_birth
+    for number in nhs_numbers - found.keys():
+        context = repo.person_context(connection, number)
+        if context is not None and context.date_of_birth is not None:
+            found[number] = context.date_of_birth
+    return found
+
+
+def worklist_rows(
+    connection: Connection, ruleset: Ruleset, now: datetime, role: str | None, service: str | None, status: str
+) -> list[Row]:
+    """The open tasks of `role` (None: every role), urgent first."""
+    items = listing.tasks(connection, role=role)
+    urgent = red_rules(ruleset)
+    born = births(connection, {item["nhs_number"] for item in items})
+    rows = []
+    for item in items:
+        if (service and item["service"] != service) or (status != "open" and item["status"] != status):
+            continue
+        due_at = datetime.fromisoformat(item["due_at"].replace("Z", "+00:00"))
+        level = Level.RED.value if urgent & set(item["rule_ids"]) else Level.AMBER.value
+        rows.append(
+            Row(item, level, due_at <= now, due_in_words(due_at, now), age_in_words(born.get(item["nhs_number"]), now))
+        )
+    return sorted(rows, key=lambda row: row.sort_key)
+
+
+@router.get("/", response_class=HTMLResponse, summary="My worklist")
+def worklist(
+    request: Request, principal: AnyPerson, service: str = "", status: str = "open", role: str = ""
+) -> Response:
+    if principal.role not in WORKERS:
+        return RedirectResponse(home_for(principal.role), status_code=303)  # governance has no worklist
+    wnb: Service = request.app.state.service
+    now = wnb.clock()
+    # Everyone sees their own role's tasks; an administrator may look at any role's.
+    shown_role = (role or None) if principal.role is Role.ADMIN else principal.role.value
+    if status not in ("open", "requested", "accepted"):
+        status = "open"
+    with wnb.db.connect() as connection:
+        everything = worklist_rows(connection, wnb.ruleset, now, shown_role, None, "open")
+    rows = [
+        row
+        for row in everything
+        if (not service or row.task["service"] == service) and (status == "open" or row.task["status"] == status)
+    ]
+    counts = {
+        "open": len(everything),
+        "overdue": sum(row.overdue for row in everything),
+        "red": sum(row.level == Level.RED.value for row in everything),
+    }
+    return render(
+        request,
+        "worklist.html",
+        rows=rows,
+        counts=counts,
+        services=sorted({row.task["service"] for row in everything}),
+        service=service,
+        status=status,
+        role=shown_role,
+        roles=[r.value for r in Role if r not in (Role.CLINIC_SYSTEM, Role.GOVERNANCE)],
+        now=now,
+    )
+
+
+def _not_yours(wnb: Service, task_id: str, principal: Principal) -> str | None:
+    """Why this person may not act on the task (it is another role's), or None."""
+    if principal.role in ACT_FOR_ANY_ROLE:
+        return None
+    with wnb.db.connect() as connection:
+        task = repo.task_by_id(connection, parse_ref(task_id, "T"))
+    if task is None or task.owner_role == principal.role.value:
+        return None  # an unknown task is reported by the action itself
+    return f"Task T{task.id} is for the {task.owner_role} role now, not {principal.role.value}; it is not on your list."
+
+
+@router.post("/tasks/{task_id}/{action}", dependencies=[CsrfChecked], summary="Acknowledge or complete a task")
+def act(
+    request: Request,
+    task_id: str,
+    action: str,
+    principal: Worker,
+    note: Annotated[str, Form(max_length=4000)] = "",
+    back: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    wnb: Service = request.app.state.service
+    if action not in ACTIONS:
+        flash(request, f"Unknown action {action!r}: use acknowledge or complete.", "error")
+    elif (refusal := _not_yours(wnb, task_id, principal)) is not None:
+        flash(request, refusal, "error")
+    else:
+        try:
+            row = wnb.act_on_task(task_id, action, principal.name, note.strip() or None)
+            flash(request, f"Task T{row.id} ({task_words(row.code).lower()}) {ACTIONS[action]}.")
+        except (InvalidAction, NotFound) as error:  # e.g. a colleague completed it a moment ago
+            flash(request, str(error), "error")
+    target = back if back.startswith(PREFIX + "/") else PREFIX + "/"
+    return RedirectResponse(target, status_code=303)

@@ -1,0 +1,75 @@
+"""Post one outbox row to a webhook, signed with HMAC-SHA256, and say whether a failure is worth retrying.
+
+The receiver checks `X-WNB-Signature: sha256=<hex>` (HMAC-SHA256 of the raw body under the shared webhook
+secret) and de-duplicates on `X-WNB-Delivery` (the outbox row's key). Connection errors, timeouts, 5xx and 429
+are transient (retried with backoff by wnb/notify.py); any other 4xx, or a redirect, is permanent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+SIGNATURE_HEADER = "X-WNB-Signature"
+DELIVERY_HEADER = "X-WNB-Delivery"
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    secret: str
+    timeout: float = 10.0
+
+
+class DeliveryError(Exception):
+    """A webhook post that did not succeed; `permanent` says it must not be retried."""
+
+    def __init__(self, reason: str, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook that redirects is misconfigured: do not follow it with the signed body."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def is_webhook(address: str) -> bool:
+    return address.startswith(("https://", "http://"))
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header's value for `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post(settings: WebhookSettings, url: str, delivery: str, body: bytes) -> None:
+    """POST `body` (JSON) to `url`; raise DeliveryError unless the answer is 2xx."""
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "wnb-webhook/1",
+            SIGNATURE_HEADER: sign(settings.secret, body),
+            DELIVERY_HEADER: delivery,
+        },
+    )
+    try:
+        with _opener.open(request, timeout=settings.timeout) as answer:
+            answer.read()
+    except urllib.error.HTTPError as error:
+        transient = error.code >= 500 or error.code == 429
+        raise DeliveryError(f"HTTP {error.code}", permanent=not transient) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        raise DeliveryError(type(error).__name__, permanent=False) from None
