@@ -35,9 +35,20 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot record a {type(value).__name__} in the audit log")
 
 
+# json.dumps builds a new encoder on every call made with options; one encoder, made once, does the same.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
 def canonical(value: Any) -> str:
     """One JSON text per value: keys sorted, no spaces; the same after a round trip through the store."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+    return _CANONICAL.encode(value)
+
+
+def _stored_list(items: list[str]) -> str:
+    """The JSON text json.dumps gives a list of strings, as the store writes a JSON column; ids need no escapes."""
+    if all(item.isascii() and item.isalnum() for item in items):
+        return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+    return json.dumps(items)
 
 
 def record_hash(record: dict[str, Any], payload_text: str | None = None) -> str:
@@ -95,6 +106,7 @@ class AuditLog:
         payload_text = canonical(payload)
         record["hash"] = record_hash(record, payload_text)
         record["payload"] = JsonText(payload_text)  # serialised once, for the hash and the store
+        record["subject"] = JsonText(_stored_list(record["subject"]))
         if self._tail is None and seq == 0:
             Sql(self._connection).insert(_head, {"id": 1, "seq": 0, "hash": GENESIS})
         self._pending.append(record)

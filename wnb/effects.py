@@ -16,6 +16,7 @@ from wnb.domain import Decision, FlagStatus, Level, Role, TaskStatus
 from wnb.errors import InvalidAction, NotFound
 from wnb.ruleset import Ruleset
 from wnb.store import repo
+from wnb.store.items import ChunkItems
 from wnb.store.sql import Record
 
 
@@ -46,7 +47,9 @@ class Effects:
         at: datetime,
         actor: str,
         addresses: Mapping[str, tuple[str, ...]] | None = None,
+        items: ChunkItems | None = None,
     ):
+        self.items = items  # ingestion: the chunk's flags, tasks and links, written at its end
         self.addresses = addresses or {}
         self.connection = connection
         self.audit = audit
@@ -57,6 +60,15 @@ class Effects:
     def record(self, action: str, subject: list[str], payload: dict[str, Any]) -> int:
         return self.audit.append(self.at, self.actor, action, subject, payload, self.ruleset.version)
 
+    def _insert(self, table: Any, values: dict[str, Any]) -> int:
+        return self.items.insert(table, values) if self.items else repo.insert_row(self.connection, table, values)
+
+    def _update(self, table: Any, pk: int, **values: Any) -> None:
+        if self.items:
+            self.items.update(table, pk, values)
+        else:
+            repo.update_row(self.connection, table, pk, **values)
+
     def _link(
         self,
         kind: str,
@@ -66,10 +78,13 @@ class Effects:
         seq: int,
         new: bool = False,
     ) -> None:
-        if not new and repo.is_linked(self.connection, kind, item_id, *appointment):
+        if not new and (
+            self.items.is_linked(kind, item_id, *appointment)
+            if self.items
+            else repo.is_linked(self.connection, kind, item_id, *appointment)
+        ):
             return
-        repo.insert_row(
-            self.connection,
+        self._insert(
             repo.links,
             {
                 "kind": kind,
@@ -84,8 +99,7 @@ class Effects:
         )
 
     def _history(self, task: dict[str, Any], action: str, note: str | None = None) -> None:
-        repo.insert_row(
-            self.connection,
+        self._insert(
             repo.task_history,
             {
                 "task_id": task["id"],
@@ -110,12 +124,15 @@ class Effects:
     ) -> list[str]:
         """Raise or repeat what the decision asks for; return a plain-words line per effect."""
         said: list[str] = []
-        active = repo.active_flags(self.connection, nhs_number) if decision.flags else {}
+        active: dict[str, Record] = {}
+        if decision.flags:
+            active = (
+                self.items.active_flags(nhs_number) if self.items else repo.active_flags(self.connection, nhs_number)
+            )
         for wanted in decision.flags:
             row = active.get(wanted.code)
             if row is None:
-                flag_id = repo.insert_row(
-                    self.connection,
+                flag_id = self._insert(
                     repo.flags,
                     {
                         "nhs_number": nhs_number,
@@ -152,7 +169,7 @@ class Effects:
                 flag_id = row.id
                 rule_ids = list(dict.fromkeys([*row.rule_ids, *wanted.rule_ids]))
                 if rule_ids != list(row.rule_ids):
-                    repo.update_row(self.connection, repo.flags, flag_id, rule_ids=rule_ids)
+                    self._update(repo.flags, flag_id, rule_ids=rule_ids)
                 self.record(
                     "flag_repeated",
                     [flag_ref(flag_id), nhs_number],
@@ -169,7 +186,11 @@ class Effects:
         open_tasks = {
             key: row
             for service in services
-            for key, row in repo.open_tasks(self.connection, nhs_number, service).items()
+            for key, row in (
+                self.items.open_tasks(nhs_number, service)
+                if self.items
+                else repo.open_tasks(self.connection, nhs_number, service)
+            ).items()
         }
         for wanted_task in decision.tasks:
             row = open_tasks.get((wanted_task.service, wanted_task.code))
@@ -201,7 +222,7 @@ class Effects:
                 "ruleset_version": self.ruleset.version,
                 "updated_at": self.at,
             }
-            task["id"] = repo.insert_row(self.connection, repo.tasks, task)
+            task["id"] = self._insert(repo.tasks, task)
             self._history(task, "created")
             self.record(
                 "task_created",
@@ -227,7 +248,7 @@ class Effects:
         if moved:
             changes.update(due_at=wanted.due_at, updated_at=self.at)
         if changes:
-            repo.update_row(self.connection, repo.tasks, task["id"], **changes)
+            self._update(repo.tasks, task["id"], **changes)
             task.update(changes)
         if moved:
             self._history(task, "due-moved-earlier", "a repeat asked for an earlier due time")
@@ -254,8 +275,12 @@ class Effects:
     def withdraw(self, appointment: tuple[str, str], reason: str) -> list[str]:
         """The appointment no longer supports anything: unlink it; what it alone raised is withdrawn."""
         said: list[str] = []
+        if self.items:
+            self.items.write_pending()  # what follows reads and changes the tables themselves
         for link in repo.appointment_links(self.connection, *appointment):
             repo.update_row(self.connection, repo.links, link.id, active=False)
+            if self.items:
+                self.items.unlinked(link.kind, link.item_id, link.source, link.appointment_id)
             if repo.active_links(self.connection, link.kind, link.item_id):
                 continue
             if link.kind == "flag":
@@ -280,6 +305,8 @@ class Effects:
             changed_at=self.at,
             changed_by=self.actor,
         )
+        if self.items:
+            self.items.closed("flag", flag.id)
         self.record(
             f"flag_{status.value.replace('-', '_')}",
             [flag_ref(flag.id), flag.nhs_number],
@@ -290,6 +317,8 @@ class Effects:
         values = dict(task)
         values.update(status=status.value, updated_at=self.at)
         repo.update_row(self.connection, repo.tasks, task.id, status=status.value, updated_at=self.at)
+        if self.items and not status.is_open:
+            self.items.closed("task", task.id)
         self._history(values, action, note)
         self.record(
             f"task_{action}",

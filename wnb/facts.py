@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from wnb.calendar import london_date
@@ -85,10 +86,21 @@ def _trigger_facts(**held: bool) -> dict[str, bool]:
 
 def event_triggers(appointment: Appointment) -> dict[str, bool]:
     """Which rule triggers an appointment outcome sets off; every rule needs one of them."""
+    return outcome_triggers(appointment.attendance, appointment.outcome)
+
+
+@lru_cache(maxsize=256)
+def sets_off_a_rule(attendance: Attendance, outcome: Outcome | None) -> bool:
+    """Whether an outcome sets off any rule trigger (so its event is evaluated against the person's history)."""
+    return any(outcome_triggers(attendance, outcome).values())
+
+
+def outcome_triggers(attendance: Attendance, outcome: Outcome | None) -> dict[str, bool]:
+    """event_triggers from the attendance and outcome alone (known before the event is stored)."""
     return _trigger_facts(
-        trigger_missed_appointment=appointment.attendance.is_missed,
-        trigger_patient_cancellation=_is_patient_cancellation(appointment),
-        trigger_discharge=appointment.outcome is Outcome.DISCHARGED,
+        trigger_missed_appointment=attendance.is_missed,
+        trigger_patient_cancellation=attendance is Attendance.CANCELLED_BY_PATIENT,
+        trigger_discharge=outcome is Outcome.DISCHARGED,
     )
 
 

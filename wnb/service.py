@@ -25,12 +25,15 @@ from wnb.decide import decide
 from wnb.domain import Appointment, AttendanceEvent, Decision, EventState, PersonContext
 from wnb.effects import Effects, parse_ref
 from wnb.errors import EngineError, InvalidEvent
-from wnb.facts import event_facts, event_triggers, follow_up_facts
+from wnb.facts import event_facts, event_triggers, follow_up_facts, sets_off_a_rule
 from wnb.interpreter import explain, fired_by_interpreter
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset
 from wnb.store import concurrency, repo
 from wnb.store.db import writing
+from wnb.store.items import ChunkItems
+from wnb.store.pending import PendingRows
+from wnb.store.people import ChunkPeople
 from wnb.store.sql import Record
 
 log = structlog.get_logger("wnb")
@@ -148,7 +151,15 @@ class Service:
         # Replicas: nobody else evaluates these people until this transaction ends (PostgreSQL only).
         concurrency.lock_people(connection, {event.nhs_number for event in events})
         seen = repo.existing_event_keys(connection, {(e.source, e.event_id) for e in events})
-        current = repo.current_outcomes(connection, {(e.source, e.appointment_id) for e in events})
+        appointments = {(e.source, e.appointment_id) for e in events}
+        current = repo.current_outcomes(connection, appointments)
+        follow_ups = repo.follow_ups_of(connection, appointments)  # kept up to date by _track_follow_up
+        # Everyone an event of this chunk may evaluate (its outcome sets off a rule trigger), read at once;
+        # the chunk's events, flags, tasks and links are written together at its end.
+        evaluated = {e.nhs_number for e in events if sets_off_a_rule(e.attendance, e.outcome)}
+        people = ChunkPeople(connection, evaluated, self.ruleset.settings.discharge_review.review_task)
+        pending = PendingRows(connection)
+        items = ChunkItems(connection, pending, evaluated)
         statuses: list[tuple[str, InvalidEvent | None]] = []
         for item, event in zip(batch, parsed, strict=True):
             received_at = self.clock()
@@ -159,8 +170,11 @@ class Service:
             else:
                 assert isinstance(item.data, dict)
                 seen.add((event.source, event.event_id))
-                status = self._store_and_evaluate(connection, audit, event, item.data, received_at, actor, current)
+                status = self._store_and_evaluate(
+                    connection, audit, pending, people, items, event, item.data, received_at, actor, current, follow_ups
+                )
                 statuses.append((status, None))
+        pending.flush()
         return statuses
 
     def _reject(
@@ -203,11 +217,15 @@ class Service:
         self,
         connection: Connection,
         audit: AuditLog,
+        pending: PendingRows,
+        people: ChunkPeople,
+        items: ChunkItems,
         event: AttendanceEvent,
         raw: dict[str, Any],
         received_at: datetime,
         actor: str,
         outcomes: dict[tuple[str, str], repo.CurrentOutcome],
+        follow_ups: dict[tuple[str, str], Record],
     ) -> str:
         recorded_at = event.recorded_at or received_at
         key = (event.source, event.appointment_id)
@@ -232,11 +250,23 @@ class Service:
             "raw": raw,
         }
         if current is not None and not stale:
-            repo.update_row(connection, repo.events, current.id, state=EventState.SUPERSEDED.value)
-        pk = repo.insert_row(connection, repo.events, row)
+            pending.update(repo.events, current.id, state=EventState.SUPERSEDED.value)
+        pk = pending.insert(repo.events, row)
+        appointment = Appointment(
+            source=event.source,
+            appointment_id=event.appointment_id,
+            service=event.service,
+            appointment_at=event.appointment_at,
+            attendance=event.attendance,
+            priority=event.priority,
+            outcome=event.outcome,
+            recorded_at=recorded_at,
+            event_pk=pk,
+        )
         if not stale:
-            outcomes[key] = repo.CurrentOutcome(pk, recorded_at, event.attendance.value)
-        effects = Effects(connection, audit, self.ruleset, received_at, actor, self.notify)
+            outcomes[key] = repo.CurrentOutcome(pk, recorded_at, event.attendance.value, event.nhs_number)
+            people.stored(event.nhs_number, appointment, current.nhs_number if current else None)
+        effects = Effects(connection, audit, self.ruleset, received_at, actor, self.notify, items)
         if stale:
             assert current is not None
             audit.append(
@@ -268,32 +298,31 @@ class Service:
                     "withdrawn": withdrawn,
                 },
             )
-        self._track_follow_up(connection, event, recorded_at, first_outcome=current is None)
+        self._track_follow_up(pending, follow_ups, event, recorded_at, first_outcome=current is None)
         if event.attendance is not Attendance.ENTERED_IN_ERROR:
-            appointment = Appointment(
-                source=event.source,
-                appointment_id=event.appointment_id,
-                service=event.service,
-                appointment_at=event.appointment_at,
-                attendance=event.attendance,
-                priority=event.priority,
-                outcome=event.outcome,
-                recorded_at=recorded_at,
-                event_pk=pk,
-            )
-            self._evaluate(connection, effects, event, appointment)
+            self._evaluate(people, effects, event, appointment)
         return "superseded" if current is not None else "accepted"
 
     def _track_follow_up(
-        self, connection: Connection, event: AttendanceEvent, recorded_at: datetime, first_outcome: bool
+        self,
+        pending: PendingRows,
+        follow_ups: dict[tuple[str, str], Record],
+        event: AttendanceEvent,
+        recorded_at: datetime,
+        first_outcome: bool,
     ) -> None:
-        """A missed appointment waits for its WNB-14 deadline; one no longer missed waits for nothing."""
+        """A missed appointment waits for its WNB-14 deadline; one no longer missed waits for nothing.
+
+        `follow_ups` holds the chunk's appointments' follow-ups, stored or pending, and is kept up to date.
+        """
         if first_outcome and not event.attendance.is_missed:
             return  # a follow-up exists only for an appointment that had an outcome before
-        existing = None if first_outcome else repo.follow_up_of(connection, event.source, event.appointment_id)
+        key = (event.source, event.appointment_id)
+        existing = None if first_outcome else follow_ups.get(key)
         if not event.attendance.is_missed:
             if existing is not None and existing.status == "pending":
-                repo.update_row(connection, repo.follow_ups, existing.id, status="void")
+                pending.update(repo.follow_ups, existing.id, status="void")
+                existing["status"] = "void"
             return
         follow_up = self.ruleset.settings.follow_up
         deadline = london_time_on(
@@ -301,19 +330,17 @@ class Service:
             self.ruleset.settings.calendar.working_day_ends,
         )
         if existing is None:
-            repo.insert_row(
-                connection,
-                repo.follow_ups,
-                {
-                    "source": event.source,
-                    "appointment_id": event.appointment_id,
-                    "nhs_number": event.nhs_number,
-                    "deadline_at": deadline,
-                    "status": "pending",
-                },
-            )
+            values = {
+                "source": event.source,
+                "appointment_id": event.appointment_id,
+                "nhs_number": event.nhs_number,
+                "deadline_at": deadline,
+                "status": "pending",
+            }
+            follow_ups[key] = Record(values, id=pending.insert(repo.follow_ups, values))
         elif existing.status != "judged":
-            repo.update_row(connection, repo.follow_ups, existing.id, deadline_at=deadline, status="pending")
+            pending.update(repo.follow_ups, existing.id, deadline_at=deadline, status="pending")
+            existing.update(deadline_at=deadline, status="pending")
 
     def run_rules(self, facts: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
         """The rules that fire, by the matcher, checked against the interpreter; and their explanations."""
@@ -326,7 +353,7 @@ class Service:
         return fired, [item.as_dict() for item in explain(self.ruleset, facts, only=fired)]
 
     def _evaluate(
-        self, connection: Connection, effects: Effects, event: AttendanceEvent, appointment: Appointment
+        self, people: ChunkPeople, effects: Effects, event: AttendanceEvent, appointment: Appointment
     ) -> None:
         subject = [f"E{appointment.event_pk}", event.nhs_number]
         basis = {
@@ -351,7 +378,7 @@ class Service:
                 },
             )
             return
-        context = repo.person_context(connection, event.nhs_number)
+        context = people.context(event.nhs_number)
         born = event.date_of_birth or (context.date_of_birth if context else None)
         if born is None:
             effects.record(
@@ -367,10 +394,10 @@ class Service:
         facts = event_facts(
             self.ruleset,
             appointment,
-            repo.person_history(connection, event.nhs_number),
+            people.history(event.nhs_number),
             born,
             context,
-            repo.completed_tasks(connection, event.nhs_number, self.ruleset.settings.discharge_review.review_task),
+            people.completed_reviews(event.nhs_number),
             bool(event.first_appointment),
         )
         self._decide_and_apply(effects, facts, event.nhs_number, appointment, appointment.recorded_at, basis)

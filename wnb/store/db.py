@@ -34,6 +34,9 @@ def _sqlite_setup(engine: Engine) -> None:
         # 64 MiB of page cache (the default is 2 MiB): a year's indexes outgrow 2 MiB, and every lookup of
         # a person's history then reads pages back from the operating system.
         cursor.execute("PRAGMA cache_size=-65536")
+        # Checkpoint the WAL every 10,000 pages (40 MB) rather than 1,000: an ingestion chunk writes thousands
+        # of index pages, and each checkpoint copies them to the database file (about 8% of a year's ingest).
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
         cursor.close()
 
     @event.listens_for(engine, "begin")

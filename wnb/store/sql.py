@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Connection, Date, Table
@@ -32,13 +33,17 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+@lru_cache(maxsize=1024)  # an event's received time is written on its row and on its audit records
+def _sqlite_time(value: datetime) -> str:
+    """A time as SQLAlchemy's DateTime writes it to SQLite (naive UTC, six fractional digits)."""
+    if value.tzinfo is UTC:  # the usual case: already UTC, so drop the "+00:00" instead of converting
+        return value.isoformat(" ", "microseconds")[:-6]
+    return _naive_utc(value).isoformat(" ", "microseconds")
+
+
 # Conversions by exact type; str, int, bool and None go to the driver as they are.
 _COMMON: dict[type, Any] = {dict: json.dumps, list: json.dumps, tuple: json.dumps, JsonText: str}
-_SQLITE_CONVERTERS: dict[type, Any] = {
-    **_COMMON,
-    datetime: lambda value: _naive_utc(value).isoformat(" ", "microseconds"),
-    date: date.isoformat,
-}
+_SQLITE_CONVERTERS: dict[type, Any] = {**_COMMON, datetime: _sqlite_time, date: date.isoformat}
 _SERVER_CONVERTERS: dict[type, Any] = {**_COMMON, datetime: _naive_utc}
 
 
@@ -66,6 +71,8 @@ def _kinds(table: Table) -> dict[str, str]:
     return kinds
 
 
+_NAMED = re.compile(r"(?<!:):(\w+)")
+_POSITIONAL: dict[str, tuple[str, list[str]]] = {}
 _KINDS: dict[str, dict[str, str]] = {}
 _TEXT: dict[tuple[str, str], str] = {}
 _INSERTS: dict[tuple[str, ...], str] = {}
@@ -159,18 +166,55 @@ class Sql:
         return int(cursor.fetchone()[0]) if returning else 0
 
     def insert_many(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
-        batch = [self.params(row) for row in rows]
+        """Insert rows that all have the same columns, in one executemany."""
+        batch = list(rows)
         if not batch:
             return
         columns = list(batch[0])
-        sql = self.text(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(f':{c}' for c in columns)})"
+        self.execute_many(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(f':{c}' for c in columns)})", batch
         )
+
+    def execute_many(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
+        """One statement run once per row of values, in one driver call."""
+        if not rows:
+            return
         if self.sqlite:
-            self.raw.executemany(sql, batch)
+            # sqlite3 binds `?` from a tuple in half the time it binds `:name` from a dict.
+            positional = _POSITIONAL.get(sql)
+            if positional is None:
+                positional = _POSITIONAL[sql] = (_NAMED.sub("?", sql), _NAMED.findall(sql))
+            text, names = positional
+            converters = self._converters
+            self.raw.executemany(
+                text,
+                [
+                    tuple(
+                        value if (convert := converters.get(type(value := row[name]))) is None else convert(value)
+                        for name in names
+                    )
+                    for row in rows
+                ],
+            )
         else:
             with self.raw.cursor() as cursor:
-                cursor.executemany(sql, batch)
+                cursor.executemany(self.text(sql), [self.params(row) for row in rows])
+
+    def reserve_ids(self, table: Table, count: int, after: int = 0) -> list[int]:
+        """`count` integer primary keys for rows this transaction will insert itself, later, in this order.
+
+        SQLite gives a new row max(id) + 1 (wnb's tables have no AUTOINCREMENT) and the caller's writing
+        transaction holds the write lock, so the ids after the stored ones (and after `after`, the last id
+        already reserved and not yet inserted) are the ones SQLite would give; PostgreSQL draws them from
+        the column's sequence, as its own INSERT would.
+        """
+        if self.sqlite:
+            first = max(self.scalar(f"SELECT MAX(id) FROM {table.name}") or 0, after) + 1
+            return list(range(first, first + count))
+        rows = self.raw.execute(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, {int(count)})"
+        ).fetchall()
+        return [int(row[0]) for row in rows]
 
     def update(self, table: Table, pk: int, values: dict[str, Any]) -> None:
         """Set some columns of the row with integer primary key `pk`."""

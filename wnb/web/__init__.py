@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
-import structlog
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -35,8 +34,6 @@ from wnb.web.session import (
     sign_in_location,
     sign_out,
 )
-
-log = structlog.get_logger("wnb.web")
 
 
 def _is_safe(target: str) -> bool:
@@ -138,8 +135,7 @@ def mount_web(app: FastAPI, service: Service, session_secret: str | None, https_
     at the cost of signing everyone out on restart and of sessions not crossing replicas.
     """
     if not session_secret:
-        log.warning("session_secret_random", reason="no session secret configured; sessions end on restart")
-        session_secret = secrets.token_urlsafe(32)
+        session_secret = secrets.token_urlsafe(32)  # production mode refuses to start without one (settings)
     app.mount(PREFIX, create_web(service, session_secret, https_only))
 
     async def to_pages(request: Request) -> Response:
