@@ -3,6 +3,7 @@ numbers), with the request id that the answer carries."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,8 +21,17 @@ from .server import serving
 CHILD = "9990000018"
 
 
+@pytest.fixture
+def default_structlog() -> Iterator[None]:
+    """structlog as it comes (no level filter), whatever an earlier in-process CLI run configured."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    yield
+    structlog.configure(**saved)
+
+
 def test_a_request_is_logged_by_its_route_template_and_request_id_never_its_path(
-    tmp_path: Path, ruleset: Ruleset, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, ruleset: Ruleset, monkeypatch: pytest.MonkeyPatch, default_structlog: None
 ) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'wnb.db'}")
     key = create_api_key(db, "safeguarding-nurse", "worklist")

@@ -12,7 +12,8 @@ import structlog
 
 
 class _CurrentStderr:
-    """Whatever sys.stderr is when a line is written, not when logging was set up (a caller may swap it)."""
+    """Whatever sys.stderr is when a line is written, not when logging was set up: a caller that swaps the
+    stream for a while (a test runner, an in-process CLI runner) and closes it must not break later logging."""
 
     def write(self, text: str) -> int:
         return sys.stderr.write(text)
@@ -33,6 +34,6 @@ def configure(level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]  # write+flush suffice
         cache_logger_on_first_use=True,
     )
