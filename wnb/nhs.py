@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import StrEnum
 from typing import TypeVar
@@ -19,6 +20,16 @@ def normalise_nhs_number(raw: str) -> str:
 
 def nhs_number_problem(raw: str | None) -> str | None:
     """Why `raw` is not a valid NHS number, or None when it is."""
+    # A feed names the same children again and again: remember the answer for text, the usual case.
+    return _text_problem(raw) if isinstance(raw, str) else _problem(raw)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _text_problem(raw: str) -> str | None:
+    return _problem(raw)
+
+
+def _problem(raw: str | None) -> str | None:
     if raw is None or not str(raw).strip():
         return "missing NHS number"
     number = normalise_nhs_number(str(raw))

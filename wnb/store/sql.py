@@ -189,9 +189,11 @@ class Sql:
             self.raw.executemany(
                 text,
                 [
-                    tuple(
-                        value if (convert := converters.get(type(value := row[name]))) is None else convert(value)
-                        for name in names
+                    tuple(  # a list comprehension inside: cheaper than a generator for a handful of values
+                        [
+                            value if (convert := converters.get(type(value := row[name]))) is None else convert(value)
+                            for name in names
+                        ]
                     )
                     for row in rows
                 ],
