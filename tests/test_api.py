@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from wnb import audit
@@ -23,6 +19,8 @@ from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store import listing
 from wnb.store.db import open_database
+
+from .server import serving
 
 STORES = ("sqlite", "postgres")  # every test here runs on both stores (conftest.py)
 
@@ -83,12 +81,6 @@ class Api:
             return [dict(row._mapping) for row in connection.execute(query)]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def api(db_url: str, ruleset: Ruleset) -> Iterator[Api]:
     db = open_database(db_url)
@@ -97,18 +89,8 @@ def api(db_url: str, ruleset: Ruleset) -> Iterator[Api]:
     admin_key = create_api_key(db, "admin", "ops")
     create_user(db, NURSE[0], "safeguarding-nurse", NURSE[1])
     create_user(db, GOVERNANCE[0], "governance", GOVERNANCE[1])
-    port = _free_port()
-    config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port, access_log=False, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    yield Api(f"http://127.0.0.1:{port}", service, clinic_key, admin_key)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(service)) as url:
+        yield Api(url, service, clinic_key, admin_key)
     db.dispose()
 
 

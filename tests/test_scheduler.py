@@ -3,16 +3,12 @@ and /health/ready fails when it has stalled. Against a real uvicorn server on lo
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from wnb import metrics
 from wnb.api import create_app
@@ -23,6 +19,7 @@ from wnb.store import listing
 from wnb.store.db import open_database
 
 from .conftest import FixedClock
+from .server import serving, wait_for
 
 MISSED = {
     "source": "pas",
@@ -39,29 +36,9 @@ MISSED = {
 
 @contextmanager
 def running(service: Service, sweep_minutes: float, inbox: Path | None = None) -> Iterator[tuple[str, object]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     app = create_app(service, sweep_minutes, inbox)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def wait_for(condition: object, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "the scheduler did not run in time"
-        time.sleep(0.05)
+    with serving(app) as url:
+        yield url, app
 
 
 def test_a_stale_heartbeat_is_three_intervals_without_a_successful_sweep() -> None:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,9 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from tests.conftest import DEFAULT_RULES, ROOT, FixedClock
+from tests.server import serving
 from wnb.accounts import create_user
 from wnb.api import create_app
 from wnb.ingest.ndjson import read as read_ndjson
@@ -85,12 +81,6 @@ def candidate_rules(folder: Path, repeat_misses: int) -> Path:
     return target
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class Site:
     url: str
@@ -108,18 +98,9 @@ def running_site(folder: Path, ruleset: Ruleset) -> Iterator[Site]:
     for role, (name, password) in STAFF.items():
         create_user(db, name, role, password)
     seed(service, clock)
-    port = _free_port()
     app = create_app(service, settings=load_settings(session_secret=SECRET))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
     try:
-        yield Site(f"http://127.0.0.1:{port}", service, clock, folder)
+        with serving(app) as url:
+            yield Site(url, service, clock, folder)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         db.dispose()
