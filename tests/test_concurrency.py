@@ -27,7 +27,7 @@ from wnb.store import concurrency
 from wnb.store.db import open_database, writing
 
 from .conftest import FixedClock
-from .test_api import _free_port
+from .server import free_port
 from .test_service import event
 
 STORES = ("postgres",)  # the session's PostgreSQL database, emptied before each test (conftest.py)
@@ -189,7 +189,7 @@ def _terminate(url: str, allow: bool | None = None) -> None:
 def test_a_lost_database_answers_503_with_retry_after_and_the_replica_recovers(db_url: str, ruleset: Ruleset) -> None:
     db = open_database(db_url)
     key = create_api_key(db, "clinic-system", "pas")
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(Service(db, ruleset)), host="127.0.0.1", port=port, log_level="warning")
     )
