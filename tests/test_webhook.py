@@ -26,24 +26,10 @@ from wnb.webhook import WebhookSettings
 
 from .conftest import FixedClock
 from .server import free_port, serving, wait_for
+from .test_notify import MISSED, PLAN_CHILD  # the same child on a plan, not brought
 
 SECRET = "a-webhook-secret-for-tests-only-0123456789"
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
-PLAN_CHILD = {
-    "nhs_number": "9990000018",
-    "date_of_birth": "2019-05-01",
-    "statuses": [{"kind": "child-protection-plan", "start": "2025-01-01"}],
-}
-MISSED = {
-    "source": "pas",
-    "event_id": "e1",
-    "nhs_number": "9990000018",
-    "service": "audiology",
-    "appointment_id": "a1",
-    "appointment_at": "2026-03-02T10:00:00+00:00",
-    "attendance": "did-not-attend",
-    "recorded_at": "2026-03-02T11:00:00+00:00",
-}
 
 
 class Receiver:
