@@ -42,9 +42,15 @@ def stored_values(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+_EMPTY: dict[str, dict[str, None]] = {}  # table name → every column, NULL
+
+
 def as_stored(table: Table, values: dict[str, Any]) -> Record:
     """The whole row as the database would give it back (columns not given are NULL)."""
-    record = Record({column.name: None for column in table.columns})
+    empty = _EMPTY.get(table.name)
+    if empty is None:  # once per table: iterating a table's columns costs more than the rest of this
+        empty = _EMPTY[table.name] = {column.name: None for column in table.columns}
+    record = Record(empty)
     record.update(stored_values(table, values))
     return record
 
