@@ -6,8 +6,9 @@ are written in one transaction; ingestion commits a chunk of evaluations at a ti
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from wnb.store.db import writing
 from wnb.store.items import ChunkItems
 from wnb.store.pending import PendingRows
 from wnb.store.people import ChunkPeople
-from wnb.store.sql import Record
+from wnb.store.sql import JsonText, Record
 
 log = structlog.get_logger("wnb")
 
@@ -46,6 +47,30 @@ class RawItem:
     line: int | None
     text: str
     data: dict[str, Any] | InvalidEvent
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedItem:
+    """An item validated before ingestion (perhaps in another process, see wnb/ingest/ahead.py): its event and
+    the fields' JSON text as the store writes them, or why it is invalid and the item itself for the reject."""
+
+    line: int | None
+    event: AttendanceEvent | InvalidEvent
+    raw: str | None = None  # json.dumps of the fields, for a valid event
+    item: RawItem | None = None  # an invalid one's row as read, for the data-quality queue
+
+
+def check(item: RawItem) -> CheckedItem:
+    """Validate one item: pure work, no database, so it can run ahead of (or beside) ingestion."""
+    if isinstance(item.data, InvalidEvent):
+        return CheckedItem(item.line, item.data, item=item)
+    try:
+        event = AttendanceEvent.parse(item.data)
+    except InvalidEvent as problem:
+        return CheckedItem(item.line, problem, item=item)
+    # The text the store's JSON column would write for the dict (json.dumps), made here rather than in the
+    # writing transaction.
+    return CheckedItem(item.line, event, raw=json.dumps(item.data))
 
 
 def utc_now() -> datetime:
@@ -78,13 +103,16 @@ class Service:
 
     def ingest(
         self,
-        items: Iterable[RawItem],
+        items: Iterable[RawItem | CheckedItem],
         origin: str,
         actor: str = "engine",
         chunk: int = 1000,
         progress: Callable[[int], None] | None = None,
     ) -> Counter[str]:
-        """Store and evaluate every item; count accepted, superseded, stale, duplicate and rejected."""
+        """Store and evaluate every item; count accepted, superseded, stale, duplicate and rejected.
+
+        Items may come checked already (wnb/ingest/ahead.py validates a file's lines in another process).
+        """
         counts: Counter[str] = Counter()
         iterator = iter(items)
         while True:
@@ -100,7 +128,9 @@ class Service:
                 return counts
 
     @concurrency.retried("ingest")  # replicas: run again from the start when it lost a race
-    def _ingest_chunk(self, batch: list[RawItem], origin: str, actor: str) -> list[tuple[str, InvalidEvent | None]]:
+    def _ingest_chunk(
+        self, batch: list[RawItem | CheckedItem], origin: str, actor: str
+    ) -> list[tuple[str, InvalidEvent | None]]:
         with self._transaction() as (connection, audit):
             return self._ingest_batch(connection, audit, batch, origin, actor)
 
@@ -135,19 +165,16 @@ class Service:
         return results
 
     def _ingest_batch(
-        self, connection: Connection, audit: AuditLog, batch: list[RawItem], origin: str, actor: str
+        self,
+        connection: Connection,
+        audit: AuditLog,
+        batch: Sequence[RawItem | CheckedItem],
+        origin: str,
+        actor: str,
     ) -> list[tuple[str, InvalidEvent | None]]:
         """Each item's status (and reason when rejected), in order; stored events looked up once per batch."""
-        parsed: list[AttendanceEvent | InvalidEvent] = []
-        for item in batch:
-            if isinstance(item.data, InvalidEvent):
-                parsed.append(item.data)
-                continue
-            try:
-                parsed.append(AttendanceEvent.parse(item.data))
-            except InvalidEvent as problem:
-                parsed.append(problem)
-        events = [event for event in parsed if isinstance(event, AttendanceEvent)]
+        checked = [item if isinstance(item, CheckedItem) else check(item) for item in batch]
+        events = [item.event for item in checked if isinstance(item.event, AttendanceEvent)]
         # Replicas: nobody else evaluates these people until this transaction ends (PostgreSQL only).
         concurrency.lock_people(connection, {event.nhs_number for event in events})
         seen = repo.existing_event_keys(connection, {(e.source, e.event_id) for e in events})
@@ -161,17 +188,29 @@ class Service:
         pending = PendingRows(connection)
         items = ChunkItems(connection, pending, evaluated)
         statuses: list[tuple[str, InvalidEvent | None]] = []
-        for item, event in zip(batch, parsed, strict=True):
+        for item in checked:
             received_at = self.clock()
+            event = item.event
             if isinstance(event, InvalidEvent):
-                statuses.append((self._reject(connection, audit, item, origin, event, received_at, actor), event))
+                assert item.item is not None
+                statuses.append((self._reject(connection, audit, item.item, origin, event, received_at, actor), event))
             elif (event.source, event.event_id) in seen:
                 statuses.append(("duplicate", None))
             else:
-                assert isinstance(item.data, dict)
+                assert item.raw is not None
                 seen.add((event.source, event.event_id))
                 status = self._store_and_evaluate(
-                    connection, audit, pending, people, items, event, item.data, received_at, actor, current, follow_ups
+                    connection,
+                    audit,
+                    pending,
+                    people,
+                    items,
+                    event,
+                    JsonText(item.raw),
+                    received_at,
+                    actor,
+                    current,
+                    follow_ups,
                 )
                 statuses.append((status, None))
         pending.flush()
@@ -221,7 +260,7 @@ class Service:
         people: ChunkPeople,
         items: ChunkItems,
         event: AttendanceEvent,
-        raw: dict[str, Any],
+        raw: JsonText,
         received_at: datetime,
         actor: str,
         outcomes: dict[tuple[str, str], repo.CurrentOutcome],
