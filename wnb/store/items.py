@@ -90,10 +90,12 @@ class ChunkItems:
         self._person(nhs_number)
         return dict(self._load().get(nhs_number, {}))
 
-    def open_tasks(self, nhs_number: str, service: str) -> dict[tuple[str, str], Record]:
+    def open_tasks(self, nhs_number: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Record]:
+        """The person's open task of each (service, code) that has one (a person gathers many over a year)."""
         self._person(nhs_number)
         self._load()
-        return {key: row for key, row in self._tasks.get(nhs_number, {}).items() if key[0] == service}
+        tasks = self._tasks.get(nhs_number, {})
+        return {key: row for key in keys if (row := tasks.get(key)) is not None}
 
     def is_linked(self, kind: str, item_id: int, source: str, appointment_id: str) -> bool:
         self._load()
