@@ -31,7 +31,7 @@ from wnb.interpreter import explain, fired_by_interpreter
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset
 from wnb.store import concurrency, repo
-from wnb.store.db import writing
+from wnb.store.db import checkpoints_beside, writing
 from wnb.store.items import ChunkItems
 from wnb.store.pending import PendingRows
 from wnb.store.people import ChunkPeople
@@ -115,17 +115,19 @@ class Service:
         """
         counts: Counter[str] = Counter()
         iterator = iter(items)
-        while True:
-            batch = list(islice(iterator, chunk))
-            if batch:
-                for status, _ in self._ingest_chunk(batch, origin, actor):
-                    counts[status] += 1
-                if progress:
-                    progress(len(batch))
-            if len(batch) < chunk:
-                log.info("feed_ingested", origin=origin, **counts)
-                metrics.count_ingested(origin, counts)
-                return counts
+        with checkpoints_beside(self.db):  # SQLite: the WAL is copied to the database file by another thread
+            while True:
+                batch = list(islice(iterator, chunk))
+                if batch:
+                    for status, _ in self._ingest_chunk(batch, origin, actor):
+                        counts[status] += 1
+                    if progress:
+                        progress(len(batch))
+                if len(batch) < chunk:
+                    break
+        log.info("feed_ingested", origin=origin, **counts)
+        metrics.count_ingested(origin, counts)
+        return counts
 
     @concurrency.retried("ingest")  # replicas: run again from the start when it lost a race
     def _ingest_chunk(
