@@ -72,7 +72,7 @@ def run(feed: Path, db: Path, rules: Path, chunk: int | None) -> None:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
         f"{dict(counts)} in {time.perf_counter() - started:.1f} s wall, {time.process_time() - cpu:.1f} s CPU "
-        f"in this process, {children.ru_utime + children.ru_stime:.1f} s in its reader process",
+        f"in this process, {children.ru_utime + children.ru_stime:.1f} s in its helper processes (reader, matcher)",
         file=sys.stderr,
     )
     engine.dispose()

@@ -174,7 +174,7 @@ def worker_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     with closing(read_checked(path)) as items:
         counts = service.ingest(items, origin=path.name, progress=progress)
     call, cpu = time.perf_counter() - t0, time.process_time() - c0
-    reader = resource.getrusage(resource.RUSAGE_CHILDREN)  # the reader process, ended by now
+    reader = resource.getrusage(resource.RUSAGE_CHILDREN)  # the reader and matcher processes, ended by now
     if profiler:
         profiler.disable()
     result: dict[str, Any] = {
@@ -558,7 +558,8 @@ def report(
     peak = max(context["peak_mb"], ingest["peak_mb"])
     own = max(context["own_peak_mb"] or 0, ingest["own_peak_mb"] or 0)
     real_seconds = context["call_seconds"] + ingest["call_seconds"]
-    reader_cpu = ingest.get("reader_cpu_seconds", 0.0)  # the process checking lines ahead (wnb/ingest/ahead.py)
+    # the processes checking lines ahead (wnb/ingest/ahead.py) and running the rules (wnb/matcher_process.py)
+    reader_cpu = ingest.get("reader_cpu_seconds", 0.0)
     real_cpu = context["call_cpu_seconds"] + ingest["call_cpu_seconds"] + reader_cpu
     raw_seconds, raw_cpu = raw["insert_seconds"], raw["insert_cpu_seconds"]
     ratio, ratio_cpu = real_seconds / raw_seconds, real_cpu / raw_cpu
@@ -604,7 +605,7 @@ def report(
             f"  context import   {context['wall_seconds']:8.1f} s wall, {context['cpu_seconds']:.1f} s CPU "
             f"({context['call_seconds']:.1f} s in Service.import_context), peak {context['peak_mb']:,.0f} MB",
             f"  ingest           {ingest_wall:8.1f} s wall, {ingest['cpu_seconds']:.1f} s CPU "
-            f"(of which {reader_cpu:.1f} s in its reader process; {ingest['call_seconds']:.1f} s in Service.ingest; {ingest['transactions']:,} transactions of up to "
+            f"(of which {reader_cpu:.1f} s in its reader and matcher processes; {ingest['call_seconds']:.1f} s in Service.ingest; {ingest['transactions']:,} transactions of up to "
             f"{ingest['chunk']:,} lines), peak {ingest['peak_mb']:,.0f} MB",
             f"  end to end       {rate:8,.0f} events/s   target >= {TARGET_EVENTS_PER_SECOND:,}/s: "
             f"{verdict(rate >= TARGET_EVENTS_PER_SECOND)}",
@@ -622,7 +623,7 @@ def report(
             f"  raw inserts      {raw_seconds:8.1f} s wall, {raw_cpu:.1f} s CPU "
             f"({lines / raw_seconds:,.0f} event lines/s; peak {raw['peak_mb']:,.0f} MB)",
             f"  real run         {real_seconds:8.1f} s wall, {real_cpu:.1f} s CPU (Service.import_context + "
-            "Service.ingest, with the reader process)",
+            "Service.ingest, with the reader and matcher processes)",
             f"  real / raw       {ratio:8.1f} x wall ({ratio_cpu:.1f} x CPU)   target <= {TARGET_RAW_RATIO:g}x: "
             f"{verdict(ratio <= TARGET_RAW_RATIO)}",
             "",
