@@ -58,6 +58,10 @@ class CheckedItem:
     raw: str | None = None  # json.dumps of the fields, for a valid event
     item: RawItem | None = None  # an invalid one's row as read, for the data-quality queue
 
+    def __reduce__(self) -> tuple[type[CheckedItem], tuple[Any, ...]]:
+        # Unpickled by the constructor: a frozen dataclass's own unpickling looks up its fields every time.
+        return CheckedItem, (self.line, self.event, self.raw, self.item)
+
 
 def check(item: RawItem) -> CheckedItem:
     """Validate one item: pure work, no database, so it can run ahead of (or beside) ingestion."""
