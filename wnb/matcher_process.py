@@ -12,21 +12,16 @@ transaction rolls back, as when the matcher fails in-process.
 from __future__ import annotations
 
 import contextlib
-import os
-import pickle
-import struct
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any
 
-from wnb import engine
+from wnb import engine, pipes
 from wnb.errors import EngineError
 from wnb.interpreter import explain, fired_by_interpreter
 from wnb.ruleset import Ruleset
 
-_LENGTH = struct.Struct(">I")
 Outcome = tuple[list[str], list[dict[str, Any]]]
 
 
@@ -39,36 +34,16 @@ def rules_outcome(ruleset: Ruleset, facts: dict[str, Any]) -> Outcome:
     return fired, [item.as_dict() for item in explain(ruleset, facts, only=fired)]
 
 
-def _send(out: IO[bytes], value: Any) -> None:
-    body = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(_LENGTH.pack(len(body)) + body)
-    out.flush()
-
-
-def _receive(pipe: IO[bytes]) -> Any:
-    """The next message, or EOFError at the end of the pipe (perhaps in the middle of a message)."""
-    header = pipe.read(_LENGTH.size)
-    size = _LENGTH.unpack(header)[0] if len(header) == _LENGTH.size else 0
-    body = pipe.read(size) if size else b""
-    if not size or len(body) != size:
-        raise EOFError
-    return pickle.loads(body)
-
-
 class MatcherProcess:
     """A process that runs one ruleset's rules over the fact documents it is sent, in order."""
 
     def __init__(self, ruleset: Ruleset) -> None:
-        package_root = str(Path(__file__).resolve().parents[1])  # the same wnb as this process
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "wnb.matcher_process"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
-        )
+        self._process = pipes.start("wnb.matcher_process", stdin=subprocess.PIPE)
         assert self._process.stdin is not None and self._process.stdout is not None
         self._in: IO[bytes] = self._process.stdin
         self._out: IO[bytes] = self._process.stdout
         self._owed = 0  # outcomes sent for and not yet taken
-        self._call(lambda: _send(self._in, ruleset))
+        self._call(lambda: pipes.send(self._in, ruleset))
 
     @property
     def pid(self) -> int:
@@ -84,10 +59,10 @@ class MatcherProcess:
             raise EngineError("the rule matcher process still owes outcomes of an earlier chunk")
         if not documents:
             return
-        self._call(lambda: _send(self._in, documents))
+        self._call(lambda: pipes.send(self._in, documents))
         self._owed = len(documents)
         for _ in documents:
-            kind, value = self._call(lambda: _receive(self._out))
+            kind, value = self._call(lambda: pipes.receive(self._out))
             self._owed -= 1
             if kind == "error":
                 raise EngineError(value)
@@ -140,25 +115,18 @@ class RulesBeside:
 
 def serve(source: IO[bytes], out: IO[bytes]) -> None:
     """The matcher process: a ruleset, then lists of fact documents, each answered outcome by outcome."""
-    ruleset: Ruleset = _receive(source)
+    ruleset: Ruleset = pipes.receive(source)
     while True:
         try:
-            documents = _receive(source)
+            documents = pipes.receive(source)
         except EOFError:
             return
         for facts in documents:
             try:
-                _send(out, ("ok", rules_outcome(ruleset, facts)))
+                pipes.send(out, ("ok", rules_outcome(ruleset, facts)))
             except EngineError as error:
-                _send(out, ("error", str(error)))
-
-
-def main() -> None:
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # anything printed goes to stderr, not into the pipe
-    with contextlib.suppress(BrokenPipeError):  # the ingesting process stopped it
-        serve(sys.stdin.buffer, out)
+                pipes.send(out, ("error", str(error)))
 
 
 if __name__ == "__main__":
-    main()
+    pipes.helper_main(lambda out: serve(sys.stdin.buffer, out))

@@ -15,15 +15,13 @@ the chunks committed before stay (as after any interrupted ingest), and sending 
 from __future__ import annotations
 
 import contextlib
-import os
-import pickle
-import struct
 import subprocess
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from wnb import pipes
 from wnb.errors import WnbError
 from wnb.ingest import file_format, read_file
 from wnb.service import CheckedItem, RawItem, check
@@ -33,7 +31,6 @@ from wnb.service import CheckedItem, RawItem, check
 AHEAD_FROM_BYTES = 2_000_000
 BATCH = 500  # items per message from the reader process
 PIPE_BYTES = 1 << 20
-_LENGTH = struct.Struct(">I")
 
 
 def read_checked(
@@ -63,15 +60,7 @@ class CheckedAhead(Iterator[CheckedItem]):
 
     def __init__(self, path: Path, format: str, batch: int = BATCH) -> None:
         self.path = path
-        # The same wnb as this process, wherever it was imported from.
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "wnb.ingest.ahead", str(path), format, str(batch)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
+        self._process = pipes.start("wnb.ingest.ahead", str(path), format, str(batch), stdin=subprocess.DEVNULL)
         assert self._process.stdout is not None
         self._pipe: IO[bytes] = self._process.stdout
         # A deeper pipe (Linux: 1 MiB, some 4,000 items, instead of 64 KiB) lets the reader run further ahead,
@@ -111,16 +100,14 @@ class CheckedAhead(Iterator[CheckedItem]):
             raise WnbError(f"{self.path}: {value}")
 
     def _message(self) -> tuple[str, Any]:
-        header = self._pipe.read(_LENGTH.size)
-        size = _LENGTH.unpack(header)[0] if len(header) == _LENGTH.size else 0
-        body = self._pipe.read(size) if size else b""
-        if not size or len(body) != size:  # the end of the pipe, perhaps in the middle of a message
+        try:
+            kind, value = pipes.receive(self._pipe)
+        except EOFError:
             code = self._process.wait()
             raise WnbError(
                 f"{self.path}: the process checking its lines stopped (exit {code}) before the end of the file; "
                 "what was ingested before stays, and sending the file again completes it"
-            )
-        kind, value = pickle.loads(body)
+            ) from None
         return kind, value
 
     def close(self) -> None:
@@ -139,36 +126,19 @@ class CheckedAhead(Iterator[CheckedItem]):
 
 def serve(path: Path, format: str, out: IO[bytes], size: int = BATCH) -> None:
     """The reader process: every item of the file, checked, in batches; then the end, or why it failed."""
-
-    def send(kind: str, value: Any) -> None:
-        body = pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL)
-        out.write(_LENGTH.pack(len(body)) + body)
-
     batch: list[CheckedItem] = []
     try:
         for item in read_file(path, format):
             batch.append(check(item))
             if len(batch) == size:
-                send("items", batch)
+                pipes.send(out, ("items", batch))
                 batch = []
         if batch:
-            send("items", batch)
-        send("end", None)
+            pipes.send(out, ("items", batch))
+        pipes.send(out, ("end", None))
     except (WnbError, OSError, UnicodeError) as error:
-        send("error", str(error))
-    out.flush()
-
-
-def main(argv: list[str]) -> None:
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # anything printed goes to stderr, not into the pipe
-    # BrokenPipeError: the ingesting process stopped reading (it failed, or closed the iterator).
-    with contextlib.suppress(BrokenPipeError):
-        try:
-            serve(Path(argv[0]), argv[1], out, int(argv[2]))
-        finally:
-            out.close()
+        pipes.send(out, ("error", str(error)))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    pipes.helper_main(lambda out: serve(Path(sys.argv[1]), sys.argv[2], out, int(sys.argv[3])))
