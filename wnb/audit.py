@@ -215,7 +215,7 @@ class AuditLog:
                 record["subject"] = JsonText(appended.stored_subject)
                 appended.ref._seq = seq
                 records.append(record)
-            sql.insert_many(_audit, records)
+            sql.copy_many(_audit, records)
             sql.execute("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1", {"seq": seq, "hash": prev_hash})
             self._appended = []
         after, self._after = self._after, []

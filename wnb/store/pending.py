@@ -87,9 +87,8 @@ class PendingRows:
                         row.update(dict.fromkeys(unknown, 0))
                     self._waiting.discard((name, pk))
                 ready.append(row)
-            for columns, batch in _by_columns(ready).items():
-                placeholders = ", ".join(f":{column}" for column in columns)
-                self._sql.execute_many(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({placeholders})", batch)
+            for batch in _by_columns(ready).values():
+                self._sql.copy_many(self._tables[name], batch)  # the links are written under the chain's lock
         waiting: dict[str, dict[int, dict[str, Any]]] = {}
         for name, changes in self._updates.items():
             ready = []
