@@ -142,7 +142,7 @@ class AuditLog:
         evaluation): the record holds that record's number.
         """
         refers_to: list[AuditRef] = []
-        if any(type(value) is AuditRef for value in payload.values()):
+        if AuditRef in map(type, payload.values()):
             payload = {key: self._stand_in(value, refers_to) for key, value in payload.items()}
         self._made += 1
         ref = AuditRef(f"wnb-audit-seq-{self._nonce}-{self._made}")
