@@ -85,17 +85,38 @@ def test_image_health_check_asks_the_liveness_route() -> None:
     assert "/health/live" in checks[0]
 
 
+def image_settings() -> dict[str, str]:
+    """The WNB_ settings the final stage's ENV instructions give."""
+    stage = final_stage()
+    return dict(re.findall(r"(WNB_[A-Z_]+)=(\S+)", " ".join(arguments for name, arguments in stage if name == "ENV")))
+
+
 def test_image_starts_wnb_serve_listening_beyond_loopback() -> None:
     stage = dict(final_stage())
     command = [*yaml.safe_load(stage["ENTRYPOINT"]), *yaml.safe_load(stage["CMD"])]
     assert command[:2] == ["wnb", "serve"]
-    assert command[command.index("--host") + 1] == "0.0.0.0"
+    host = command[command.index("--host") + 1] if "--host" in command else image_settings()["WNB_HOST"]
+    assert host == "0.0.0.0"
+
+
+def test_image_health_check_follows_the_port_serve_listens_on() -> None:
+    # `serve --port` would move the server but not the check: the port comes from WNB_PORT, read by both.
+    stage = dict(final_stage())
+    assert "--port" not in yaml.safe_load(stage["CMD"])
+    assert image_settings()["WNB_PORT"] == "8000"
+    assert "WNB_PORT" in stage["HEALTHCHECK"]
 
 
 def test_image_builds_from_python_311_slim_with_a_compiler_for_durable_rules() -> None:
+    # Every stage starts from the PYTHON_IMAGE argument (or an earlier stage), which defaults to the official
+    # image; deploy/local-base.sh's stand-in is passed with --build-arg where Docker Hub is out of reach.
     instructions = dockerfile_instructions()
+    defaults = dict(arguments.split("=", 1) for name, arguments in instructions if name == "ARG" and "=" in arguments)
+    stages = {arguments.split()[-1] for name, arguments in instructions if name == "FROM" and " AS " in arguments}
     bases = [arguments.split()[0] for name, arguments in instructions if name == "FROM"]
-    assert bases and all(base == "python:3.11-slim" for base in bases)
+    resolved = [re.sub(r"\$\{(\w+)\}", lambda found: defaults[found.group(1)], base) for base in bases]
+    assert resolved and all(base == "python:3.11-slim" or base in stages for base in resolved)
+    assert resolved[-1] == "python:3.11-slim"
     runs = " ".join(arguments for name, arguments in instructions if name == "RUN")
     assert "gcc" in runs
 
@@ -110,9 +131,7 @@ def test_image_copies_only_paths_that_exist_in_the_repository() -> None:
 
 def test_image_ruleset_setting_points_at_the_ruleset_it_copies() -> None:
     stage = final_stage()
-    settings = dict(
-        re.findall(r"(WNB_[A-Z_]+)=(\S+)", " ".join(arguments for name, arguments in stage if name == "ENV"))
-    )
+    settings = image_settings()
     copies = [arguments.split() for name, arguments in stage if name == "COPY" and not arguments.startswith("--")]
     rules_dir = Path(settings["WNB_RULES_DIR"])
     found = [
