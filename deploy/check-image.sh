@@ -14,49 +14,24 @@
 # PGPORT (5432), PGUSER (postgres; must be able to create databases, with no password or one in PGPASSWORD),
 # PORT (a free one), STOP_SECONDS (20), NETWORK (host: the builder's RUN steps and the container use the
 # host's network, so a daemon without a bridge works and PostgreSQL on the host's loopback is reachable),
-# DOCKER (a client that builds with BuildKit; found by itself when unset).
+# DOCKER (a client that builds with BuildKit; found by itself when unset, see check-lib.sh).
 set -eu
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
+CHECK=check-image
+. "$(dirname "$0")/check-lib.sh"
 IMAGE=${IMAGE:-wnb:check}
 PGHOST=${PGHOST:-127.0.0.1}
 PGPORT=${PGPORT:-5432}
 PGUSER=${PGUSER:-postgres}
 STOP_SECONDS=${STOP_SECONDS:-20}
-NETWORK=${NETWORK:-host}
 NAME=wnb-check-$$
 DATABASE=wnb_check_$$
-
-say() { printf '%s\n' "check-image: $*"; }
-fail() {
-    printf '%s\n' "check-image: FAILED: $*" >&2
-    if [ -n "${STARTED:-}" ]; then
-        printf '%s\n' "--- container log (last 40 lines) ---" >&2
-        $DOCKER logs --tail 40 "$NAME" >&2 2>&1 || true
-    fi
-    exit 1
+on_failure() {
+    [ -n "${STARTED:-}" ] || return 0
+    echo "--- container log (last 40 lines) ---"
+    $DOCKER logs --tail 40 "$NAME"
 }
-
-# A client that builds with BuildKit: `docker` with the buildx plugin, else a pre-23 client that has BuildKit
-# built in (Debian 12's docker.io installs one as /usr/bin/docker; a newer client without buildx refuses).
-find_docker() {
-    for candidate in docker /usr/bin/docker; do
-        command -v "$candidate" >/dev/null 2>&1 || continue
-        if "$candidate" buildx version >/dev/null 2>&1; then
-            echo "$candidate"
-            return
-        fi
-        major=$("$candidate" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1 || true)
-        if [ -n "$major" ] && [ "$major" -lt 23 ] 2>/dev/null; then
-            echo "$candidate"
-            return
-        fi
-    done
-    return 1
-}
-DOCKER=${DOCKER:-$(find_docker)} || fail "no docker client that builds with BuildKit (install buildx, or Debian's docker.io)"
-$DOCKER info >/dev/null 2>&1 || fail "the docker daemon does not answer ($DOCKER info)"
-command -v curl >/dev/null || fail "curl is needed"
+need_docker
 
 # Runs a client command inside the image (psql, createdb, wnb) on the chosen network, as the image's user.
 in_image() {
@@ -77,16 +52,15 @@ trap 'exit 1' INT TERM
 
 # ---- build ----
 started=$(date +%s)
-set -- --network "$NETWORK" -f "$REPO/deploy/Dockerfile" -t "$IMAGE"
-[ -n "${PYTHON_IMAGE:-}" ] && set -- "$@" --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"
-DOCKER_BUILDKIT=1 $DOCKER build -q "$@" "$REPO" >/dev/null || fail "the image did not build ($DOCKER build $* $REPO)"
+set --
+[ -n "${PYTHON_IMAGE:-}" ] && set -- --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"
+build_image "$IMAGE" "$REPO/deploy/Dockerfile" "$REPO" "$@"
 say "ok - built $IMAGE from ${PYTHON_IMAGE:-the default base} in $(($(date +%s) - started)) s"
 
 # ---- run against a fresh database ----
 in_image createdb "$DATABASE" || fail "could not create database $DATABASE on $PGHOST:$PGPORT as $PGUSER"
 CREATED=1
 PORT=${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
-secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(48))'; }
 URL="postgresql+psycopg://$PGUSER@$PGHOST:$PGPORT/$DATABASE"
 # Production mode with real secrets, listening on loopback only; the health check polls every 2 s instead of
 # 30 s (same command, the image's own start period and retries) so the check does not wait half a minute.
@@ -122,13 +96,8 @@ case $revision in
 esac
 
 key=$($DOCKER exec "$NAME" wnb keys create --role clinic-system --name image-check | tail -n 1)
-event=$(head -n 1 "$REPO/fixtures/feed-1-pas-2026-03.ndjson")
-post() { curl -s -X POST -H "X-API-Key: $key" -H 'Content-Type: application/json' --data "$event" \
-    "http://127.0.0.1:$PORT/v1/attendance-events"; }
-answer=$(post)
-case $answer in *'"status":"accepted"'*) ;; *) fail "the event was not accepted: $answer" ;; esac
-answer=$(post)
-case $answer in *'"status":"duplicate"'*) ;; *) fail "the same event again was not a duplicate: $answer" ;; esac
+expect_status "$(post_event "http://127.0.0.1:$PORT" "$key")" accepted "the event was not accepted"
+expect_status "$(post_event "http://127.0.0.1:$PORT" "$key")" duplicate "the same event again was not a duplicate"
 say "ok - a posted event is accepted, and the same event again is a duplicate"
 $DOCKER exec "$NAME" wnb audit verify >/dev/null || fail "wnb audit verify failed"
 say "ok - wnb audit verify passes"

@@ -15,6 +15,7 @@ set -eu
 
 IMAGE=${IMAGE:-local/python:3.11-bookworm}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
+SECURITY_MIRROR=${SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 SUITE=${SUITE:-bookworm}
 
 [ "$(id -u)" = 0 ] || { echo "local-base.sh: debootstrap needs root" >&2; exit 2; }
@@ -26,6 +27,18 @@ trap 'rm -rf "$ROOTFS"' EXIT
 debootstrap --variant=minbase \
     --include=python3.11,python3.11-venv,python3-venv,libpython3.11-dev,ca-certificates \
     "$SUITE" "$ROOTFS" "$MIRROR"
+
+# debootstrap installs from SUITE alone: add its updates and security suites (as the official images carry),
+# bring everything up to date, and let the builds' `apt-get install` see them too.
+cat > "$ROOTFS/etc/apt/sources.list" <<SOURCES
+deb $MIRROR $SUITE main
+deb $MIRROR $SUITE-updates main
+deb $SECURITY_MIRROR $SUITE-security main
+SOURCES
+cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
+chroot "$ROOTFS" apt-get update -q
+DEBIAN_FRONTEND=noninteractive chroot "$ROOTFS" apt-get upgrade -y -q
+: > "$ROOTFS/etc/resolv.conf"  # docker provides the container's own
 
 # Locally trusted authorities, then the bundle that pip and Python's ssl read.
 if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
@@ -40,7 +53,7 @@ chroot "$ROOTFS" /usr/local/bin/python -c "import sys, sysconfig; assert sys.pre
     | xargs -I{} test -f "$ROOTFS{}/Python.h"
 
 # What debootstrap leaves behind that an image does not need.
-rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/tmp/* \
+rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/tmp/* \
     "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/locale/*
 
 tar --numeric-owner -C "$ROOTFS" -c . | docker import \
