@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import importlib
 import importlib.util
+import os
 import re
 import secrets
 import shlex
@@ -234,6 +235,33 @@ def test_deploy_files_set_only_settings_that_wnb_reads() -> None:
     given |= set(re.findall(r"\b(WNB_[A-Z_]+)=", (DEPLOY / "Dockerfile").read_text()))
     assert given, "no settings found in deploy/"
     assert given <= read_by_wnb, f"set in deploy/ but never read: {sorted(given - read_by_wnb)}"
+
+
+# ---- without Docker Hub (compose.local-images.yaml) and the check scripts ----
+
+
+def test_local_images_override_swaps_only_the_images_pulled_from_docker_hub() -> None:
+    override = yaml.safe_load((DEPLOY / "compose.local-images.yaml").read_text())["services"]
+    pulled = {name for name, service in compose()["services"].items() if "build" not in service}
+    assert set(override) == pulled == {"db", "lb"}
+    for name, service in override.items():
+        assert set(service) == {"image", "build"}, f"{name}: the override changes more than where the image comes from"
+        assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).is_file(), name
+
+
+def test_stand_in_postgresql_reads_the_settings_compose_gives_the_official_image() -> None:
+    entrypoint = (DEPLOY / "local-images" / "postgres-entrypoint.sh").read_text()
+    for variable in compose()["services"]["db"]["environment"]:
+        assert f"${{{variable}" in entrypoint, f"{variable} is set by compose.yaml but ignored by the stand-in"
+
+
+@pytest.mark.parametrize("script", sorted(path.name for path in DEPLOY.rglob("*.sh")))
+def test_deploy_scripts_parse_and_those_run_directly_are_executable(script: str) -> None:
+    path = next(DEPLOY.rglob(script))
+    checked = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True, timeout=30, check=False)
+    assert checked.returncode == 0, checked.stderr
+    if path.read_text().startswith("#!"):
+        assert os.access(path, os.X_OK), f"{script} starts with #! but is not executable"
 
 
 # ---- the systemd unit ----
