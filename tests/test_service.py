@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,36 @@ CORRECTIONS = [
     "attended",
     "attended-late",
 ]
+
+
+def test_every_link_and_effect_names_the_evaluation_that_made_it_in_one_chunk_and_in_a_sweep(
+    service: Service,
+) -> None:
+    """An evaluation's number is given when its transaction's records are chained, at the end: links written
+    at the chunk's end, links written before a withdrawal in the same chunk, and a sweep's links all get it."""
+    infant = {"nhs_number": INFANT, "date_of_birth": "2025-11-20"}
+    feed = [
+        event("e0", appointment_id="c1"),
+        event("e1", **infant, service="audiology", appointment_id="a1"),
+        event("e2", **infant, appointment_id="a2", appointment_at="2026-03-09T10:00:00+00:00"),
+        event("e3", **infant, appointment_id="a2", attendance="attended", recorded_at="2026-03-10T09:00:00+00:00"),
+    ]
+    counts = service.ingest([RawItem(n, json.dumps(data), data) for n, data in enumerate(feed)], origin="test")
+    assert counts == {"accepted": 3, "superseded": 1}
+    assert service.sweep(datetime(2026, 4, 15, 9, tzinfo=UTC))["follow_ups_judged"] >= 1
+    records = {record["seq"]: record for record in audit_records(service)}
+    with service.db.connect() as connection:
+        links = list(connection.execute(select(repo.links)))
+    assert len(links) >= 5 and {link.active for link in links} == {True, False}
+    for link in links:
+        evaluation = records[link.audit_seq]
+        assert (evaluation["action"], evaluation["subject"][0]) == ("evaluation", f"E{link.event_pk}")
+    raised = [record for record in records.values() if "evaluation" in record["payload"]]
+    assert {record["action"] for record in raised} >= {"flag_raised", "task_created"}
+    for record in raised:
+        evaluation = records[record["payload"]["evaluation"]]
+        assert evaluation["action"] == "evaluation" and evaluation["seq"] < record["seq"]
+        assert evaluation["subject"][1] == record["subject"][1]  # the same child
 
 
 @pytest.mark.parametrize("attendance", CORRECTIONS)

@@ -174,7 +174,8 @@ class Service:
                     connection, audit, pending, people, items, event, item.data, received_at, actor, current, follow_ups
                 )
                 statuses.append((status, None))
-        pending.flush()
+        pending.flush(hold=True)  # before the chain's lock: all but the links, which wait for their numbers
+        audit.after_chain(pending.flush_last)
         return statuses
 
     def _reject(
@@ -413,7 +414,7 @@ class Service:
     ) -> Decision:
         fired, conditions = self.run_rules(facts)
         decision = decide(self.ruleset, fired, appointment.service, due_from)
-        seq = effects.record(
+        evaluation = effects.record(
             "evaluation",
             [f"E{appointment.event_pk}", nhs_number],
             {
@@ -424,7 +425,7 @@ class Service:
                 "outcome": decision.asked_for(),
             },
         )
-        effects.apply(decision, nhs_number, appointment.key, appointment.event_pk, seq)
+        effects.apply(decision, nhs_number, appointment.key, appointment.event_pk, evaluation)
         return decision
 
     # ---- time-based: WNB-14 and escalation ----
