@@ -78,6 +78,17 @@ def test_the_same_event_at_two_replicas_at_once_is_stored_and_evaluated_once(rep
     assert _count(replicas[0], "SELECT count(*) FROM audit WHERE action = 'evaluation'") == 5
 
 
+def test_the_same_bad_row_at_two_replicas_at_once_is_one_reject_received_twice(replicas: list[Service]) -> None:
+    for attempt in range(5):
+        bad = event(f"bad{attempt}", attendance="9")
+        statuses = _together([lambda service=service, bad=bad: _send(service, bad) for service in replicas])
+        assert statuses == ["rejected", "rejected"]
+    assert _count(replicas[0], "SELECT count(*) FROM reject") == 5
+    assert _count(replicas[0], "SELECT min(received_count) FROM reject") == 2
+    with replicas[0].db.connect() as connection:
+        assert audit.verify(connection).ok
+
+
 def test_concurrent_writers_for_different_children_keep_one_valid_audit_chain(replicas: list[Service]) -> None:
     def feed(service: Service, offset: int) -> None:
         for number in range(12):
