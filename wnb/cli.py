@@ -173,6 +173,9 @@ def sweep(
 
     def run() -> None:
         counts = service().sweep(_parse_now(now))
+        if counts.get("skipped_another_replica_sweeping"):  # not "0 judged": nothing was looked at
+            say("sweep: skipped, another replica is sweeping now (it does the same work)")
+            return
         _print_counts("sweep", counts, ["follow_ups_judged", "follow_ups_void", "escalated"])
 
     guarded(run)
