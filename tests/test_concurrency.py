@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,11 +28,12 @@ from wnb.service import RawItem, Service
 from wnb.store import concurrency
 from wnb.store.db import open_database, writing
 
-from .conftest import FixedClock
+from .conftest import DEFAULT_RULES, FixedClock
 from .server import free_port
 from .test_service import event
 
 STORES = ("postgres",)  # the session's PostgreSQL database, emptied before each test (conftest.py)
+WNB = Path(sys.executable).parent / "wnb"
 CHILDREN = ["9990000018", "9990000026", "9990000034", "9990000042", "9990000050", "9990000069"]
 
 
@@ -76,6 +79,17 @@ def test_the_same_event_at_two_replicas_at_once_is_stored_and_evaluated_once(rep
         assert sorted(statuses) == ["accepted", "duplicate"]
     assert _count(replicas[0], "SELECT count(*) FROM event") == 5
     assert _count(replicas[0], "SELECT count(*) FROM audit WHERE action = 'evaluation'") == 5
+
+
+def test_the_same_bad_row_at_two_replicas_at_once_is_one_reject_received_twice(replicas: list[Service]) -> None:
+    for attempt in range(5):
+        bad = event(f"bad{attempt}", attendance="9")
+        statuses = _together([lambda service=service, bad=bad: _send(service, bad) for service in replicas])
+        assert statuses == ["rejected", "rejected"]
+    assert _count(replicas[0], "SELECT count(*) FROM reject") == 5
+    assert _count(replicas[0], "SELECT min(received_count) FROM reject") == 2
+    with replicas[0].db.connect() as connection:
+        assert audit.verify(connection).ok
 
 
 def test_concurrent_writers_for_different_children_keep_one_valid_audit_chain(replicas: list[Service]) -> None:
@@ -159,6 +173,15 @@ def test_only_one_replica_sweeps_at_a_time(replicas: list[Service]) -> None:
         assert concurrency.try_sweep_lock(holder)
         counts = replicas[1].sweep(datetime(2026, 4, 1, tzinfo=UTC))
     assert counts == {"skipped_another_replica_sweeping": 1}
+
+
+def test_wnb_sweep_says_it_skipped_while_another_replica_sweeps(db_url: str, replicas: list[Service]) -> None:
+    env = {**os.environ, "WNB_DATABASE_URL": db_url, "WNB_RULES_DIR": str(DEFAULT_RULES)}
+    with writing(replicas[0].db) as holder:
+        assert concurrency.try_sweep_lock(holder)
+        done = subprocess.run([str(WNB), "sweep"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "skipped, another replica is sweeping now" in done.stdout
 
 
 def test_a_sweep_waits_for_an_evaluation_under_way_to_commit(replicas: list[Service]) -> None:

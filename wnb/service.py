@@ -29,7 +29,7 @@ from wnb.facts import event_facts, event_triggers, follow_up_facts, sets_off_a_r
 from wnb.interpreter import explain, fired_by_interpreter
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset
-from wnb.store import concurrency, repo
+from wnb.store import concurrency, rejects, repo
 from wnb.store.db import writing
 from wnb.store.items import ChunkItems
 from wnb.store.pending import PendingRows
@@ -188,30 +188,28 @@ class Service:
         at: datetime,
         actor: str = "engine",
     ) -> str:
-        """Keep the row, its reason and its raw text in the data-quality queue; it takes part in nothing."""
+        """Keep the row, its reason and its raw text in the data-quality queue; it takes part in nothing.
+
+        The same row received again (a resent batch or file) is counted on its reject, not queued twice.
+        """
         # A reader may name the source and event id of an item it could not map (HL7: MSH-4, MSH-10).
         data = item.data if isinstance(item.data, dict) else getattr(problem, "identity", {})
-        reject_id = repo.insert_row(
+        kept = rejects.keep(
             connection,
-            repo.rejects,
-            {
-                "received_at": at,
-                "origin": origin,
-                "line": item.line,
-                "source": str(data.get("source"))[:100] if data.get("source") is not None else None,
-                "event_id": str(data.get("event_id"))[:200] if data.get("event_id") is not None else None,
-                "field": problem.field,
-                "reason": problem.reason,
-                "raw": item.text,
-            },
-        )
-        audit.append(
             at,
-            actor,
-            "event_rejected",
-            [f"R{reject_id}"],
-            {"origin": origin, "line": item.line, "field": problem.field, "reason": problem.reason},
+            origin,
+            item.line,
+            str(data.get("source"))[:100] if data.get("source") is not None else None,
+            str(data.get("event_id"))[:200] if data.get("event_id") is not None else None,
+            problem.field,
+            problem.reason,
+            item.text,
         )
+        details = {"origin": origin, "line": item.line, "field": problem.field, "reason": problem.reason}
+        if kept.received_count == 1:
+            audit.append(at, actor, "event_rejected", [f"R{kept.id}"], details)
+        else:
+            audit.append(at, actor, "reject_repeated", [f"R{kept.id}"], {**details, "times": kept.received_count})
         return "rejected"
 
     def _store_and_evaluate(
