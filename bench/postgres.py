@@ -8,15 +8,25 @@
 A replica is a separate Python process running the real service path (`Service.ingest` over
 `wnb.ingest.read_file`, the default chunk) on one fresh PostgreSQL database per replica count, opened with
 `wnb.store.db.open_database`. Events are partitioned by child (NHS number) across the replicas, so each
-child's events keep their order; every replica starts at once and the figure is event lines over the wall
-time from launching the first replica to the exit of the last. A chunk whose transaction fails on a conflict
+child's events keep their order. Every replica starts (imports wnb, loads the ruleset, connects) and says it
+is ready; when all are, the parent tells them all to go, and the figure is event lines over the wall time
+from that moment to the exit of the last (a replica is a long-running server, so its start-up is no part of
+ingesting; on 2 busy CPUs starting three processes at once took about 5 s). A chunk whose transaction fails on a conflict
 with another replica (a unique or serialisation error) is rolled back and sent again, as a client would
 resend; the report counts these resends. Then:
 
 - each run's flags and tasks must equal the 1-replica run's, and its audit chain must verify;
 - baseline "raw inserts": every row the 1-replica run wrote, inserted with no logic into a fresh database
   in the same transactions (bench/ingest.py's raw worker, unchanged);
-- a profile: one more run with the most replicas, replica 0 under cProfile (top functions).
+- a profile: one more run with the most replicas, replica 0 under cProfile counting CPU time (top functions):
+  on a shared machine, wall time would charge each function with the time the replica waited for a CPU;
+- where the time goes, from the server's side: while the replicas run, the parent samples what their
+  PostgreSQL backends are doing every 50 ms (pg_stat_activity: working, waiting for a lock and which,
+  idle in a transaction while the replica computes, between transactions);
+- the CPU each event costs: the replicas' own CPU time (os.wait4) plus that of their PostgreSQL backends
+  (/proc/<pid>/stat, read by each replica just before it disconnects; only when the server runs on this
+  machine), and how busy the machine's CPUs were during the run (/proc/stat): with every CPU busy, more
+  replicas cannot go faster, and CPUs / (CPU per event) is the ceiling.
 
 Databases are named wnb_bench_<hex> and dropped at the end (--keep keeps them). PostgreSQL at
 --server (default postgresql+psycopg://postgres@127.0.0.1:5432).
@@ -35,6 +45,7 @@ import random
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from datetime import UTC, datetime
@@ -95,13 +106,21 @@ def worker_replica(spec: dict[str, Any]) -> dict[str, Any]:
     from wnb.store.db import open_database
 
     engine = open_database(spec["db"], create=False)
+    backends = _backend_pids(engine)
     service = Service(engine, load_ruleset(spec["rules"]))
     chunk = inspect.signature(Service.ingest).parameters["chunk"].default
+    with engine.connect():
+        pass  # connected, so the start is over: ready, and wait for the parent's word to go
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    sys.stdin.readline()
     path = Path(spec["events"])
     counts: dict[str, int] = {}
     commits: list[str] = []
     resends = 0
-    profiler = cProfile.Profile() if spec.get("profile") else None
+    # CPU time, not wall time: waits for the server show in the activity sampling, and on a busy machine wall time
+    # would charge each function with the time the process spent waiting for a CPU.
+    profiler = cProfile.Profile(time.process_time) if spec.get("profile") else None
     ingest_started_at = datetime.now(UTC).isoformat()
     t0, c0 = time.perf_counter(), time.process_time()
     if profiler:
@@ -123,6 +142,7 @@ def worker_replica(spec: dict[str, Any]) -> dict[str, Any]:
     if profiler:
         profiler.disable()
     call, cpu = time.perf_counter() - t0, time.process_time() - c0
+    server_cpu = _process_cpu_seconds(backends)  # before dispose: the backends exit when their connections close
     engine.dispose()
     if spec.get("commits"):
         Path(spec["commits"]).write_text(json.dumps({"ingest_started_at": ingest_started_at, "commits": commits}))
@@ -134,11 +154,39 @@ def worker_replica(spec: dict[str, Any]) -> dict[str, Any]:
         "transactions": len(commits),
         "chunk": chunk,
         "resends": resends,
+        "server_cpu_seconds": server_cpu,
+        "backends": len(backends),
     }
     if profiler:
         result["profile_text"] = _profile_text(profiler, spec.get("profile_top", 15))
         profiler.dump_stats(spec["profile"])
     return result
+
+
+def _backend_pids(engine: Any) -> list[int]:
+    """The process ids of the PostgreSQL backends of every connection `engine` opens (filled as it opens them)."""
+    from sqlalchemy import event
+
+    pids: list[int] = []
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        pids.append(int(dbapi_connection.info.backend_pid))
+
+    return pids
+
+
+def _process_cpu_seconds(pids: list[int]) -> float | None:
+    """User + system CPU seconds of these processes so far (/proc/<pid>/stat); None when one cannot be read
+    (PostgreSQL on another machine, or a backend gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _profile_text(profiler: cProfile.Profile, top: int) -> str:
@@ -223,9 +271,10 @@ def worker_main(phase: str, spec_text: str) -> None:
 # ======================================================================================================
 
 
-def launch(phase: str, spec: dict[str, Any]) -> subprocess.Popen[bytes]:
+def launch(phase: str, spec: dict[str, Any], stdin: int | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-X", "faulthandler", str(Path(__file__).resolve()), "--worker", phase, json.dumps(spec)],
+        stdin=stdin,
         stdout=subprocess.PIPE,
         cwd=REPO,
     )
@@ -289,6 +338,67 @@ class Databases:
             self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def machine_cpu_times() -> tuple[int, int]:
+    """(busy, all) CPU time of the whole machine so far, in clock ticks (/proc/stat; (0, 0) elsewhere)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class ActivitySampler:
+    """Samples what the run's PostgreSQL backends are doing (pg_stat_activity) every `interval` seconds."""
+
+    HEAD = "SELECT seq, hash FROM audit_head"  # the audit chain's head, taken by AuditLog.finish
+
+    def __init__(self, admin_url: str, database: str, interval: float = 0.05) -> None:
+        self.admin_url, self.database, self.interval = admin_url, database, interval
+        self.counts: dict[str, int] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ActivitySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @classmethod
+    def classify(cls, state: str | None, wait_type: str | None, wait: str | None, query: str) -> str:
+        if state == "idle":
+            return "idle between transactions"
+        if state == "idle in transaction":
+            return "in a transaction, waiting for the replica (Python)"
+        if wait_type == "Lock":
+            what = "the audit chain's head" if query.startswith(cls.HEAD) else "a lock"
+            return f"waiting for {what} (Lock:{wait})"
+        if wait_type is None or wait_type == "CPU":
+            return "working (on CPU or runnable)"
+        if wait_type == "Client":
+            return f"waiting for the replica ({wait_type}:{wait})"
+        return f"waiting: {wait_type}:{wait}"
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as connection:
+            while not self._stop.wait(self.interval):
+                rows = connection.execute(
+                    "SELECT state, wait_event_type, wait_event, left(query, 40) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                    (self.database,),
+                ).fetchall()
+                self.samples += 1
+                for state, wait_type, wait, query in rows:
+                    key = self.classify(state, wait_type, wait, query or "")
+                    self.counts[key] = self.counts.get(key, 0) + 1
+
+
 def partition(events: Path, replicas: int, folder: Path) -> list[Path]:
     """Split the events file by child (NHS number) into one file per replica, each in arrival order."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -322,8 +432,9 @@ def run_replicas(
     rules = str(args.rules.resolve())
     context = run_one("context", {"db": url, "rules": rules, "context": str(out / "context.ndjson")})
     parts = partition(out / "events.ndjson", replicas, out / "parts")
-    log(f"[{label}] {replicas} replica(s) ingesting into {url.rsplit('/', 1)[1]}")
-    t0 = time.perf_counter()
+    name = url.rsplit("/", 1)[1]
+    log(f"[{label}] {replicas} replica(s) ingesting into {name}")
+    launched = time.perf_counter()
     children = []
     for index, part in enumerate(parts):
         spec: dict[str, Any] = {"db": url, "rules": rules, "events": str(part)}
@@ -331,12 +442,37 @@ def run_replicas(
             spec["commits"] = str(commits)
         if profile and index == 0:
             spec.update(profile=str(out / f"replica-{label}.prof"), profile_top=args.profile_top)
-        children.append(launch("replica", spec))
-    results = [collect(child, "replica") for child in children]
-    wall = time.perf_counter() - t0
+        children.append(launch("replica", spec, stdin=subprocess.PIPE))
+    for child in children:
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != b"ready":
+            raise SystemExit(f"[{label}] a replica failed to start")
+    load = os.getloadavg()
+    busy0, all0 = machine_cpu_times()
+    with ActivitySampler(databases.admin, name) as activity:
+        t0 = time.perf_counter()
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write(b"go\n")
+            child.stdin.close()
+        results = [collect(child, "replica") for child in children]
+        ended = time.perf_counter()
+    busy1, all1 = machine_cpu_times()
+    wall = ended - t0
     effects = run_one("effects", {"db": url})
     log(f"[{label}] done in {wall:,.1f}s ({effects['flags']:,} flags, {effects['tasks']:,} tasks)")
-    return {"url": url, "replicas": replicas, "wall_seconds": wall, "context": context, "workers": results, **effects}
+    return {
+        "url": url,
+        "replicas": replicas,
+        "wall_seconds": wall,
+        "start_seconds": t0 - launched,
+        "load_before": load,
+        "machine_busy": (busy1 - busy0) / (all1 - all0) if all1 > all0 else None,
+        "activity": {"samples": activity.samples, "counts": activity.counts},
+        "context": context,
+        "workers": results,
+        **effects,
+    }
 
 
 def report(
@@ -369,7 +505,8 @@ def report(
         "ingest     "
         + ", ".join(f"{counts.get(k, 0):,} {k}" for k in ("accepted", "superseded", "stale", "duplicate", "rejected")),
         "",
-        "replicas   wall s   events/s   x 1 replica   CPU s (replicas)   resent chunks   flags   tasks   same effects   audit",
+        "replicas   start s   wall s   events/s   x 1 replica   CPU s (replicas)   resent chunks   flags   tasks   "
+        "same effects   audit",
     ]
     for run in runs:
         rate = lines_total / run["wall_seconds"]
@@ -378,15 +515,17 @@ def report(
         same = run["effects_crc"] == first["effects_crc"] and run["rows"] == first["rows"]
         audit = "verified" if run["audit_ok"] else f"BROKEN: {run['audit_problem']}"
         text.append(
-            f"{run['replicas']:>8}   {run['wall_seconds']:6.1f}   {rate:8,.0f}   {run_speedup(run, first):>11}   "
+            f"{run['replicas']:>8}   {run['start_seconds']:7.1f}   {run['wall_seconds']:6.1f}   {rate:8,.0f}   {run_speedup(run, first):>11}   "
             f"{cpu:16.1f}   {resends:>13,}   {run['flags']:>5,}   {run['tasks']:>5,}   "
             f"{'yes' if same else 'NO':>12}   {audit}"
         )
+    text += cpu_lines(runs, lines_total)
     rows_written = sum(first["rows"].values())
     text += [
         f"           size of the 1-replica database: {first['database_bytes'] / 1e6:,.1f} MB "
         f"({first['database_bytes'] / lines_total:,.0f} bytes and {rows_written / lines_total:.2f} rows per event line)",
-        "           (wall: launch of the first replica process to exit of the last; same effects: flags, tasks and "
+        "           (start: launch of the replica processes until all are connected and ready; wall: from telling them "
+        "all to go to the exit of the last; CPU: whole processes; same effects: flags, tasks and "
         "row counts equal to the first run's)",
         "",
         f"baseline: raw inserts of the {sum(raw['inserted'].values()):,} rows the 1-replica run wrote "
@@ -401,15 +540,54 @@ def report(
     for run in runs:
         rate = lines_total / run["wall_seconds"]
         text.append(f"  {run['replicas']} replica(s)     {rate / raw_rate:8.2f} of the raw-insert rate")
+    text += activity_lines(runs)
     if profiled:
         worker = profiled["workers"][0]
         text += [
             "",
-            f"profile: replica 0 of {profiled['replicas']} under cProfile ({worker['call_seconds']:.1f} s, "
-            f"{worker['resends']:,} resent chunks; the run took {profiled['wall_seconds']:.1f} s)",
+            f"profile: replica 0 of {profiled['replicas']}, CPU time under cProfile ({worker['call_cpu_seconds']:.1f} s CPU "
+            f"in {worker['call_seconds']:.1f} s, {worker['resends']:,} resent chunks; the run took "
+            f"{profiled['wall_seconds']:.1f} s)",
             worker["profile_text"],
         ]
     return "\n".join(text)
+
+
+def cpu_lines(runs: list[dict[str, Any]], lines_total: int) -> list[str]:
+    """CPU per event line (replicas + their PostgreSQL backends), how busy the machine was, and the ceiling."""
+    cpus = os.cpu_count() or 1
+    text = [
+        "",
+        "CPU per event line: the replicas' own while ingesting (process_time around the ingest) + their PostgreSQL",
+        "backends' (/proc/<pid>/stat); the machine's CPUs busy over the run (/proc/stat, other work on it included);",
+        f"ceiling = {cpus} CPUs / CPU per event line: the rate if the run had every CPU of the machine to itself",
+        "replicas   load 1 min   machine busy   replicas CPU s   backends CPU s   CPU ms / event   ceiling events/s",
+    ]
+    for run in runs:
+        own = sum(worker["call_cpu_seconds"] for worker in run["workers"])
+        server_each = [worker.get("server_cpu_seconds") for worker in run["workers"]]
+        server = None if None in server_each else sum(server_each)
+        busy = run.get("machine_busy")
+        per_event = (own + (server or 0.0)) / lines_total
+        text.append(
+            f"{run['replicas']:>8}   {run['load_before'][0]:10.1f}   "
+            f"{f'{busy:.0%}' if busy is not None else '?':>12}   {own:14.1f}   "
+            f"{f'{server:.1f}' if server is not None else '?':>14}   {per_event * 1000:14.3f}   "
+            f"{cpus / per_event:16,.0f}"
+        )
+    return text
+
+
+def activity_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """What the replicas' PostgreSQL backends were doing, as shares of all backend samples of each run."""
+    text = ["", "where the time goes, from the server: the replicas' backends in pg_stat_activity every 50 ms"]
+    for run in runs:
+        counts = run["activity"]["counts"]
+        total = sum(counts.values()) or 1
+        text.append(f"  {run['replicas']} replica(s), {run['activity']['samples']:,} samples:")
+        for key, number in sorted(counts.items(), key=lambda item: -item[1]):
+            text.append(f"    {number / total:6.1%}  {key}")
+    return text
 
 
 def run_speedup(run: dict[str, Any], first: dict[str, Any]) -> str:

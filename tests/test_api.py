@@ -133,6 +133,30 @@ def test_a_batch_answers_each_event_in_order(api: Api) -> None:
     assert [reject["event_id"] for reject in api.rejects()] == ["e4"]
 
 
+def test_a_batch_resent_after_a_failure_queues_its_bad_rows_once_and_answers_them_rejected_again(api: Api) -> None:
+    batch = {"events": [event("e1"), event("e2", nhs_number="1234567890"), ["not", "an", "event"]]}
+    malformed = b'{"events": [{"source": "pas", '
+    with api.clinic() as client:
+        first = client.post("/v1/attendance-events", json=batch)
+        again = client.post("/v1/attendance-events", json=batch)  # as a client does when the first answer was lost
+        broken = [
+            client.post("/v1/attendance-events", content=malformed, headers={"Content-Type": "application/json"})
+            for _ in range(2)
+        ]
+    assert [item["status"] for item in first.json()["results"]] == ["accepted", "rejected", "rejected"]
+    assert [item["status"] for item in again.json()["results"]] == ["duplicate", "rejected", "rejected"]
+    assert again.json()["results"][1]["field"] == "nhs_number"
+    assert [answer.status_code for answer in broken] == [400, 400]
+    queued = api.rejects()
+    assert [(reject["event_id"], reject["field"], reject["received_count"]) for reject in queued] == [
+        ("e2", "nhs_number", 2),
+        (None, "events.2", 2),
+        (None, "body", 2),
+    ]
+    assert len(api.audit_records("event_rejected")) == 3
+    assert len(api.audit_records("reject_repeated")) == 3
+
+
 def test_a_repeated_event_id_is_a_duplicate_with_no_second_effect(api: Api) -> None:
     with api.clinic() as client:
         client.post("/v1/attendance-events", json=event("e1"))

@@ -209,6 +209,31 @@ def test_every_evaluation_record_carries_the_ruleset_version_facts_and_fired_rul
         assert "facts" in record["payload"] or "no date of birth" in record["payload"]["outcome"]
 
 
+def test_a_record_names_an_earlier_record_of_its_transaction_by_the_number_the_chain_gives_it(db: Path) -> None:
+    from wnb import audit
+    from wnb.store.db import writing
+
+    stored = record_count(db)
+    engine = open_database(f"sqlite:///{db}")
+    try:
+        with writing(engine) as connection:
+            log = audit.AuditLog(connection)
+            at = datetime(2026, 3, 20, 9, tzinfo=UTC)
+            evaluation = log.append(at, "engine", "evaluation", ["E1"], {"fired": []})
+            assert not evaluation.chained  # numbered only when the transaction's records are chained
+            with pytest.raises(LookupError):
+                _ = evaluation.seq
+            log.append(at, "engine", "flag_raised", ["F1"], {"code": "x", "evaluation": evaluation})
+            log.finish()
+        with engine.connect() as connection:
+            raised = audit.records_for(connection, [stored + 2])[0]
+            assert audit.verify(connection).ok
+    finally:
+        engine.dispose()
+    assert evaluation.seq == stored + 1
+    assert raised["payload"] == {"code": "x", "evaluation": stored + 1}
+
+
 # Any string json can write, lone surrogates and control characters included.
 _texts = st.text(st.characters(codec=None, exclude_categories=()), max_size=30)
 

@@ -505,6 +505,18 @@ def test_rejects_shows_a_raw_row_with_square_brackets_verbatim(tmp_path: Path) -
     assert "[urgent] see [/b]" in result.out
 
 
+def test_rejects_counts_a_row_ingested_again_instead_of_listing_it_twice(tmp_path: Path) -> None:
+    (tmp_path / "feed.ndjson").write_text('{"source": "pas", "event_id": "x1", "colour": "blue"}\n', encoding="utf-8")
+    for _ in range(2):
+        assert run_in(tmp_path, "ingest", "feed.ndjson").code == 0
+
+    listed = run_in(tmp_path, "rejects", "--json").json()
+    table = run_in(tmp_path, "rejects", columns=400).out
+
+    assert [(item["event_id"], item["received_count"]) for item in listed] == [("x1", 2)]
+    assert "1 rejected row" in table and "2, last " in table
+
+
 # ---- sweep ----
 
 

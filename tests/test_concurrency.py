@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,11 +28,12 @@ from wnb.service import RawItem, Service
 from wnb.store import concurrency
 from wnb.store.db import open_database, writing
 
-from .conftest import FixedClock
+from .conftest import DEFAULT_RULES, FixedClock
 from .server import free_port
 from .test_service import event
 
 STORES = ("postgres",)  # the session's PostgreSQL database, emptied before each test (conftest.py)
+WNB = Path(sys.executable).parent / "wnb"
 CHILDREN = ["9990000018", "9990000026", "9990000034", "9990000042", "9990000050", "9990000069"]
 
 
@@ -78,6 +81,17 @@ def test_the_same_event_at_two_replicas_at_once_is_stored_and_evaluated_once(rep
     assert _count(replicas[0], "SELECT count(*) FROM audit WHERE action = 'evaluation'") == 5
 
 
+def test_the_same_bad_row_at_two_replicas_at_once_is_one_reject_received_twice(replicas: list[Service]) -> None:
+    for attempt in range(5):
+        bad = event(f"bad{attempt}", attendance="9")
+        statuses = _together([lambda service=service, bad=bad: _send(service, bad) for service in replicas])
+        assert statuses == ["rejected", "rejected"]
+    assert _count(replicas[0], "SELECT count(*) FROM reject") == 5
+    assert _count(replicas[0], "SELECT min(received_count) FROM reject") == 2
+    with replicas[0].db.connect() as connection:
+        assert audit.verify(connection).ok
+
+
 def test_concurrent_writers_for_different_children_keep_one_valid_audit_chain(replicas: list[Service]) -> None:
     def feed(service: Service, offset: int) -> None:
         for number in range(12):
@@ -91,11 +105,83 @@ def test_concurrent_writers_for_different_children_keep_one_valid_audit_chain(re
     assert _count(replicas[0], "SELECT count(*) FROM event") == 24
 
 
+class _PausingClock:
+    """The clock of a replica whose chunk stops after its first item: the second read waits (at most a minute)
+    until another replica says it committed, and notes whether it did."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.reads = 0
+        self.paused = threading.Event()
+        self.other_committed = threading.Event()
+        self.saw_other_commit: bool | None = None
+
+    def __call__(self) -> datetime:
+        self.reads += 1
+        if self.reads == 2:
+            self.paused.set()
+            self.saw_other_commit = self.other_committed.wait(60)
+        return self.now
+
+
+def test_an_evaluation_under_way_lets_another_replica_evaluate_and_commit_and_the_chain_stays_one(
+    db_url: str, ruleset: Ruleset, clock: FixedClock, replicas: list[Service]
+) -> None:
+    """The audit chain's head is taken only to chain a transaction's records at its end, so a chunk that is
+    still evaluating (its first child's records appended, not chained) holds up no other replica."""
+    pausing = _PausingClock(clock.now)
+    slow = Service(open_database(db_url), ruleset, pausing)
+    first, second = (
+        RawItem(n, json.dumps(data), data)
+        for n, data in enumerate(
+            [
+                event("s1", nhs_number=CHILDREN[0], appointment_id="s1"),
+                event("s2", nhs_number=CHILDREN[0], appointment_id="s2", appointment_at="2026-03-09T10:00:00+00:00"),
+            ]
+        )
+    )
+    other: dict[str, str] = {}
+
+    def evaluate_another_child() -> None:
+        assert pausing.paused.wait(60)
+        other["status"] = _send(replicas[1], event("o1", nhs_number=CHILDREN[1], appointment_id="o1"))
+        pausing.other_committed.set()
+
+    helper = threading.Thread(target=evaluate_another_child)
+    helper.start()
+    try:
+        counts = slow.ingest([first, second], origin="test")
+    finally:
+        pausing.other_committed.set()
+        helper.join(timeout=120)
+        slow.db.dispose()
+    assert pausing.saw_other_commit, "the other replica waited for the chunk under way to commit"
+    assert (counts, other) == ({"accepted": 2}, {"status": "accepted"})
+    with replicas[0].db.connect() as connection:
+        verification = audit.verify(connection)
+        records = [json.loads(line) for line in audit.export_lines(connection)]
+        links = connection.exec_driver_sql("SELECT audit_seq, event_pk FROM link").all()
+    assert verification.ok, verification.problem
+    evaluations = [record for record in records if record["action"] == "evaluation"]
+    assert [record["subject"][1] for record in evaluations] == [CHILDREN[1], CHILDREN[0], CHILDREN[0]]
+    by_seq = {record["seq"]: record for record in records}
+    assert links and all(by_seq[seq]["subject"][0] == f"E{event_pk}" for seq, event_pk in links)
+
+
 def test_only_one_replica_sweeps_at_a_time(replicas: list[Service]) -> None:
     with writing(replicas[0].db) as holder:
         assert concurrency.try_sweep_lock(holder)
         counts = replicas[1].sweep(datetime(2026, 4, 1, tzinfo=UTC))
     assert counts == {"skipped_another_replica_sweeping": 1}
+
+
+def test_wnb_sweep_says_it_skipped_while_another_replica_sweeps(db_url: str, replicas: list[Service]) -> None:
+    env = {**os.environ, "WNB_DATABASE_URL": db_url, "WNB_RULES_DIR": str(DEFAULT_RULES)}
+    with writing(replicas[0].db) as holder:
+        assert concurrency.try_sweep_lock(holder)
+        done = subprocess.run([str(WNB), "sweep"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "skipped, another replica is sweeping now" in done.stdout
 
 
 def test_a_sweep_waits_for_an_evaluation_under_way_to_commit(replicas: list[Service]) -> None:

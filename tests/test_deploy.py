@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import importlib
 import importlib.util
+import os
 import re
 import secrets
 import shlex
@@ -85,17 +86,38 @@ def test_image_health_check_asks_the_liveness_route() -> None:
     assert "/health/live" in checks[0]
 
 
+def image_settings() -> dict[str, str]:
+    """The WNB_ settings the final stage's ENV instructions give."""
+    stage = final_stage()
+    return dict(re.findall(r"(WNB_[A-Z_]+)=(\S+)", " ".join(arguments for name, arguments in stage if name == "ENV")))
+
+
 def test_image_starts_wnb_serve_listening_beyond_loopback() -> None:
     stage = dict(final_stage())
     command = [*yaml.safe_load(stage["ENTRYPOINT"]), *yaml.safe_load(stage["CMD"])]
     assert command[:2] == ["wnb", "serve"]
-    assert command[command.index("--host") + 1] == "0.0.0.0"
+    host = command[command.index("--host") + 1] if "--host" in command else image_settings()["WNB_HOST"]
+    assert host == "0.0.0.0"
+
+
+def test_image_health_check_follows_the_port_serve_listens_on() -> None:
+    # `serve --port` would move the server but not the check: the port comes from WNB_PORT, read by both.
+    stage = dict(final_stage())
+    assert "--port" not in yaml.safe_load(stage["CMD"])
+    assert image_settings()["WNB_PORT"] == "8000"
+    assert "WNB_PORT" in stage["HEALTHCHECK"]
 
 
 def test_image_builds_from_python_311_slim_with_a_compiler_for_durable_rules() -> None:
+    # Every stage starts from the PYTHON_IMAGE argument (or an earlier stage), which defaults to the official
+    # image; deploy/local-base.sh's stand-in is passed with --build-arg where Docker Hub is out of reach.
     instructions = dockerfile_instructions()
+    defaults = dict(arguments.split("=", 1) for name, arguments in instructions if name == "ARG" and "=" in arguments)
+    stages = {arguments.split()[-1] for name, arguments in instructions if name == "FROM" and " AS " in arguments}
     bases = [arguments.split()[0] for name, arguments in instructions if name == "FROM"]
-    assert bases and all(base == "python:3.11-slim" for base in bases)
+    resolved = [re.sub(r"\$\{(\w+)\}", lambda found: defaults[found.group(1)], base) for base in bases]
+    assert resolved and all(base == "python:3.11-slim" or base in stages for base in resolved)
+    assert resolved[-1] == "python:3.11-slim"
     runs = " ".join(arguments for name, arguments in instructions if name == "RUN")
     assert "gcc" in runs
 
@@ -110,9 +132,7 @@ def test_image_copies_only_paths_that_exist_in_the_repository() -> None:
 
 def test_image_ruleset_setting_points_at_the_ruleset_it_copies() -> None:
     stage = final_stage()
-    settings = dict(
-        re.findall(r"(WNB_[A-Z_]+)=(\S+)", " ".join(arguments for name, arguments in stage if name == "ENV"))
-    )
+    settings = image_settings()
     copies = [arguments.split() for name, arguments in stage if name == "COPY" and not arguments.startswith("--")]
     rules_dir = Path(settings["WNB_RULES_DIR"])
     found = [
@@ -215,6 +235,33 @@ def test_deploy_files_set_only_settings_that_wnb_reads() -> None:
     given |= set(re.findall(r"\b(WNB_[A-Z_]+)=", (DEPLOY / "Dockerfile").read_text()))
     assert given, "no settings found in deploy/"
     assert given <= read_by_wnb, f"set in deploy/ but never read: {sorted(given - read_by_wnb)}"
+
+
+# ---- without Docker Hub (compose.local-images.yaml) and the check scripts ----
+
+
+def test_local_images_override_swaps_only_the_images_pulled_from_docker_hub() -> None:
+    override = yaml.safe_load((DEPLOY / "compose.local-images.yaml").read_text())["services"]
+    pulled = {name for name, service in compose()["services"].items() if "build" not in service}
+    assert set(override) == pulled == {"db", "lb"}
+    for name, service in override.items():
+        assert set(service) == {"image", "build"}, f"{name}: the override changes more than where the image comes from"
+        assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).is_file(), name
+
+
+def test_stand_in_postgresql_reads_the_settings_compose_gives_the_official_image() -> None:
+    entrypoint = (DEPLOY / "local-images" / "postgres-entrypoint.sh").read_text()
+    for variable in compose()["services"]["db"]["environment"]:
+        assert f"${{{variable}" in entrypoint, f"{variable} is set by compose.yaml but ignored by the stand-in"
+
+
+@pytest.mark.parametrize("script", sorted(path.name for path in DEPLOY.rglob("*.sh")))
+def test_deploy_scripts_parse_and_those_run_directly_are_executable(script: str) -> None:
+    path = next(DEPLOY.rglob(script))
+    checked = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True, timeout=30, check=False)
+    assert checked.returncode == 0, checked.stderr
+    if path.read_text().startswith("#!"):
+        assert os.access(path, os.X_OK), f"{script} starts with #! but is not executable"
 
 
 # ---- the systemd unit ----

@@ -5,21 +5,29 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
 from wnb.store.db import open_database
-from wnb.store.schema import current, head
+from wnb.store.rejects import fingerprint
+from wnb.store.schema import alembic_config, current, head
+from wnb.store.tables import UTCDateTime
 
 from .conftest import ROOT
 
 STORES = ("sqlite", "postgres")
 WNB = Path(sys.executable).parent / "wnb"
+FIRST_REJECT_TABLE = """CREATE TABLE reject (id INTEGER NOT NULL PRIMARY KEY, received_at DATETIME NOT NULL,
+    origin VARCHAR NOT NULL, line INTEGER, source VARCHAR, event_id VARCHAR, field VARCHAR, reason TEXT NOT NULL,
+    raw TEXT NOT NULL, handled_at DATETIME, handled_by VARCHAR)"""
 
 
 def _differences(url: str) -> list[Any]:
@@ -60,6 +68,8 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
     SQLModel.metadata.create_all(old)
     with old.begin() as connection:
         connection.exec_driver_sql("ALTER TABLE outbox DROP COLUMN claimed_at")  # added by revision 0002
+        connection.exec_driver_sql("DROP TABLE reject")  # its fingerprint, count and last time came with 0003
+        connection.exec_driver_sql(FIRST_REJECT_TABLE)
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
     old.dispose()
     engine = open_database(url)
@@ -68,3 +78,45 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
         assert connection.exec_driver_sql("SELECT seq FROM audit_head").scalar_one() == 7
     assert _differences(url) == []
     engine.dispose()
+
+
+def _at(minute: int) -> datetime:
+    return datetime(2026, 3, 2, 9, minute, tzinfo=UTC)
+
+
+def test_upgrading_to_reject_fingerprints_merges_copies_of_a_row_into_the_oldest_keeping_it_open(db_url: str) -> None:
+    engine = open_database(db_url)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0002")  # as a database was before rejects had fingerprints
+    reject = sa.table(
+        "reject",
+        *(sa.column(name) for name in ("id", "origin", "line", "source", "event_id", "field", "reason", "raw")),
+        *(sa.column(name, UTCDateTime()) for name in ("received_at", "handled_at")),
+        sa.column("handled_by"),
+    )
+    bad = {"origin": "api:pas", "source": "pas", "event_id": "e1", "raw": '{"event_id": "e1"}', "field": "nhs_number"}
+    other = {**bad, "raw": '{"event_id": "e2"}', "event_id": "e2"}
+    handled = {"handled_at": _at(30), "handled_by": "dq.officer"}
+    rows = [
+        {"id": 1, **bad, "line": 0, "reason": "old reason", "received_at": _at(1), **handled},
+        {"id": 2, **other, "line": 1, "reason": "other", "received_at": _at(2), **handled},
+        {"id": 3, **bad, "line": 4, "reason": "new reason", "received_at": _at(3), "handled_at": None},
+        {"id": 4, **other, "line": 1, "reason": "other", "received_at": _at(4), **handled, "handled_by": "dq.lead"},
+        {"id": 5, **bad, "origin": "pas.ndjson", "line": 7, "reason": "r", "received_at": _at(5), "handled_at": None},
+    ]
+    with engine.begin() as connection:
+        connection.execute(sa.insert(reject), [{"handled_by": None, **row} for row in rows])
+        command.upgrade(alembic_config(connection), "head")
+    with engine.connect() as connection:
+        query = "SELECT id, received_count, last_received_at, reason, handled_by, fingerprint FROM reject ORDER BY id"
+        merged = [tuple(row) for row in connection.exec_driver_sql(query)]
+    engine.dispose()
+    assert [(row[0], row[1], row[3], row[4]) for row in merged] == [
+        (1, 2, "new reason", None),  # one copy still open: the merged row is open
+        (2, 2, "other", "dq.lead"),  # every copy handled: the latest handling is kept
+        (5, 1, "r", None),  # another origin: another row
+    ]
+    assert [str(row[2])[:16] for row in merged] == ["2026-03-02 09:03", "2026-03-02 09:04", "2026-03-02 09:05"]
+    assert merged[0][5] == fingerprint("api:pas", "pas", '{"event_id": "e1"}')
+    assert len({row[5] for row in merged}) == 3
+    assert _differences(db_url) == []

@@ -1,5 +1,6 @@
-"""PendingRows: ids given before the rows exist are the ones the database would give, and nothing pending
-reaches a table before flush() or after a rollback."""
+"""PendingRows: ids given before the rows exist are the ones the database would give, nothing pending
+reaches a table before flush() or after a rollback, and a row naming an audit record gets its number from
+the chain at the end of the transaction."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from wnb.audit import AuditLog
 from wnb.store import repo
 from wnb.store.db import open_database, writing
 from wnb.store.pending import PendingRows
@@ -27,6 +29,27 @@ def follow_up(appointment_id: str, status: str = "pending") -> dict[str, Any]:
         "deadline_at": AT,
         "status": status,
     }
+
+
+def link(audit_seq: Any) -> dict[str, Any]:
+    return {
+        "kind": "task",
+        "item_id": 1,
+        "source": "pas",
+        "appointment_id": "a1",
+        "event_pk": 1,
+        "audit_seq": audit_seq,
+        "active": True,
+        "linked_at": AT,
+    }
+
+
+def link_seqs(connection: Any) -> list[int]:
+    return [row[0] for row in connection.execute(text("SELECT audit_seq FROM link ORDER BY id"))]
+
+
+def rows_in(connection: Any, table: str) -> list[Any]:
+    return list(connection.execute(text(f"SELECT * FROM {table}")))
 
 
 def rows(db: Engine) -> list[tuple[Any, ...]]:
@@ -95,6 +118,47 @@ def test_pending_rows_written_before_a_failure_are_rolled_back_with_it(sqlite_db
         pending.insert(repo.follow_ups, follow_up("a2"))
         raise RuntimeError("the process died here")
     assert rows(sqlite_db) == []
+
+
+def test_a_row_naming_an_audit_record_waits_for_the_chain_and_is_written_with_its_number(sqlite_db: Engine) -> None:
+    with writing(sqlite_db) as connection:
+        audit = AuditLog(connection)
+        audit.append(AT, "engine", "evaluation", ["E1"], {"n": 1})
+        evaluation = audit.append(AT, "engine", "evaluation", ["E2"], {"n": 2})
+        pending = PendingRows(connection)
+        pending.insert(repo.links, link(evaluation))
+        pending.insert(repo.follow_ups, follow_up("a1"))
+        pending.flush(hold=True)  # the last flush before the chain: the link waits
+        assert (link_seqs(connection), len(rows_in(connection, "follow_up"))) == ([], 1)
+        audit.after_chain(pending.flush_last)
+        audit.finish()
+        assert link_seqs(connection) == [evaluation.seq] == [2]
+
+
+def test_a_flush_mid_transaction_writes_the_row_now_and_its_audit_number_after_the_chain(sqlite_db: Engine) -> None:
+    with writing(sqlite_db) as connection:
+        audit = AuditLog(connection)
+        evaluation = audit.append(AT, "engine", "evaluation", ["E1"], {"n": 1})
+        pending = PendingRows(connection)
+        pending.insert(repo.links, link(evaluation))
+        pending.flush()  # a correction's withdrawal reads the links next: the row must be there
+        assert len(link_seqs(connection)) == 1
+        pending.flush(hold=True)
+        audit.after_chain(pending.flush_last)
+        audit.finish()
+        assert link_seqs(connection) == [evaluation.seq] == [1]
+
+
+def test_a_row_naming_a_record_that_was_never_chained_is_refused(sqlite_db: Engine) -> None:
+    with pytest.raises(LookupError), writing(sqlite_db) as connection:
+        elsewhere = AuditLog(connection).append(AT, "engine", "evaluation", ["E1"], {"n": 1})  # never finished
+        audit = AuditLog(connection)
+        pending = PendingRows(connection)
+        pending.insert(repo.links, link(elsewhere))
+        audit.after_chain(pending.flush_last)
+        audit.finish()
+    with sqlite_db.connect() as connection:
+        assert link_seqs(connection) == []
 
 
 def test_ids_on_postgresql_come_from_the_column_sequence() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from wnb.store import listing, repo
 from wnb.store.db import open_database
 
 from .conftest import FixedClock
+from .test_ingest import rejects
 
 STORES = ("sqlite", "postgres")  # every test here runs on both stores (conftest.py)
 
@@ -264,6 +266,36 @@ CORRECTIONS = [
 ]
 
 
+def test_every_link_and_effect_names_the_evaluation_that_made_it_in_one_chunk_and_in_a_sweep(
+    service: Service,
+) -> None:
+    """An evaluation's number is given when its transaction's records are chained, at the end: links written
+    at the chunk's end, links written before a withdrawal in the same chunk, and a sweep's links all get it."""
+    infant = {"nhs_number": INFANT, "date_of_birth": "2025-11-20"}
+    feed = [
+        event("e0", appointment_id="c1"),
+        event("e1", **infant, service="audiology", appointment_id="a1"),
+        event("e2", **infant, appointment_id="a2", appointment_at="2026-03-09T10:00:00+00:00"),
+        event("e3", **infant, appointment_id="a2", attendance="attended", recorded_at="2026-03-10T09:00:00+00:00"),
+    ]
+    counts = service.ingest([RawItem(n, json.dumps(data), data) for n, data in enumerate(feed)], origin="test")
+    assert counts == {"accepted": 3, "superseded": 1}
+    assert service.sweep(datetime(2026, 4, 15, 9, tzinfo=UTC))["follow_ups_judged"] >= 1
+    records = {record["seq"]: record for record in audit_records(service)}
+    with service.db.connect() as connection:
+        links = list(connection.execute(select(repo.links)))
+    assert len(links) >= 5 and {link.active for link in links} == {True, False}
+    for link in links:
+        evaluation = records[link.audit_seq]
+        assert (evaluation["action"], evaluation["subject"][0]) == ("evaluation", f"E{link.event_pk}")
+    raised = [record for record in records.values() if "evaluation" in record["payload"]]
+    assert {record["action"] for record in raised} >= {"flag_raised", "task_created"}
+    for record in raised:
+        evaluation = records[record["payload"]["evaluation"]]
+        assert evaluation["action"] == "evaluation" and evaluation["seq"] < record["seq"]
+        assert evaluation["subject"][1] == record["subject"][1]  # the same child
+
+
 @pytest.mark.parametrize("attendance", CORRECTIONS)
 def test_a_miss_corrected_away_withdraws_what_it_alone_supported_with_the_reason(
     service: Service, attendance: str
@@ -432,6 +464,53 @@ def test_a_rejected_event_does_not_supersede_the_appointment_outcome(service: Se
 
     assert [(row.event_id, row.state) for row in events(service)] == [("e1", "current")]
     assert {task["status"] for task in tasks(service)} == {"requested"}
+
+
+def test_a_file_ingested_again_queues_its_bad_line_once_and_counts_it_twice(
+    service: Service, clock: FixedClock, tmp_path: Path
+) -> None:
+    feed = tmp_path / "pas.ndjson"
+    bad = json.dumps(event("e1", attendance="9"))
+    feed.write_text(json.dumps(event("e0", appointment_id="a0")) + "\n" + bad + "\n")
+    first_at = clock.now
+    assert service.ingest(read_file(feed), origin=feed.name) == {"accepted": 1, "rejected": 1}
+    clock.now = first_at.replace(hour=13)
+    feed.write_text(bad + "\n")  # sent again, at another line
+
+    assert service.ingest(read_file(feed), origin=feed.name) == {"rejected": 1}
+
+    (reject,) = rejects(service)
+    assert (reject["event_id"], reject["line"], reject["raw"]) == ("e1", 2, bad)
+    assert reject["received_count"] == 2
+    assert (reject["received_at"], reject["last_received_at"]) == (first_at.isoformat(), clock.now.isoformat())
+    assert [record["subject"] for record in audit_records(service, "event_rejected")] == [[reject["id"]]]
+    (again,) = audit_records(service, "reject_repeated")
+    assert (again["subject"], again["payload"]["times"], again["payload"]["line"]) == ([reject["id"]], 2, 1)
+
+
+def test_the_same_bad_row_from_another_origin_is_another_reject(service: Service) -> None:
+    bad = event("e1", attendance="9")
+    for origin in ("pas.ndjson", "api:pas"):
+        service.ingest_one(RawItem(1, json.dumps(bad), bad), origin=origin)
+    assert [(reject["origin"], reject["received_count"]) for reject in rejects(service)] == [
+        ("pas.ndjson", 1),
+        ("api:pas", 1),
+    ]
+
+
+def test_a_handled_reject_whose_row_arrives_again_is_back_in_the_queue(service: Service) -> None:
+    bad = event("e1", attendance="9")
+    assert send(service, bad) == "rejected"
+    with service.db.begin() as connection:
+        connection.execute(repo.rejects.update().values(handled_at=service.clock(), handled_by="dq.officer"))
+    with service.db.connect() as connection:
+        assert listing.rejects(connection) == []
+
+    assert send(service, bad) == "rejected"
+
+    with service.db.connect() as connection:
+        (reopened,) = listing.rejects(connection)
+    assert reopened["received_count"] == 2
 
 
 # ---- no date of birth ----

@@ -29,6 +29,7 @@ from tests.web_fixtures import (
 )
 from wnb import audit
 from wnb.ruleset import Ruleset
+from wnb.service import RawItem
 from wnb.store import listing, repo
 
 
@@ -421,6 +422,16 @@ def test_marking_a_reject_handled_removes_it_from_the_queue_and_is_audited(site:
         assert f"reject-{reject['id']}" not in client.get("/web/rejects").text
     records = audit_records(site, "reject_handled")
     assert records[-1]["actor"] == "user:booking.al" and records[-1]["subject"] == [reject["id"]]
+
+
+def test_a_row_sent_twice_is_one_reject_the_queue_says_was_sent_twice(site: Site) -> None:
+    bad = {"source": "web-test", "event_id": "twice", "colour": "blue"}
+    for _ in range(2):
+        site.service.ingest_one(RawItem(1, json.dumps(bad), bad), origin="twice.ndjson")
+    with signed_in(site, "booking-team") as client:
+        page = client.get("/web/rejects").text
+    (row,) = re.findall(r'<tr id="reject-R\d+">(?:(?!</tr>).)*twice\.ndjson.*?</tr>', page, re.S)
+    assert "sent 2 times, last " in row
 
 
 def test_a_simulation_run_from_the_page_is_compared_and_audited(site: Site) -> None:

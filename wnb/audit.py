@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -102,21 +103,64 @@ def record_hash(record: dict[str, Any], payload_text: str | None = None) -> str:
     return hashlib.sha256(f"{header}\n{payload_text}".encode()).hexdigest()
 
 
+class AuditRef:
+    """A record appended in this transaction; its sequence number is known once `AuditLog.finish` chains it.
+
+    Numbers are given at the end, under the chain's lock, so that concurrent transactions evaluate at the same
+    time and only take turns to chain. What needs a record's number before then holds this reference instead:
+    another record's payload (as a top-level value) and a pending row (a link's `audit_seq`).
+    """
+
+    __slots__ = ("_seq", "token")
+
+    def __init__(self, token: str) -> None:
+        self.token = token  # stands for the number in a payload's canonical text until the chain gives it
+        self._seq: int | None = None
+
+    @property
+    def chained(self) -> bool:
+        return self._seq is not None
+
+    @property
+    def seq(self) -> int:
+        if self._seq is None:
+            raise LookupError("an audit record's sequence number was read before AuditLog.finish chained it")
+        return self._seq
+
+    def __repr__(self) -> str:
+        return f"AuditRef({self._seq if self._seq is not None else 'not chained yet'})"
+
+
+@dataclass(slots=True)
+class _Appended:
+    """A record waiting for its place in the chain: everything but its number, previous hash and own hash."""
+
+    ref: AuditRef
+    at: datetime
+    actor: str
+    action: str
+    subject: list[str]
+    stored_subject: str
+    ruleset_version: str | None
+    payload_text: str
+    refers_to: list[AuditRef]
+
+
 class AuditLog:
-    """Appends records inside the caller's transaction, continuing the chain from its stored tail."""
+    """Buffers records appended inside the caller's transaction and chains them from the stored head at the end.
+
+    `append` does the work of a record that needs no place in the chain (its payload's canonical text);
+    `finish`, called last, takes the chain's head (locked on PostgreSQL until commit), numbers and hashes the
+    records, writes them and the new head, then runs what waited for their numbers (`after_chain`). The head
+    is held for that step alone, so replicas evaluate their chunks at the same time and take turns to chain.
+    """
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        self._tail: tuple[int, str] | None = None
-        self._pending: list[dict[str, Any]] = []
-
-    def _load_tail(self) -> tuple[int, str]:
-        sql = Sql(self._connection)
-        # Replicas: on PostgreSQL the head row stays locked from the first append until commit, so appends of
-        # concurrent transactions follow one another in one chain (SQLite's write lock already does this).
-        lock = "" if sql.sqlite else " FOR UPDATE"
-        row = sql.fetch_one(_head, f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")
-        return (row.seq, row.hash) if row else (0, GENESIS)
+        self._appended: list[_Appended] = []
+        self._after: list[Callable[[], None]] = []
+        self._nonce = secrets.token_hex(8)  # placeholders no payload can contain by chance
+        self._made = 0
 
     def append(
         self,
@@ -126,42 +170,92 @@ class AuditLog:
         subject: list[str],
         payload: dict[str, Any],
         ruleset_version: str | None = None,
-    ) -> int:
-        """Write one record and return its sequence number."""
-        seq, prev_hash = self._tail or self._load_tail()
-        record: dict[str, Any] = {
-            "seq": seq + 1,
-            "at": at.astimezone(UTC),  # stored in UTC, so hash what is stored
-            "actor": actor,
-            "action": action,
-            "subject": [str(item) for item in subject],
-            "ruleset_version": ruleset_version,
-            "prev_hash": prev_hash,
-        }
-        payload_text = canonical(payload)
-        record["hash"] = record_hash(record, payload_text)
-        record["payload"] = JsonText(payload_text)  # serialised once, for the hash and the store
-        record["subject"] = JsonText(_stored_list(record["subject"]))
-        if self._tail is None and seq == 0:
-            Sql(self._connection).insert(_head, {"id": 1, "seq": 0, "hash": GENESIS})
-        self._pending.append(record)
-        self._tail = (seq + 1, record["hash"])
-        return seq + 1
+    ) -> AuditRef:
+        """Buffer one record; its reference gives its sequence number once `finish` has chained it.
+
+        A top-level payload value may be the reference of an earlier record (an effect names its
+        evaluation): the record holds that record's number.
+        """
+        refers_to: list[AuditRef] = []
+        if AuditRef in map(type, payload.values()):
+            payload = {key: self._stand_in(value, refers_to) for key, value in payload.items()}
+        self._made += 1
+        ref = AuditRef(f"wnb-audit-seq-{self._nonce}-{self._made}")
+        names = [str(item) for item in subject]
+        self._appended.append(
+            _Appended(
+                ref,
+                at.astimezone(UTC),  # stored in UTC, so hash what is stored
+                actor,
+                action,
+                names,
+                _stored_list(names),
+                ruleset_version,
+                canonical(payload),  # serialised once, for the hash and the store
+                refers_to,
+            )
+        )
+        return ref
+
+    @staticmethod
+    def _stand_in(value: Any, refers_to: list[AuditRef]) -> Any:
+        """A reference's number when it has one, else its token, replaced by the number in `finish`."""
+        if type(value) is not AuditRef:
+            return value
+        if value.chained:
+            return value.seq
+        refers_to.append(value)
+        return value.token
+
+    def after_chain(self, write: Callable[[], None]) -> None:
+        """Run `write` in `finish`, right after the records are chained: rows that hold their numbers."""
+        self._after.append(write)
+
+    def _lock_head(self, sql: Sql) -> tuple[int, str]:
+        # Replicas: on PostgreSQL the head row stays locked from here until commit, so concurrent transactions
+        # chain their records one after another (SQLite's write lock already does this).
+        lock = "" if sql.sqlite else " FOR UPDATE"
+        row = sql.fetch_one(_head, f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")
+        if row is None:
+            sql.insert(_head, {"id": 1, "seq": 0, "hash": GENESIS})
+            return 0, GENESIS
+        return row.seq, row.hash
 
     def finish(self) -> None:
-        """Write the records appended and the chain's new tail; call once, last, in the same transaction.
+        """Chain and write the records appended, the chain's new head, then the writes that waited for them.
 
-        The caller's transaction holds the database's write lock (SQLite BEGIN IMMEDIATE), so nobody else
-        appends between the first read of the tail and this write.
+        Call once, last, in the same transaction, just before it commits: from here to the commit the
+        chain's head is held (PostgreSQL: its row is locked; SQLite: the transaction holds the write lock).
         """
-        if self._pending and self._tail is not None:
+        if self._appended:
             sql = Sql(self._connection)
-            sql.insert_many(_audit, self._pending)
-            sql.execute(
-                "UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1",
-                {"seq": self._tail[0], "hash": self._tail[1]},
-            )
-            self._pending = []
+            seq, prev_hash = self._lock_head(sql)
+            records = []
+            for appended in self._appended:
+                seq += 1
+                payload_text = appended.payload_text
+                for ref in appended.refers_to:
+                    payload_text = payload_text.replace(f'"{ref.token}"', str(ref.seq))
+                record: dict[str, Any] = {
+                    "seq": seq,
+                    "at": appended.at,
+                    "actor": appended.actor,
+                    "action": appended.action,
+                    "subject": appended.subject,
+                    "ruleset_version": appended.ruleset_version,
+                    "prev_hash": prev_hash,
+                }
+                record["hash"] = prev_hash = record_hash(record, payload_text)
+                record["payload"] = JsonText(payload_text)
+                record["subject"] = JsonText(appended.stored_subject)
+                appended.ref._seq = seq
+                records.append(record)
+            sql.copy_many(_audit, records)
+            sql.execute("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1", {"seq": seq, "hash": prev_hash})
+            self._appended = []
+        after, self._after = self._after, []
+        for write in after:
+            write()
 
 
 @dataclass(frozen=True)

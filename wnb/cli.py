@@ -174,6 +174,9 @@ def sweep(
 
     def run() -> None:
         counts = service().sweep(_parse_now(now))
+        if counts.get("skipped_another_replica_sweeping"):  # not "0 judged": nothing was looked at
+            say("sweep: skipped, another replica is sweeping now (it does the same work)")
+            return
         _print_counts("sweep", counts, ["follow_ups_judged", "follow_ups_void", "escalated"])
 
     guarded(run)
@@ -274,12 +277,13 @@ def rejects(as_json: JsonOption = False, all_: AllOption = False) -> None:
         if as_json:
             return _emit_json(items)
         table = Table(title=f"{len(items)} rejected row{'s' if len(items) != 1 else ''}", title_justify="left")
-        for column in ("id", "received (UK time)", "from", "line", "field", "reason", "raw"):
+        for column in ("id", "received (UK time)", "times", "from", "line", "field", "reason", "raw"):
             table.add_column(column, overflow="fold")
         for item in items:
             cells = [
                 item["id"],
                 local(item["received_at"]),
+                _times(item),
                 item["origin"],
                 str(item["line"] or ""),
                 item["field"] or "",
@@ -290,6 +294,12 @@ def rejects(as_json: JsonOption = False, all_: AllOption = False) -> None:
         out.print(table)
 
     guarded(run)
+
+
+def _times(reject: dict[str, Any]) -> str:
+    """How often a rejected row was received: `1`, or `3, last Mon 02 Mar 2026 09:05 GMT`."""
+    count = reject["received_count"]
+    return str(count) if count == 1 else f"{count}, last {local(reject['last_received_at'])}"
 
 
 @audit_app.command("verify")

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from wnb import metrics, notify
-from wnb.audit import AuditLog
+from wnb.audit import AuditLog, AuditRef
 from wnb.calendar import next_escalation_due
 from wnb.domain import Decision, FlagStatus, Level, Role, TaskStatus
 from wnb.errors import InvalidAction, NotFound
@@ -57,7 +57,7 @@ class Effects:
         self.at = at
         self.actor = actor
 
-    def record(self, action: str, subject: list[str], payload: dict[str, Any]) -> int:
+    def record(self, action: str, subject: list[str], payload: dict[str, Any]) -> AuditRef:
         return self.audit.append(self.at, self.actor, action, subject, payload, self.ruleset.version)
 
     def _insert(self, table: Any, values: dict[str, Any]) -> int:
@@ -75,7 +75,7 @@ class Effects:
         item_id: int,
         appointment: tuple[str, str],
         event_pk: int,
-        seq: int,
+        seq: AuditRef,
         new: bool = False,
     ) -> None:
         if not new and (
@@ -84,19 +84,22 @@ class Effects:
             else repo.is_linked(self.connection, kind, item_id, *appointment)
         ):
             return
-        self._insert(
-            repo.links,
-            {
-                "kind": kind,
-                "item_id": item_id,
-                "source": appointment[0],
-                "appointment_id": appointment[1],
-                "event_pk": event_pk,
-                "audit_seq": seq,
-                "active": True,
-                "linked_at": self.at,
-            },
-        )
+        link = {
+            "kind": kind,
+            "item_id": item_id,
+            "source": appointment[0],
+            "appointment_id": appointment[1],
+            "event_pk": event_pk,
+            "audit_seq": seq,  # the evaluation's number, given when the transaction's records are chained
+            "active": True,
+            "linked_at": self.at,
+        }
+        if self.items:
+            self.items.insert(repo.links, link)  # written with the number (wnb/store/pending.py)
+            return
+        # A sweep's link is written now, for what the sweep reads next, and given the number after the chain.
+        link_id = repo.insert_row(self.connection, repo.links, {**link, "audit_seq": 0})
+        self.audit.after_chain(lambda: repo.update_row(self.connection, repo.links, link_id, audit_seq=seq.seq))
 
     def _history(self, task: dict[str, Any], action: str, note: str | None = None) -> None:
         self._insert(
@@ -120,7 +123,7 @@ class Effects:
         nhs_number: str,
         appointment: tuple[str, str],
         event_pk: int,
-        evaluation_seq: int,
+        evaluation_seq: AuditRef,
     ) -> list[str]:
         """Raise or repeat what the decision asks for; return a plain-words line per effect."""
         said: list[str] = []
@@ -204,7 +207,7 @@ class Effects:
         nhs_number: str,
         appointment: tuple[str, str],
         event_pk: int,
-        seq: int,
+        seq: AuditRef,
     ) -> str:
         """Create the task, or repeat the open one (`row`): link, and move its due time only ever earlier."""
         if row is None:

@@ -29,7 +29,7 @@ from wnb.facts import event_facts, event_triggers, follow_up_facts, sets_off_a_r
 from wnb.matcher_process import Outcome, RulesBeside, rules_outcome
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset
-from wnb.store import concurrency, repo
+from wnb.store import concurrency, rejects, repo
 from wnb.store.db import checkpoints_beside, writing
 from wnb.store.items import ChunkItems
 from wnb.store.pending import PendingRows
@@ -239,7 +239,8 @@ class Service:
             self._apply_line(connection, audit, pending, items, follow_ups, outcomes, line, origin, actor)
             for line in lines
         ]
-        pending.flush()
+        pending.flush(hold=True)  # before the chain's lock: all but the links, which wait for their numbers
+        audit.after_chain(pending.flush_last)
         return statuses
 
     def _apply_line(
@@ -326,30 +327,28 @@ class Service:
         at: datetime,
         actor: str = "engine",
     ) -> str:
-        """Keep the row, its reason and its raw text in the data-quality queue; it takes part in nothing."""
+        """Keep the row, its reason and its raw text in the data-quality queue; it takes part in nothing.
+
+        The same row received again (a resent batch or file) is counted on its reject, not queued twice.
+        """
         # A reader may name the source and event id of an item it could not map (HL7: MSH-4, MSH-10).
         data = item.data if isinstance(item.data, dict) else getattr(problem, "identity", {})
-        reject_id = repo.insert_row(
+        kept = rejects.keep(
             connection,
-            repo.rejects,
-            {
-                "received_at": at,
-                "origin": origin,
-                "line": item.line,
-                "source": str(data.get("source"))[:100] if data.get("source") is not None else None,
-                "event_id": str(data.get("event_id"))[:200] if data.get("event_id") is not None else None,
-                "field": problem.field,
-                "reason": problem.reason,
-                "raw": item.text,
-            },
-        )
-        audit.append(
             at,
-            actor,
-            "event_rejected",
-            [f"R{reject_id}"],
-            {"origin": origin, "line": item.line, "field": problem.field, "reason": problem.reason},
+            origin,
+            item.line,
+            str(data.get("source"))[:100] if data.get("source") is not None else None,
+            str(data.get("event_id"))[:200] if data.get("event_id") is not None else None,
+            problem.field,
+            problem.reason,
+            item.text,
         )
+        details = {"origin": origin, "line": item.line, "field": problem.field, "reason": problem.reason}
+        if kept.received_count == 1:
+            audit.append(at, actor, "event_rejected", [f"R{kept.id}"], details)
+        else:
+            audit.append(at, actor, "reject_repeated", [f"R{kept.id}"], {**details, "times": kept.received_count})
         return "rejected"
 
     def _store(
@@ -516,7 +515,7 @@ class Service:
     ) -> Decision:
         """Decide on the rules that fired, record the evaluation, and apply the decision."""
         decision = decide(self.ruleset, fired, appointment.service, due_from)
-        seq = effects.record(
+        evaluation = effects.record(
             "evaluation",
             [f"E{appointment.event_pk}", nhs_number],
             {
@@ -527,7 +526,7 @@ class Service:
                 "outcome": decision.asked_for(),
             },
         )
-        effects.apply(decision, nhs_number, appointment.key, appointment.event_pk, seq)
+        effects.apply(decision, nhs_number, appointment.key, appointment.event_pk, evaluation)
         return decision
 
     # ---- time-based: WNB-14 and escalation ----

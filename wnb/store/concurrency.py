@@ -2,11 +2,11 @@
 
 On PostgreSQL a transaction that evaluates a person first takes a transaction-scoped advisory lock on the
 person's NHS number (different people never wait for each other), the audit chain's head row is locked
-when a transaction first appends, sweeps take a try-lock so only one replica sweeps at a time and hold the
-evaluation gate exclusively while they judge deadlines and escalate, an inbox file is read by the holder of
-its lock, and a transaction that loses a race (unique violation, deadlock, serialization failure) is run
-again from the start, when it sees the winner's rows. SQLite has one writer at a time (BEGIN IMMEDIATE):
-every lock here is a no-op there.
+only from when a transaction chains its records, just before it commits (wnb/audit.py), sweeps take a
+try-lock so only one replica sweeps at a time and hold the evaluation gate exclusively while they judge
+deadlines and escalate, an inbox file is read by the holder of its lock, and a transaction that loses a
+race (unique violation, deadlock, serialization failure) is run again from the start, when it sees the
+winner's rows. SQLite has one writer at a time (BEGIN IMMEDIATE): every lock here is a no-op there.
 """
 
 from __future__ import annotations

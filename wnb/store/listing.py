@@ -87,7 +87,9 @@ def rejects(connection: Connection, include_handled: bool = False) -> list[dict[
     return [
         {
             "id": f"R{row.id}",
-            "received_at": row.received_at.isoformat(),
+            "received_at": row.received_at.isoformat(),  # the first time; a row sent again is counted, not repeated
+            "received_count": row.received_count,
+            "last_received_at": row.last_received_at.isoformat(),
             "origin": row.origin,
             "line": row.line,
             "source": row.source,

@@ -192,6 +192,29 @@ class Sql:
             f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(f':{c}' for c in columns)})", batch
         )
 
+    def copy_many(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows that all have the same columns: PostgreSQL's COPY, SQLite's executemany.
+
+        COPY streams the rows in one statement, in about half the time of an executemany of INSERTs (measured on
+        an ingestion chunk's 1,650 audit records): the audit log writes its records, and PendingRows the links,
+        while the transaction holds the chain's head (wnb/audit.py).
+        """
+        if self.sqlite:
+            self.insert_many(table, rows)
+            return
+        if not rows:
+            return
+        columns = list(rows[0])
+        converters = self._converters
+        with self.raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        value if (convert := converters.get(type(value := row[name]))) is None else convert(value)
+                        for name in columns
+                    ]
+                )
+
     def execute_many(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
         """One statement run once per row of values, in one driver call."""
         if not rows:

@@ -185,12 +185,20 @@ class FollowUpRow(SQLModel, table=True):
 
 
 class RejectRow(SQLModel, table=True):
-    """The data-quality queue: a row or message that was refused, with the reason and the raw input."""
+    """The data-quality queue: a row or message that was refused, with the reason and the raw input.
+
+    One row per distinct refused input: the same row sent again (a client resending a batch after a replica
+    died, a file dropped twice) is counted on the row it already has, never queued a second time.
+    """
 
     __tablename__ = "reject"
+    __table_args__ = (UniqueConstraint("fingerprint", name="uq_reject_fingerprint"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    received_at: datetime = _utc(nullable=False)
+    fingerprint: str  # SHA-256 of where it came from, its source and its raw text (wnb.store.rejects)
+    received_at: datetime = _utc(nullable=False)  # the first time
+    last_received_at: datetime = _utc(nullable=False)
+    received_count: int = 1
     origin: str  # file name, endpoint or listener
     line: int | None = None
     source: str | None = None

@@ -174,6 +174,7 @@ def _feeds(connection: Connection, board: Dashboard) -> None:
     )
     for source, state, number in connection.execute(query):
         counts[source]["stale" if state == "stale" else "accepted"] += number
+    # Distinct rejected rows first received in the period: a row sent again is counted once, like a duplicate event.
     refused = (
         select(func.coalesce(rejects.c.source, rejects.c.origin), func.count())
         .where(rejects.c.received_at >= board.start, rejects.c.received_at < board.end)
