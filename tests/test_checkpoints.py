@@ -15,10 +15,18 @@ def write_rejects(db: Engine, first: int, count: int) -> None:
     with writing(db) as connection:
         connection.execute(
             text(
-                "INSERT INTO reject (received_at, origin, line, field, reason, raw) "
-                "VALUES (:at, 'test', :line, 'x', 'y', :raw)"
+                "INSERT INTO reject (fingerprint, received_at, last_received_at, received_count, origin, line, "
+                "field, reason, raw) VALUES (:fingerprint, :at, :at, 1, 'test', :line, 'x', 'y', :raw)"
             ),
-            [{"at": "2026-03-02 10:00:00.000000", "line": first + n, "raw": "z" * 500} for n in range(count)],
+            [
+                {
+                    "fingerprint": f"f{first + n}",
+                    "at": "2026-03-02 10:00:00.000000",
+                    "line": first + n,
+                    "raw": "z" * 500,
+                }
+                for n in range(count)
+            ],
         )
 
 

@@ -34,6 +34,10 @@ def rules_outcome(ruleset: Ruleset, facts: dict[str, Any]) -> Outcome:
     return fired, [item.as_dict() for item in explain(ruleset, facts, only=fired)]
 
 
+class MatcherStopped(EngineError):
+    """The matcher process died or was stopped: the pipe to it broke."""
+
+
 class MatcherProcess:
     """A process that runs one ruleset's rules over the fact documents it is sent, in order."""
 
@@ -73,7 +77,7 @@ class MatcherProcess:
             return step()
         except (OSError, EOFError) as error:  # the pipe broke: the process died or was stopped
             self.close()
-            raise EngineError(
+            raise MatcherStopped(
                 f"the rule matcher process stopped (exit {self._process.returncode}); the chunk is not stored"
             ) from error
 
@@ -100,12 +104,28 @@ class RulesBeside:
         self.process: MatcherProcess | None = None
 
     def outcomes(self, documents: list[dict[str, Any]]) -> Iterator[Outcome]:
-        if self.process is not None and self.process.broken:  # a chunk failed half-way: start afresh
+        """Each document's outcome, in order. A process found dead before it gave the first one (it died
+        between chunks, and nothing of this chunk has used it yet) is replaced, and asked again, once."""
+        for attempt in (1, 2):
+            answers = self._process().outcomes(documents)
+            try:
+                first = next(answers, None)
+            except MatcherStopped:
+                if attempt == 2:
+                    raise
+                continue
+            if first is not None:
+                yield first
+                yield from answers
+            return
+
+    def _process(self) -> MatcherProcess:
+        if self.process is not None and self.process.broken:  # it died, or a chunk failed half-way: afresh
             self.process.close()
             self.process = None
         if self.process is None:
             self.process = MatcherProcess(self._ruleset)
-        return self.process.outcomes(documents)
+        return self.process
 
     def close(self) -> None:
         if self.process is not None:
