@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from wnb.audit import _header_text, _stored_list, canonical
 from wnb.ingest import read_file
 from wnb.ruleset import Ruleset
 from wnb.service import Service
@@ -229,3 +232,38 @@ def test_a_record_names_an_earlier_record_of_its_transaction_by_the_number_the_c
         engine.dispose()
     assert evaluation.seq == stored + 1
     assert raised["payload"] == {"code": "x", "evaluation": stored + 1}
+
+
+# Any string json can write, lone surrogates and control characters included.
+_texts = st.text(st.characters(codec=None, exclude_categories=()), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seq=st.integers(min_value=0, max_value=2**70),
+    actor=_texts,
+    action=_texts,
+    subject=st.lists(_texts, max_size=4),
+    version=st.none() | _texts,
+    prev_hash=_texts,
+    at=st.datetimes(timezones=st.just(UTC)),
+)
+def test_the_header_written_out_is_the_canonical_json_of_the_header(
+    seq: int, actor: str, action: str, subject: list[str], version: str | None, prev_hash: str, at: datetime
+) -> None:
+    header = {
+        "seq": seq,
+        "at": at.isoformat(),
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "ruleset_version": version,
+        "prev_hash": prev_hash,
+    }
+    assert _header_text(seq, at.isoformat(), actor, action, subject, version, prev_hash) == canonical(header)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_texts, max_size=4))
+def test_a_subject_is_stored_as_json_dumps_writes_it(subject: list[str]) -> None:
+    assert _stored_list(subject) == json.dumps(subject)

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -23,7 +24,7 @@ from wnb import audit
 from wnb.display import local, plain_code
 from wnb.errors import WnbError
 from wnb.explain import explain_item
-from wnb.ingest import read_file
+from wnb.ingest.ahead import read_checked
 from wnb.ingest.ndjson import read as read_ndjson
 from wnb.logs import configure as configure_logging
 from wnb.ruleset import Ruleset, load_ruleset
@@ -144,8 +145,8 @@ def ingest(
     def run() -> None:
         wnb = service(rules)
         for file in files:
-            items = read_file(file, format)
-            with _progress() as progress:
+            # A large file's lines are checked in a second process while this one ingests (wnb/ingest/ahead.py).
+            with closing(read_checked(file, format)) as items, _progress() as progress:
                 bar = progress.add_task(f"ingesting {file.name}", total=_count_lines(file))
                 counts = wnb.ingest(items, origin=file.name, progress=partial(progress.advance, bar))
             _print_counts(str(file), counts, ["accepted", "superseded", "stale", "duplicate", "rejected"])

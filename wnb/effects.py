@@ -185,16 +185,16 @@ class Effects:
                 )
                 said.append(f"linked to active flag {flag_ref(flag_id)} {wanted.code}")
                 self._link("flag", flag_id, appointment, event_pk, evaluation_seq)
-        services = {wanted.service for wanted in decision.tasks}
-        open_tasks = {
-            key: row
-            for service in services
-            for key, row in (
-                self.items.open_tasks(nhs_number, service)
-                if self.items
-                else repo.open_tasks(self.connection, nhs_number, service)
-            ).items()
-        }
+        # The open task of each (service, code) asked for, as they stand before any of them is applied.
+        if self.items:
+            open_tasks = self.items.open_tasks(nhs_number, [(wanted.service, wanted.code) for wanted in decision.tasks])
+        else:
+            services = {wanted.service for wanted in decision.tasks}
+            open_tasks = {
+                key: row
+                for service in services
+                for key, row in repo.open_tasks(self.connection, nhs_number, service).items()
+            }
         for wanted_task in decision.tasks:
             row = open_tasks.get((wanted_task.service, wanted_task.code))
             said.append(self._apply_task(wanted_task, row, nhs_number, appointment, event_pk, evaluation_seq))

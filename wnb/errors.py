@@ -1,5 +1,7 @@
 """The few errors wnb raises; each message names the offending file, line, rule, field or id."""
 
+from __future__ import annotations
+
 
 class WnbError(Exception):
     """Base of every error wnb raises on purpose."""
@@ -12,6 +14,11 @@ class InvalidEvent(WnbError):
         self.field = field
         self.reason = reason
         super().__init__(f"{field}: {reason}")
+
+    def __reduce__(self) -> tuple[type[InvalidEvent], tuple[str, str], dict[str, object]]:
+        # Pickled whole (a reader naming a message's identity included) when a line is checked in another
+        # process; Exception's own pickling would call __init__ with the message alone.
+        return type(self), (self.field, self.reason), self.__dict__
 
 
 class RulesetError(WnbError):

@@ -6,8 +6,9 @@ are written in one transaction; ingestion commits a chunk of evaluations at a ti
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,24 +18,23 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
-from wnb import engine as matcher
 from wnb import metrics
 from wnb.audit import AuditLog
 from wnb.calendar import add_working_days, london_date, london_time_on
 from wnb.decide import decide
 from wnb.domain import Appointment, AttendanceEvent, Decision, EventState, PersonContext
 from wnb.effects import Effects, parse_ref
-from wnb.errors import EngineError, InvalidEvent
+from wnb.errors import InvalidEvent
 from wnb.facts import event_facts, event_triggers, follow_up_facts, sets_off_a_rule
-from wnb.interpreter import explain, fired_by_interpreter
+from wnb.matcher_process import Outcome, RulesBeside, rules_outcome
 from wnb.nhs import Attendance
 from wnb.ruleset import Ruleset
 from wnb.store import concurrency, rejects, repo
-from wnb.store.db import writing
+from wnb.store.db import checkpoints_beside, writing
 from wnb.store.items import ChunkItems
 from wnb.store.pending import PendingRows
 from wnb.store.people import ChunkPeople
-from wnb.store.sql import Record
+from wnb.store.sql import JsonText, Record
 
 log = structlog.get_logger("wnb")
 
@@ -46,6 +46,47 @@ class RawItem:
     line: int | None
     text: str
     data: dict[str, Any] | InvalidEvent
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedItem:
+    """An item validated before ingestion (perhaps in another process, see wnb/ingest/ahead.py): its event and
+    the fields' JSON text as the store writes them, or why it is invalid and the item itself for the reject."""
+
+    line: int | None
+    event: AttendanceEvent | InvalidEvent
+    raw: str | None = None  # json.dumps of the fields, for a valid event
+    item: RawItem | None = None  # an invalid one's row as read, for the data-quality queue
+
+    def __reduce__(self) -> tuple[type[CheckedItem], tuple[Any, ...]]:
+        # Unpickled by the constructor: a frozen dataclass's own unpickling looks up its fields every time.
+        return CheckedItem, (self.line, self.event, self.raw, self.item)
+
+
+def check(item: RawItem) -> CheckedItem:
+    """Validate one item: pure work, no database, so it can run ahead of (or beside) ingestion."""
+    if isinstance(item.data, InvalidEvent):
+        return CheckedItem(item.line, item.data, item=item)
+    try:
+        event = AttendanceEvent.parse(item.data)
+    except InvalidEvent as problem:
+        return CheckedItem(item.line, problem, item=item)
+    # The text the store's JSON column would write for the dict (json.dumps), made here rather than in the
+    # writing transaction.
+    return CheckedItem(item.line, event, raw=json.dumps(item.data))
+
+
+@dataclass(slots=True)
+class _Line:
+    """One line of a chunk after the first pass: what the second pass records and applies, in order."""
+
+    item: CheckedItem
+    received_at: datetime
+    status: str  # rejected, duplicate, stale or stored
+    appointment: Appointment | None = None  # a stored or stale event's appointment, with the event's id
+    current: repo.CurrentOutcome | None = None  # the appointment's outcome before this event
+    evaluation: dict[str, Any] | None = None  # what the evaluation is about; its whole record without facts
+    facts: dict[str, Any] | None = None  # the fact document for the rules
 
 
 def utc_now() -> datetime:
@@ -78,31 +119,46 @@ class Service:
 
     def ingest(
         self,
-        items: Iterable[RawItem],
+        items: Iterable[RawItem | CheckedItem],
         origin: str,
         actor: str = "engine",
         chunk: int = 1000,
         progress: Callable[[int], None] | None = None,
     ) -> Counter[str]:
-        """Store and evaluate every item; count accepted, superseded, stale, duplicate and rejected."""
+        """Store and evaluate every item; count accepted, superseded, stale, duplicate and rejected.
+
+        Items may come checked already (wnb/ingest/ahead.py validates a file's lines in another process).
+        """
         counts: Counter[str] = Counter()
         iterator = iter(items)
-        while True:
-            batch = list(islice(iterator, chunk))
-            if batch:
-                for status, _ in self._ingest_chunk(batch, origin, actor):
-                    counts[status] += 1
-                if progress:
-                    progress(len(batch))
-            if len(batch) < chunk:
-                log.info("feed_ingested", origin=origin, **counts)
-                metrics.count_ingested(origin, counts)
-                return counts
+        # From the second chunk on (a long ingest), the rules run in a second process (wnb/matcher_process.py).
+        self.rules_beside = RulesBeside(self.ruleset)
+        try:
+            with checkpoints_beside(self.db):  # SQLite: the WAL is copied to the database file by another thread
+                first = True
+                while True:
+                    batch = list(islice(iterator, chunk))
+                    if batch:
+                        rules = None if first else self.rules_beside
+                        for status, _ in self._ingest_chunk(batch, origin, actor, rules):
+                            counts[status] += 1
+                        first = False
+                        if progress:
+                            progress(len(batch))
+                    if len(batch) < chunk:
+                        break
+        finally:
+            self.rules_beside.close()
+        log.info("feed_ingested", origin=origin, **counts)
+        metrics.count_ingested(origin, counts)
+        return counts
 
     @concurrency.retried("ingest")  # replicas: run again from the start when it lost a race
-    def _ingest_chunk(self, batch: list[RawItem], origin: str, actor: str) -> list[tuple[str, InvalidEvent | None]]:
+    def _ingest_chunk(
+        self, batch: list[RawItem | CheckedItem], origin: str, actor: str, rules: RulesBeside | None = None
+    ) -> list[tuple[str, InvalidEvent | None]]:
         with self._transaction() as (connection, audit):
-            return self._ingest_batch(connection, audit, batch, origin, actor)
+            return self._ingest_batch(connection, audit, batch, origin, actor, rules)
 
     def ingest_one(self, item: RawItem, origin: str, actor: str = "engine") -> str:
         return self.ingest_one_explained(item, origin, actor)[0]
@@ -135,19 +191,24 @@ class Service:
         return results
 
     def _ingest_batch(
-        self, connection: Connection, audit: AuditLog, batch: list[RawItem], origin: str, actor: str
+        self,
+        connection: Connection,
+        audit: AuditLog,
+        batch: Sequence[RawItem | CheckedItem],
+        origin: str,
+        actor: str,
+        rules: RulesBeside | None = None,
     ) -> list[tuple[str, InvalidEvent | None]]:
-        """Each item's status (and reason when rejected), in order; stored events looked up once per batch."""
-        parsed: list[AttendanceEvent | InvalidEvent] = []
-        for item in batch:
-            if isinstance(item.data, InvalidEvent):
-                parsed.append(item.data)
-                continue
-            try:
-                parsed.append(AttendanceEvent.parse(item.data))
-            except InvalidEvent as problem:
-                parsed.append(problem)
-        events = [event for event in parsed if isinstance(event, AttendanceEvent)]
+        """Each item's status (and reason when rejected), in order; stored events looked up once per batch.
+
+        Two passes. The first stores each event (its id, what it supersedes, the chunk's view of its person)
+        and works out each evaluation's fact document: facts depend only on the events stored before, never
+        on what earlier evaluations raised. The second, in the same order, records and applies everything
+        else: rejects, stale events, corrections, follow-ups, and each evaluation's rules and effects. The
+        rules run here, or in `rules`' process while this one applies the outcomes as they come back.
+        """
+        checked = [item if isinstance(item, CheckedItem) else check(item) for item in batch]
+        events = [item.event for item in checked if isinstance(item.event, AttendanceEvent)]
         # Replicas: nobody else evaluates these people until this transaction ends (PostgreSQL only).
         concurrency.lock_people(connection, {event.nhs_number for event in events})
         seen = repo.existing_event_keys(connection, {(e.source, e.event_id) for e in events})
@@ -160,23 +221,101 @@ class Service:
         people = ChunkPeople(connection, evaluated, self.ruleset.settings.discharge_review.review_task)
         pending = PendingRows(connection)
         items = ChunkItems(connection, pending, evaluated)
-        statuses: list[tuple[str, InvalidEvent | None]] = []
-        for item, event in zip(batch, parsed, strict=True):
+        lines: list[_Line] = []
+        for item in checked:
             received_at = self.clock()
+            event = item.event
             if isinstance(event, InvalidEvent):
-                statuses.append((self._reject(connection, audit, item, origin, event, received_at, actor), event))
+                lines.append(_Line(item, received_at, "rejected"))
             elif (event.source, event.event_id) in seen:
-                statuses.append(("duplicate", None))
+                lines.append(_Line(item, received_at, "duplicate"))
             else:
-                assert isinstance(item.data, dict)
+                assert item.raw is not None
                 seen.add((event.source, event.event_id))
-                status = self._store_and_evaluate(
-                    connection, audit, pending, people, items, event, item.data, received_at, actor, current, follow_ups
-                )
-                statuses.append((status, None))
+                lines.append(self._store(pending, people, item, event, JsonText(item.raw), received_at, current))
+        documents = [line.facts for line in lines if line.facts is not None]
+        outcomes = rules.outcomes(documents) if rules is not None else map(self.run_rules, documents)
+        statuses = [
+            self._apply_line(connection, audit, pending, items, follow_ups, outcomes, line, origin, actor)
+            for line in lines
+        ]
         pending.flush(hold=True)  # before the chain's lock: all but the links, which wait for their numbers
         audit.after_chain(pending.flush_last)
         return statuses
+
+    def _apply_line(
+        self,
+        connection: Connection,
+        audit: AuditLog,
+        pending: PendingRows,
+        items: ChunkItems,
+        follow_ups: dict[tuple[str, str], Record],
+        outcomes: Iterator[Outcome],
+        line: _Line,
+        origin: str,
+        actor: str,
+    ) -> tuple[str, InvalidEvent | None]:
+        """The second pass over one line: record and apply what its first pass prepared."""
+        checked, received_at = line.item, line.received_at
+        if isinstance(checked.event, InvalidEvent):
+            assert checked.item is not None
+            return self._reject(
+                connection, audit, checked.item, origin, checked.event, received_at, actor
+            ), checked.event
+        if line.status == "duplicate":
+            return "duplicate", None
+        event, appointment, current = checked.event, line.appointment, line.current
+        assert appointment is not None
+        effects = Effects(connection, audit, self.ruleset, received_at, actor, self.notify, items)
+        if line.status == "stale":
+            assert current is not None
+            audit.append(
+                received_at,
+                actor,
+                "event_stale",
+                [f"E{appointment.event_pk}", event.nhs_number],
+                {
+                    "source": event.source,
+                    "event_id": event.event_id,
+                    "appointment_id": event.appointment_id,
+                    "reason": f"recorded_at is not later than that of the current outcome (event E{current.id})",
+                },
+            )
+            return "stale", None
+        if current is not None and Attendance(current.attendance).is_missed and not event.attendance.is_missed:
+            reason = f"appointment {event.appointment_id} ({event.source}) changed to {event.attendance.value}"
+            withdrawn = effects.withdraw(appointment.key, reason)
+            audit.append(
+                received_at,
+                actor,
+                "appointment_corrected",
+                [f"E{appointment.event_pk}", event.nhs_number],
+                {
+                    "source": event.source,
+                    "appointment_id": event.appointment_id,
+                    "from": current.attendance,
+                    "to": event.attendance,
+                    "withdrawn": withdrawn,
+                },
+            )
+        self._track_follow_up(pending, follow_ups, event, appointment.recorded_at, first_outcome=current is None)
+        if line.evaluation is not None:
+            metrics.count_evaluation()
+            if line.facts is None:  # no rule could run: the evaluation says why
+                effects.record("evaluation", [f"E{appointment.event_pk}", event.nhs_number], line.evaluation)
+            else:
+                fired, conditions = next(outcomes)
+                self._apply_outcome(
+                    effects,
+                    line.facts,
+                    fired,
+                    conditions,
+                    event.nhs_number,
+                    appointment,
+                    appointment.recorded_at,
+                    line.evaluation,
+                )
+        return ("superseded" if current is not None else "accepted"), None
 
     def _reject(
         self,
@@ -212,20 +351,17 @@ class Service:
             audit.append(at, actor, "reject_repeated", [f"R{kept.id}"], {**details, "times": kept.received_count})
         return "rejected"
 
-    def _store_and_evaluate(
+    def _store(
         self,
-        connection: Connection,
-        audit: AuditLog,
         pending: PendingRows,
         people: ChunkPeople,
-        items: ChunkItems,
+        item: CheckedItem,
         event: AttendanceEvent,
-        raw: dict[str, Any],
+        raw: JsonText,
         received_at: datetime,
-        actor: str,
         outcomes: dict[tuple[str, str], repo.CurrentOutcome],
-        follow_ups: dict[tuple[str, str], Record],
-    ) -> str:
+    ) -> _Line:
+        """The first pass over a new event: its row (pending), what it supersedes, and its fact document."""
         recorded_at = event.recorded_at or received_at
         key = (event.source, event.appointment_id)
         current = outcomes.get(key)
@@ -262,45 +398,14 @@ class Service:
             recorded_at=recorded_at,
             event_pk=pk,
         )
-        if not stale:
-            outcomes[key] = repo.CurrentOutcome(pk, recorded_at, event.attendance.value, event.nhs_number)
-            people.stored(event.nhs_number, appointment, current.nhs_number if current else None)
-        effects = Effects(connection, audit, self.ruleset, received_at, actor, self.notify, items)
+        line = _Line(item, received_at, "stale" if stale else "stored", appointment, current)
         if stale:
-            assert current is not None
-            audit.append(
-                received_at,
-                actor,
-                "event_stale",
-                [f"E{pk}", event.nhs_number],
-                {
-                    "source": event.source,
-                    "event_id": event.event_id,
-                    "appointment_id": event.appointment_id,
-                    "reason": f"recorded_at is not later than that of the current outcome (event E{current.id})",
-                },
-            )
-            return "stale"
-        if current is not None and Attendance(current.attendance).is_missed and not event.attendance.is_missed:
-            reason = f"appointment {event.appointment_id} ({event.source}) changed to {event.attendance.value}"
-            withdrawn = effects.withdraw(key, reason)
-            audit.append(
-                received_at,
-                actor,
-                "appointment_corrected",
-                [f"E{pk}", event.nhs_number],
-                {
-                    "source": event.source,
-                    "appointment_id": event.appointment_id,
-                    "from": current.attendance,
-                    "to": event.attendance,
-                    "withdrawn": withdrawn,
-                },
-            )
-        self._track_follow_up(pending, follow_ups, event, recorded_at, first_outcome=current is None)
+            return line
+        outcomes[key] = repo.CurrentOutcome(pk, recorded_at, event.attendance.value, event.nhs_number)
+        people.stored(event.nhs_number, appointment, current.nhs_number if current else None)
         if event.attendance is not Attendance.ENTERED_IN_ERROR:
-            self._evaluate(people, effects, event, appointment)
-        return "superseded" if current is not None else "accepted"
+            line.evaluation, line.facts = self._prepare_evaluation(people, event, appointment)
+        return line
 
     def _track_follow_up(
         self,
@@ -341,20 +446,15 @@ class Service:
             pending.update(repo.follow_ups, existing.id, deadline_at=deadline, status="pending")
             existing.update(deadline_at=deadline, status="pending")
 
-    def run_rules(self, facts: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    def run_rules(self, facts: dict[str, Any]) -> Outcome:
         """The rules that fire, by the matcher, checked against the interpreter; and their explanations."""
-        fired = matcher.evaluate(self.ruleset, facts)
-        by_interpreter = fired_by_interpreter(self.ruleset, facts)
-        if fired != by_interpreter:
-            raise EngineError(
-                f"the rule matcher fired {fired} but the interpreter {by_interpreter}; evaluation refused"
-            )
-        return fired, [item.as_dict() for item in explain(self.ruleset, facts, only=fired)]
+        return rules_outcome(self.ruleset, facts)
 
-    def _evaluate(
-        self, people: ChunkPeople, effects: Effects, event: AttendanceEvent, appointment: Appointment
-    ) -> None:
-        subject = [f"E{appointment.event_pk}", event.nhs_number]
+    def _prepare_evaluation(
+        self, people: ChunkPeople, event: AttendanceEvent, appointment: Appointment
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """What an evaluation is about, and its fact document; without one, the whole evaluation record instead
+        (no rule can run)."""
         basis = {
             "event": f"E{appointment.event_pk}",
             "source": event.source,
@@ -362,34 +462,23 @@ class Service:
             "appointment_id": event.appointment_id,
             "service": event.service,
         }
-        metrics.count_evaluation()
         triggers = event_triggers(appointment)
         if not any(triggers.values()):
             # Every rule needs a trigger (the rule schema requires one), so none can fire: no history needed.
-            effects.record(
-                "evaluation",
-                subject,
-                {
-                    **basis,
-                    "facts": triggers,
-                    "fired": [],
-                    "outcome": f"{event.attendance.value} triggers no rule",
-                },
-            )
-            return
+            return {
+                **basis,
+                "facts": triggers,
+                "fired": [],
+                "outcome": f"{event.attendance.value} triggers no rule",
+            }, None
         context = people.context(event.nhs_number)
         born = event.date_of_birth or (context.date_of_birth if context else None)
         if born is None:
-            effects.record(
-                "evaluation",
-                subject,
-                {
-                    **basis,
-                    "fired": [],
-                    "outcome": "no date of birth in the event or the person's context: no rule ran",
-                },
-            )
-            return
+            return {
+                **basis,
+                "fired": [],
+                "outcome": "no date of birth in the event or the person's context: no rule ran",
+            }, None
         facts = event_facts(
             self.ruleset,
             appointment,
@@ -399,7 +488,7 @@ class Service:
             people.completed_reviews(event.nhs_number),
             bool(event.first_appointment),
         )
-        self._decide_and_apply(effects, facts, event.nhs_number, appointment, appointment.recorded_at, basis)
+        return basis, facts
 
     def _decide_and_apply(
         self,
@@ -411,6 +500,20 @@ class Service:
         basis: dict[str, Any],
     ) -> Decision:
         fired, conditions = self.run_rules(facts)
+        return self._apply_outcome(effects, facts, fired, conditions, nhs_number, appointment, due_from, basis)
+
+    def _apply_outcome(
+        self,
+        effects: Effects,
+        facts: dict[str, Any],
+        fired: list[str],
+        conditions: list[dict[str, Any]],
+        nhs_number: str,
+        appointment: Appointment,
+        due_from: datetime,
+        basis: dict[str, Any],
+    ) -> Decision:
+        """Decide on the rules that fired, record the evaluation, and apply the decision."""
         decision = decide(self.ruleset, fired, appointment.service, due_from)
         evaluation = effects.record(
             "evaluation",

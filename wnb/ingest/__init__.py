@@ -31,11 +31,16 @@ def detect_format(path: Path) -> str:
     return "ndjson" if head.lstrip().startswith("{") else "csv"
 
 
-def read_file(path: Path, format: str | None = None) -> Iterator[RawItem]:
-    """Stream the items of a file, one at a time (memory does not grow with the file)."""
+def file_format(path: Path, format: str | None = None) -> str:
+    """The reader to use for a file: `format` if given, else by extension or content; refuses what it cannot read."""
     if not path.is_file():
         raise WnbError(f"{path}: no such file")
     name = format or detect_format(path)
     if name not in READERS:
         raise WnbError(f"{path}: unknown format {name!r}; use one of {', '.join(READERS)}")
-    return READERS[name](path)
+    return name
+
+
+def read_file(path: Path, format: str | None = None) -> Iterator[RawItem]:
+    """Stream the items of a file, one at a time (memory does not grow with the file)."""
+    return READERS[file_format(path, format)](path)

@@ -42,9 +42,15 @@ def stored_values(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+_EMPTY: dict[str, dict[str, None]] = {}  # table name → every column, NULL
+
+
 def as_stored(table: Table, values: dict[str, Any]) -> Record:
     """The whole row as the database would give it back (columns not given are NULL)."""
-    record = Record({column.name: None for column in table.columns})
+    empty = _EMPTY.get(table.name)
+    if empty is None:  # once per table: iterating a table's columns costs more than the rest of this
+        empty = _EMPTY[table.name] = {column.name: None for column in table.columns}
+    record = Record(empty)
     record.update(stored_values(table, values))
     return record
 
@@ -84,10 +90,12 @@ class ChunkItems:
         self._person(nhs_number)
         return dict(self._load().get(nhs_number, {}))
 
-    def open_tasks(self, nhs_number: str, service: str) -> dict[tuple[str, str], Record]:
+    def open_tasks(self, nhs_number: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Record]:
+        """The person's open task of each (service, code) that has one (a person gathers many over a year)."""
         self._person(nhs_number)
         self._load()
-        return {key: row for key, row in self._tasks.get(nhs_number, {}).items() if key[0] == service}
+        tasks = self._tasks.get(nhs_number, {})
+        return {key: row for key in keys if (row := tasks.get(key)) is not None}
 
     def is_linked(self, kind: str, item_id: int, source: str, appointment_id: str) -> bool:
         self._load()

@@ -24,7 +24,7 @@ class ChunkPeople:
     def __init__(self, connection: Connection, nhs_numbers: Collection[str], review_task: str) -> None:
         people = set(nhs_numbers)
         self._history: dict[str, dict[tuple[str, str], Appointment]] = {
-            nhs_number: {item.key: item for item in items}
+            nhs_number: {(item.source, item.appointment_id): item for item in items}  # item.key, inlined
             for nhs_number, items in repo.people_histories(connection, people).items()
         }
         self._contexts = repo.people_contexts(connection, people) if people else {}

@@ -76,6 +76,23 @@ _POSITIONAL: dict[str, tuple[str, list[str]]] = {}
 _KINDS: dict[str, dict[str, str]] = {}
 _TEXT: dict[tuple[str, str], str] = {}
 _INSERTS: dict[tuple[str, ...], str] = {}
+_READERS: dict[tuple[str, tuple[str, ...]], list[tuple[int, Any]]] = {}
+
+
+def _read_time(value: Any) -> datetime:
+    return (datetime.fromisoformat(value) if isinstance(value, str) else value).replace(tzinfo=UTC)
+
+
+def _read_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _read_date(value: Any) -> Any:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+# A stored value (not NULL) as the column's type gives it back, by the kind `_kinds` names.
+_READ: dict[str, Any] = {"time": _read_time, "json": _read_json, "bool": bool, "date": _read_date}
 
 
 class Sql:
@@ -114,22 +131,15 @@ class Sql:
             for key, value in values.items()
         }
 
-    def _from_db(self, kinds: dict[str, str], names: Sequence[str], row: Sequence[Any]) -> Record:
-        record = Record(zip(names, row, strict=True))
-        for name, kind in kinds.items():
-            value = record.get(name)
-            if value is None:
-                continue
-            if kind == "time":
-                moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-                record[name] = moment.replace(tzinfo=UTC)
-            elif kind == "json" and isinstance(value, str):
-                record[name] = json.loads(value)
-            elif kind == "bool":
-                record[name] = bool(value)
-            elif kind == "date" and isinstance(value, str):
-                record[name] = date.fromisoformat(value)
-        return record
+    @staticmethod
+    def _readers(table: Table, names: tuple[str, ...]) -> list[tuple[int, Any]]:
+        """(position, conversion) of each column of a result that needs one, worked out once per statement."""
+        key = (table.name, names)
+        found = _READERS.get(key)
+        if found is None:
+            kinds = Sql.kinds(table)
+            found = _READERS[key] = [(index, _READ[kinds[name]]) for index, name in enumerate(names) if name in kinds]
+        return found
 
     def execute(self, sql: str, values: dict[str, Any] | None = None) -> Any:
         return self.raw.execute(self.text(sql), self.params(values or {}))
@@ -141,9 +151,16 @@ class Sql:
 
     def fetch_all(self, table: Table, sql: str, values: dict[str, Any] | None = None) -> list[Record]:
         cursor = self.execute(sql, values)
-        names = [column[0] for column in cursor.description]
-        kinds = self.kinds(table)
-        return [self._from_db(kinds, names, row) for row in cursor.fetchall()]
+        names = tuple(column[0] for column in cursor.description)
+        readers = self._readers(table, names)
+        records = []
+        for row in cursor.fetchall():
+            values_read = list(row)
+            for index, read in readers:
+                if values_read[index] is not None:
+                    values_read[index] = read(values_read[index])
+            records.append(Record(zip(names, values_read, strict=True)))
+        return records
 
     def fetch_one(self, table: Table, sql: str, values: dict[str, Any] | None = None) -> Record | None:
         rows = self.fetch_all(table, sql, values)
