@@ -11,17 +11,17 @@ from wnb.store import repo
 
 
 def _links_by_item(connection: Connection, kind: str, ids: list[int]) -> dict[int, list[str]]:
+    """Each flag's or task's (kind) linked events as source/event_id, in the order linked; any number of ids."""
     found: dict[int, list[str]] = {}
-    if not ids:
-        return found
-    query = (
-        select(repo.links.c.item_id, repo.events.c.event_id, repo.events.c.source)
-        .join(repo.events, repo.events.c.id == repo.links.c.event_pk)
-        .where(and_(repo.links.c.kind == kind, repo.links.c.item_id.in_(ids)))
-        .order_by(repo.links.c.id)
-    )
-    for row in connection.execute(query):
-        found.setdefault(row.item_id, []).append(f"{row.source}/{row.event_id}")
+    for part in repo.in_list_slices(ids):
+        query = (
+            select(repo.links.c.item_id, repo.events.c.event_id, repo.events.c.source)
+            .join(repo.events, repo.events.c.id == repo.links.c.event_pk)
+            .where(and_(repo.links.c.kind == kind, repo.links.c.item_id.in_(part)))
+            .order_by(repo.links.c.id)
+        )
+        for row in connection.execute(query):
+            found.setdefault(row.item_id, []).append(f"{row.source}/{row.event_id}")
     return found
 
 

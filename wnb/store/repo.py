@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -162,6 +162,7 @@ _OUTCOMES = {item.value: item for item in Outcome}
 # Task status written so no index can use it: with a list of people, SQLite otherwise walks every open task
 # by the (status, due_at) index (85,000 of them after a synthetic year) instead of each person's few.
 _NOT_BY_STATUS = "COALESCE(status, '')"
+T = TypeVar("T")
 _IN_LIST_MAX = 500  # values per IN (...) list, well under every driver's limit on parameters
 
 
@@ -171,9 +172,13 @@ def _stored_time(value: Any) -> datetime:
 
 
 def _slices(values: Collection[str]) -> Iterator[list[str]]:
-    ordered = sorted(values)
-    for start in range(0, len(ordered), _IN_LIST_MAX):
-        yield ordered[start : start + _IN_LIST_MAX]
+    yield from in_list_slices(sorted(values))
+
+
+def in_list_slices(values: list[T]) -> Iterator[list[T]]:
+    """The values in runs short enough for one IN (...) list (PostgreSQL refuses more than 65,535 parameters)."""
+    for start in range(0, len(values), _IN_LIST_MAX):
+        yield values[start : start + _IN_LIST_MAX]
 
 
 def people_histories(connection: Connection, nhs_numbers: Collection[str]) -> dict[str, list[Appointment]]:
@@ -268,8 +273,8 @@ def active_links_of(connection: Connection, flag_ids: list[int], task_ids: list[
     """(kind, item id, source, appointment id) of every active link of these flags and tasks."""
     sql, found = Sql(connection), set[tuple[str, int, str, str]]()
     for kind, ids in (("flag", flag_ids), ("task", task_ids)):
-        for start in range(0, len(ids), _IN_LIST_MAX):
-            names = {f"v{index}": pk for index, pk in enumerate(ids[start : start + _IN_LIST_MAX])}
+        for part in in_list_slices(ids):
+            names = {f"v{index}": pk for index, pk in enumerate(part)}
             cursor = sql.execute(
                 "SELECT item_id, source, appointment_id FROM link WHERE kind = :kind AND active = :yes "
                 f"AND item_id IN ({', '.join(f':{name}' for name in names)})",
