@@ -97,6 +97,11 @@ def _is_conflict(error: BaseException) -> bool:
     )
 
 
+# Every replica names the whole feed as its origin, as replicas behind a load balancer receive parts of one feed:
+# a bad row's reject is then the same, whichever replica refuses it (a reject's fingerprint includes the origin).
+FEED = "events.ndjson"
+
+
 def worker_replica(spec: dict[str, Any]) -> dict[str, Any]:
     """One replica: Service.ingest over its share of the events, one chunk (one transaction) at a time."""
     started = time.perf_counter()
@@ -129,7 +134,7 @@ def worker_replica(spec: dict[str, Any]) -> dict[str, Any]:
     while batch := list(islice(items, chunk)):
         for attempt in range(1, MAX_RESENDS + 1):
             try:
-                done = service.ingest(batch, origin=path.name, chunk=chunk)  # one transaction
+                done = service.ingest(batch, origin=FEED, chunk=chunk)  # one transaction
                 break
             except Exception as error:
                 if not _is_conflict(error) or attempt == MAX_RESENDS:
