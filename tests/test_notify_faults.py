@@ -9,18 +9,27 @@ aiosmtpd for e-mail, an HTTP server for webhooks.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from wnb import metrics
+from wnb.accounts import create_user
+from wnb.api import create_app
 from wnb.notify import (
     SmtpSettings,
     deliver,
@@ -30,19 +39,21 @@ from wnb.notify import (
 )
 from wnb.ruleset import Ruleset
 from wnb.service import RawItem, Service
-from wnb.settings import Settings
+from wnb.settings import Settings, load_settings
 from wnb.store import listing
 from wnb.store.db import open_database, writing
 from wnb.webhook import WebhookSettings
 
-from .conftest import FixedClock
-from .server import free_port
+from .conftest import ROOT, FixedClock
+from .server import free_port, serving
 from .test_notify import ADDRESSES, MISSED, PLAN_CHILD
+from .web_fixtures import SECRET
 
 STORES = ("sqlite", "postgres")  # every test here runs on both stores (conftest.py)
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 LATER = NOW + timedelta(days=1)  # long past any backoff: a row still pending would be sent now
 TIMEOUT = 0.5  # seconds wnb waits for an answer here; the slow servers wait far longer
+WNB = Path(sys.executable).parent / "wnb"
 HOOK = WebhookSettings("a-webhook-secret-for-tests-only-0123456789", timeout=TIMEOUT)
 
 
@@ -54,6 +65,7 @@ class SlowMailbox:
         self.replies: list[str] = []
         self.slow = ""
         self.wait = 5 * TIMEOUT
+        self.refuse_recipient = ""  # the answer to RCPT instead of 250, e.g. 550 no such user
 
     async def _answer_late(self, command: str) -> None:
         if self.slow == command:
@@ -61,6 +73,8 @@ class SlowMailbox:
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802 (aiosmtpd's name)
         await self._answer_late("RCPT")
+        if self.refuse_recipient:
+            return self.refuse_recipient
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -254,6 +268,18 @@ def test_a_permanently_refused_e_mail_opens_an_admin_task(
     assert "could not be delivered (550" in first_note(service, task["id"])
 
 
+def test_a_recipient_refused_for_good_fails_and_opens_an_admin_task_instead_of_retrying_forever(
+    red_flag: Any, mailbox: tuple[SlowMailbox, SmtpSettings]
+) -> None:
+    box, smtp = mailbox
+    service = by_mail(red_flag)
+    box.refuse_recipient = "550 5.1.1 no such user"
+    assert deliver(service.db, smtp, NOW)["failed"] == 1
+    assert deliver(service.db, smtp, LATER)["failed"] == 0 and box.messages == []
+    ((_, status, attempts, error, task_id),) = outbox(service)
+    assert (status, attempts) == ("failed", 1) and error.startswith("550") and task_id is not None
+
+
 def test_a_transient_refusal_opens_no_admin_task(red_flag: Any, mailbox: tuple[SlowMailbox, SmtpSettings]) -> None:
     box, smtp = mailbox
     service = by_mail(red_flag)
@@ -353,3 +379,48 @@ def test_a_webhook_answering_a_client_error_opens_a_failed_task(red_flag: Any, r
     assert deliver(service.db, None, NOW, HOOK)["failed"] == 1
     (task,) = admin_tasks(service)
     assert task["code"] == "notification-failed" and "HTTP 404" in first_note(service, task["id"])
+
+
+# ---- where people see it ----
+
+
+def test_wnb_outbox_shows_an_uncertain_row_with_its_admin_task_and_what_to_do(
+    red_flag: Any, mailbox: tuple[SlowMailbox, SmtpSettings], receiver: Receiver, db_url: str
+) -> None:
+    box, smtp = mailbox
+    service = red_flag(Settings(webhook_url=receiver.url, notify=dict(ADDRESSES)).notify_targets())
+    box.slow, receiver.mode = "DATA", "hang"
+    assert deliver(service.db, smtp, NOW, HOOK)["uncertain"] == 2
+    env = {**os.environ, "WNB_DATABASE_URL": db_url, "COLUMNS": "250"}
+    shown = subprocess.run([str(WNB), "outbox"], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    assert shown.stdout.count("uncertain") >= 2 and "ask the recipient whether it did" in shown.stdout
+    assert "2 uncertain, 0 failed: each has an admin task" in shown.stdout
+    scripted = subprocess.run([str(WNB), "outbox", "--json"], env=env, capture_output=True, text=True, check=True)
+    items = json.loads(scripted.stdout)
+    assert {item["status"] for item in items} == {"uncertain"}
+    assert sorted(item["admin_task"] for item in items) == sorted(task["id"] for task in admin_tasks(service))
+    assert "token" not in scripted.stdout and "token" not in shown.stdout  # a webhook shows its host only
+
+
+def test_the_admin_worklist_says_to_ask_the_recipient_and_explain_names_the_row(
+    red_flag: Any, mailbox: tuple[SlowMailbox, SmtpSettings]
+) -> None:
+    box, smtp = mailbox
+    service = by_mail(red_flag)
+    box.slow = "DATA"
+    deliver(service.db, smtp, NOW)
+    ((row_id, _, _, _, task_id),) = outbox(service)
+    create_user(service.db, "admin.kim", "admin", "administrator passphrase")
+    app = create_app(service, settings=load_settings(session_secret=SECRET))
+    with serving(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        form = client.get("/web/sign-in")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None
+        answer = client.post(
+            "/web/sign-in", data={"csrf": csrf[1], "name": "admin.kim", "password": "administrator passphrase"}
+        )
+        assert answer.status_code == 303
+        worklist = client.get("/web/", params={"role": "admin"}).text
+        explained = client.get(f"/web/explain/T{task_id}").text
+    assert f'id="task-T{task_id}"' in worklist and "Ask the recipient whether a notification arrived" in worklist
+    assert f"outbox row {row_id}" in explained and "Ask the recipient whether it arrived" in explained

@@ -296,6 +296,40 @@ def rejects(as_json: JsonOption = False, all_: AllOption = False) -> None:
     guarded(run)
 
 
+@app.command()
+def outbox(
+    as_json: JsonOption = False,
+    all_: Annotated[bool, typer.Option("--all", help="Delivered messages too, not only those not delivered.")] = False,
+) -> None:
+    """Notifications not delivered (pending, sending, uncertain, failed), each with what to do about it."""
+    from wnb import notify, webhook
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            items = listing.outbox(connection, include_sent=all_)
+        for item in items:  # a webhook URL may carry a token: show its host only
+            if webhook.is_webhook(item["recipient"]):
+                item["recipient"] = webhook.host_of(item["recipient"])
+        if as_json:
+            return _emit_json(items)
+        table = Table(title=f"{len(items)} notification{'s' if len(items) != 1 else ''}", title_justify="left")
+        for column in ("id", "status", "to", "notification", "tries", "last error", "admin task", "what to do"):
+            table.add_column(column, overflow="fold")
+        for item in items:
+            cells = [str(item["id"]), item["status"], item["recipient"], item["notification"], str(item["attempts"])]
+            cells += [item["last_error"] or "", item["admin_task"] or "", notify.WHAT_TO_DO.get(item["status"], "")]
+            table.add_row(*(Text(cell) for cell in cells))
+        out.print(table)
+        waiting = Counter(item["status"] for item in items)
+        if waiting["uncertain"] or waiting["failed"]:
+            say(
+                f"{waiting['uncertain']} uncertain, {waiting['failed']} failed: each has an admin task "
+                "(`wnb tasks --role admin`); `wnb explain T…` shows what to check, then complete the task"
+            )
+
+    guarded(run)
+
+
 def _times(reject: dict[str, Any]) -> str:
     """How often a rejected row was received: `1`, or `3, last Mon 02 Mar 2026 09:05 GMT`."""
     count = reject["received_count"]

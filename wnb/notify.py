@@ -42,6 +42,14 @@ MAX_PER_RUN = 1000  # rows one delivery run sends at most; the next run (30 s la
 UNCERTAIN_CODE = "notification-uncertain"  # the admin task of a row that may or may not have arrived
 FAILED_CODE = "notification-failed"  # the admin task of a row that could not be delivered
 UNDELIVERED = ("uncertain", "failed")
+# What each outbox status means for the people running wnb (`wnb outbox`, deploy/OPERATIONS.md).
+WHAT_TO_DO = {
+    "pending": "waits to be sent (retried with backoff after a transient failure)",
+    "sending": "being sent now; if wnb stopped meanwhile it becomes uncertain",
+    "uncertain": "may have arrived, never sent again: ask the recipient whether it did (its admin task)",
+    "failed": "not delivered, never tried again: check the address, tell the recipient another way (its admin task)",
+    "sent": "delivered",
+}
 
 
 def parse_addresses(text: str) -> dict[str, tuple[str, ...]]:
@@ -183,7 +191,7 @@ def _open_task(connection: Connection, row: Record, now: datetime) -> str:
     channel = "webhook" if webhook.is_webhook(row.recipient) else "e-mail"
     notification = row.dedupe_key.removesuffix(f":{row.recipient}")
     # A webhook URL may carry a token: the task names its host only (the setting, WNB_WEBHOOK_URL, says the rest).
-    where = _host(row.recipient) if channel == "webhook" else row.recipient
+    where = webhook.host_of(row.recipient) if channel == "webhook" else row.recipient
     if row.status == "uncertain":
         code = UNCERTAIN_CODE
         note = (
@@ -208,12 +216,6 @@ def _open_task(connection: Connection, row: Record, now: datetime) -> str:
     task_id, _ = admin_task_in(connection, f"outbox:{row.id}", code, note, details, now, actor="outbox")
     Sql(connection).update(outbox, row.id, {"admin_task_id": task_id})
     return task_ref(task_id)
-
-
-def _host(url: str) -> str:
-    """scheme://host[:port] of a URL, without its path or query."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0].rsplit('@', 1)[-1]}"
 
 
 def _log_opened(tasks: list[str]) -> None:
@@ -312,6 +314,9 @@ def _email_outcome(row: Record, now: datetime, smtp: SmtpSettings) -> dict[str, 
         client.send_message(message)
     except smtplib.SMTPResponseException as error:  # an answer: the server did not take the message
         return _failure(row, now, 500 <= error.smtp_code < 600, f"{error.smtp_code} {error.smtp_error!r}")
+    except smtplib.SMTPRecipientsRefused as error:  # the one recipient refused (a 550 "no such user" is for good)
+        code, text = next(iter(error.recipients.values()))
+        return _failure(row, now, 500 <= code < 600, f"{code} {text!r}")
     except (smtplib.SMTPException, OSError) as error:
         if client is not None and client.message_requested:
             return _uncertain(row, f"no answer after the message was sent ({type(error).__name__})")

@@ -58,6 +58,12 @@ def is_webhook(address: str) -> bool:
     return address.startswith(("https://", "http://"))
 
 
+def host_of(url: str) -> str:
+    """scheme://host[:port] of a webhook URL, without the path or query that may carry a token."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0].rsplit('@', 1)[-1]}"
+
+
 def sign(secret: str, body: bytes) -> str:
     """The signature header's value for `body`."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
