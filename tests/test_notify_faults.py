@@ -223,6 +223,13 @@ def test_a_mail_server_too_slow_before_the_message_was_asked_for_is_retried(
     assert len(box.messages) == 1 and admin_tasks(service) == []
 
 
+def test_a_mail_server_refusing_the_connection_is_retried_and_opens_no_task(red_flag: Any) -> None:
+    service = by_mail(red_flag)
+    nobody = SmtpSettings("127.0.0.1", free_port(), "wnb@trust.example", timeout=TIMEOUT)
+    assert deliver(service.db, nobody, NOW)["retried"] == 1
+    assert outbox(service)[0][1:] == ("pending", 1, "ConnectionRefusedError", None)
+
+
 def test_a_mail_server_slow_to_say_goodbye_after_taking_the_message_counts_it_sent(
     red_flag: Any, mailbox: tuple[SlowMailbox, SmtpSettings]
 ) -> None:
