@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from wnb import audit
+from wnb import audit, notify, webhook
 from wnb.display import local, plain_code
 from wnb.errors import WnbError
 from wnb.explain import explain_item
@@ -302,7 +302,6 @@ def outbox(
     all_: Annotated[bool, typer.Option("--all", help="Delivered messages too, not only those not delivered.")] = False,
 ) -> None:
     """Notifications not delivered (pending, sending, uncertain, failed), each with what to do about it."""
-    from wnb import notify, webhook
 
     def run() -> None:
         with open_database().connect() as connection:
