@@ -68,6 +68,7 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
     SQLModel.metadata.create_all(old)
     with old.begin() as connection:
         connection.exec_driver_sql("ALTER TABLE outbox DROP COLUMN claimed_at")  # added by revision 0002
+        connection.exec_driver_sql("ALTER TABLE outbox DROP COLUMN admin_task_id")  # added by revision 0009
         connection.exec_driver_sql("DROP TABLE reject")  # its fingerprint, count and last time came with 0003
         connection.exec_driver_sql(FIRST_REJECT_TABLE)
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
@@ -120,3 +121,41 @@ def test_upgrading_to_reject_fingerprints_merges_copies_of_a_row_into_the_oldest
     assert merged[0][5] == fingerprint("api:pas", "pas", '{"event_id": "e1"}')
     assert len({row[5] for row in merged}) == 3
     assert _differences(db_url) == []
+
+
+def test_outbox_rows_undelivered_before_revision_0009_get_one_admin_task_each_after_the_upgrade(db_url: str) -> None:
+    from wnb.notify import open_undelivered_tasks
+
+    engine = open_database(db_url)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0003")  # before outbox rows knew their admin task
+    outbox = sa.table(
+        "outbox",
+        *(sa.column(name) for name in ("id", "dedupe_key", "recipient", "subject", "body", "status", "attempts")),
+        sa.column("last_error"),
+        *(sa.column(name, UTCDateTime()) for name in ("next_attempt_at", "created_at")),
+    )
+    old = {"recipient": "sg@trust.example", "subject": "s", "body": "b", "attempts": 1, "last_error": "e"}
+    times = {"next_attempt_at": _at(0), "created_at": _at(0)}
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(outbox),
+            [
+                {"id": 1, "dedupe_key": "flag:F1:raised:sg@trust.example", "status": "uncertain", **old, **times},
+                {"id": 2, "dedupe_key": "flag:F2:raised:sg@trust.example", "status": "failed", **old, **times},
+                {"id": 3, "dedupe_key": "flag:F3:raised:sg@trust.example", "status": "sent", **old, **times},
+            ],
+        )
+        command.upgrade(alembic_config(connection), "head")
+    assert _differences(db_url) == []
+    assert len(open_undelivered_tasks(engine, _at(5))) == 2
+    assert open_undelivered_tasks(engine, _at(6)) == []
+    with engine.connect() as connection:
+        linked = connection.exec_driver_sql("SELECT id, admin_task_id FROM outbox ORDER BY id").all()
+        services = connection.exec_driver_sql("SELECT service, code FROM task ORDER BY id").all()
+    engine.dispose()
+    assert [row[1] is not None for row in linked] == [True, True, False]
+    assert [tuple(row) for row in services] == [
+        ("outbox:1", "notification-uncertain"),
+        ("outbox:2", "notification-failed"),
+    ]

@@ -82,8 +82,9 @@ def test_a_red_flag_is_mailed_once_to_the_safeguarding_nurses(wnb: Service, mail
     box, smtp = mailbox
     wnb.ingest_one(RawItem(1, "", dict(MISSED)), origin="test")
     wnb.ingest_one(RawItem(2, "", {**MISSED, "event_id": "e2", "appointment_id": "a2"}), origin="test")  # repeat
-    assert deliver(wnb.db, smtp, NOW) == {"sent": 1, "retried": 0, "failed": 0}
-    assert deliver(wnb.db, smtp, NOW) == {"sent": 0, "retried": 0, "failed": 0}  # a second run sends nothing
+    assert deliver(wnb.db, smtp, NOW) == {"sent": 1, "retried": 0, "failed": 0, "uncertain": 0}
+    # A second run sends nothing.
+    assert deliver(wnb.db, smtp, NOW) == {"sent": 0, "retried": 0, "failed": 0, "uncertain": 0}
     (message,) = box.messages
     assert message.rcpt_tos == ["sg@trust.example"]
     assert b"safeguarding-plan-wnb" in message.content and b"9990000018" not in message.content

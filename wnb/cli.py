@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from wnb import audit
+from wnb import audit, notify, webhook
 from wnb.display import local, plain_code
 from wnb.errors import WnbError
 from wnb.explain import explain_item
@@ -292,6 +292,39 @@ def rejects(as_json: JsonOption = False, all_: AllOption = False) -> None:
             ]
             table.add_row(*(Text(cell) for cell in cells))
         out.print(table)
+
+    guarded(run)
+
+
+@app.command()
+def outbox(
+    as_json: JsonOption = False,
+    all_: Annotated[bool, typer.Option("--all", help="Delivered messages too, not only those not delivered.")] = False,
+) -> None:
+    """Notifications not delivered (pending, sending, uncertain, failed), each with what to do about it."""
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            items = listing.outbox(connection, include_sent=all_)
+        for item in items:  # a webhook URL may carry a token: show its host only
+            if webhook.is_webhook(item["recipient"]):
+                item["recipient"] = webhook.host_of(item["recipient"])
+        if as_json:
+            return _emit_json(items)
+        table = Table(title=f"{len(items)} notification{'s' if len(items) != 1 else ''}", title_justify="left")
+        for column in ("id", "status", "to", "notification", "tries", "last error", "admin task", "what to do"):
+            table.add_column(column, overflow="fold")
+        for item in items:
+            cells = [str(item["id"]), item["status"], item["recipient"], item["notification"], str(item["attempts"])]
+            cells += [item["last_error"] or "", item["admin_task"] or "", notify.WHAT_TO_DO.get(item["status"], "")]
+            table.add_row(*(Text(cell) for cell in cells))
+        out.print(table)
+        waiting = Counter(item["status"] for item in items)
+        if waiting["uncertain"] or waiting["failed"]:
+            say(
+                f"{waiting['uncertain']} uncertain, {waiting['failed']} failed: each has an admin task "
+                "(`wnb tasks --role admin`); `wnb explain T…` shows what to check, then complete the task"
+            )
 
     guarded(run)
 

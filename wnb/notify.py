@@ -4,9 +4,16 @@ New red flags notify the safeguarding nurses' addresses; an escalated task notif
 Messages carry ids and codes only, never personal data: the reader opens wnb to see the child.
 Delivery claims a row (pending → sending) in its own transaction before sending, so two deliverers never
 send one row; after a crash a row left `sending` becomes `uncertain` and is not sent again (never twice).
-Transient SMTP failures (4xx, connection errors) are retried with exponential backoff; permanent ones (5xx)
-stop and are recorded. A webhook target is an address that is an http(s) URL: its row's body is JSON of ids
-and codes, posted by wnb/webhook.py with the same claim, retry and never-twice rules.
+Transient SMTP failures (4xx, connection errors, a timeout before the server asked for the message) are
+retried with exponential backoff; permanent ones (5xx) stop and are recorded (`failed`). Once the server
+has asked for the message (354 after DATA) and may hold it, a lost answer (a timeout, the connection cut)
+makes the row `uncertain` too: sending it again could deliver it twice. A webhook target is an address that
+is an http(s) URL: its row's body is JSON of ids and codes, posted by wnb/webhook.py with the same claim,
+retry and never-twice rules.
+
+Never lost unseen: each row that ends `uncertain` or `failed` opens one task for the `admin` role naming it
+(code `notification-uncertain` or `notification-failed`, service `outbox:<id>`), in the transaction that
+records the outcome, and the row keeps the task's id (`admin_task_id`), so retries and replicas open no second.
 """
 
 from __future__ import annotations
@@ -32,6 +39,17 @@ outbox = OutboxRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __ta
 MAX_BACKOFF = timedelta(hours=1)
 SENDING_GRACE = timedelta(minutes=5)  # far longer than one send may take (the SMTP timeout)
 MAX_PER_RUN = 1000  # rows one delivery run sends at most; the next run (30 s later) takes the rest
+UNCERTAIN_CODE = "notification-uncertain"  # the admin task of a row that may or may not have arrived
+FAILED_CODE = "notification-failed"  # the admin task of a row that could not be delivered
+UNDELIVERED = ("uncertain", "failed")
+# What each outbox status means for the people running wnb (`wnb outbox`, deploy/OPERATIONS.md).
+WHAT_TO_DO = {
+    "pending": "waits to be sent (retried with backoff after a transient failure)",
+    "sending": "being sent now; if wnb stopped meanwhile it becomes uncertain",
+    "uncertain": "may have arrived, never sent again: ask the recipient whether it did (its admin task)",
+    "failed": "not delivered, never tried again: check the address, tell the recipient another way (its admin task)",
+    "sent": "delivered",
+}
 
 
 def parse_addresses(text: str) -> dict[str, tuple[str, ...]]:
@@ -123,21 +141,96 @@ def mark_uncertain_after_restart(db: Engine, now: datetime | None = None) -> int
     with writing(db) as connection:
         sql = Sql(connection)
         stale = "" if sql.sqlite else " AND (claimed_at IS NULL OR claimed_at < :cutoff)"
+        now = now or datetime.now(UTC)
         cursor = sql.execute(
             "UPDATE outbox SET status = 'uncertain', last_error = 'interrupted while sending' "
             f"WHERE status = 'sending'{stale}",
-            {} if sql.sqlite else {"cutoff": (now or datetime.now(UTC)) - SENDING_GRACE},
+            {} if sql.sqlite else {"cutoff": now - SENDING_GRACE},
         )
-        return int(cursor.rowcount or 0)
+        marked = int(cursor.rowcount or 0)
+        opened = _open_missing_tasks(connection, now) if marked else []
+    _log_opened(opened)
+    return marked
+
+
+def open_undelivered_tasks(db: Engine, now: datetime) -> list[str]:
+    """Open the admin task of every `uncertain` or `failed` row that has none (ids of the tasks opened).
+
+    Rows get theirs when they end so; this catches rows from before tasks were opened (revision 0009) and
+    any whose outcome was written by a process that died before it could open one.
+    """
+    with db.connect() as connection:  # a read first: most rounds have nothing to report, and need no write lock
+        if Sql(connection).scalar(f"SELECT id FROM outbox WHERE {_UNREPORTED} LIMIT 1") is None:
+            return []
+    with writing(db) as connection:
+        opened = _open_missing_tasks(connection, now)
+    _log_opened(opened)
+    return opened
+
+
+_UNREPORTED = "status IN ('uncertain', 'failed') AND admin_task_id IS NULL"
+
+
+def _open_missing_tasks(connection: Connection, now: datetime) -> list[str]:
+    sql = Sql(connection)
+    rows = sql.fetch_all(
+        outbox,
+        f"SELECT * FROM outbox WHERE {_UNREPORTED} ORDER BY id LIMIT :limit"
+        + ("" if sql.sqlite else " FOR UPDATE SKIP LOCKED"),
+        {"limit": MAX_PER_RUN},
+    )
+    return [_open_task(connection, row, now) for row in rows]
+
+
+def _open_task(connection: Connection, row: Record, now: datetime) -> str:
+    """In the caller's transaction: open the admin task of undelivered `row` and link it to the row."""
+    # Imported here: wnb.effects (which admin tasks use) imports this module to queue notifications.
+    from wnb.admin_tasks import admin_task_in
+    from wnb.effects import task_ref
+
+    channel = "webhook" if webhook.is_webhook(row.recipient) else "e-mail"
+    notification = row.dedupe_key.removesuffix(f":{row.recipient}")
+    # A webhook URL may carry a token: the task names its host only (the setting, WNB_WEBHOOK_URL, says the rest).
+    where = webhook.host_of(row.recipient) if channel == "webhook" else row.recipient
+    if row.status == "uncertain":
+        code = UNCERTAIN_CODE
+        note = (
+            f"The {channel} to {where} (outbox row {row.id}, {notification}: {row.subject}) may or may not have "
+            f"arrived ({row.last_error}); it will not be sent again. Ask the recipient whether it arrived; if it "
+            "did not, tell them what it said another way. Then complete this task with what you found."
+        )
+    else:
+        code = FAILED_CODE
+        note = (
+            f"The {channel} to {where} (outbox row {row.id}, {notification}: {row.subject}) could not be "
+            f"delivered ({row.last_error}); it will not be tried again. Check the address (WNB_NOTIFY, "
+            "WNB_WEBHOOK_URL) and tell the recipient what it said another way. Then complete this task."
+        )
+    details = {
+        "outbox": row.id,
+        "notification": notification,
+        "channel": channel,
+        "outbox_status": row.status,
+        "error": row.last_error,
+    }
+    task_id, _ = admin_task_in(connection, f"outbox:{row.id}", code, note, details, now, actor="outbox")
+    Sql(connection).update(outbox, row.id, {"admin_task_id": task_id})
+    return task_ref(task_id)
+
+
+def _log_opened(tasks: list[str]) -> None:
+    for task in tasks:
+        log.warning("outbox_admin_task_opened", task=task)
 
 
 def deliver(
     db: Engine, smtp: SmtpSettings | None, now: datetime, hook: webhook.WebhookSettings | None = None
 ) -> dict[str, int]:
     """Send what is due on the channels configured (e-mail with `smtp`, webhooks with `hook`); count the results."""
-    counts = {"sent": 0, "retried": 0, "failed": 0}
+    counts = {"sent": 0, "retried": 0, "failed": 0, "uncertain": 0}
     if db.dialect.name == "postgresql":
         mark_uncertain_after_restart(db, now)  # replicas: a crashed one's rows are reported without a restart
+    open_undelivered_tasks(db, now)
     channels = [name for name, settings in (("email", smtp), ("webhook", hook)) if settings is not None]
     for _ in range(MAX_PER_RUN):
         row = _claim(db, now, channels)
@@ -149,14 +242,14 @@ def deliver(
         else:
             assert smtp is not None
             outcome = _email_outcome(row, now, smtp)
-        if outcome["status"] == "sent":
-            counts["sent"] += 1
-        elif outcome["status"] == "pending":
-            counts["retried"] += 1
-        elif outcome["status"] == "failed":
-            counts["failed"] += 1
+        counts["retried" if outcome["status"] == "pending" else str(outcome["status"])] += 1
+        task = None
         with writing(db) as connection:
             Sql(connection).update(outbox, row.id, outcome)
+            if outcome["status"] in UNDELIVERED:  # with the outcome: never lost unseen, even after a crash
+                task = _open_task(connection, Record({**row, **outcome}), now)
+        if task is not None:
+            log.warning("outbox_row_undelivered", outbox=row.id, status=outcome["status"], task=task)
     if any(counts.values()):
         log.info("outbox_delivered", **counts)
     record_backlog(db)
@@ -182,7 +275,32 @@ def _webhook_outcome(row: Record, now: datetime, hook: webhook.WebhookSettings) 
         webhook.post(hook, row.recipient, row.dedupe_key, row.body.encode())
     except webhook.DeliveryError as error:
         return _failure(row, now, error.permanent, error.reason)
+    except webhook.MaybeDelivered as error:
+        return _uncertain(row, error.reason)
     return {"status": "sent", "sent_at": datetime.now(UTC), "attempts": row.attempts + 1}
+
+
+class _Client(smtplib.SMTP):
+    """smtplib's client, noting when the server asked for the message itself (354, the answer to DATA).
+
+    From then on the server may hold the message: an answer lost after that is no failure to retry.
+    """
+
+    message_requested = False
+
+    def getreply(self) -> tuple[int, bytes]:
+        code, text = super().getreply()
+        if code == 354:
+            self.message_requested = True
+        return code, text
+
+
+def _say_goodbye(client: smtplib.SMTP) -> None:
+    """QUIT, and close: the message's fate is known by now, so a server slow or rude at QUIT changes nothing."""
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
 
 
 def _email_outcome(row: Record, now: datetime, smtp: SmtpSettings) -> dict[str, object]:
@@ -190,14 +308,28 @@ def _email_outcome(row: Record, now: datetime, smtp: SmtpSettings) -> dict[str, 
     message["From"], message["To"], message["Subject"] = smtp.sender, row.recipient, row.subject
     message["Message-ID"] = f"<{row.dedupe_key.replace(':', '.').replace('@', '.at.')}@wnb>"
     message.set_content(row.body)
+    client: _Client | None = None
     try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
-            client.send_message(message)
-    except smtplib.SMTPResponseException as error:
+        client = _Client(smtp.host, smtp.port, timeout=smtp.timeout)
+        client.send_message(message)
+    except smtplib.SMTPResponseException as error:  # an answer: the server did not take the message
         return _failure(row, now, 500 <= error.smtp_code < 600, f"{error.smtp_code} {error.smtp_error!r}")
+    except smtplib.SMTPRecipientsRefused as error:  # the one recipient refused (a 550 "no such user" is for good)
+        code, text = next(iter(error.recipients.values()))
+        return _failure(row, now, 500 <= code < 600, f"{code} {text!r}")
     except (smtplib.SMTPException, OSError) as error:
+        if client is not None and client.message_requested:
+            return _uncertain(row, f"no answer after the message was sent ({type(error).__name__})")
         return _failure(row, now, False, type(error).__name__)
+    finally:
+        if client is not None:
+            _say_goodbye(client)
     return {"status": "sent", "sent_at": datetime.now(UTC), "attempts": row.attempts + 1}
+
+
+def _uncertain(row: Record, error: str) -> dict[str, object]:
+    """The row may have been delivered: never again (`uncertain`); its admin task asks the recipient."""
+    return {"status": "uncertain", "attempts": row.attempts + 1, "last_error": error}
 
 
 def _failure(row: Record, now: datetime, permanent: bool, error: str) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""Read flags, tasks and rejects in the shapes the command line, API and scenarios show (ARCHITECTURE §4)."""
+"""Read flags, tasks, rejects and the outbox as the command line, API and scenarios show them (ARCHITECTURE §4)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from sqlalchemy import Connection, and_, func, select
 
 from wnb.errors import NotFound
 from wnb.store import repo
+from wnb.store.tables import OutboxRow
+
+_outbox = OutboxRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__
 
 
 def _links_by_item(connection: Connection, kind: str, ids: list[int]) -> dict[int, list[str]]:
@@ -97,6 +100,29 @@ def rejects(connection: Connection, include_handled: bool = False) -> list[dict[
             "field": row.field,
             "reason": row.reason,
             "raw": row.raw,
+        }
+        for row in connection.execute(query)
+    ]
+
+
+def outbox(connection: Connection, include_sent: bool = False) -> list[dict[str, Any]]:
+    """Outbox rows, oldest first: those not delivered (pending, sending, uncertain, failed), or every one."""
+    query = select(_outbox).order_by(_outbox.c.id)
+    if not include_sent:
+        query = query.where(_outbox.c.status != "sent")
+    return [
+        {
+            "id": row.id,
+            "status": row.status,
+            "recipient": row.recipient,
+            "notification": row.dedupe_key.removesuffix(f":{row.recipient}"),
+            "subject": row.subject,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "created_at": row.created_at.isoformat(),
+            "next_attempt_at": row.next_attempt_at.isoformat(),
+            "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+            "admin_task": f"T{row.admin_task_id}" if row.admin_task_id is not None else None,
         }
         for row in connection.execute(query)
     ]

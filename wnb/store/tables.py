@@ -299,3 +299,6 @@ class OutboxRow(SQLModel, table=True):
     created_at: datetime = _utc(nullable=False)
     sent_at: datetime | None = _utc()
     claimed_at: datetime | None = _utc()  # when a deliverer took it (pending → sending)
+    # The admin task opened when the row became `uncertain` or `failed` (set in the same transaction): one
+    # task per undelivered message, whatever replicas or retries report it.
+    admin_task_id: int | None = None

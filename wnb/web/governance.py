@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +12,7 @@ from sqlalchemy import String, cast, func, select
 
 from wnb import audit
 from wnb.calendar import london_date
+from wnb.csv_export import csv_text
 from wnb.display import due_in_words
 from wnb.effects import parse_ref
 from wnb.errors import WnbError
@@ -83,11 +82,9 @@ def governance_csv(request: Request, principal: Governor, first: str = "", last:
     start, end = period_of(start_day, end_day)
     with wnb.db.connect() as connection:
         board = dashboard(connection, start, end, wnb.clock())
-    text = io.StringIO()
-    csv.writer(text).writerows(board.csv_rows())
     name = f"wnb-governance-{start_day.isoformat()}-to-{end_day.isoformat()}.csv"
     return Response(
-        text.getvalue(),
+        csv_text(board.csv_rows()),  # formula-like cells escaped (wnb/csv_export.py)
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

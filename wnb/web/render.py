@@ -35,6 +35,9 @@ TASK_WORDS = {
     "adult-wellbeing-review": "Review the adult's wellbeing",
     "discharge-review": "Review the discharge",
     "follow-up-check": "Check a follow-up appointment is booked",
+    # The admin's tasks about notifications (wnb/notify.py); the task's history says which and to whom.
+    "notification-uncertain": "Ask the recipient whether a notification arrived (it may not have; not resent)",
+    "notification-failed": "Pass on a notification that could not be delivered",
 }
 
 
