@@ -1,5 +1,5 @@
-"""The service's commands: `wnb serve`, `wnb inbox`, `wnb keys create|revoke|list`, `wnb users create|disable|list`,
-`wnb db upgrade`."""
+"""The service's commands: `wnb serve`, `wnb inbox`, `wnb keys create|revoke|list`,
+`wnb users create|disable|password|unlock|list`, `wnb db upgrade`."""
 
 from __future__ import annotations
 
@@ -232,6 +232,45 @@ def users_disable(
     def run() -> None:
         disable_user(open_database(), name, actor=by)
         say(f"user {name} disabled")
+
+    guarded(run)
+
+
+@users_app.command("password")
+def users_password(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from standard input.")
+    ] = False,
+    by: OperatorOption = "cli",
+) -> None:
+    """Set a person's new password (12 characters or more); every session of theirs on the pages ends at once."""
+    from wnb.accounts import change_password
+
+    def run() -> None:
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+        ended = change_password(open_database(), name, password, actor=by)
+        say(f"password of {name} changed; {ended} session{'s' if ended != 1 else ''} signed out")
+
+    guarded(run)
+
+
+@users_app.command("unlock")
+def users_unlock(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    by: OperatorOption = "cli",
+) -> None:
+    """Lift a lock after failed sign-ins now (it also opens by itself after WNB_SIGNIN_LOCK_MINUTES)."""
+    from datetime import UTC, datetime
+
+    from wnb.signin import unlock
+
+    def run() -> None:
+        addresses = unlock(open_database(), name, datetime.now(UTC), actor=by)
+        say(f"user {name} unlocked: failed sign-ins from {addresses} address{'es' if addresses != 1 else ''} cleared")
 
     guarded(run)
 

@@ -26,6 +26,7 @@ from wnb.notify import SmtpSettings
 from wnb.scheduler import Scheduler
 from wnb.service import Service
 from wnb.settings import DEFAULT_SESSION_SECRET, Settings, load_settings, refuse_unsafe_production
+from wnb.signin import Limits
 from wnb.webhook import WebhookSettings
 
 ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
@@ -85,6 +86,8 @@ def create_app(
     )
     app.state.service = service
     app.state.settings = settings
+    limits = Limits(lock_failures=settings.signin_lock_failures, lock_minutes=settings.signin_lock_minutes)
+    app.state.sign_in_limits = limits
     app.state.heartbeat = scheduler.heartbeat if scheduler else None
     app.state.feeds = feeds if scheduler else None
     install_handlers(app)
@@ -104,7 +107,8 @@ def create_app(
     from wnb.web import mount_web  # here: wnb.web imports the API's role checks
 
     secret = settings.session_secret.get_secret_value()
-    mount_web(app, service, None if secret == DEFAULT_SESSION_SECRET else secret, https_only=settings.is_production)
+    session_secret = None if secret == DEFAULT_SESSION_SECRET else secret
+    mount_web(app, service, session_secret, https_only=settings.is_production, limits=limits)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

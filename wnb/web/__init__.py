@@ -17,12 +17,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Route
 
-from wnb.accounts import user_for_password
+from wnb.api.auth import client_address
 from wnb.audit import AuditLog
 from wnb.errors import InvalidAction, NotFound, WnbError
 from wnb.service import Service
+from wnb.signin import Limits, TooManyFailures, check_password
 from wnb.store.db import writing
-from wnb.web import child, governance, quality, worklist
+from wnb.web import child, governance, password, quality, worklist
 from wnb.web.render import PREFIX, home_for, render
 from wnb.web.session import (
     SESSION_HOURS,
@@ -49,10 +50,13 @@ def _audit_session(service: Service, actor: str, action: str) -> None:
         log.finish()
 
 
-def create_web(service: Service, session_secret: str, https_only: bool = False) -> FastAPI:
-    """The pages as an app of their own over `service`."""
+def create_web(
+    service: Service, session_secret: str, https_only: bool = False, limits: Limits | None = None
+) -> FastAPI:
+    """The pages as an app of their own over `service`; `limits` on failed sign-ins (default: Limits())."""
     web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     web.state.service = service
+    web.state.sign_in_limits = limits or Limits()
     web.add_middleware(
         SessionMiddleware,
         secret_key=session_secret,
@@ -92,7 +96,18 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
         password: Annotated[str, Form(max_length=1000)] = "",
         next: Annotated[str, Form()] = "",
     ) -> Response:
-        principal = user_for_password(service.db, name.strip(), password) if name.strip() and password else None
+        principal = None
+        if name.strip() and password:
+            try:
+                principal = check_password(
+                    service.db, name.strip(), password, client_address(request), service.clock(),
+                    web.state.sign_in_limits, via="web",
+                )  # fmt: skip
+            except TooManyFailures as refused:
+                error = f"Too many failed sign-ins: {refused.advice}."
+                page = render(request, "sign_in.html", status_code=429, next=next, error=error, name=name)
+                page.headers["Retry-After"] = str(refused.retry_after_seconds)
+                return page
         if principal is None:
             error = "Wrong user name or password."
             return render(request, "sign_in.html", status_code=401, next=next, error=error, name=name)
@@ -107,7 +122,7 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
         sign_out(request)
         return RedirectResponse(PREFIX + "/sign-in", status_code=303)
 
-    for router in (worklist.router, child.router, governance.router, quality.router):
+    for router in (worklist.router, child.router, governance.router, quality.router, password.router):
         web.include_router(router)
 
     async def on_sign_in_needed(request: Request, error: Exception) -> Response:
@@ -128,7 +143,9 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
     return web
 
 
-def mount_web(app: FastAPI, service: Service, session_secret: str | None, https_only: bool = False) -> None:
+def mount_web(
+    app: FastAPI, service: Service, session_secret: str | None, https_only: bool = False, limits: Limits | None = None
+) -> None:
     """Mount the pages at /web on `app`, and send a browser opening / to them.
 
     Without a secret, a random one is made for this process: nobody can forge a session with a known default,
@@ -136,7 +153,7 @@ def mount_web(app: FastAPI, service: Service, session_secret: str | None, https_
     """
     if not session_secret:
         session_secret = secrets.token_urlsafe(32)  # production mode refuses to start without one (settings)
-    app.mount(PREFIX, create_web(service, session_secret, https_only))
+    app.mount(PREFIX, create_web(service, session_secret, https_only, limits))
 
     async def to_pages(request: Request) -> Response:
         return RedirectResponse(PREFIX + "/", status_code=307)
