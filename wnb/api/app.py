@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 import uvicorn
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from wnb.api import fhir, fhir_read, ingestion, observe, worklist
+from wnb.api import docs, fhir, fhir_read, ingestion, observe, worklist
+from wnb.api.headers import SecurityHeaders
 from wnb.api.problems import install_handlers
 from wnb.calendar import is_working_day
 from wnb.feeds import FeedWatch
@@ -29,6 +31,7 @@ from wnb.settings import DEFAULT_SESSION_SECRET, Settings, load_settings, refuse
 from wnb.signin import Limits
 from wnb.webhook import WebhookSettings
 
+log = structlog.get_logger("wnb.api")
 ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
 
 
@@ -61,8 +64,17 @@ def create_app(
         listener = None
         if mllp is not None:
             from wnb.mllp import Listener
+            from wnb.mllp_peers import Peers, startup_warning
 
-            listener = Listener(service, *mllp)
+            if warning := startup_warning(settings):
+                log.warning("mllp_peers_missing", advice=warning)
+            listener = Listener(
+                service,
+                *mllp,
+                peers=Peers.from_settings(settings),
+                idle_seconds=settings.mllp_idle_minutes * 60,
+                max_connections=settings.mllp_max_connections,
+            )
             await listener.start()
         app.state.mllp = listener
         if scheduler:
@@ -80,10 +92,13 @@ def create_app(
         summary="Was-Not-Brought alerts for children's health services",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_open else None,
-        redoc_url="/redoc" if settings.docs_open else None,
+        docs_url=None,  # wnb.api.docs serves them, with a policy naming what they load
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_open else None,
     )
+    if settings.docs_open:
+        docs.install(app, "/openapi.json")
+    app.add_middleware(SecurityHeaders, hsts=settings.is_production)
     app.state.service = service
     app.state.settings = settings
     limits = Limits(lock_failures=settings.signin_lock_failures, lock_minutes=settings.signin_lock_minutes)

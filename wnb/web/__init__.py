@@ -7,7 +7,6 @@ problem+json answers, and the API's check that every route is guarded by a role 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -67,19 +66,8 @@ def create_web(
         https_only=https_only,
     )
 
-    @web.middleware("http")
-    async def protect(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # Pages show children's records on shared ward PCs: never cached (the back button after signing out
-        # shows nothing), never framed, no script or style from elsewhere, no path (NHS numbers) in referrers.
-        response = await call_next(request)
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
-        )
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        return response
+    # The security headers (never cached, never framed, …) come from the app the pages are mounted in
+    # (wnb.api.headers), the same as the API's.
 
     web.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
