@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.conftest import ROOT, FixedClock
-from tests.server import serving
+from tests.server import free_port, serving, wait_for
 from wnb import audit
 from wnb.accounts import create_user, disable_user
 from wnb.api import create_app
@@ -304,6 +305,16 @@ def test_http_basic_failures_are_counted_with_the_pages_and_refused_with_429(sit
         assert client.get("/v1/tasks", auth=(NURSE, PASSWORD)).status_code == 429
 
 
+def test_parallel_requests_with_the_right_password_never_delay_each_other(site: Site) -> None:
+    def get(_: int) -> int:
+        return httpx.get(f"{site.url}/v1/tasks", auth=(NURSE, PASSWORD), timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(get, range(8))) == [200] * 8
+    with site.db.connect() as connection:
+        assert connection.execute(select(_failures)).all() == []  # a right password wrote nothing
+
+
 def test_every_replica_sees_the_failures_counted_by_another(site: Site, ruleset: Ruleset) -> None:
     fail(site, 3, wait=False)
     other_db = open_database(site.db_url)
@@ -313,3 +324,34 @@ def test_every_replica_sees_the_failures_counted_by_another(site: Site, ruleset:
             assert try_sign_in(client, PASSWORD).status_code == 429
     finally:
         other_db.dispose()
+
+
+def test_wnb_serve_believes_x_forwarded_for_only_from_the_proxies_it_is_given(site: Site) -> None:
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WNB_")}
+    env.update(
+        WNB_DATABASE_URL=site.db_url,
+        WNB_RULES_DIR=str(ROOT / "rules" / "default"),
+        WNB_FORWARDED_ALLOW_IPS="10.9.9.9",  # a proxy elsewhere: loopback is not one
+        WNB_LOG_LEVEL="WARNING",
+    )
+    command = [str(WNB), "serve", "--port", str(port), "--sweep-minutes", "600"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(f"{url}/health/live"), seconds=30)
+        with httpx.Client(base_url=url, timeout=20) as client:
+            assert try_sign_in(client, "wrong password", ELSEWHERE).status_code == 401
+    finally:
+        process.terminate()
+        process.wait(20)
+    with site.db.connect() as connection:
+        addresses = connection.execute(select(_failures.c.address)).scalars().all()
+    assert addresses == ["127.0.0.1"]  # the made-up address was not believed
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     log_level: str | None = Field(None, description="WARNING for commands, INFO for wnb serve")
     host: str = Field("127.0.0.1", description="address wnb serve listens on")
     port: int = Field(8000, ge=0, le=65535, description="TCP port of wnb serve")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed"
+    )
     sweep_minutes: float = Field(5, gt=0, description="minutes between sweeps (WNB-14 and escalations)")
     inbox: Path | None = Field(None, description="a folder wnb serve polls every minute for feed files")
     notify: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(

@@ -167,4 +167,13 @@ def serve(
     refuse_unsafe_production(settings)
     mllp = (host, mllp_port) if mllp_port is not None else None
     app = create_app(service, sweep_minutes, inbox, smtp, settings, mllp=mllp)
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+    # The client's address (sign-in failures count by it) is taken from X-Forwarded-For only when one of
+    # WNB_FORWARDED_ALLOW_IPS sent it: from anyone else it could be made up to lock somebody else out.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
