@@ -45,6 +45,17 @@ def test_settings_are_read_from_wnb_variables(monkeypatch: pytest.MonkeyPatch) -
     assert settings.smtp_port == 2525
 
 
+def test_sign_in_and_mllp_settings_are_read_from_wnb_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WNB_MLLP_PEERS", "pas=10.0.0.5, 10.0.0.6; lab=10.1.1.0/24")
+    monkeypatch.setenv("WNB_SIGNIN_LOCK_FAILURES", "6")
+    monkeypatch.setenv("WNB_SIGNIN_LOCK_MINUTES", "30")
+    monkeypatch.setenv("WNB_MLLP_IDLE_MINUTES", "2")
+    settings = load_settings()
+    assert settings.mllp_peers == {"pas": ("10.0.0.5/32", "10.0.0.6/32"), "lab": ("10.1.1.0/24",)}
+    assert (settings.signin_lock_failures, settings.signin_lock_minutes) == (6, 30)
+    assert (settings.mllp_idle_minutes, settings.mllp_max_connections) == (2, 50)
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "named"),
     [
@@ -53,6 +64,11 @@ def test_settings_are_read_from_wnb_variables(monkeypatch: pytest.MonkeyPatch) -
         ("WNB_NOTIFY", "nurse=sg@trust.example", "nurse"),
         ("WNB_MODE", "staging", "WNB_MODE"),
         ("WNB_WEBHOOK_URL", "ftp://hooks", "WNB_WEBHOOK_URL"),
+        ("WNB_MLLP_PEERS", "pas=10.0.0.300", "10.0.0.300"),
+        ("WNB_MLLP_PEERS", "pas=10.0.0.5;pas=10.0.0.6", "given twice"),
+        ("WNB_MLLP_PEERS", "pas", "source=address"),
+        ("WNB_SIGNIN_LOCK_FAILURES", "0", "WNB_SIGNIN_LOCK_FAILURES"),
+        ("WNB_MLLP_MAX_CONNECTIONS", "0", "WNB_MLLP_MAX_CONNECTIONS"),
     ],
 )
 def test_a_bad_setting_is_an_error_naming_the_variable_and_value(

@@ -30,6 +30,7 @@ from tests.web_fixtures import (
 from wnb import audit
 from wnb.ruleset import Ruleset
 from wnb.service import RawItem
+from wnb.sessions import start_session
 from wnb.store import listing, repo
 
 
@@ -459,20 +460,28 @@ def test_the_audit_page_names_a_changed_record(site: Site) -> None:
     assert "Chain NOT intact: record 3 was changed" in page
 
 
-def _forged_cookie(secret: str, user: str) -> str:
+def _forged_cookie(secret: str, data: dict[str, str]) -> str:
     """A session cookie as Starlette signs it (base64 JSON, itsdangerous timestamp signature)."""
-    data = base64.b64encode(json.dumps({"user": user}).encode())
-    return itsdangerous.TimestampSigner(secret).sign(data).decode()
+    encoded = base64.b64encode(json.dumps(data).encode())
+    return itsdangerous.TimestampSigner(secret).sign(encoded).decode()
 
 
 def test_a_session_cookie_signed_with_another_secret_is_not_a_session(site: Site) -> None:
-    cookie = _forged_cookie("a-guessed-development-secret", "admin.kim")
+    token = start_session(site.service.db, "admin.kim", site.clock(), 1)
+    cookie = _forged_cookie("a-guessed-development-secret", {"sid": token})
+    answer = httpx.get(f"{site.url}/web/governance", cookies={"wnb_session": cookie}, timeout=10)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/web/sign-in")
+
+
+def test_a_cookie_naming_a_person_is_not_a_session_even_signed_with_the_servers_secret(site: Site) -> None:
+    cookie = _forged_cookie(SECRET, {"user": "gov.sam"})  # what a session cookie held before sessions were kept
     answer = httpx.get(f"{site.url}/web/governance", cookies={"wnb_session": cookie}, timeout=10)
     assert answer.status_code == 303 and answer.headers["location"].startswith("/web/sign-in")
 
 
 def test_a_session_cookie_signed_with_the_servers_secret_is_accepted(site: Site) -> None:
-    cookie = _forged_cookie(SECRET, "gov.sam")  # the check above fails for the secret, not the format
+    token = start_session(site.service.db, "gov.sam", site.clock(), 1)  # the checks above fail for the
+    cookie = _forged_cookie(SECRET, {"sid": token})  # secret and the missing session, not the format
     answer = httpx.get(f"{site.url}/web/governance", cookies={"wnb_session": cookie}, timeout=10)
     assert answer.status_code == 200
 

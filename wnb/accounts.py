@@ -15,17 +15,18 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from wnb.audit import AuditLog
 from wnb.domain import Role
 from wnb.errors import WnbError
 from wnb.store.db import writing
-from wnb.store.tables import ApiKeyRow, UserRow
+from wnb.store.tables import ApiKeyRow, UserRow, WebSessionRow
 
 _keys = ApiKeyRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
 _users = UserRow.__table__  # type: ignore[attr-defined]
+_sessions = WebSessionRow.__table__  # type: ignore[attr-defined]
 
 KEY_SCHEME = "wnb"
 MIN_PASSWORD_LENGTH = 12
@@ -106,8 +107,13 @@ def revoke_api_key(db_engine: Engine, name: str, actor: str = "cli") -> None:
         _audit(connection, actor, "api_key_revoked", f"key:{name}", {"name": name, "prefix": row.prefix})
 
 
+def end_sessions(connection: Connection, name: str) -> int:
+    """End every session of the person `name` on the pages (each browser gets the sign-in page); how many."""
+    return int(connection.execute(delete(_sessions).where(_sessions.c.user_name == name)).rowcount or 0)
+
+
 def disable_user(db_engine: Engine, name: str, actor: str = "cli") -> None:
-    """Disable the person `name`'s account: their password is refused from now on (401)."""
+    """Disable the person `name`'s account: their password is refused from now on (401), their sessions end."""
     with writing(db_engine) as connection:
         row = connection.execute(select(_users).where(_users.c.name == name)).first()
         if row is None:
@@ -115,7 +121,24 @@ def disable_user(db_engine: Engine, name: str, actor: str = "cli") -> None:
         if row.disabled_at is not None:
             raise WnbError(f"the user {name!r} is disabled already")
         connection.execute(update(_users).where(_users.c.id == row.id).values(disabled_at=datetime.now(UTC)))
-        _audit(connection, actor, "user_disabled", f"user:{name}", {"name": name})
+        ended = end_sessions(connection, name)
+        _audit(connection, actor, "user_disabled", f"user:{name}", {"name": name, "sessions_ended": str(ended)})
+
+
+def change_password(db_engine: Engine, name: str, password: str, actor: str = "cli") -> int:
+    """Give the person `name` a new password and end every session of theirs at once; how many ended."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WnbError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = _hasher.hash(password)  # before the write lock: argon2 is slow on purpose
+    with writing(db_engine) as connection:
+        row = connection.execute(select(_users).where(_users.c.name == name)).first()
+        if row is None:
+            raise WnbError(f"no user named {name!r}")
+        connection.execute(update(_users).where(_users.c.id == row.id).values(password_hash=password_hash))
+        ended = end_sessions(connection, name)
+        payload = {"name": name, "sessions_ended": str(ended)}
+        _audit(connection, actor, "user_password_changed", f"user:{name}", payload)
+    return ended
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -1,5 +1,5 @@
-"""The service's commands: `wnb serve`, `wnb inbox`, `wnb keys create|revoke|list`, `wnb users create|disable|list`,
-`wnb db upgrade`."""
+"""The service's commands: `wnb serve`, `wnb inbox`, `wnb keys create|revoke|list`,
+`wnb users create|disable|password|unlock|list`, `wnb db upgrade`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from wnb.cli import JsonOption, _emit_json, app, guarded, out, say, service
 from wnb.display import local
 from wnb.errors import WnbError
 from wnb.logs import configure as configure_logging
-from wnb.settings import load_settings, refuse_unsafe_production
+from wnb.settings import Settings, load_settings, refuse_unsafe_production
 from wnb.store.db import open_database
 
 keys_app = typer.Typer(help="API keys for client systems.", no_args_is_help=True)
@@ -31,6 +31,13 @@ app.add_typer(db_app, name="db")
 OperatorOption = Annotated[
     str, typer.Option("--by", help="Who is doing this (operator name); recorded in the audit log.")
 ]
+
+
+def _warn_about_mllp_peers(settings: Settings) -> None:
+    from wnb.mllp_peers import startup_warning
+
+    if warning := startup_warning(settings):
+        typer.echo(f"wnb: warning: {warning}", err=True)
 
 
 @app.command()
@@ -58,6 +65,8 @@ def serve(
     guarded(lambda: refuse_unsafe_production(settings))  # before the database is opened or created
     if settings.log_level is None:
         configure_logging(logging.INFO)  # a service logs each request (ids only) unless told otherwise
+    if mllp_port is not None:
+        _warn_about_mllp_peers(settings)
     guarded(
         lambda: run_server(
             service(),
@@ -236,6 +245,45 @@ def users_disable(
     guarded(run)
 
 
+@users_app.command("password")
+def users_password(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from standard input.")
+    ] = False,
+    by: OperatorOption = "cli",
+) -> None:
+    """Set a person's new password (12 characters or more); every session of theirs on the pages ends at once."""
+    from wnb.accounts import change_password
+
+    def run() -> None:
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+        ended = change_password(open_database(), name, password, actor=by)
+        say(f"password of {name} changed; {ended} session{'s' if ended != 1 else ''} signed out")
+
+    guarded(run)
+
+
+@users_app.command("unlock")
+def users_unlock(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    by: OperatorOption = "cli",
+) -> None:
+    """Lift a lock after failed sign-ins now (it also opens by itself after WNB_SIGNIN_LOCK_MINUTES)."""
+    from datetime import UTC, datetime
+
+    from wnb.signin import unlock
+
+    def run() -> None:
+        addresses = unlock(open_database(), name, datetime.now(UTC), actor=by)
+        say(f"user {name} unlocked: failed sign-ins from {addresses} address{'es' if addresses != 1 else ''} cleared")
+
+    guarded(run)
+
+
 @users_app.command("list")
 def users_list(as_json: JsonOption = False) -> None:
     """List accounts (name, role, created, disabled); never passwords."""
@@ -261,14 +309,28 @@ def mllp_listen(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port, printed at start).")] = 2575,
 ) -> None:
-    """Listen for HL7 v2 SIU messages over MLLP; store and evaluate each, then ACK (AA, or AE/AR with ERR)."""
+    """Listen for HL7 v2 SIU messages over MLLP; store and evaluate each, then ACK (AA, or AE/AR with ERR).
+
+    Each source (MSH-4) is taken only from its addresses in WNB_MLLP_PEERS (in development, from loopback
+    when it has none).
+    """
     import asyncio
     import signal
 
     from wnb.mllp import Listener
+    from wnb.mllp_peers import Peers
+
+    settings = guarded(load_settings)
 
     async def listen() -> None:
-        listener = Listener(service(), host, port)
+        listener = Listener(
+            service(),
+            host,
+            port,
+            peers=Peers.from_settings(settings),
+            idle_seconds=settings.mllp_idle_minutes * 60,
+            max_connections=settings.mllp_max_connections,
+        )
         bound = await listener.start()
         say(f"listening for HL7 v2 over MLLP on {host}:{bound}")
         sys.stdout.flush()
@@ -278,8 +340,9 @@ def mllp_listen(
         await stop.wait()
         await listener.close()
 
-    if load_settings().log_level is None:
+    if settings.log_level is None:
         configure_logging(logging.INFO)
+    _warn_about_mllp_peers(settings)
 
     def run() -> None:
         asyncio.run(listen())

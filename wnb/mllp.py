@@ -7,6 +7,10 @@ stale or a duplicate); `MSA|AR` when it is not an SIU message wnb uses or cannot
 data-quality queue with its reason, which the ACK carries in ERR. Service calls are synchronous and take
 the database's write lock, so they run on worker threads; the messages of one connection are handled one
 after another, in the order they came, while several connections proceed at once.
+
+MLLP has no credentials: a message is taken only from a peer address its source may send from
+(wnb.mllp_peers); any other is refused `AR` and kept. A connection silent for `idle_seconds` is closed, and
+beyond `max_connections` open at once a new one is closed at once.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from hl7.mllp import HL7StreamReader, HL7StreamWriter, start_hl7_server
 
 from wnb.errors import InvalidEvent
 from wnb.ingest.hl7 import Refused, item_of, normalise, parse_message
+from wnb.mllp_peers import Peers
 from wnb.service import RawItem, Service
 
 log = structlog.get_logger("wnb.mllp")
 VT, FS_CR = b"\x0b", b"\x1c\x0d"
 MAX_MESSAGE_BYTES = 1 << 20
+IDLE_SECONDS = 600.0
+MAX_CONNECTIONS = 50
 ORIGIN = "mllp"
 _LOCATION = re.compile(r"^([A-Z][A-Z0-9]{2})(?:-(\d+))?(?:\s|$)")
 _control_ids = itertools.count(1)
@@ -78,6 +85,8 @@ def _error_code(problem: InvalidEvent, failed: bool) -> str:
             if "trigger" in problem.reason
             else "200^Unsupported message type^HL70357"
         )
+    if problem.field == "MSH-4":  # the sending facility is not one this peer may send for
+        return "103^Table value not found^HL70357"
     if isinstance(problem, Refused):
         return "100^Segment sequence error^HL70357"
     if problem.reason.startswith(("no ", "the message has no", "required")) or "is required" in problem.reason:
@@ -124,8 +133,24 @@ def _decode(block: bytes) -> str:
         return block.decode("cp1252", errors="replace")  # older PAS feeds send Windows-1252
 
 
-def handle_message(service: Service, block: bytes, framing: str | None = None) -> Answer:
-    """Store and evaluate one message (or keep a framing error); the ACK to send back. Runs on a worker thread."""
+def _refused_peer(item: RawItem, header: hl7.Message | None, peer: str, peers: Peers) -> RawItem | None:
+    """The message kept as refused when its source may not send from `peer`; None when it may."""
+    source = _field(header, 4).strip()
+    reason = peers.refusal(source, peer)
+    if reason is None:
+        return None
+    problem = Refused("MSH-4", reason)
+    problem.identity = {"source": source or None, "event_id": _field(header, 10).strip() or None}
+    return RawItem(item.line, item.text, problem)
+
+
+def handle_message(
+    service: Service, block: bytes, framing: str | None = None, peer: str | None = None, peers: Peers | None = None
+) -> Answer:
+    """Store and evaluate one message (or keep a framing error); the ACK to send back. Runs on a worker thread.
+
+    With `peers`, a message whose source (MSH-4) may not send from `peer` is refused (AR) and kept.
+    """
     text = _decode(block).replace("\r\n", "\n").replace("\r", "\n")  # kept one segment a line, as files are
     at = service.clock()
     message: hl7.Message | None = None
@@ -138,6 +163,8 @@ def handle_message(service: Service, block: bytes, framing: str | None = None) -
         except Refused as refused:
             item = RawItem(None, text, refused)
     header = message or _header_of(text)
+    if peers is not None and framing is None:
+        item = _refused_peer(item, header, peer or "", peers) or item
     try:
         status, problem = service.ingest_one_explained(item, origin=ORIGIN, actor=ORIGIN)
     except Exception as error:  # nothing was committed: the sender must send it again, so answer AE
@@ -185,7 +212,10 @@ async def read_block(reader: asyncio.StreamReader, limit: int) -> Block | None:
 
 
 class Listener:
-    """An MLLP server over one Service; `start` binds it, `close` stops it."""
+    """An MLLP server over one Service; `start` binds it, `close` stops it.
+
+    `peers` says which addresses may send for which source (default: any source, from loopback only).
+    """
 
     def __init__(
         self,
@@ -194,8 +224,13 @@ class Listener:
         port: int = 0,
         workers: int = 4,
         limit: int = MAX_MESSAGE_BYTES,
+        peers: Peers | None = None,
+        idle_seconds: float = IDLE_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.service, self.host, self.port, self.limit = service, host, port, limit
+        self.peers = peers or Peers()
+        self.idle_seconds, self.max_connections = idle_seconds, max_connections
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wnb-mllp")
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -229,6 +264,10 @@ class Listener:
         await loop.run_in_executor(None, self._pool.shutdown)
 
     def _connection(self, reader: HL7StreamReader, writer: HL7StreamWriter) -> None:
+        if len(self._connections) >= self.max_connections:
+            log.warning("mllp_connection_refused", reason="too_many_connections", open=len(self._connections))
+            writer.close()
+            return
         task = asyncio.get_running_loop().create_task(self._converse(reader, writer))
         self._connections.add(task)
         task.add_done_callback(self._connections.discard)
@@ -236,15 +275,17 @@ class Listener:
     async def _converse(self, reader: HL7StreamReader, writer: HL7StreamWriter) -> None:
         """Answer each block of one connection in turn until the peer closes it."""
         loop = asyncio.get_running_loop()
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if peername else ""
         try:
-            while (block := await read_block(reader, self.limit)) is not None and not self._closing:
+            while (block := await self._next_block(reader)) is not None and not self._closing:
                 self._in_flight += 1
                 try:
                     if block.cut_short:
                         cut = "a message cut short: a new <VT> began before its <FS><CR>"
                         await loop.run_in_executor(self._pool, handle_message, self.service, block.cut_short, cut)
                     answer = await loop.run_in_executor(
-                        self._pool, handle_message, self.service, block.data, block.framing
+                        self._pool, handle_message, self.service, block.data, block.framing, peer, self.peers
                     )
                     if reader.at_eof() and block.framing and block.framing.startswith("the connection closed"):
                         break  # nobody is left to answer
@@ -256,3 +297,11 @@ class Listener:
             pass
         finally:
             writer.close()
+
+    async def _next_block(self, reader: HL7StreamReader) -> Block | None:
+        """The next block, or None at the end of the connection or once it was silent for `idle_seconds`."""
+        try:
+            return await asyncio.wait_for(read_block(reader, self.limit), self.idle_seconds)
+        except TimeoutError:
+            log.info("mllp_connection_idle_closed", idle_seconds=self.idle_seconds)
+            return None

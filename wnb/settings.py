@@ -7,6 +7,7 @@ In production mode the service refuses to start while a secret keeps its develop
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -54,6 +55,26 @@ def parse_feed_windows(text: str) -> dict[str, timedelta]:
     return windows
 
 
+def parse_mllp_peers(text: str) -> dict[str, tuple[str, ...]]:
+    """`pas=10.0.0.5,10.0.0.6;lab=10.1.0.0/24` → {source (MSH-4): addresses or networks}; each source once."""
+    peers: dict[str, tuple[str, ...]] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(";"))):
+        source, _, addresses = part.partition("=")
+        source = source.strip()
+        if not source or not addresses.strip():
+            raise ValueError(f"entry {part!r} is not source=address,address (e.g. pas=10.0.0.5,10.0.0.6)")
+        if source in peers:
+            raise ValueError(f"source {source!r} is given twice")
+        found = []
+        for address in filter(None, (piece.strip() for piece in addresses.split(","))):
+            try:
+                found.append(str(ipaddress.ip_network(address, strict=False)))
+            except ValueError:
+                raise ValueError(f"{address!r} (for {source}) is not an IP address or network") from None
+        peers[source] = tuple(found)
+    return peers
+
+
 def parse_notify(text: str) -> dict[str, tuple[str, ...]]:
     """`role=a@x,role=b@y` → {role: addresses}; every role must be one of wnb's roles."""
     found: dict[str, list[str]] = {}
@@ -79,6 +100,9 @@ class Settings(BaseSettings):
     log_level: str | None = Field(None, description="WARNING for commands, INFO for wnb serve")
     host: str = Field("127.0.0.1", description="address wnb serve listens on")
     port: int = Field(8000, ge=0, le=65535, description="TCP port of wnb serve")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed"
+    )
     sweep_minutes: float = Field(5, gt=0, description="minutes between sweeps (WNB-14 and escalations)")
     inbox: Path | None = Field(None, description="a folder wnb serve polls every minute for feed files")
     notify: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(
@@ -94,11 +118,26 @@ class Settings(BaseSettings):
         default_factory=dict, description="how long each source may stay silent: pas=24h,community=3d"
     )
     docs: bool | None = Field(None, description="serve /docs and /openapi.json (default: not in production)")
+    signin_lock_failures: int = Field(
+        10, ge=1, description="failed sign-ins of one account from one address that lock it from that address"
+    )
+    signin_lock_minutes: float = Field(15, gt=0, description="how long such a lock lasts; it then opens by itself")
+    mllp_peers: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(
+        default_factory=dict,
+        description="the addresses each HL7 source (MSH-4) may send from: pas=10.0.0.5,10.0.0.6;lab=10.1.1.1",
+    )
+    mllp_idle_minutes: float = Field(10, gt=0, description="an MLLP connection silent this long is closed")
+    mllp_max_connections: int = Field(50, ge=1, description="MLLP connections open at once; more are closed")
 
     @field_validator("notify", mode="before")
     @classmethod
     def _notify(cls, value: Any) -> Any:
         return parse_notify(value) if isinstance(value, str) else value
+
+    @field_validator("mllp_peers", mode="before")
+    @classmethod
+    def _mllp_peers(cls, value: Any) -> Any:
+        return parse_mllp_peers(value) if isinstance(value, str) else value
 
     @field_validator("feed_windows", mode="before")
     @classmethod

@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 import uvicorn
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from wnb.api import fhir, fhir_read, ingestion, observe, worklist
+from wnb.api import docs, fhir, fhir_read, ingestion, observe, worklist
+from wnb.api.headers import SecurityHeaders
 from wnb.api.problems import install_handlers
 from wnb.calendar import is_working_day
 from wnb.feeds import FeedWatch
@@ -26,8 +28,10 @@ from wnb.notify import SmtpSettings
 from wnb.scheduler import Scheduler
 from wnb.service import Service
 from wnb.settings import DEFAULT_SESSION_SECRET, Settings, load_settings, refuse_unsafe_production
+from wnb.signin import Limits
 from wnb.webhook import WebhookSettings
 
+log = structlog.get_logger("wnb.api")
 ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
 
 
@@ -60,8 +64,17 @@ def create_app(
         listener = None
         if mllp is not None:
             from wnb.mllp import Listener
+            from wnb.mllp_peers import Peers, startup_warning
 
-            listener = Listener(service, *mllp)
+            if warning := startup_warning(settings):
+                log.warning("mllp_peers_missing", advice=warning)
+            listener = Listener(
+                service,
+                *mllp,
+                peers=Peers.from_settings(settings),
+                idle_seconds=settings.mllp_idle_minutes * 60,
+                max_connections=settings.mllp_max_connections,
+            )
             await listener.start()
         app.state.mllp = listener
         if scheduler:
@@ -79,12 +92,17 @@ def create_app(
         summary="Was-Not-Brought alerts for children's health services",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_open else None,
-        redoc_url="/redoc" if settings.docs_open else None,
+        docs_url=None,  # wnb.api.docs serves them, with a policy naming what they load
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_open else None,
     )
+    if settings.docs_open:
+        docs.install(app, "/openapi.json")
+    app.add_middleware(SecurityHeaders, hsts=settings.is_production)
     app.state.service = service
     app.state.settings = settings
+    limits = Limits(lock_failures=settings.signin_lock_failures, lock_minutes=settings.signin_lock_minutes)
+    app.state.sign_in_limits = limits
     app.state.heartbeat = scheduler.heartbeat if scheduler else None
     app.state.feeds = feeds if scheduler else None
     install_handlers(app)
@@ -104,7 +122,8 @@ def create_app(
     from wnb.web import mount_web  # here: wnb.web imports the API's role checks
 
     secret = settings.session_secret.get_secret_value()
-    mount_web(app, service, None if secret == DEFAULT_SESSION_SECRET else secret, https_only=settings.is_production)
+    session_secret = None if secret == DEFAULT_SESSION_SECRET else secret
+    mount_web(app, service, session_secret, https_only=settings.is_production, limits=limits)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -148,4 +167,13 @@ def serve(
     refuse_unsafe_production(settings)
     mllp = (host, mllp_port) if mllp_port is not None else None
     app = create_app(service, sweep_minutes, inbox, smtp, settings, mllp=mllp)
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+    # The client's address (sign-in failures count by it) is taken from X-Forwarded-For only when one of
+    # WNB_FORWARDED_ALLOW_IPS sent it: from anyone else it could be made up to lock somebody else out.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )

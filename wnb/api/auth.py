@@ -9,9 +9,10 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBasicCredentials
 
-from wnb.accounts import Principal, client_for_key, user_for_password
+from wnb.accounts import Principal, client_for_key
 from wnb.api.problems import Problem
 from wnb.domain import Role
+from wnb.signin import TooManyFailures, check_password
 
 PEOPLE_WHO_ACT = frozenset(
     {
@@ -33,6 +34,11 @@ _basic = HTTPBasic(auto_error=False, description="User name and password of a pe
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="wnb"'}
 
 
+def client_address(request: Request) -> str:
+    """The address a request came from (uvicorn takes it from X-Forwarded-For only when a trusted proxy sent it)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 async def authenticate(
     request: Request,
     key: Annotated[str | None, Depends(_api_key)],
@@ -42,7 +48,8 @@ async def authenticate(
 
     A key is looked up on the event loop when the database is a local SQLite file (one indexed read in WAL
     mode, which never waits for a writer: cheaper than a hop to a worker thread); on a networked database,
-    and for a password (argon2 is slow on purpose), the work goes to a worker thread.
+    and for a password (argon2 is slow on purpose), the work goes to a worker thread. Passwords are counted
+    against (user name, client address) like the pages' sign-in (wnb.signin): 429 while delayed or locked.
     """
     db = request.app.state.service.db
     if key:
@@ -54,7 +61,16 @@ async def authenticate(
             raise Problem(401, "X-API-Key", "unknown or revoked API key", headers=_CHALLENGE)
         return client
     if credentials is not None:
-        user = await run_in_threadpool(user_for_password, db, credentials.username, credentials.password)
+        service, address = request.app.state.service, client_address(request)
+        try:
+            user = await run_in_threadpool(
+                check_password, db, credentials.username, credentials.password, address, service.clock(),
+                request.app.state.sign_in_limits, "api",
+            )  # fmt: skip
+        except TooManyFailures as refused:
+            raise Problem(
+                429, "authorization", str(refused), headers={"Retry-After": str(refused.retry_after_seconds)}
+            ) from None
         if user is None:
             raise Problem(401, "authorization", "wrong user name or password", headers=_CHALLENGE)
         return user

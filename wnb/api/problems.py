@@ -22,6 +22,7 @@ _STATUS_WORDS = {
     404: "not_found",
     409: "conflict",
     413: "rejected",
+    429: "refused",
 }
 
 
@@ -44,6 +45,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "The item's status does not allow the action",
         413: "Body too large",
         422: "A field is missing, unknown or invalid",
+        429: "Too many failed sign-ins for this user name from this address: wait Retry-After seconds",
     }.items()
 }
 

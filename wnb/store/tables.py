@@ -302,3 +302,37 @@ class OutboxRow(SQLModel, table=True):
     # The admin task opened when the row became `uncertain` or `failed` (set in the same transaction): one
     # task per undelivered message, whatever replicas or retries report it.
     admin_task_id: int | None = None
+
+
+class WebSessionRow(SQLModel, table=True):
+    """A person's session on the pages, kept on the server: the cookie holds a random token, only its SHA-256
+    is stored, so ending a session (sign-out, a disabled account, a new password) works on every replica."""
+
+    __tablename__ = "web_session"
+    __table_args__ = (Index("ix_web_session_user_name", "user_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)
+    user_name: str
+    created_at: datetime = _utc(nullable=False)
+    expires_at: datetime = _utc(nullable=False)
+
+
+class SignInFailureRow(SQLModel, table=True):
+    """Failed sign-ins of one account name from one client address, counted in the database so every replica
+    refuses alike; `refused_until` is when the next attempt may be tried (a growing delay, then a lock)."""
+
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (
+        UniqueConstraint("user_name", "address", name="uq_sign_in_failure_user_address"),
+        Index("ix_sign_in_failure_last_failed_at", "last_failed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_name: str
+    address: str
+    failures: int
+    first_failed_at: datetime = _utc(nullable=False)
+    last_failed_at: datetime = _utc(nullable=False)
+    refused_until: datetime = _utc(nullable=False)
+    locked: bool = False  # the lock was reached (and audited once for this run of failures)

@@ -7,7 +7,6 @@ problem+json answers, and the API's check that every route is guarded by a role 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -17,12 +16,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Route
 
-from wnb.accounts import user_for_password
+from wnb.api.auth import client_address
 from wnb.audit import AuditLog
 from wnb.errors import InvalidAction, NotFound, WnbError
 from wnb.service import Service
+from wnb.signin import Limits, TooManyFailures, check_password
 from wnb.store.db import writing
-from wnb.web import child, governance, quality, worklist
+from wnb.web import child, governance, password, quality, worklist
 from wnb.web.render import PREFIX, home_for, render
 from wnb.web.session import (
     SESSION_HOURS,
@@ -49,10 +49,13 @@ def _audit_session(service: Service, actor: str, action: str) -> None:
         log.finish()
 
 
-def create_web(service: Service, session_secret: str, https_only: bool = False) -> FastAPI:
-    """The pages as an app of their own over `service`."""
+def create_web(
+    service: Service, session_secret: str, https_only: bool = False, limits: Limits | None = None
+) -> FastAPI:
+    """The pages as an app of their own over `service`; `limits` on failed sign-ins (default: Limits())."""
     web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     web.state.service = service
+    web.state.sign_in_limits = limits or Limits()
     web.add_middleware(
         SessionMiddleware,
         secret_key=session_secret,
@@ -63,19 +66,8 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
         https_only=https_only,
     )
 
-    @web.middleware("http")
-    async def protect(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # Pages show children's records on shared ward PCs: never cached (the back button after signing out
-        # shows nothing), never framed, no script or style from elsewhere, no path (NHS numbers) in referrers.
-        response = await call_next(request)
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
-        )
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        return response
+    # The security headers (never cached, never framed, …) come from the app the pages are mounted in
+    # (wnb.api.headers), the same as the API's.
 
     web.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
@@ -92,7 +84,18 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
         password: Annotated[str, Form(max_length=1000)] = "",
         next: Annotated[str, Form()] = "",
     ) -> Response:
-        principal = user_for_password(service.db, name.strip(), password) if name.strip() and password else None
+        principal = None
+        if name.strip() and password:
+            try:
+                principal = check_password(
+                    service.db, name.strip(), password, client_address(request), service.clock(),
+                    web.state.sign_in_limits, via="web",
+                )  # fmt: skip
+            except TooManyFailures as refused:
+                error = f"Too many failed sign-ins: {refused.advice}."
+                page = render(request, "sign_in.html", status_code=429, next=next, error=error, name=name)
+                page.headers["Retry-After"] = str(refused.retry_after_seconds)
+                return page
         if principal is None:
             error = "Wrong user name or password."
             return render(request, "sign_in.html", status_code=401, next=next, error=error, name=name)
@@ -107,7 +110,7 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
         sign_out(request)
         return RedirectResponse(PREFIX + "/sign-in", status_code=303)
 
-    for router in (worklist.router, child.router, governance.router, quality.router):
+    for router in (worklist.router, child.router, governance.router, quality.router, password.router):
         web.include_router(router)
 
     async def on_sign_in_needed(request: Request, error: Exception) -> Response:
@@ -128,7 +131,9 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
     return web
 
 
-def mount_web(app: FastAPI, service: Service, session_secret: str | None, https_only: bool = False) -> None:
+def mount_web(
+    app: FastAPI, service: Service, session_secret: str | None, https_only: bool = False, limits: Limits | None = None
+) -> None:
     """Mount the pages at /web on `app`, and send a browser opening / to them.
 
     Without a secret, a random one is made for this process: nobody can forge a session with a known default,
@@ -136,7 +141,7 @@ def mount_web(app: FastAPI, service: Service, session_secret: str | None, https_
     """
     if not session_secret:
         session_secret = secrets.token_urlsafe(32)  # production mode refuses to start without one (settings)
-    app.mount(PREFIX, create_web(service, session_secret, https_only))
+    app.mount(PREFIX, create_web(service, session_secret, https_only, limits))
 
     async def to_pages(request: Request) -> Response:
         return RedirectResponse(PREFIX + "/", status_code=307)

@@ -1,7 +1,8 @@
-"""Who is signed in to the pages: a signed session cookie, a CSRF token per session, and role checks.
+"""Who is signed in to the pages: a session kept on the server, a CSRF token per session, and role checks.
 
-The cookie (Starlette's SessionMiddleware, signed with itsdangerous) holds only the user name and the CSRF
-token; the account is read again on every request, so a disabled account or a changed role counts at once.
+The cookie (Starlette's SessionMiddleware, signed with itsdangerous) holds the session's random token and
+the CSRF token; the session and the account are read again on every request (wnb.sessions), so signing out,
+a disabled account, a new password or a changed role count at once, and an old cookie replayed is nobody.
 """
 
 from __future__ import annotations
@@ -13,14 +14,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 
 from wnb.accounts import Principal
 from wnb.api.auth import PEOPLE_WHO_ACT, READERS
 from wnb.domain import Role
-from wnb.store.tables import UserRow
-
-_users = UserRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
+from wnb.sessions import end_session, session_person, start_session
 
 # Who may open which pages (ARCHITECTURE.md §8). Governance staff read reports and the audit log; the
 # people who act work their worklist; data quality is for those who fix feeds and those who audit them.
@@ -64,26 +62,28 @@ def csrf_token(request: Request) -> str:
 
 
 def current_user(request: Request) -> Principal | None:
-    """The person signed in, read from the accounts table, or None (no session, unknown or disabled account)."""
-    name = request.session.get("user")
-    if not isinstance(name, str):
+    """The person signed in, or None (no session, an ended or expired one, a disabled account)."""
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         return None
-    with request.app.state.service.db.connect() as connection:
-        row = connection.execute(select(_users).where(_users.c.name == name)).first()
-    if row is None or row.disabled_at is not None:
-        return None
-    return Principal("user", row.name, Role(row.role))
+    service = request.app.state.service
+    return session_person(service.db, token, service.clock())
 
 
 def sign_in(request: Request, principal: Principal) -> None:
     """Start a fresh session for `principal` (a new CSRF token too, so a token seen before sign-in is useless)."""
+    service = request.app.state.service
+    if isinstance(token := request.session.get("sid"), str):
+        end_session(service.db, token)  # a session this browser had before is never left behind
     request.session.clear()
-    request.session["user"] = principal.name
+    request.session["sid"] = start_session(service.db, principal.name, service.clock(), SESSION_HOURS)
     csrf_token(request)
 
 
 def sign_out(request: Request) -> None:
-    """End the session: the browser's cookie is replaced by an empty one."""
+    """End the session on the server, and replace the browser's cookie by an empty one."""
+    if isinstance(token := request.session.get("sid"), str):
+        end_session(request.app.state.service.db, token)
     request.session.clear()
 
 
