@@ -372,7 +372,8 @@ def test_an_unreadable_file_is_quarantined_with_one_admin_task_and_the_files_beh
     }
     assert events_stored(service) == 1 and len(rejects(service)) == 1
     reports = sorted(path.name for path in (inbox / "quarantine").glob("*.error.txt"))
-    assert len(reports) == 3 and "unknown type (.xml)" in (inbox / "quarantine" / reports[2]).read_text()
+    report = (inbox / "quarantine" / reports[2]).read_text()
+    assert len(reports) == 3 and "unknown type (.xml)" in report and "complete admin task T" in report
     with service.db.connect() as connection:
         tasks = [t for t in listing.tasks(connection, include_closed=True) if t["code"] == QUARANTINED_CODE]
     assert len(tasks) == 3 and {task["owner_role"] for task in tasks} == {"admin"}

@@ -69,7 +69,7 @@ def _looks_binary(path: Path) -> bool:
 def _type_problem(path: Path) -> str | None:
     """Why wnb will not read a file, or None: of a type it does not read, or not text."""
     if _looks_binary(path):
-        return f"{path.name}: not a text file (NUL bytes); expected NDJSON, CSV, FHIR JSON or HL7 v2"
+        return f"{path.name}: not a text file (a document, archive or image); expected NDJSON, CSV, FHIR JSON or HL7 v2"
     if path.suffix.lower() not in READABLE_SUFFIXES:
         return (
             f"{path.name}: a file of unknown type ({path.suffix}); the inbox reads "
@@ -115,25 +115,31 @@ def _ingest_claimed(service: Service, path: Path, processed: Path, quarantine: P
 
 
 def _quarantine(service: Service, path: Path, quarantine: Path, stamp: str, error: Exception) -> Polled:
-    """Move the file aside with its error report, and open its admin task; the poll goes on."""
-    reason = str(error) if isinstance(error, WnbError | OSError | UnicodeError) else f"{type(error).__name__}"
+    """Move the file aside, open its admin task and write its error report beside it; the poll goes on."""
+    foreseen = isinstance(error, WnbError | OSError | UnicodeError)
+    # The task and audit carry the class of an error nobody foresaw, never its text (it may quote the file).
+    reason = str(error) if foreseen else f"the file could not be read ({type(error).__name__})"
     target = quarantine / f"{stamp}-{path.name}"
     path.rename(target)
-    report = (
-        f"{path.name} could not be read and was not ingested.\nReason: {reason}\n"
-        "Fix or replace the file and drop it in the inbox again (rows already ingested are not stored twice); "
-        "then mark the admin task done.\n"
-    )
-    target.with_name(target.name + ".error.txt").write_text(report, encoding="utf-8", errors="replace")
     log.warning("inbox_file_quarantined", file=path.name, reason=type(error).__name__)
-    note = f"inbox file {limits.printable(target.name)} quarantined: {limits.printable(reason)}"
-    details = {"file": limits.printable(target.name), "reason": limits.printable(reason)}
+    name = limits.printable(target.name) or ""
+    task = None
     try:
-        open_admin_task(
+        note = f"inbox file {name} quarantined: {limits.printable(reason)}"
+        details = {"file": name, "reason": limits.printable(reason)}
+        task = open_admin_task(
             service.db, quarantined_service(target.name), QUARANTINED_CODE, note, details, utc_now(), "inbox"
         )
-    except Exception as task_error:  # the file is aside and reported; its task is opened by hand if need be
+    except Exception as task_error:  # the file is aside and reported; the report says to tell an admin
         log.error("inbox_quarantine_task_failed", file=path.name, error=type(task_error).__name__)
+    then = f"then complete admin task {task}" if task else "then tell an admin (no admin task could be opened)"
+    report = (
+        f"{path.name} could not be read and was not ingested.\n"
+        f"Reason: {reason if foreseen else f'{type(error).__name__}: {error}'}\n"
+        "Fix or replace the file and drop it in the inbox again (rows already ingested are not stored twice); "
+        f"{then}.\n"
+    )
+    target.with_name(target.name + ".error.txt").write_text(report, encoding="utf-8", errors="replace")
     return Polled(path.name, "quarantined", {}, reason)
 
 

@@ -129,7 +129,19 @@ def storable_raw(text: str) -> tuple[str, str]:
     """
     if text_problem(text) is None:
         return text, RAW_TEXT
-    return base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii"), RAW_BASE64
+    return base64.b64encode(_received_bytes(text)).decode("ascii"), RAW_BASE64
+
+
+def _received_bytes(text: str) -> bytes:
+    """The bytes a text read with errors="surrogateescape" came from; a lone surrogate of another kind (from a
+    JSON escape such as \\ud800) as its own three bytes."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return b"".join(
+            bytes([ord(char) - 0xDC00]) if 0xDC80 <= ord(char) <= 0xDCFF else char.encode("utf-8", "surrogatepass")
+            for char in text
+        )
 
 
 def raw_bytes(raw: str, encoding: str) -> bytes:
