@@ -120,3 +120,19 @@ def test_upgrading_to_reject_fingerprints_merges_copies_of_a_row_into_the_oldest
     assert merged[0][5] == fingerprint("api:pas", "pas", '{"event_id": "e1"}')
     assert len({row[5] for row in merged}) == 3
     assert _differences(db_url) == []
+
+
+def test_upgrading_to_raw_encodings_reads_the_rejects_stored_before_as_text(db_url: str) -> None:
+    engine = open_database(db_url)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0003")  # as a database was before raw encodings
+        connection.exec_driver_sql(
+            "INSERT INTO reject (fingerprint, received_at, last_received_at, received_count, origin, reason, raw) "
+            "VALUES ('f', '2026-03-02 09:00:00', '2026-03-02 09:00:00', 1, 'pas.ndjson', 'bad', '{oops')"
+        )
+        command.upgrade(alembic_config(connection), "head")
+    with engine.connect() as connection:
+        kept = connection.exec_driver_sql("SELECT raw, raw_encoding FROM reject").one()
+    engine.dispose()
+    assert tuple(kept) == ("{oops", "text")
+    assert _differences(db_url) == []

@@ -238,8 +238,8 @@ class Service:
     ) -> list[tuple[str, InvalidEvent | None]]:
         """Items of one API batch in one transaction: each one's status and, when rejected, why.
 
-        Should the shared transaction fail, each item is tried again in its own, as an API batch was before:
-        the items before one that cannot be applied are kept, and that item raises its own error.
+        Should the shared transaction fail, each item is tried again in its own: every item is answered, one that
+        cannot be stored as its reject (`ingest_one_or_reject`); only the database being away raises.
         """
         try:
             with self._transaction() as (connection, audit):
