@@ -161,3 +161,19 @@ def test_outbox_rows_undelivered_before_revision_0009_get_one_admin_task_each_af
         ("outbox:1", "notification-uncertain"),
         ("outbox:2", "notification-failed"),
     ]
+
+
+def test_upgrading_to_raw_encodings_reads_the_rejects_stored_before_as_text(db_url: str) -> None:
+    engine = open_database(db_url)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0003")  # as a database was before raw encodings
+        connection.exec_driver_sql(
+            "INSERT INTO reject (fingerprint, received_at, last_received_at, received_count, origin, reason, raw) "
+            "VALUES ('f', '2026-03-02 09:00:00', '2026-03-02 09:00:00', 1, 'pas.ndjson', 'bad', '{oops')"
+        )
+        command.upgrade(alembic_config(connection), "head")
+    with engine.connect() as connection:
+        kept = connection.exec_driver_sql("SELECT raw, raw_encoding FROM reject").one()
+    engine.dispose()
+    assert tuple(kept) == ("{oops", "text")
+    assert _differences(db_url) == []

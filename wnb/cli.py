@@ -288,7 +288,7 @@ def rejects(as_json: JsonOption = False, all_: AllOption = False) -> None:
                 str(item["line"] or ""),
                 item["field"] or "",
                 item["reason"],
-                item["raw"][:200],
+                ("base64 of the bytes received: " if item["raw_encoding"] == "base64" else "") + item["raw"][:200],
             ]
             table.add_row(*(Text(cell) for cell in cells))
         out.print(table)

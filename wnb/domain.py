@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wnb.calendar import london_date
 from wnb.errors import InvalidEvent
+from wnb.limits import year_problem
 from wnb.nhs import (
     Attendance,
     Outcome,
@@ -84,6 +85,16 @@ def _checked_nhs_number(value: object) -> str:
 NhsNumber = Annotated[str, BeforeValidator(_checked_nhs_number)]
 
 
+_Dated = TypeVar("_Dated", bound=date | None)  # a datetime is a date
+
+
+def _in_years(value: _Dated, field: str) -> _Dated:
+    """A date within the years wnb accepts (wnb.limits); one far outside would overflow on conversion."""
+    if problem := year_problem(value):
+        raise InvalidEvent(field, problem)
+    return value
+
+
 def _to_utc(value: datetime, field: str) -> datetime:
     if value.tzinfo is None:
         raise InvalidEvent(field, "a time needs a UTC offset, e.g. 2026-03-02T10:00:00+00:00")
@@ -131,7 +142,12 @@ class AttendanceEvent(BaseModel):
     @field_validator("appointment_at", "recorded_at")
     @classmethod
     def _aware(cls, value: datetime | None, info: Any) -> datetime | None:
-        return None if value is None else _to_utc(value, info.field_name)
+        return None if value is None else _to_utc(_in_years(value, info.field_name), info.field_name)
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _born_in_years(cls, value: date | None, info: Any) -> date | None:
+        return _in_years(value, info.field_name)
 
     @model_validator(mode="after")
     def _not_before_birth(self) -> AttendanceEvent:
@@ -192,11 +208,20 @@ class PersonContext(BaseModel):
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> PersonContext:
-        """Validate a context record; any problem becomes one InvalidEvent naming the first bad field."""
+        """Validate a context record; any problem becomes one InvalidEvent naming the first bad field.
+
+        Its dates must lie within the years wnb accepts (checked here, not on the model: a record stored
+        before that limit still loads).
+        """
         try:
-            return cls.model_validate(raw)
+            context = cls.model_validate(raw)
         except ValidationError as error:
             raise invalid_event_from(error) from None
+        _in_years(context.date_of_birth, "date_of_birth")
+        for index, status in enumerate(context.statuses):
+            _in_years(status.start, f"statuses.{index}.start")
+            _in_years(status.end, f"statuses.{index}.end")
+        return context
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -45,6 +45,12 @@ FEED_AGE = Gauge(
     registry=REGISTRY,
 )
 
+INBOX_QUARANTINED = Gauge(
+    "wnb_inbox_quarantined_files",
+    "Inbox files quarantined (unreadable or of unknown type) whose admin task is still open",
+    registry=REGISTRY,
+)
+
 
 _MUTED: ContextVar[bool] = ContextVar("wnb_metrics_muted", default=False)
 

@@ -27,7 +27,7 @@ import structlog
 from hl7.mllp import HL7StreamReader, HL7StreamWriter, start_hl7_server
 
 from wnb.errors import InvalidEvent
-from wnb.ingest.hl7 import Refused, item_of, normalise, parse_message
+from wnb.ingest.hl7 import Refused, decode_message, item_of, normalise, parse_message
 from wnb.mllp_peers import Peers
 from wnb.service import RawItem, Service
 
@@ -62,7 +62,7 @@ def _header_of(text: str) -> hl7.Message | None:
     """The MSH segment of a message wnb could not use, parsed on its own when possible (for the ACK)."""
     try:
         return parse_message(normalise(text).split("\r", 1)[0])
-    except (InvalidEvent, IndexError):
+    except Exception:  # no header to answer to: the ACK is sent without one
         return None
 
 
@@ -123,14 +123,7 @@ def build_ack(
         location = f"{where.group(1)}^1^{where.group(2) or ''}" if where else ""
         detail = _escape(f"{problem.field}: {problem.reason}")
         segments.append(f"ERR||{location}|{_error_code(problem, failed)}|E||||{detail}")
-    return ("\r".join(segments) + "\r").encode("utf-8")
-
-
-def _decode(block: bytes) -> str:
-    try:
-        return block.decode("utf-8")
-    except UnicodeDecodeError:
-        return block.decode("cp1252", errors="replace")  # older PAS feeds send Windows-1252
+    return ("\r".join(segments) + "\r").encode("utf-8", "replace")  # a header's bytes that were not text
 
 
 def _refused_peer(item: RawItem, header: hl7.Message | None, peer: str, peers: Peers) -> RawItem | None:
@@ -151,11 +144,15 @@ def handle_message(
 
     With `peers`, a message whose source (MSH-4) may not send from `peer` is refused (AR) and kept.
     """
-    text = _decode(block).replace("\r\n", "\n").replace("\r", "\n")  # kept one segment a line, as files are
+    # UTF-8, else Windows-1252 (older PAS feeds send it); else refused, its bytes kept (surrogate escapes).
+    decoded, undecodable = decode_message(block)
+    text = decoded.replace("\r\n", "\n").replace("\r", "\n")  # kept one segment a line, as files are
     at = service.clock()
     message: hl7.Message | None = None
     if framing is not None:
         item = RawItem(None, text, Refused("MLLP", framing))
+    elif undecodable is not None:
+        item = RawItem(None, text, Refused("MSH", undecodable))
     else:
         try:
             message = parse_message(text)
@@ -166,8 +163,8 @@ def handle_message(
     if peers is not None and framing is None:
         item = _refused_peer(item, header, peer or "", peers) or item
     try:
-        status, problem = service.ingest_one_explained(item, origin=ORIGIN, actor=ORIGIN)
-    except Exception as error:  # nothing was committed: the sender must send it again, so answer AE
+        status, problem = service.ingest_one_or_reject(item, origin=ORIGIN, actor=ORIGIN)
+    except Exception as error:  # the database is away, nothing was committed: the sender must send it again
         log.error("mllp_message_failed", control_id=_field(header, 10), error=type(error).__name__)
         failure = InvalidEvent("MSH-10", "wnb could not store this message (internal error); send it again")
         return Answer("AE", "failed", failure, build_ack(header, "AE", at, failure, failed=True))

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
-from wnb import metrics
+from wnb import limits, metrics
 from wnb.audit import AuditLog
 from wnb.calendar import add_working_days, london_date, london_time_on
 from wnb.decide import decide
@@ -64,16 +64,37 @@ class CheckedItem:
 
 
 def check(item: RawItem) -> CheckedItem:
-    """Validate one item: pure work, no database, so it can run ahead of (or beside) ingestion."""
+    """Validate one item: pure work, no database, so it can run ahead of (or beside) ingestion.
+
+    Whatever goes wrong with one item is that item's reject (wnb.limits), never the end of its file or batch.
+    """
     if isinstance(item.data, InvalidEvent):
         return CheckedItem(item.line, item.data, item=item)
     try:
+        if problem := limits.value_problem(item.data):
+            raise problem
         event = AttendanceEvent.parse(item.data)
     except InvalidEvent as problem:
         return CheckedItem(item.line, problem, item=item)
+    except Exception as error:  # a row no check foresaw: rejected on its own, the rest goes on
+        return CheckedItem(item.line, InvalidEvent("event", limits.unexpected(error)), item=item)
     # The text the store's JSON column would write for the dict (json.dumps), made here rather than in the
     # writing transaction.
     return CheckedItem(item.line, event, raw=json.dumps(item.data))
+
+
+def check_context(item: RawItem) -> PersonContext | InvalidEvent:
+    """A context record validated, or why it cannot be taken (whatever went wrong with it)."""
+    if isinstance(item.data, InvalidEvent):
+        return item.data
+    try:
+        if problem := limits.value_problem(item.data):
+            return problem
+        return PersonContext.parse(item.data)
+    except InvalidEvent as problem:
+        return problem
+    except Exception as error:  # a record no check foresaw: rejected on its own, the rest goes on
+        return InvalidEvent("record", limits.unexpected(error, "the record"))
 
 
 @dataclass(slots=True)
@@ -87,6 +108,21 @@ class _Line:
     current: repo.CurrentOutcome | None = None  # the appointment's outcome before this event
     evaluation: dict[str, Any] | None = None  # what the evaluation is about; its whole record without facts
     facts: dict[str, Any] | None = None  # the fact document for the rules
+
+
+def _is_outage(error: BaseException) -> bool:
+    """The database is away (nothing was stored; try again later), as opposed to an item it cannot take."""
+    return isinstance(error, concurrency.DatabaseUnavailable) or concurrency.is_connection_loss(error)
+
+
+def _raw_item(item: RawItem | CheckedItem) -> RawItem:
+    """An item as read, for trying it again on its own."""
+    if isinstance(item, RawItem):
+        return item
+    if item.item is not None:
+        return item.item
+    assert isinstance(item.event, AttendanceEvent) and item.raw is not None
+    return RawItem(item.line, item.raw, json.loads(item.raw))
 
 
 def utc_now() -> datetime:
@@ -140,7 +176,7 @@ class Service:
                     batch = list(islice(iterator, chunk))
                     if batch:
                         rules = None if first else self.rules_beside
-                        for status, _ in self._ingest_chunk(batch, origin, actor, rules):
+                        for status, _ in self._ingest_chunk_or_each(batch, origin, actor, rules):
                             counts[status] += 1
                         first = False
                         if progress:
@@ -152,6 +188,30 @@ class Service:
         log.info("feed_ingested", origin=origin, **counts)
         metrics.count_ingested(origin, counts)
         return counts
+
+    def _ingest_chunk_or_each(
+        self, batch: list[RawItem | CheckedItem], origin: str, actor: str, rules: RulesBeside | None
+    ) -> list[tuple[str, InvalidEvent | None]]:
+        """A chunk in one transaction; should that fail, each item in its own, so one item never stops a file."""
+        try:
+            return self._ingest_chunk(batch, origin, actor, rules)
+        except Exception as error:
+            if _is_outage(error):
+                raise
+            log.warning("chunk_retried_item_by_item", origin=origin, items=len(batch), error=type(error).__name__)
+            return [self.ingest_one_or_reject(_raw_item(item), origin, actor) for item in batch]
+
+    def ingest_one_or_reject(self, item: RawItem, origin: str, actor: str) -> tuple[str, InvalidEvent | None]:
+        """One item in its own transaction; if it cannot be stored, its reject saying so (unless the database
+        is away: then nothing was stored and the caller is told, to send it again)."""
+        try:
+            return self.ingest_one_explained(item, origin, actor)
+        except Exception as error:
+            if _is_outage(error):
+                raise
+            log.error("item_not_stored", origin=origin, line=item.line, error=type(error).__name__)
+            problem = InvalidEvent("event", f"wnb could not store this item ({type(error).__name__}); it is kept here")
+            return self.ingest_one_explained(RawItem(item.line, item.text, problem), origin, actor)
 
     @concurrency.retried("ingest")  # replicas: run again from the start when it lost a race
     def _ingest_chunk(
@@ -178,15 +238,17 @@ class Service:
     ) -> list[tuple[str, InvalidEvent | None]]:
         """Items of one API batch in one transaction: each one's status and, when rejected, why.
 
-        Should the shared transaction fail, each item is tried again in its own, as an API batch was before:
-        the items before one that cannot be applied are kept, and that item raises its own error.
+        Should the shared transaction fail, each item is tried again in its own: every item is answered, one that
+        cannot be stored as its reject (`ingest_one_or_reject`); only the database being away raises.
         """
         try:
             with self._transaction() as (connection, audit):
                 results = self._ingest_batch(connection, audit, items, origin, actor)
         except Exception as error:
+            if _is_outage(error):
+                raise
             log.warning("batch_retried_item_by_item", origin=origin, items=len(items), error=type(error).__name__)
-            return [self.ingest_one_explained(item, origin, actor) for item in items]
+            return [self.ingest_one_or_reject(item, origin, actor) for item in items]
         metrics.count_ingested(origin, Counter(status for status, _ in results))
         return results
 
@@ -333,18 +395,15 @@ class Service:
         """
         # A reader may name the source and event id of an item it could not map (HL7: MSH-4, MSH-10).
         data = item.data if isinstance(item.data, dict) else getattr(problem, "identity", {})
-        kept = rejects.keep(
-            connection,
-            at,
-            origin,
-            item.line,
-            str(data.get("source"))[:100] if data.get("source") is not None else None,
-            str(data.get("event_id"))[:200] if data.get("event_id") is not None else None,
-            problem.field,
-            problem.reason,
-            item.text,
+        source, event_id = (
+            limits.printable(str(data[key]), limit) if data.get(key) is not None else None
+            for key, limit in (("source", 100), ("event_id", 200))
         )
-        details = {"origin": origin, "line": item.line, "field": problem.field, "reason": problem.reason}
+        field, reason = limits.printable(problem.field), limits.printable(problem.reason) or "rejected"
+        raw, raw_encoding = limits.storable_raw(item.text)
+        origin = limits.printable(origin) or ""  # a file's name may hold bytes that are not UTF-8
+        kept = rejects.keep(connection, at, origin, item.line, source, event_id, field, reason, raw, raw_encoding)
+        details = {"origin": origin, "line": item.line, "field": field, "reason": reason}
         if kept.received_count == 1:
             audit.append(at, actor, "event_rejected", [f"R{kept.id}"], details)
         else:
@@ -606,13 +665,11 @@ class Service:
         with self._transaction() as (connection, audit):
             for item in items:
                 at = self.clock()
-                try:
-                    if isinstance(item.data, InvalidEvent):
-                        raise item.data
-                    context = PersonContext.parse(item.data)
-                except InvalidEvent as problem:
-                    counts[self._reject(connection, audit, item, origin, problem, at, actor)] += 1
+                checked = check_context(item)
+                if isinstance(checked, InvalidEvent):
+                    counts[self._reject(connection, audit, item, origin, checked, at, actor)] += 1
                     continue
+                context = checked
                 new = repo.save_context(connection, context, at)
                 audit.append(
                     at,

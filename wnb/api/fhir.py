@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from wnb.accounts import Principal
 from wnb.api.auth import Ingester
-from wnb.api.ingestion import MAX_BATCH, _decode, _origin, _read_body
+from wnb.api.ingestion import MAX_BATCH, _body_text, _decode, _origin, _read_body
 from wnb.api.problems import PROBLEM_RESPONSES
 from wnb.errors import InvalidEvent
 from wnb.ingest.fhir import resources_of, to_item
@@ -41,16 +41,19 @@ def _outcome(status: str, problem: InvalidEvent | None = None) -> dict[str, Any]
 
 
 def _ingest(service: Service, principal: Principal, item: RawItem) -> tuple[str, InvalidEvent | None]:
-    return service.ingest_one_explained(item, origin=_origin(principal), actor=principal.actor)
+    return service.ingest_one_or_reject(item, origin=_origin(principal), actor=principal.actor)
 
 
 def _handle(service: Service, principal: Principal, body: bytes, bundle_expected: bool) -> tuple[int, Any]:
-    text = body.decode("utf-8", errors="replace")
+    text = _body_text(body)
     try:
         document = _decode(body)
         pairs = resources_of(document)
-        if bundle_expected and (not isinstance(document, dict) or document.get("resourceType") != "Bundle"):
+        is_bundle = isinstance(document, dict) and document.get("resourceType") == "Bundle"
+        if bundle_expected and not is_bundle:
             raise InvalidEvent("resourceType", "POST /fhir takes a Bundle of type batch or transaction")
+        if not bundle_expected and is_bundle:
+            raise InvalidEvent("resourceType", "POST /fhir/Appointment takes one Appointment; send a Bundle to /fhir")
         if len(pairs) > MAX_BATCH:
             raise InvalidEvent("Bundle.entry", f"a Bundle holds at most {MAX_BATCH} entries here")
     except InvalidEvent as refused:

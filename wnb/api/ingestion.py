@@ -6,7 +6,6 @@ a malformed body can be kept, as sent, in the data-quality queue and its size li
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -14,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from wnb import limits
 from wnb.accounts import Principal
 from wnb.api import idempotency
 from wnb.api.auth import Ingester
@@ -21,7 +21,7 @@ from wnb.api.problems import PROBLEM_RESPONSES, Problem
 from wnb.domain import AttendanceEvent, PersonContext
 from wnb.errors import InvalidEvent
 from wnb.nhs import nhs_number_problem, normalise_nhs_number
-from wnb.service import RawItem, Service
+from wnb.service import RawItem, Service, check_context
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH = 1000
@@ -95,13 +95,16 @@ async def _read_body(request: Request) -> bytes:
 
 
 def _decode(body: bytes) -> Any:
-    """The body's JSON value, or InvalidEvent("body", ...) saying where it is malformed."""
-    try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise InvalidEvent("body", f"the body is not UTF-8 text (byte {error.start})") from None
-    except json.JSONDecodeError as error:
-        raise InvalidEvent("body", f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    """The body's JSON value, or InvalidEvent("body", ...) saying where it is malformed or past a limit."""
+    try:  # bytes that are not UTF-8 parse as surrogate escapes: the item holding them is rejected on its own
+        return limits.loads(_body_text(body), "body")
+    except InvalidEvent as problem:
+        raise InvalidEvent("body", problem.reason.replace("not valid JSON", "malformed JSON")) from None
+
+
+def _body_text(body: bytes) -> str:
+    """The body as text for a reject: bytes that are not UTF-8 kept (the reject stores them as base64)."""
+    return body.decode("utf-8", errors="surrogateescape")
 
 
 def _ingest(service: Service, principal: Principal, data: Any, text: str, index: int | None) -> ItemResult:
@@ -110,7 +113,7 @@ def _ingest(service: Service, principal: Principal, data: Any, text: str, index:
         not_object = InvalidEvent("event" if index is None else f"events.{index}", "an event must be a JSON object")
         service.ingest_one(RawItem(index, text, not_object), origin=_origin(principal), actor=principal.actor)
         return ItemResult(index=index, status="rejected", field=not_object.field, reason=not_object.reason)
-    status, problem = service.ingest_one_explained(
+    status, problem = service.ingest_one_or_reject(
         RawItem(index, text, data), origin=_origin(principal), actor=principal.actor
     )
     return ItemResult(
@@ -126,9 +129,9 @@ def _ingest(service: Service, principal: Principal, data: Any, text: str, index:
 def _ingest_together(service: Service, principal: Principal, events: list[Any]) -> list[ItemResult]:
     """A batch's items in one transaction (the service falls back to one each if that fails)."""
     items = [
-        RawItem(index, json.dumps(item), item)
+        RawItem(index, limits.dumps(item), item)
         if isinstance(item, dict)
-        else RawItem(index, json.dumps(item), InvalidEvent(f"events.{index}", "an event must be a JSON object"))
+        else RawItem(index, limits.dumps(item), InvalidEvent(f"events.{index}", "an event must be a JSON object"))
         for index, item in enumerate(events)
     ]
     outcomes = service.ingest_many_explained(items, origin=_origin(principal), actor=principal.actor)
@@ -149,11 +152,11 @@ def _ingest_together(service: Service, principal: Principal, events: list[Any]) 
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)[:200]
+    return None if value is None else limits.printable(str(value), 200)
 
 
 def _handle_events(service: Service, principal: Principal, body: bytes) -> tuple[int, Any]:
-    text = body.decode("utf-8", errors="replace")
+    text = _body_text(body)
     try:
         data = _decode(body)
     except InvalidEvent as problem:
@@ -243,7 +246,7 @@ def _handle_context(service: Service, principal: Principal, nhs_number: str, bod
     path_number = normalise_nhs_number(nhs_number)
     if problem_text := nhs_number_problem(path_number):
         raise Problem(422, "nhs_number", problem_text)
-    text = body.decode("utf-8", errors="replace")
+    text = _body_text(body)
     try:
         record = _decode(body)
     except InvalidEvent as problem:
@@ -252,9 +255,9 @@ def _handle_context(service: Service, principal: Principal, nhs_number: str, bod
     item = RawItem(None, text, _context_problem(record, path_number) or record)
     counts = service.import_context([item], origin=_origin(principal), actor=principal.actor)
     if counts["rejected"]:
-        if isinstance(item.data, InvalidEvent):
-            raise item.data
-        PersonContext.parse(record)  # raises the reason, naming the field
+        refused = check_context(item)  # the reason the service gave, naming the field
+        if isinstance(refused, InvalidEvent):
+            raise refused
         raise Problem(422, None, "the context record was rejected")
     return ContextResult(nhs_number=path_number, status="created" if counts["created"] else "updated")
 

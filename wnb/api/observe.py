@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wnb import metrics, notify
+from wnb import inbox, metrics, notify
 from wnb.api.auth import Admin
 
 log = structlog.get_logger("wnb.api")
@@ -68,12 +68,16 @@ def install(app: FastAPI) -> None:
     @app.get("/metrics", summary="Prometheus metrics (admin role)", response_class=PlainTextResponse)
     def prometheus(request: Request, _: Admin) -> PlainTextResponse:
         notify.record_backlog(request.app.state.service.db)  # also when no delivery job runs (no channel set)
+        inbox.record_quarantined(request.app.state.service.db)
         body = metrics.scrape(request.app.state.service.db, datetime.now(UTC))
         return PlainTextResponse(body.decode(), media_type="text/plain; version=0.0.4")
 
     @app.get(
         "/health/ready",
-        summary="The database answers, the sweep is not stalled and no clinic feed is silent (no authentication)",
+        summary=(
+            "The database answers, the sweep is not stalled and no clinic feed is silent (no authentication); "
+            "quarantined inbox files whose admin task is open are listed under `warnings`"
+        ),
     )
     def ready(request: Request) -> Response:
         try:
@@ -91,4 +95,9 @@ def install(app: FastAPI) -> None:
         if silent:
             body = {"status": "unavailable", "reason": f"silent feed: {', '.join(silent)}", "silent_feeds": silent}
             return JSONResponse(body, status_code=503)
+        # Ready all the same: one bad nightly file must not take every replica out of the load balancer.
+        quarantined = inbox.record_quarantined(request.app.state.service.db)
+        if quarantined:
+            warnings = [{"quarantined_file": item["file"], "admin_task": item["task"]} for item in quarantined]
+            return JSONResponse({"status": "ok", "warnings": warnings})
         return JSONResponse({"status": "ok"})

@@ -24,6 +24,7 @@ from typing import Any
 from fhir.resources.R4B.appointment import Appointment
 from pydantic import ValidationError
 
+from wnb import limits
 from wnb.errors import InvalidEvent
 from wnb.service import RawItem
 
@@ -113,32 +114,59 @@ def appointment_to_event(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def resources_of(document: Any) -> list[tuple[int | None, Any]]:
-    """The (entry index, resource) pairs of a Bundle, or the one resource of a lone Appointment."""
+    """The (entry index, resource) pairs of a Bundle, or the one resource of a lone Appointment.
+
+    An entry that is not an object stands for itself (its item is rejected); a `collection` Bundle is refused:
+    it gathers resources for keeping, it is no request to store appointments.
+    """
     if isinstance(document, dict) and document.get("resourceType") == "Bundle":
-        if document.get("type") not in ("batch", "transaction", "collection"):
-            raise InvalidEvent("Bundle.type", "a Bundle of type batch, transaction or collection is expected")
-        return [(index, (entry or {}).get("resource")) for index, entry in enumerate(document.get("entry") or [])]
+        if document.get("type") == "collection":
+            raise InvalidEvent("Bundle.type", "a collection Bundle is no request; send a batch or transaction Bundle")
+        if document.get("type") not in ("batch", "transaction"):
+            raise InvalidEvent("Bundle.type", "a Bundle of type batch or transaction is expected")
+        entries = document.get("entry") or []
+        if not isinstance(entries, list):
+            raise InvalidEvent("Bundle.entry", "must be a list of entries")
+        return [
+            (index, entry.get("resource") if isinstance(entry, dict) else _NotAnEntry(entry))
+            for index, entry in enumerate(entries)
+        ]
     return [(None, document)]
 
 
+class _NotAnEntry:
+    """A Bundle entry that is not an object: rejected as itself."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 def to_item(index: int | None, resource: Any) -> RawItem:
-    text = json.dumps(resource)
+    """One resource's RawItem: its canonical event, or why it could not be taken (whatever went wrong)."""
+    if isinstance(resource, _NotAnEntry):
+        not_object = InvalidEvent("Bundle.entry", "each entry must be an object")
+        return RawItem(index, limits.dumps(resource.value), not_object)
+    text = limits.dumps(resource)
     try:
         if not isinstance(resource, dict):
             raise InvalidEvent("Bundle.entry.resource", "each entry needs a resource")
+        if problem := limits.value_problem(resource, "Appointment"):
+            raise problem
         return RawItem(index, text, appointment_to_event(resource))
     except InvalidEvent as problem:
         return RawItem(index, text, problem)
+    except Exception as error:  # a resource no check foresaw: rejected on its own, the rest goes on
+        return RawItem(index, text, InvalidEvent("Appointment", limits.unexpected(error, "the resource")))
 
 
 def read(path: Path) -> Iterator[RawItem]:
     """A file holding one Appointment or a Bundle of them (read whole: FHIR JSON is not line-delimited)."""
+    # Bytes that are not UTF-8 are read as surrogate escapes: the resource holding them is rejected on its own.
+    text = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogateescape")
     try:
-        document = json.loads(path.read_text(encoding="utf-8-sig"))
-        pairs = resources_of(document)
-    except (json.JSONDecodeError, InvalidEvent) as error:
-        problem = error if isinstance(error, InvalidEvent) else InvalidEvent("file", f"not valid JSON ({error.msg})")
-        yield RawItem(None, path.read_text(encoding="utf-8-sig", errors="replace")[:100_000], problem)
+        pairs = resources_of(limits.loads(text, "file"))
+    except InvalidEvent as problem:
+        yield RawItem(None, text, problem)
         return
     for index, resource in pairs:
         yield to_item(index, resource)

@@ -32,6 +32,7 @@ import hl7.containers
 import hl7.util
 from hl7.datatypes import parse_datetime
 
+from wnb import limits
 from wnb.calendar import LONDON
 from wnb.domain import AttendanceEvent
 from wnb.errors import InvalidEvent
@@ -226,10 +227,21 @@ def item_of(line: int | None, text: str, message: hl7.Message) -> RawItem:
     try:
         try:
             event = message_to_event(message)
-        except (ValueError, IndexError, KeyError, TypeError, AttributeError) as error:
+        except InvalidEvent:
+            raise
+        except Exception as error:
             # A message shaped in a way python-hl7 or this mapping did not foresee: kept, never a crash.
-            raise Refused("MSH", f"the message could not be read ({type(error).__name__}: {error})") from None
-        AttendanceEvent.parse(event)  # checked here too, so that a problem names the HL7 field to fix
+            raise Refused("MSH", f"the message could not be read ({type(error).__name__})") from None
+        if problem := limits.value_problem(event):
+            raise problem
+        if "\x00" in text:  # in a segment wnb does not read: refused all the same
+            raise InvalidEvent("MSH", "the message contains U+0000 (NUL), which wnb does not accept anywhere")
+        try:
+            AttendanceEvent.parse(event)  # checked here too, so that a problem names the HL7 field to fix
+        except InvalidEvent:
+            raise
+        except Exception as error:
+            raise InvalidEvent("MSH", limits.unexpected(error, "the message")) from None
     except InvalidEvent as error:
         problem = error if isinstance(error, MessageProblem) else MessageProblem(error.field, error.reason)
         if not isinstance(problem, Refused) and problem.field in HL7_FIELD:
@@ -274,10 +286,31 @@ def split_messages(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
 
 
 def read(path: Path) -> Iterator[RawItem]:
-    """A file of HL7 v2 messages (segments one per line, or MLLP-framed), one item per message."""
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+    """A file of HL7 v2 messages (segments one per line, or MLLP-framed), one item per message.
+
+    A message that is not UTF-8 is read as Windows-1252 (older PAS feeds send it, as over MLLP); one that is
+    neither is rejected, its bytes kept.
+    """
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         for line, text in split_messages(iter(handle)):
-            yield to_item(line, text)
+            if limits.text_problem(text) is None:
+                yield to_item(line, text)
+                continue
+            decoded, problem = decode_message(text.encode("utf-8", "surrogateescape"))
+            yield RawItem(line, text, Refused("MSH", problem)) if problem else to_item(line, decoded)
+
+
+def decode_message(data: bytes) -> tuple[str, str | None]:
+    """A message's bytes as text: UTF-8, else Windows-1252; else the text (bytes kept as surrogate escapes) and
+    why it cannot be read."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), None
+    except UnicodeDecodeError as error:
+        return data.decode("utf-8", "surrogateescape"), f"neither UTF-8 nor Windows-1252 text (byte {error.start})"
 
 
 def looks_like_hl7(head: str) -> bool:

@@ -1,28 +1,40 @@
-"""NDJSON: one canonical event (or context record) per line; blank lines are skipped."""
+"""NDJSON: one canonical event (or context record) per line; blank lines are skipped.
+
+A line that is not UTF-8, not JSON, too deep or holding too long an integer (wnb.limits) is that line's
+reject, kept byte for byte; the lines after it are read as usual.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from wnb import limits
 from wnb.errors import InvalidEvent
 from wnb.service import RawItem
+
+_BOM = b"\xef\xbb\xbf"
 
 
 def parse_line(line_number: int, text: str) -> RawItem:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        return RawItem(line_number, text, InvalidEvent("line", f"not valid JSON ({error.msg} at column {error.colno})"))
+        data = limits.loads(text)
+    except InvalidEvent as problem:
+        return RawItem(line_number, text, problem)
     if not isinstance(data, dict):
         return RawItem(line_number, text, InvalidEvent("line", "each line must be one JSON object"))
     return RawItem(line_number, text, data)
 
 
 def read(path: Path) -> Iterator[RawItem]:
-    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+    with path.open("rb") as handle:
         for line_number, line in enumerate(handle, start=1):
-            text = line.rstrip("\r\n")
-            if text.strip():
+            if line_number == 1:
+                line = line.removeprefix(_BOM)
+            text, problem = limits.decode(line.rstrip(b"\r\n"))
+            if not text.strip():
+                continue
+            if problem is not None:
+                yield RawItem(line_number, text, InvalidEvent("line", problem.reason))
+            else:
                 yield parse_line(line_number, text)

@@ -100,6 +100,7 @@ def rejects(connection: Connection, include_handled: bool = False) -> list[dict[
             "field": row.field,
             "reason": row.reason,
             "raw": row.raw,
+            "raw_encoding": row.raw_encoding,  # text, or base64 of the bytes received (wnb.limits.storable_raw)
         }
         for row in connection.execute(query)
     ]

@@ -22,8 +22,8 @@ from wnb.store.sql import Sql
 # Changing what goes into a fingerprint needs a migration that recomputes the stored ones (as 0003 did first).
 _UPSERT = (
     "INSERT INTO reject (fingerprint, received_at, last_received_at, received_count, origin, line, source, "
-    "event_id, field, reason, raw) VALUES (:fingerprint, :received_at, :received_at, 1, :origin, :line, :source, "
-    ":event_id, :field, :reason, :raw) "
+    "event_id, field, reason, raw, raw_encoding) VALUES (:fingerprint, :received_at, :received_at, 1, :origin, "
+    ":line, :source, :event_id, :field, :reason, :raw, :raw_encoding) "
     "ON CONFLICT (fingerprint) DO UPDATE SET received_count = reject.received_count + 1, "
     "last_received_at = excluded.last_received_at, field = excluded.field, reason = excluded.reason, "
     "handled_at = NULL, handled_by = NULL "
@@ -57,8 +57,12 @@ def keep(
     field: str | None,
     reason: str,
     raw: str,
+    raw_encoding: str = "text",
 ) -> Kept:
-    """Queue the refused row, or count it again on the reject it already has (in the caller's transaction)."""
+    """Queue the refused row, or count it again on the reject it already has (in the caller's transaction).
+
+    Every text must be storable (wnb.limits: no U+0000, valid Unicode); `raw` as wnb.limits.storable_raw gives it.
+    """
     values = {
         "fingerprint": fingerprint(origin, source, raw),
         "received_at": at,
@@ -69,6 +73,7 @@ def keep(
         "field": field,
         "reason": reason,
         "raw": raw,
+        "raw_encoding": raw_encoding,
     }
     row = Sql(connection).execute(_UPSERT, values).fetchone()
     return Kept(int(row[0]), int(row[1]))
