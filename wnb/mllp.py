@@ -22,8 +22,9 @@ import hl7
 import structlog
 from hl7.mllp import HL7StreamReader, HL7StreamWriter, start_hl7_server
 
-from wnb.errors import InvalidEvent
+from wnb.errors import Forbidden, InvalidEvent, NotBound
 from wnb.ingest.hl7 import Refused, item_of, normalise, parse_message
+from wnb.policy import Principal
 from wnb.service import RawItem, Service
 
 log = structlog.get_logger("wnb.mllp")
@@ -124,8 +125,14 @@ def _decode(block: bytes) -> str:
         return block.decode("cp1252", errors="replace")  # older PAS feeds send Windows-1252
 
 
-def handle_message(service: Service, block: bytes, framing: str | None = None) -> Answer:
-    """Store and evaluate one message (or keep a framing error); the ACK to send back. Runs on a worker thread."""
+def handle_message(
+    service: Service, block: bytes, framing: str | None = None, by: Principal | None = None, origin: str = ORIGIN
+) -> Answer:
+    """Store and evaluate one message (or keep a framing error); the ACK to send back. Runs on a worker thread.
+
+    `by`: the API key (or person) posting it over HTTP, held to its bound sources (MSH-4): `AR` otherwise;
+    None for the MLLP listener (wnb itself, as `mllp`).
+    """
     text = _decode(block).replace("\r\n", "\n").replace("\r", "\n")  # kept one segment a line, as files are
     at = service.clock()
     message: hl7.Message | None = None
@@ -139,7 +146,9 @@ def handle_message(service: Service, block: bytes, framing: str | None = None) -
             item = RawItem(None, text, refused)
     header = message or _header_of(text)
     try:
-        status, problem = service.ingest_one_explained(item, origin=ORIGIN, actor=ORIGIN)
+        status, problem = service.ingest_one_explained(item, origin=origin, actor=ORIGIN, by=by)
+    except Forbidden:
+        raise  # the caller may not post at all (the API answers 403)
     except Exception as error:  # nothing was committed: the sender must send it again, so answer AE
         log.error("mllp_message_failed", control_id=_field(header, 10), error=type(error).__name__)
         failure = InvalidEvent("MSH-10", "wnb could not store this message (internal error); send it again")
@@ -147,7 +156,7 @@ def handle_message(service: Service, block: bytes, framing: str | None = None) -
     if status != "rejected":
         return Answer("AA", status, None, build_ack(header, "AA", at))
     assert problem is not None
-    code = "AR" if isinstance(problem, Refused) else "AE"
+    code = "AR" if isinstance(problem, Refused | NotBound) else "AE"
     log.info("mllp_message_rejected", control_id=_field(header, 10), code=code, field=problem.field)
     return Answer(code, status, problem, build_ack(header, code, at, problem))
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from wnb.api import fhir, fhir_read, ingestion, observe, worklist
+from wnb.api import fhir, fhir_read, hl7, ingestion, observe, worklist
 from wnb.api.problems import install_handlers
 from wnb.calendar import is_working_day
 from wnb.feeds import FeedWatch
@@ -98,6 +98,7 @@ def create_app(
     app.include_router(worklist.router)
     app.include_router(fhir.router)
     app.include_router(fhir_read.router)
+    app.include_router(hl7.router)
     _check_every_route_guarded(app)
     # The pages (issue 4) at /web. The development default secret is never used to sign (anyone could forge a
     # session with it): without a secret of its own the pages sign with a random one per process.
@@ -120,13 +121,13 @@ def create_app(
 
 
 def _is_guarded(route: APIRoute) -> bool:
-    return any(hasattr(dependency.call, "guards_roles") for dependency in route.dependant.dependencies)
+    return any(hasattr(dependency.call, "guards_action") for dependency in route.dependant.dependencies)
 
 
 def _check_every_route_guarded(app: FastAPI) -> None:
     for route in app.routes:
         if isinstance(route, APIRoute) and route.path not in ANONYMOUS_PATHS and not _is_guarded(route):
-            raise RuntimeError(f"route {route.path} has no role check")
+            raise RuntimeError(f"route {route.path} has no policy check (wnb.api.auth.require)")
 
 
 def serve(

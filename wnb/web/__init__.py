@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from wnb.accounts import user_for_password
 from wnb.audit import AuditLog
-from wnb.errors import InvalidAction, NotFound, WnbError
+from wnb.errors import Forbidden, InvalidAction, NotFound, WnbError
 from wnb.service import Service
 from wnb.store.db import writing
 from wnb.web import child, governance, quality, worklist
@@ -120,6 +120,8 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
 
     async def on_wnb_error(request: Request, error: Exception) -> Response:
         status = 404 if isinstance(error, NotFound) else 409 if isinstance(error, InvalidAction) else 400
+        if isinstance(error, Forbidden):  # wnb.policy refused: say why, and who may
+            status = 403
         return render(request, "error.html", status_code=status, message=str(error))
 
     web.add_exception_handler(SignInNeeded, on_sign_in_needed)
