@@ -165,6 +165,13 @@ def _who_may(action: Action) -> str:
     return f"allowed: {', '.join(roles)}" if roles else "only wnb's operator at the server's command line may"
 
 
+def refusal_reason(action: Action) -> str:
+    """Who may do `action`, in words: `only governance, safeguarding-lead or admin may open the governance ...`."""
+    roles = [role.value for role in Role if role in POLICY[action].roles]
+    who = ", ".join(roles[:-1]) + f" or {roles[-1]}" if len(roles) > 1 else "".join(roles) or "wnb's operator"
+    return f"only {who} may {POLICY[action].what}"
+
+
 def task_roles(owner_role: str, first_owner_role: str) -> frozenset[Role]:
     """The roles that may act on a task now owned by `owner_role` and first owned by `first_owner_role`."""
     owners = {Role(owner_role), Role(first_owner_role)} & _PEOPLE_WHO_ACT

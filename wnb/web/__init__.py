@@ -28,6 +28,7 @@ from wnb.web.session import (
     SESSION_HOURS,
     CsrfChecked,
     Refused,
+    SentHome,
     SignInNeeded,
     current_user,
     sign_in,
@@ -114,6 +115,10 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
         assert isinstance(error, SignInNeeded)
         return RedirectResponse(sign_in_location(error.next_path), status_code=303)
 
+    async def on_sent_home(request: Request, error: Exception) -> Response:
+        assert isinstance(error, SentHome)
+        return RedirectResponse(home_for(error.role), status_code=303)  # e.g. governance has no worklist
+
     async def on_refused(request: Request, error: Exception) -> Response:
         assert isinstance(error, Refused)
         return render(request, "error.html", status_code=error.status_code, message=error.reason)
@@ -126,6 +131,7 @@ def create_web(service: Service, session_secret: str, https_only: bool = False) 
 
     web.add_exception_handler(SignInNeeded, on_sign_in_needed)
     web.add_exception_handler(Refused, on_refused)
+    web.add_exception_handler(SentHome, on_sent_home)
     web.add_exception_handler(WnbError, on_wnb_error)
     return web
 

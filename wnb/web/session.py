@@ -81,8 +81,17 @@ def may(principal: Principal | None, action: Action) -> bool:
     return principal is not None and policy.allows(principal, action)
 
 
-def viewer(action: Action) -> Callable[[Request], Principal]:
-    """A dependency: the signed-in person when the policy allows them `action`; else sign in (none) or 403."""
+class SentHome(Exception):
+    """A person opened a page their role has no use for (governance, the worklist): off to their own first page."""
+
+    def __init__(self, role: Role | None) -> None:
+        self.role = role
+        super().__init__(role)
+
+
+def viewer(action: Action, send_home: bool = False) -> Callable[[Request], Principal]:
+    """A dependency: the signed-in person when the policy allows them `action`; else sign in (none) or 403
+    (with `send_home`, a redirect to their role's first page instead)."""
 
     def check(request: Request) -> Principal:
         principal = current_user(request)
@@ -90,8 +99,12 @@ def viewer(action: Action) -> Callable[[Request], Principal]:
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise SignInNeeded(path)
         if not policy.allows(principal, action):
+            if send_home:
+                raise SentHome(principal.role)
             assert principal.role is not None
-            raise Refused(403, f"Your role ({principal.role.value}) may not {policy.POLICY[action].what}.")
+            raise Refused(
+                403, f"Your role ({principal.role.value}) may not open this page: {policy.refusal_reason(action)}."
+            )
         request.state.principal = principal
         return principal
 
@@ -123,4 +136,4 @@ AuditReader = Annotated[Principal, Depends(viewer(Action.AUDIT_READ))]
 Simulator = Annotated[Principal, Depends(viewer(Action.RULES_SIMULATE))]
 RejectsReader = Annotated[Principal, Depends(viewer(Action.REJECTS_READ))]
 RejectsHandler = Annotated[Principal, Depends(viewer(Action.REJECTS_HANDLE))]
-AnyPerson = Annotated[Principal, Depends(viewer(Action.RECORDS_READ))]  # every person's role
+Worklister = Annotated[Principal, Depends(viewer(Action.WORKLIST, send_home=True))]
