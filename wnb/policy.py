@@ -335,3 +335,25 @@ def entry_points_table() -> str:
         where = f"`wnb {key[4:]}`" if key.startswith("cli ") else f"`{key}`"
         lines.append(f"| {where} | {shown} |")
     return "\n".join(lines) + "\n"
+
+
+README_START, README_END = "<!-- policy-table -->", "<!-- /policy-table -->"
+
+
+def readme_section() -> str:
+    """What stands between the README's policy markers: both tables, generated from this module."""
+    return f"{README_START}\n{markdown_table()}\n{entry_points_table()}{README_END}"
+
+
+def rewrite_readme(text: str) -> str:
+    """`text` (the README) with its policy section replaced by `readme_section()`."""
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    return text[:start] + readme_section() + text[end:]
+
+
+if __name__ == "__main__":  # `python -m wnb.policy README.md` rewrites the README's tables after a change here
+    import sys
+    from pathlib import Path
+
+    readme = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    readme.write_text(rewrite_readme(readme.read_text(encoding="utf-8")), encoding="utf-8")
