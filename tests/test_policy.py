@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +13,10 @@ import httpx
 import pytest
 import typer
 from sqlalchemy import select, update
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
+import wnb.cli
+import wnb.cli_service
 from wnb import audit, policy
 from wnb.accounts import bind_api_key, create_api_key, create_user, disable_user, list_api_keys
 from wnb.api import create_app
@@ -280,12 +282,24 @@ def test_every_route_answers_every_role_and_anonymous_as_the_table_says(site: Si
     assert wrong == []
 
 
-def test_cli_commands_that_act_as_a_person_answer_every_role_as_the_table_says(
-    site: Site, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def cli(site: Site, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """The real command line, in this process (a process each would take a second), on the site's database.
+
+    Its commands open the database they are told of; here they all share the site's engine, which the site
+    disposes of (an engine per command would leave PostgreSQL connections open in this process).
+    """
     monkeypatch.setenv("WNB_DATABASE_URL", site.service.db.url.render_as_string(hide_password=False))
     monkeypatch.setenv("WNB_RULES_DIR", str(ROOT / "rules" / "default"))
+    for module in (wnb.cli, wnb.cli_service):
+        monkeypatch.setattr(module, "open_database", lambda *args, **kwargs: site.service.db)
     runner = CliRunner()
+    return lambda *args: runner.invoke(cli_app, list(args))
+
+
+def test_cli_commands_that_act_as_a_person_answer_every_role_as_the_table_says(
+    site: Site, cli: Callable[..., Result]
+) -> None:
     task = site.tasks(code="safeguarding-review")[0]  # named-nurse's
     flag = site.flags()[0]["id"]
     commands = {
@@ -299,7 +313,7 @@ def test_cli_commands_that_act_as_a_person_answer_every_role_as_the_table_says(
     wrong = []
     for role in PEOPLE:
         for key, args in commands.items():
-            result = runner.invoke(cli_app, [*args, "--by", person_name(role)])
+            result = cli(*args, "--by", person_name(role))
             refused = result.exit_code == 1 and "may not" in result.output
             assert result.exit_code == 0 or "Traceback" not in result.output
             expected = _allowed(key, role, task)
@@ -308,17 +322,15 @@ def test_cli_commands_that_act_as_a_person_answer_every_role_as_the_table_says(
     assert wrong == []
 
 
-def test_cli_by_must_name_an_enabled_account(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WNB_DATABASE_URL", site.service.db.url.render_as_string(hide_password=False))
+def test_cli_by_must_name_an_enabled_account(site: Site, cli: Callable[..., Result]) -> None:
     task = site.tasks(code="notify-social-worker")[0]["id"]
-    runner = CliRunner()
-    unknown = runner.invoke(cli_app, ["task", "ack", task, "--by", "nobody.at.all"])
+    unknown = cli("task", "ack", task, "--by", "nobody.at.all")
     assert unknown.exit_code == 1 and "no account has that name" in unknown.output
     disable_user(site.service.db, person_name(Role.SAFEGUARDING_NURSE))
-    disabled = runner.invoke(cli_app, ["task", "ack", task, "--by", person_name(Role.SAFEGUARDING_NURSE)])
+    disabled = cli("task", "ack", task, "--by", person_name(Role.SAFEGUARDING_NURSE))
     assert disabled.exit_code == 1 and "disabled" in disabled.output
     assert site.tasks(code="notify-social-worker")[0]["status"] == "requested"
-    done = runner.invoke(cli_app, ["task", "ack", task, "--by", person_name(Role.SAFEGUARDING_LEAD)])
+    done = cli("task", "ack", task, "--by", person_name(Role.SAFEGUARDING_LEAD))
     assert done.exit_code == 0, done.output
     (record,) = site.audit("task_acknowledged")
     assert record["actor"] == f"user:{person_name(Role.SAFEGUARDING_LEAD)}"
@@ -476,18 +488,20 @@ def test_a_key_made_before_bindings_writes_nothing_until_bound(site: Site) -> No
     assert site.audit("api_key_bound")[-1]["payload"]["sources"] == ["pas"]
 
 
-def test_a_clinic_key_must_be_bound_when_it_is_made(site: Site) -> None:
+def test_a_clinic_key_must_be_bound_when_it_is_made(site: Site, cli: Callable[..., Result]) -> None:
     with pytest.raises(WnbError, match="--source"):
         create_api_key(site.service.db, "clinic-system", "unbound")
-    runner = CliRunner()
-    result = runner.invoke(
-        cli_app,
-        ["keys", "create", "--role", "clinic-system", "--name", "north", "--source", "pas", "--source", "ehr"],
-        env={"WNB_DATABASE_URL": site.service.db.url.render_as_string(hide_password=False)},
-    )
+    unbound = cli("keys", "create", "--role", "clinic-system", "--name", "south")
+    assert unbound.exit_code == 1 and "--source" in unbound.output
+    result = cli("keys", "create", "--role", "clinic-system", "--name", "north", "--source", "pas", "--source", "ehr")
     assert result.exit_code == 0, result.output
+    bound = cli("keys", "bind", "north", "--source", "pas", "--context", "--by", person_name(Role.ADMIN))
+    assert bound.exit_code == 0, bound.output
+    not_admin = cli("keys", "bind", "north", "--source", "ehr", "--by", person_name(Role.SAFEGUARDING_LEAD))
+    assert not_admin.exit_code == 1 and "may not" in not_admin.output
     north = next(item for item in list_api_keys(site.service.db) if item["name"] == "north")
-    assert north["sources"] == ["ehr", "pas"] and north["context"] is False
+    assert north["sources"] == ["pas"] and north["context"] is True
+    assert site.audit("api_key_bound")[-1]["actor"] == f"user:{person_name(Role.ADMIN)}"
 
 
 def test_a_person_by_password_is_audited_as_a_user_and_a_key_as_a_client(site: Site) -> None:
