@@ -26,9 +26,10 @@ HL7_MEDIA = "application/hl7-v2"
         "The body is one message (segments separated by CR or newlines), stored and evaluated before the "
         "answer. `MSA|AA` with 200 once committed; `MSA|AE` with 422 for invalid content; `MSA|AR` with 400 for "
         "a message wnb cannot use, and with 403 for a source (MSH-4) the key is not bound to. Every refused "
-        "message is kept in the data-quality queue with its reason."
+        "message is kept in the data-quality queue with its reason. The body's media type is not checked "
+        "(`application/hl7-v2` or `text/plain`); the ACK comes as `application/hl7-v2`."
     ),
-    openapi_extra={"requestBody": {"required": True, "content": {HL7_MEDIA: {"schema": {"type": "string"}}}}},
+    openapi_extra={"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}},
     response_class=Response,
 )
 async def post_hl7(request: Request, principal: Ingester) -> Response:
