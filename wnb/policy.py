@@ -82,6 +82,7 @@ class Action(StrEnum):
     KEYS_ADMIN = "keys.admin"
     USERS_ADMIN = "users.admin"
     OPERATE = "service.operate"
+    ACCOUNT_PASSWORD = "account.password"
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ POLICY: dict[Action, Rule] = {
     Action.KEYS_ADMIN: Rule("create, bind, revoke and list API keys", _ADMIN, True),
     Action.USERS_ADMIN: Rule("create, disable and list accounts", _ADMIN, True),
     Action.OPERATE: Rule("run the service, listeners and inbox; migrate, back up, restore", _NOBODY, True),
+    Action.ACCOUNT_PASSWORD: Rule("change one's own password on the pages", _READERS, False, "only one's own"),
 }
 
 TASK_ACTIONS = {"ack": Action.TASK_ACKNOWLEDGE, "complete": Action.TASK_COMPLETE, "cancel": Action.TASK_CANCEL}

@@ -137,3 +137,4 @@ Simulator = Annotated[Principal, Depends(viewer(Action.RULES_SIMULATE))]
 RejectsReader = Annotated[Principal, Depends(viewer(Action.REJECTS_READ))]
 RejectsHandler = Annotated[Principal, Depends(viewer(Action.REJECTS_HANDLE))]
 Worklister = Annotated[Principal, Depends(viewer(Action.WORKLIST, send_home=True))]
+AnyPerson = Annotated[Principal, Depends(viewer(Action.ACCOUNT_PASSWORD))]  # every person: their own account
