@@ -568,7 +568,7 @@ def run(store_kind: str) -> dict[str, dict[str, str]]:
 
     for entry in HTTP_ENTRY_POINTS:
         with fresh(store_kind, folder) as store:
-            key = create_api_key(store.service.db, "clinic-system", "pas")
+            key = create_api_key(store.service.db, "clinic-system", "pas", sources=["pas"], context=True)
             app = create_app(store.service)
             with TestClient(app, raise_server_exceptions=False, headers={"X-API-Key": key}) as client:
                 tables[entry] = http_trials(store, client, entry)

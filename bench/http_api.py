@@ -189,7 +189,7 @@ def prepare(work: Path, events: int) -> tuple[dict[str, str], Path, str]:
         [str(BIN / "wnb"), "context", "import", str(data / "context.ndjson")], env=env, check=True, capture_output=True
     )
     db = open_database(env["WNB_DATABASE_URL"])
-    key = create_api_key(db, "clinic-system", "bench-pas")
+    key = create_api_key(db, "clinic-system", "bench-pas", sources=("pas", "community-ehr"))
     db.dispose()
     return env, data / "events.ndjson", key
 

@@ -107,7 +107,7 @@ for port in 8000 8001 8002; do
 done
 say "ok - /health/ready answers 200 through nginx (8000) and on each replica (8001, 8002)"
 
-key=$(compose $FILES exec -T wnb-1 wnb keys create --role clinic-system --name compose-check | tail -n 1)
+key=$(compose $FILES exec -T wnb-1 wnb keys create --role clinic-system --name compose-check --source pas | tail -n 1)
 expect_status "$(post_event http://127.0.0.1:8000 "$key")" accepted "the event posted through nginx was not accepted"
 for port in 8001 8002; do
     expect_status "$(post_event "http://127.0.0.1:$port" "$key")" duplicate "the same event to :$port was not a duplicate"

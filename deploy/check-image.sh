@@ -95,7 +95,7 @@ case $revision in
     *) fail "serve had not migrated the database: $revision" ;;
 esac
 
-key=$($DOCKER exec "$NAME" wnb keys create --role clinic-system --name image-check | tail -n 1)
+key=$($DOCKER exec "$NAME" wnb keys create --role clinic-system --name image-check --source pas | tail -n 1)
 expect_status "$(post_event "http://127.0.0.1:$PORT" "$key")" accepted "the event was not accepted"
 expect_status "$(post_event "http://127.0.0.1:$PORT" "$key")" duplicate "the same event again was not a duplicate"
 say "ok - a posted event is accepted, and the same event again is a duplicate"

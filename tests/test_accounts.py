@@ -42,7 +42,7 @@ def audit_records(service: Service) -> list[tuple[str, str, list[str]]]:
 
 
 def test_a_revoked_api_key_is_refused(service: Service) -> None:
-    key = create_api_key(service.db, "clinic-system", "pas")
+    key = create_api_key(service.db, "clinic-system", "pas", sources=["pas"])
     with serving(create_app(service)) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}) as client:
         assert client.post("/v1/attendance-events", json={}).status_code == 422  # let in (and the body refused)
         revoke_api_key(service.db, "pas")
@@ -59,7 +59,7 @@ def test_a_disabled_user_is_refused(service: Service) -> None:
 
 
 def test_creating_and_revoking_a_key_is_audited_under_the_operator(service: Service) -> None:
-    create_api_key(service.db, "clinic-system", "pas", actor="ops.alex")
+    create_api_key(service.db, "clinic-system", "pas", actor="ops.alex", sources=["pas"])
     revoke_api_key(service.db, "pas", actor="ops.sam")
     assert audit_records(service) == [
         ("ops.alex", "api_key_created", ["key:pas"]),
@@ -85,7 +85,8 @@ def test_revoking_an_unknown_key_is_an_error_naming_it(service: Service) -> None
 
 
 def test_the_command_line_revokes_a_key_and_records_the_operator(tmp_path: Path, service: Service) -> None:
-    create_api_key(service.db, "clinic-system", "pas")
+    create_api_key(service.db, "clinic-system", "pas", sources=["pas"])
+    create_user(service.db, "ops.alex", "admin", "an administrator's passphrase")
     env = {key: value for key, value in os.environ.items() if not key.startswith("WNB_")}
     env["WNB_DATABASE_URL"] = str(service.db.url)
     done = subprocess.run(
@@ -93,4 +94,4 @@ def test_the_command_line_revokes_a_key_and_records_the_operator(tmp_path: Path,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "API key pas revoked"
-    assert audit_records(service)[-1] == ("ops.alex", "api_key_revoked", ["key:pas"])
+    assert audit_records(service)[-1] == ("user:ops.alex", "api_key_revoked", ["key:pas"])

@@ -28,6 +28,8 @@ CHILD = "9990000018"
 OTHER_CHILD = "9990000034"
 NURSE = ("nurse.jo", "correct horse battery staple")
 GOVERNANCE = ("gov.sam", "another long passphrase")
+# What the clinic key is bound to write: its events' source, its FHIR Appointments' identifier system, context.
+PAS_SOURCES = ("pas", "https://pas.example.nhs.uk/appointment")
 
 
 def event(event_id: str, **changes: Any) -> dict[str, Any]:
@@ -85,7 +87,7 @@ class Api:
 def api(db_url: str, ruleset: Ruleset) -> Iterator[Api]:
     db = open_database(db_url)
     service = Service(db, ruleset)
-    clinic_key = create_api_key(db, "clinic-system", "pas")
+    clinic_key = create_api_key(db, "clinic-system", "pas", sources=PAS_SOURCES, context=True)
     admin_key = create_api_key(db, "admin", "ops")
     create_user(db, NURSE[0], "safeguarding-nurse", NURSE[1])
     create_user(db, GOVERNANCE[0], "governance", GOVERNANCE[1])
@@ -309,11 +311,15 @@ def test_a_person_cannot_post_events_and_governance_cannot_act(api: Api) -> None
 # ---- reading and acting ----
 
 
+ON_A_PLAN = {"date_of_birth": "2019-05-01", "statuses": [{"kind": "child-protection-plan", "start": "2025-06-01"}]}
+
+
 def test_a_nurse_acknowledges_and_completes_a_task(api: Api) -> None:
     with api.clinic() as client:
+        client.put(f"/v1/people/{CHILD}/context", json=ON_A_PLAN)
         client.post("/v1/attendance-events", json=event("e1"))
     with api.person() as client:
-        open_tasks = client.get("/v1/tasks", params={"nhs_number": CHILD}).json()
+        open_tasks = client.get("/v1/tasks", params={"nhs_number": CHILD, "role": "safeguarding-nurse"}).json()
         task_id = open_tasks[0]["id"]
         acked = client.post(f"/v1/tasks/{task_id}/ack", json={})
         completed = client.post(f"/v1/tasks/{task_id}/complete", json={"note": "spoke to the family"})

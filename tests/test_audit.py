@@ -17,7 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wnb.audit import _header_text, _stored_list, canonical
+from wnb.domain import Role
 from wnb.ingest import read_file
+from wnb.policy import Principal
 from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store import listing
@@ -51,7 +53,7 @@ def db(tmp_path: Path, ruleset: Ruleset, clock: FixedClock) -> Path:
     service.sweep(datetime(2026, 3, 18, 9, 0, tzinfo=UTC))
     with engine.connect() as connection:
         first_task = listing.tasks(connection)[0]["id"]
-    service.act_on_task(first_task, "ack", "nurse.one", "on it")
+    service.act_on_task(first_task, "ack", Principal("user", "nurse.one", Role.SAFEGUARDING_LEAD), "on it")
     engine.dispose()
     return path
 

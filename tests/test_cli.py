@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from wnb.accounts import create_user, person_named
 from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store.db import open_database
@@ -31,6 +32,8 @@ from .conftest import ROOT
 WNB = Path(sys.executable).parent / "wnb"
 RULES = ROOT / "rules" / "default"
 
+# `--by` names an enabled account; its role must allow the action (wnb.policy).
+PEOPLE = {"nurse.one": "safeguarding-lead", "clerk.two": "booking-team", "dr.three": "clinician"}
 CPP_CHILD = "9990000018"  # on a child protection plan
 COMPLEX_CHILD = "9990000034"  # complex health needs
 CSV_CHILD = "9990000042"
@@ -223,6 +226,10 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     context = run_in(folder, "context", "import", "context.ndjson")
     ingest_ndjson = run_in(folder, "ingest", "feed.ndjson")
     ingest_csv = run_in(folder, "ingest", str(folder / "feed.csv"))  # an absolute path, as an inbox poller gives
+    people = open_database(f"sqlite:///{folder / 'wnb.db'}")  # the people whom `--by` names
+    for name, role in PEOPLE.items():
+        create_user(people, name, role, f"{name} passphrase long enough")
+    people.dispose()
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         flags = pool.submit(run_in, folder, "flags", "--json")
         tasks = pool.submit(run_in, folder, "tasks", "--json")
@@ -413,7 +420,7 @@ def test_a_completed_task_leaves_the_open_list_but_all_still_shows_it(copy: Call
 def test_task_cancel_cancels_the_task_and_keeps_who_and_the_note_in_its_history(
     copy: Callable[..., Run], loaded: Loaded
 ) -> None:
-    task = loaded.tasks[-1]
+    task = next(task for task in reversed(loaded.tasks) if task["owner_role"] == "booking-team")
 
     cancelled = copy("task", "cancel", task["id"], "--by", "clerk.two", "--note", "duplicate referral")
 
@@ -430,7 +437,7 @@ def test_acting_on_a_completed_task_is_a_one_line_error(
 ) -> None:
     task = loaded.tasks[0]
     engine = open_database(f"sqlite:///{tmp_path / 'wnb.db'}")
-    Service(engine, ruleset).act_on_task(task["id"], "complete", "nurse.one")
+    Service(engine, ruleset).act_on_task(task["id"], "complete", person_named(engine, "nurse.one"))
     engine.dispose()
 
     again = copy("task", "ack", task["id"], "--by", "nurse.one")

@@ -274,7 +274,7 @@ def _terminate(url: str, allow: bool | None = None) -> None:
 
 def test_a_lost_database_answers_503_with_retry_after_and_the_replica_recovers(db_url: str, ruleset: Ruleset) -> None:
     db = open_database(db_url)
-    key = create_api_key(db, "clinic-system", "pas")
+    key = create_api_key(db, "clinic-system", "pas", sources=("pas", "community-ehr"), context=True)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(Service(db, ruleset)), host="127.0.0.1", port=port, log_level="warning")

@@ -18,7 +18,9 @@ from sqlalchemy import select
 from wnb import audit, metrics
 from wnb.accounts import create_api_key
 from wnb.api import create_app
+from wnb.domain import Role
 from wnb.feeds import FeedWatch, check_feeds
+from wnb.policy import Principal
 from wnb.ruleset import Ruleset
 from wnb.service import RawItem, Service
 from wnb.settings import Settings
@@ -88,7 +90,9 @@ def test_a_new_admin_task_opens_when_the_feed_is_still_silent_after_the_last_was
     watch = FeedWatch(fed.db, WINDOWS, started_at=RECEIVED)
     watch.check(RECEIVED + timedelta(hours=25))
     (task,) = admin_tasks(fed)
-    fed.act_on_task(str(task["id"]), "complete", "admin.ann", "restarted the interface engine")
+    fed.act_on_task(
+        str(task["id"]), "complete", Principal("user", "admin.ann", Role.ADMIN), "restarted the interface engine"
+    )
     watch.check(RECEIVED + timedelta(hours=26))
     assert [t["status"] for t in admin_tasks(fed, everything=True)] == ["completed", "requested"]
 

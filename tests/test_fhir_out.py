@@ -38,7 +38,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, ruleset: Ruleset) -> Iterator[
     """A real uvicorn server on loopback, loaded with the module's feed."""
     db = open_database(f"sqlite:///{tmp_path_factory.mktemp('fhir') / 'wnb.db'}")
     service = Service(db, ruleset)
-    keys = create_api_key(db, "clinic-system", "pas"), create_api_key(db, "admin", "ops")
+    keys = create_api_key(db, "clinic-system", "pas", sources=["pas"]), create_api_key(db, "admin", "ops")
     create_user(db, NURSE[0], "safeguarding-nurse", NURSE[1])
     create_user(db, GOVERNANCE[0], "governance", GOVERNANCE[1])
     server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="warning"))

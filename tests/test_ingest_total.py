@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from wnb import limits
+from wnb import limits, policy
 from wnb.accounts import create_api_key
 from wnb.api import create_app
 from wnb.inbox import QUARANTINED_CODE, poll
@@ -33,6 +33,7 @@ from .test_mllp import frame, msa
 
 STORES = ("sqlite", "postgres")
 CHILD = "9990000018"
+PAS_SYSTEM = "https://pas.example.nhs.uk/appointment"  # the FHIR identifier system of the key's source
 
 
 def event(event_id: str, **changes: Any) -> dict[str, Any]:
@@ -156,7 +157,7 @@ def appointment(value: str, **changes: Any) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Appointment",
         "meta": {"versionId": "1", "lastUpdated": "2026-03-02T11:00:00+00:00"},
-        "identifier": [{"system": "https://pas.example.nhs.uk/appointment", "value": value}],
+        "identifier": [{"system": PAS_SYSTEM, "value": value}],
         "status": "noshow",
         "serviceType": [{"coding": [{"code": "audiology"}]}],
         "start": "2026-03-02T10:00:00+00:00",
@@ -253,7 +254,7 @@ def api(db_url: str, ruleset: Ruleset) -> Iterator[tuple[httpx.Client, Service]]
     """A clinic system's client of the real server on loopback, and the service behind it."""
     db = open_database(db_url)
     service = Service(db, ruleset)
-    key = create_api_key(db, "clinic-system", "pas")
+    key = create_api_key(db, "clinic-system", "pas", sources=["pas", PAS_SYSTEM], context=True)
     with serving(create_app(service)) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}) as client:
         yield client, service
     db.dispose()
@@ -385,7 +386,7 @@ def test_an_unreadable_file_is_quarantined_with_one_admin_task_and_the_files_beh
     assert "wnb_inbox_quarantined_files 3.0" in scrape(client, service)
 
     for task in tasks:
-        service.act_on_task(task["id"], "complete", by="ops")
+        service.act_on_task(task["id"], "complete", by=policy.system("ops"))
     assert client.get("/health/ready").json() == {"status": "ok"}
     assert "wnb_inbox_quarantined_files 0.0" in scrape(client, service)
 

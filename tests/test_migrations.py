@@ -73,6 +73,8 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
         connection.exec_driver_sql(FIRST_REJECT_TABLE)
         connection.exec_driver_sql("DROP TABLE web_session")  # server-side sessions came with 0005
         connection.exec_driver_sql("DROP TABLE sign_in_failure")  # and so did counted sign-in failures
+        connection.exec_driver_sql("ALTER TABLE api_key DROP COLUMN sources")  # the key bindings came with 0004
+        connection.exec_driver_sql("ALTER TABLE api_key DROP COLUMN writes_context")
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
     old.dispose()
     engine = open_database(url)

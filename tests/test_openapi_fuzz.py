@@ -41,7 +41,11 @@ class Live:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, ruleset: Ruleset) -> Iterator[Live]:
     db = open_database(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'wnb.db'}")
-    keys = {role: create_api_key(db, role, role) for role in ("clinic-system", "safeguarding-nurse", "admin")}
+    bound = {"sources": ["pas"], "context": True}  # what the clinic key may write
+    keys = {
+        role: create_api_key(db, role, role, **(bound if role == "clinic-system" else {}))  # type: ignore[arg-type]
+        for role in ("clinic-system", "safeguarding-nurse", "admin")
+    }
     with serving(create_app(Service(db, ruleset))) as url:
         yield Live(url, keys)
     db.dispose()

@@ -463,7 +463,7 @@ def test_three_replicas_killed_at_random_while_sweeping_give_the_sequential_outc
             replicas.start(index)
         # While the replicas start: the children's context, the clients' key and their share of the feed.
         Service(engine, load_ruleset(DEFAULT_RULES)).import_context(read_file(feed / "context.ndjson"), "context")
-        key = create_api_key(engine, "clinic-system", "pas")
+        key = create_api_key(engine, "clinic-system", "pas", sources=("pas", "community-ehr"))
         parts = _partition(feed, CLIENTS)
         sweeper.every = sum(len(part["B"]) for part in parts) // 5  # about five sweeps while phase B is posted
         urls = [f"http://127.0.0.1:{port}" for port in replicas.ports]

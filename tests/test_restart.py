@@ -159,7 +159,7 @@ def test_a_real_database_restart_loses_and_doubles_nothing_and_the_replica_recov
 ) -> None:
     database = cluster.url("wnb")
     engine = open_database(database)
-    key = create_api_key(engine, "clinic-system", "pas")
+    key = create_api_key(engine, "clinic-system", "pas", sources=("pas", "community-ehr"))
     port = free_port()
     env = {**os.environ, "WNB_DATABASE_URL": database, "WNB_RULES_DIR": str(DEFAULT_RULES), "WNB_LOG_LEVEL": "WARNING"}
     with (tmp_path / "serve.log").open("wb") as log:

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from tests.conftest import DEFAULT_RULES
 from wnb import metrics
 from wnb.cli import app
+from wnb.domain import Role
+from wnb.policy import Principal
 from wnb.ruleset import Ruleset, load_ruleset
 from wnb.service import RawItem, Service
 from wnb.simulate import simulate
@@ -146,7 +148,13 @@ def test_a_task_completed_by_a_person_is_completed_in_the_replay_too(
     service.ingest([miss("e1", 1)], origin="test")
     with service.db.connect() as connection:
         review = next(t for t in listing.tasks(connection) if t["code"] == "clinician-review")
-    service.act_on_task(review["id"], "complete", "dr.lee", "seen at home", at=datetime(2026, 3, 2, 9, tzinfo=UTC))
+    service.act_on_task(
+        review["id"],
+        "complete",
+        Principal("user", "dr.lee", Role.CLINICIAN),
+        "seen at home",
+        at=datetime(2026, 3, 2, 9, tzinfo=UTC),
+    )
     clock.now = datetime(2026, 3, 2, 14, tzinfo=UTC)
     discharge = miss("e2", 2)
     assert isinstance(discharge.data, dict)

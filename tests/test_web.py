@@ -277,8 +277,9 @@ def test_a_task_of_another_role_cannot_be_acted_on(site: Site) -> None:
     task = open_task(site, AMBER_CHILD, "safeguarding-nurse")
     with signed_in(site, "booking-team") as client:
         csrf = token(client.get("/web/"))
-        client.post(f"/web/tasks/{task['id']}/complete", data={"csrf": csrf})
-        assert "is for the safeguarding-nurse role now" in client.get("/web/").text
+        refused = client.post(f"/web/tasks/{task['id']}/complete", data={"csrf": csrf})
+    assert refused.status_code == 403  # the refusal page, saying whose task it is (wnb.policy)
+    assert "is for the safeguarding-nurse role" in refused.text
     assert open_task(site, AMBER_CHILD, "safeguarding-nurse")["status"] == "requested"
 
 

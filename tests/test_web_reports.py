@@ -6,13 +6,17 @@ from datetime import UTC, datetime
 
 from tests.conftest import ROOT, FixedClock
 from tests.web_fixtures import RED_CHILD, event
+from wnb.domain import Role
 from wnb.ingest.ndjson import read as read_ndjson
+from wnb.policy import Principal
 from wnb.service import Service
 from wnb.store import listing
 from wnb.web.reports import dashboard
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = datetime(2026, 3, 8, tzinfo=UTC)
+
+NURSE_JO = Principal("user", "nurse.jo", Role.SAFEGUARDING_NURSE)
 
 
 def red_miss(service: Service) -> None:
@@ -29,8 +33,8 @@ def nurse_task(service: Service) -> str:
 def test_time_to_acknowledge_and_complete_is_the_median_per_role_in_hours(service: Service) -> None:
     red_miss(service)
     task = nurse_task(service)
-    service.act_on_task(task, "ack", "nurse.jo", at=datetime(2026, 3, 2, 14, tzinfo=UTC))
-    service.act_on_task(task, "complete", "nurse.jo", "done", at=datetime(2026, 3, 2, 18, tzinfo=UTC))
+    service.act_on_task(task, "ack", NURSE_JO, at=datetime(2026, 3, 2, 14, tzinfo=UTC))
+    service.act_on_task(task, "complete", NURSE_JO, "done", at=datetime(2026, 3, 2, 18, tzinfo=UTC))
     with service.db.connect() as connection:
         board = dashboard(connection, START, END, datetime(2026, 3, 3, tzinfo=UTC))
     timing = next(t for t in board.timings if t.role == "safeguarding-nurse")

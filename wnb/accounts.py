@@ -2,7 +2,12 @@
 
 An API key is `wnb_<prefix>_<secret>`: the prefix is stored in clear to find the key, the whole key only as
 SHA-256 (it is 32 random bytes, so a fast hash is enough). Passwords are hashed with argon2id. Creating,
-revoking and disabling are audited under the operator who did it (`cli` when no name was given).
+binding, revoking and disabling are checked by wnb.policy and audited under who did it (`cli`, wnb's operator,
+when no account was named).
+
+A key is bound to what it may write (issue 11): the event sources (`sources`) and whether it writes
+safeguarding context (`writes_context`). A key made before bindings existed has `sources` NULL and writes
+nothing until `wnb keys bind` binds it.
 """
 
 from __future__ import annotations
@@ -10,17 +15,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from wnb import policy
 from wnb.audit import AuditLog
 from wnb.domain import Role
 from wnb.errors import WnbError
+from wnb.policy import Kind, Principal
 from wnb.store.db import writing
 from wnb.store.tables import ApiKeyRow, UserRow, WebSessionRow
 
@@ -35,18 +43,16 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a client system (by API key) or a person (by password), and their role."""
+__all__ = ["Principal"]  # wnb.policy's, here too for the modules that find callers
 
-    kind: str  # client | user
-    name: str
-    role: Role
+Operator = Principal | str  # who manages keys and accounts: a principal, or wnb's operator under a name
 
-    @property
-    def actor(self) -> str:
-        """How the audit log names them: `client:<name>` or `user:<name>`."""
-        return f"{self.kind}:{self.name}"
+
+def _operator(by: Operator, action: policy.Action) -> Principal:
+    """The principal behind `by` (a bare name: wnb's operator at the command line), checked for `action`."""
+    principal = policy.system(by) if isinstance(by, str) else by
+    policy.check(principal, action)
+    return principal
 
 
 def _role(role: str) -> Role:
@@ -73,9 +79,37 @@ def _audit(connection: Connection, actor: str, action: str, subject: str, payloa
     log.finish()
 
 
-def create_api_key(db_engine: Engine, role: str, name: str, actor: str = "cli") -> str:
-    """Create an API key for the client system `name`; return the key, which is shown only this once."""
-    checked_role, checked_name = _role(role), _name(name)
+def _sources(sources: Iterable[str]) -> list[str]:
+    checked = sorted({source.strip() for source in sources})
+    for source in checked:
+        if not source or len(source) > 100:
+            raise WnbError(f"source {source!r} must be 1-100 characters (as events name it, e.g. pas)")
+    return checked
+
+
+def _binding(role: Role, sources: list[str], context: bool) -> None:
+    if role is Role.CLINIC_SYSTEM and not sources and not context:
+        raise WnbError(
+            "a clinic-system key must be bound to what it writes: give --source SOURCE (the events' `source`, "
+            "for FHIR the identifier system, for HL7 MSH-4) once or more, and --context for safeguarding context"
+        )
+    if role is not Role.CLINIC_SYSTEM and role is not Role.ADMIN and (sources or context):
+        raise WnbError(f"a {role.value} key writes nothing, so --source and --context do not apply to it")
+
+
+def create_api_key(
+    db_engine: Engine,
+    role: str,
+    name: str,
+    actor: Operator = "cli",
+    sources: Iterable[str] = (),
+    context: bool = False,
+) -> str:
+    """Create an API key for the client system `name`, bound to `sources` (and context when `context`); return
+    the key, which is shown only this once. A clinic-system key must be bound to something."""
+    checked_role, checked_name, bound = _role(role), _name(name), _sources(sources)
+    _binding(checked_role, bound, context)
+    by = _operator(actor, policy.Action.KEYS_ADMIN)
     prefix = secrets.token_hex(4)
     key = f"{KEY_SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
     row = {
@@ -84,19 +118,50 @@ def create_api_key(db_engine: Engine, role: str, name: str, actor: str = "cli") 
         "name": checked_name,
         "role": checked_role.value,
         "created_at": datetime.now(UTC),
+        "sources": bound,
+        "writes_context": context,
     }
     try:
         with writing(db_engine) as connection:
             connection.execute(insert(_keys).values(**row))
             payload = {"name": checked_name, "role": checked_role.value, "prefix": prefix}
-            _audit(connection, actor, "api_key_created", f"key:{checked_name}", payload)
+            payload.update(_binding_payload(bound, context, by))
+            _audit(connection, by.actor, "api_key_created", f"key:{checked_name}", payload)
     except IntegrityError:
         raise WnbError(f"an API key named {checked_name!r} exists already") from None
     return key
 
 
-def revoke_api_key(db_engine: Engine, name: str, actor: str = "cli") -> None:
+def _binding_payload(sources: list[str], context: bool, by: Principal) -> dict[str, Any]:
+    payload: dict[str, Any] = {"sources": sources, "context": context}
+    if by.via:
+        payload["via"] = by.via
+    return payload
+
+
+def bind_api_key(
+    db_engine: Engine, name: str, sources: Iterable[str], context: bool = False, actor: Operator = "cli"
+) -> None:
+    """Bind the key `name` to write events for `sources` only (and safeguarding context when `context`),
+    replacing what it was bound to before."""
+    bound = _sources(sources)
+    by = _operator(actor, policy.Action.KEYS_ADMIN)
+    with writing(db_engine) as connection:
+        row = connection.execute(select(_keys).where(_keys.c.name == name)).first()
+        if row is None:
+            raise WnbError(f"no API key named {name!r}")
+        if row.revoked_at is not None:
+            raise WnbError(f"the API key {name!r} was revoked; create a new one")
+        _binding(Role(row.role), bound, context)
+        connection.execute(update(_keys).where(_keys.c.id == row.id).values(sources=bound, writes_context=context))
+        payload = {"name": name, "before": row.sources, "context_before": row.writes_context}
+        payload.update(_binding_payload(bound, context, by))
+        _audit(connection, by.actor, "api_key_bound", f"key:{name}", payload)
+
+
+def revoke_api_key(db_engine: Engine, name: str, actor: Operator = "cli") -> None:
     """Revoke the client system `name`'s key: from now on it is refused (401)."""
+    by = _operator(actor, policy.Action.KEYS_ADMIN)
     with writing(db_engine) as connection:
         row = connection.execute(select(_keys).where(_keys.c.name == name)).first()
         if row is None:
@@ -104,7 +169,11 @@ def revoke_api_key(db_engine: Engine, name: str, actor: str = "cli") -> None:
         if row.revoked_at is not None:
             raise WnbError(f"the API key {name!r} was revoked already")
         connection.execute(update(_keys).where(_keys.c.id == row.id).values(revoked_at=datetime.now(UTC)))
-        _audit(connection, actor, "api_key_revoked", f"key:{name}", {"name": name, "prefix": row.prefix})
+        _audit(connection, by.actor, "api_key_revoked", f"key:{name}", {"name": name, "prefix": row.prefix, **_via(by)})
+
+
+def _via(by: Principal) -> dict[str, str]:
+    return {"via": by.via} if by.via else {}
 
 
 def end_sessions(connection: Connection, name: str) -> int:
@@ -112,8 +181,9 @@ def end_sessions(connection: Connection, name: str) -> int:
     return int(connection.execute(delete(_sessions).where(_sessions.c.user_name == name)).rowcount or 0)
 
 
-def disable_user(db_engine: Engine, name: str, actor: str = "cli") -> None:
+def disable_user(db_engine: Engine, name: str, actor: Operator = "cli") -> None:
     """Disable the person `name`'s account: their password is refused from now on (401), their sessions end."""
+    by = _operator(actor, policy.Action.USERS_ADMIN)
     with writing(db_engine) as connection:
         row = connection.execute(select(_users).where(_users.c.name == name)).first()
         if row is None:
@@ -122,11 +192,17 @@ def disable_user(db_engine: Engine, name: str, actor: str = "cli") -> None:
             raise WnbError(f"the user {name!r} is disabled already")
         connection.execute(update(_users).where(_users.c.id == row.id).values(disabled_at=datetime.now(UTC)))
         ended = end_sessions(connection, name)
-        _audit(connection, actor, "user_disabled", f"user:{name}", {"name": name, "sessions_ended": str(ended)})
+        payload = {"name": name, "sessions_ended": str(ended), **_via(by)}
+        _audit(connection, by.actor, "user_disabled", f"user:{name}", payload)
 
 
-def change_password(db_engine: Engine, name: str, password: str, actor: str = "cli") -> int:
-    """Give the person `name` a new password and end every session of theirs at once; how many ended."""
+def change_password(db_engine: Engine, name: str, password: str, actor: Operator = "cli") -> int:
+    """Give the person `name` a new password and end every session of theirs at once; how many ended.
+
+    A person may change their own (account.password); anyone else's needs users.admin.
+    """
+    own = isinstance(actor, Principal) and actor.kind == Kind.USER and actor.name == name
+    by = _operator(actor, policy.Action.ACCOUNT_PASSWORD if own else policy.Action.USERS_ADMIN)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WnbError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
     password_hash = _hasher.hash(password)  # before the write lock: argon2 is slow on purpose
@@ -136,8 +212,8 @@ def change_password(db_engine: Engine, name: str, password: str, actor: str = "c
             raise WnbError(f"no user named {name!r}")
         connection.execute(update(_users).where(_users.c.id == row.id).values(password_hash=password_hash))
         ended = end_sessions(connection, name)
-        payload = {"name": name, "sessions_ended": str(ended)}
-        _audit(connection, actor, "user_password_changed", f"user:{name}", payload)
+        payload = {"name": name, "sessions_ended": str(ended), **_via(by)}
+        _audit(connection, by.actor, "user_password_changed", f"user:{name}", payload)
     return ended
 
 
@@ -145,8 +221,9 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
 
-def list_api_keys(db_engine: Engine) -> list[dict[str, str | None]]:
-    """Every API key's name, role, prefix and dates (never the key)."""
+def list_api_keys(db_engine: Engine, actor: Operator = "cli") -> list[dict[str, Any]]:
+    """Every API key's name, role, prefix, dates and binding (never the key); `sources` None: never bound."""
+    _operator(actor, policy.Action.KEYS_ADMIN)
     with db_engine.connect() as connection:
         rows = connection.execute(select(_keys).order_by(_keys.c.name)).all()
     return [
@@ -156,13 +233,16 @@ def list_api_keys(db_engine: Engine) -> list[dict[str, str | None]]:
             "prefix": r.prefix,
             "created_at": _iso(r.created_at),
             "revoked_at": _iso(r.revoked_at),
+            "sources": r.sources,
+            "context": bool(r.writes_context),
         }
         for r in rows
     ]
 
 
-def list_users(db_engine: Engine) -> list[dict[str, str | None]]:
+def list_users(db_engine: Engine, actor: Operator = "cli") -> list[dict[str, str | None]]:
     """Every account's name, role and dates (never the password hash)."""
+    _operator(actor, policy.Action.USERS_ADMIN)
     with db_engine.connect() as connection:
         rows = connection.execute(select(_users).order_by(_users.c.name)).all()
     return [
@@ -171,9 +251,10 @@ def list_users(db_engine: Engine) -> list[dict[str, str | None]]:
     ]
 
 
-def create_user(db_engine: Engine, name: str, role: str, password: str, actor: str = "cli") -> None:
+def create_user(db_engine: Engine, name: str, role: str, password: str, actor: Operator = "cli") -> None:
     """Create a person's account with an argon2 hash of `password`."""
     checked_role, checked_name = _role(role), _name(name)
+    by = _operator(actor, policy.Action.USERS_ADMIN)
     if checked_role is Role.CLINIC_SYSTEM:
         raise WnbError("clinic-system is a role for client systems: create an API key instead")
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -187,8 +268,8 @@ def create_user(db_engine: Engine, name: str, role: str, password: str, actor: s
     try:
         with writing(db_engine) as connection:
             connection.execute(insert(_users).values(**row))
-            payload = {"name": checked_name, "role": checked_role.value}
-            _audit(connection, actor, "user_created", f"user:{checked_name}", payload)
+            payload = {"name": checked_name, "role": checked_role.value, **_via(by)}
+            _audit(connection, by.actor, "user_created", f"user:{checked_name}", payload)
     except IntegrityError:
         raise WnbError(f"a user named {checked_name!r} exists already") from None
 
@@ -202,7 +283,8 @@ def client_for_key(db_engine: Engine, key: str) -> Principal | None:
         row = connection.execute(select(_keys).where(_keys.c.prefix == parts[1])).first()
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, _key_hash(key)):
         return None
-    return Principal("client", row.name, Role(row.role))
+    sources = frozenset(row.sources) if row.sources is not None else None
+    return Principal(Kind.CLIENT, row.name, Role(row.role), sources, bool(row.writes_context))
 
 
 def user_for_password(db_engine: Engine, name: str, password: str) -> Principal | None:
@@ -215,4 +297,15 @@ def user_for_password(db_engine: Engine, name: str, password: str) -> Principal 
         return None
     if row is None or row.disabled_at is not None:
         return None
-    return Principal("user", row.name, Role(row.role))
+    return Principal(Kind.USER, row.name, Role(row.role))
+
+
+def person_named(db_engine: Engine, name: str, via: str = "cli") -> Principal:
+    """The person with the enabled account `name`, coming `via` the CLI (its `--by`); WnbError otherwise."""
+    with db_engine.connect() as connection:
+        row = connection.execute(select(_users).where(_users.c.name == name)).first()
+    if row is None:
+        raise WnbError(f"--by {name!r}: no account has that name; --by names the person acting (see `wnb users list`)")
+    if row.disabled_at is not None:
+        raise WnbError(f"--by {name!r}: that account is disabled, so it may not act")
+    return Principal(Kind.USER, row.name, Role(row.role), via=via)

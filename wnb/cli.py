@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wnb import audit, notify, webhook
+from wnb.accounts import person_named
 from wnb.display import local, plain_code
 from wnb.errors import WnbError
 from wnb.explain import explain_item
@@ -58,7 +59,14 @@ T = TypeVar("T")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (a list of objects) for scripts.")]
 AllOption = Annotated[bool, typer.Option("--all", help="Every status, not only open items.")]
-ByOption = Annotated[str, typer.Option("--by", help="Who is acting (user name); recorded in the audit log.")]
+ByOption = Annotated[
+    str,
+    typer.Option(
+        "--by",
+        help="Who is acting: the user name of an enabled account, whose role must allow the action (wnb.policy); "
+        "recorded in the audit log as that person, via the CLI.",
+    ),
+]
 
 
 def default_rules_dir() -> Path:
@@ -224,7 +232,8 @@ def tasks(
 
 def _task_action(action: str, task_id: str, by: str, note: str | None) -> None:
     def run() -> None:
-        row = service().act_on_task(task_id, action, by, note)
+        wnb = service()
+        row = wnb.act_on_task(task_id, action, person_named(wnb.db, by), note)
         say(f"task T{row.id} {plain_code(row.code)}: {row.status}")
 
     guarded(run)
@@ -261,7 +270,8 @@ def flag_resolve(
     """Resolve an active flag (it becomes inactive), with a reason."""
 
     def run() -> None:
-        row = service().resolve_flag(flag_id, by, reason)
+        wnb = service()
+        row = wnb.resolve_flag(flag_id, person_named(wnb.db, by), reason)
         say(f"flag F{row.id} {plain_code(row.code)}: {row.status}")
 
     guarded(run)

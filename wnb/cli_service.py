@@ -1,4 +1,4 @@
-"""The service's commands: `wnb serve`, `wnb inbox`, `wnb keys create|revoke|list`,
+"""The service's commands: `wnb serve`, `wnb inbox`, `wnb keys create|bind|revoke|list`,
 `wnb users create|disable|password|unlock|list`, `wnb db upgrade`."""
 
 from __future__ import annotations
@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from wnb.accounts import Principal, person_named
 from wnb.cli import JsonOption, _emit_json, app, guarded, out, say, service
 from wnb.display import local
 from wnb.errors import WnbError
@@ -29,8 +30,30 @@ app.add_typer(db_app, name="db")
 
 
 OperatorOption = Annotated[
-    str, typer.Option("--by", help="Who is doing this (operator name); recorded in the audit log.")
+    str | None,
+    typer.Option(
+        "--by",
+        help="An administrator's user name (an enabled account with the admin role), recorded in the audit log "
+        "via the CLI; without it, wnb's operator at this shell (`cli`).",
+    ),
 ]
+SourceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--source",
+        help="A source the key may write events for (an event's `source`, a FHIR identifier system matched "
+        "exactly, an HL7 MSH-4); repeat for several.",
+    ),
+]
+ContextOption = Annotated[
+    bool,
+    typer.Option("--context", help="The key may also write safeguarding context (the child register)."),
+]
+
+
+def _operator(by: str | None) -> Principal | str:
+    """The person named by --by (an enabled account; its role is checked by wnb.policy), else wnb's operator."""
+    return person_named(open_database(), by) if by is not None else "cli"
 
 
 def _warn_about_mllp_peers(settings: Settings) -> None:
@@ -158,47 +181,87 @@ def db_upgrade() -> None:
 def keys_create(
     role: Annotated[str, typer.Option("--role", help="Usually clinic-system.")],
     name: Annotated[str, typer.Option("--name", help="The client system's name, e.g. pas-north.")],
-    by: OperatorOption = "cli",
+    sources: SourceOption = None,
+    context: ContextOption = False,
+    by: OperatorOption = None,
 ) -> None:
-    """Create an API key; it is printed once and only its hash is stored."""
+    """Create an API key bound to what it may write; it is printed once and only its hash is stored.
+
+    A clinic-system key needs --source (once or more) or --context: it may write nothing else.
+    """
     from wnb.accounts import create_api_key
 
-    guarded(lambda: say(create_api_key(open_database(), role, name, actor=by)))
+    guarded(lambda: say(create_api_key(open_database(), role, name, _operator(by), sources or (), context)))
+
+
+@keys_app.command("bind")
+def keys_bind(
+    name: Annotated[str, typer.Argument(help="The client system's name the key was created for.")],
+    sources: SourceOption = None,
+    context: ContextOption = False,
+    by: OperatorOption = None,
+) -> None:
+    """Bind a key to the sources it may write for (and context with --context), replacing its binding.
+
+    A key made before bindings existed is refused every write until it is bound.
+    """
+    from wnb.accounts import bind_api_key
+
+    def run() -> None:
+        bind_api_key(open_database(), name, sources or (), context, actor=_operator(by))
+        shown = ", ".join(sorted(set(sources or ()))) or "no source"
+        say(f"API key {name} bound to {shown}{' and safeguarding context' if context else ''}")
+
+    guarded(run)
 
 
 @keys_app.command("revoke")
 def keys_revoke(
     name: Annotated[str, typer.Argument(help="The client system's name the key was created for.")],
-    by: OperatorOption = "cli",
+    by: OperatorOption = None,
 ) -> None:
     """Revoke a client system's API key: every later request with it is refused (401)."""
     from wnb.accounts import revoke_api_key
 
     def run() -> None:
-        revoke_api_key(open_database(), name, actor=by)
+        revoke_api_key(open_database(), name, actor=_operator(by))
         say(f"API key {name} revoked")
 
     guarded(run)
 
 
 @keys_app.command("list")
-def keys_list(as_json: JsonOption = False) -> None:
-    """List API keys (name, role, prefix, created, revoked); never the keys themselves."""
+def keys_list(as_json: JsonOption = False, by: OperatorOption = None) -> None:
+    """List API keys (name, role, what it may write, prefix, created, revoked); never the keys themselves."""
     from wnb.accounts import list_api_keys
 
     def run() -> None:
-        items = list_api_keys(open_database())
+        items = list_api_keys(open_database(), actor=_operator(by))
         if as_json:
             return _emit_json(items)
         table = Table(title=f"{len(items)} API key{'s' if len(items) != 1 else ''}")
-        for column in ("name", "role", "prefix", "created", "revoked"):
+        for column in ("name", "role", "may write", "prefix", "created", "revoked"):
             table.add_column(column)
         for item in items:
             created, revoked = item["created_at"] or "", item["revoked_at"]
-            table.add_row(item["name"], item["role"], item["prefix"], local(created), local(revoked) if revoked else "")
+            table.add_row(
+                item["name"],
+                item["role"],
+                _binding_text(item),
+                item["prefix"],
+                local(created),
+                local(revoked) if revoked else "",
+            )
         out.print(table)
 
     guarded(run)
+
+
+def _binding_text(item: dict[str, Any]) -> str:
+    if item["sources"] is None:
+        return f"nothing until bound (wnb keys bind {item['name']} ...)"
+    written = [f"source {source}" for source in item["sources"]] + (["context"] if item["context"] else [])
+    return ", ".join(written) or "-"
 
 
 @users_app.command("create")
@@ -214,7 +277,7 @@ def users_create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
-    by: OperatorOption = "cli",
+    by: OperatorOption = None,
 ) -> None:
     """Create a person's account; the password (12 characters or more) is stored as an argon2 hash."""
     from wnb.accounts import create_user
@@ -224,7 +287,7 @@ def users_create(
             password = sys.stdin.readline().rstrip("\n")
         else:
             password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-        create_user(open_database(), name, role, password, actor=by)
+        create_user(open_database(), name, role, password, actor=_operator(by))
         say(f"user {name} created with role {role}")
 
     guarded(run)
@@ -233,13 +296,13 @@ def users_create(
 @users_app.command("disable")
 def users_disable(
     name: Annotated[str, typer.Argument(help="User name.")],
-    by: OperatorOption = "cli",
+    by: OperatorOption = None,
 ) -> None:
     """Disable a person's account: their password is refused from now on (401); history stays."""
     from wnb.accounts import disable_user
 
     def run() -> None:
-        disable_user(open_database(), name, actor=by)
+        disable_user(open_database(), name, actor=_operator(by))
         say(f"user {name} disabled")
 
     guarded(run)
@@ -251,7 +314,7 @@ def users_password(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the new password from standard input.")
     ] = False,
-    by: OperatorOption = "cli",
+    by: OperatorOption = None,
 ) -> None:
     """Set a person's new password (12 characters or more); every session of theirs on the pages ends at once."""
     from wnb.accounts import change_password
@@ -261,7 +324,7 @@ def users_password(
             password = sys.stdin.readline().rstrip("\n")
         else:
             password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
-        ended = change_password(open_database(), name, password, actor=by)
+        ended = change_password(open_database(), name, password, actor=_operator(by))
         say(f"password of {name} changed; {ended} session{'s' if ended != 1 else ''} signed out")
 
     guarded(run)
@@ -270,7 +333,7 @@ def users_password(
 @users_app.command("unlock")
 def users_unlock(
     name: Annotated[str, typer.Argument(help="User name.")],
-    by: OperatorOption = "cli",
+    by: OperatorOption = None,
 ) -> None:
     """Lift a lock after failed sign-ins now (it also opens by itself after WNB_SIGNIN_LOCK_MINUTES)."""
     from datetime import UTC, datetime
@@ -278,19 +341,19 @@ def users_unlock(
     from wnb.signin import unlock
 
     def run() -> None:
-        addresses = unlock(open_database(), name, datetime.now(UTC), actor=by)
+        addresses = unlock(open_database(), name, datetime.now(UTC), actor=_operator(by))
         say(f"user {name} unlocked: failed sign-ins from {addresses} address{'es' if addresses != 1 else ''} cleared")
 
     guarded(run)
 
 
 @users_app.command("list")
-def users_list(as_json: JsonOption = False) -> None:
+def users_list(as_json: JsonOption = False, by: OperatorOption = None) -> None:
     """List accounts (name, role, created, disabled); never passwords."""
     from wnb.accounts import list_users
 
     def run() -> None:
-        items = list_users(open_database())
+        items = list_users(open_database(), actor=_operator(by))
         if as_json:
             return _emit_json(items)
         table = Table(title=f"{len(items)} user{'s' if len(items) != 1 else ''}")

@@ -9,11 +9,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from wnb import metrics, notify
+from wnb import metrics, notify, policy
 from wnb.audit import AuditLog, AuditRef
 from wnb.calendar import next_escalation_due
 from wnb.domain import Decision, FlagStatus, Level, Role, TaskStatus
 from wnb.errors import InvalidAction, NotFound
+from wnb.policy import Principal
 from wnb.ruleset import Ruleset
 from wnb.store import repo
 from wnb.store.items import ChunkItems
@@ -56,6 +57,7 @@ class Effects:
         self.ruleset = ruleset
         self.at = at
         self.actor = actor
+        self.via: dict[str, str] = {}  # a person's action: how they came (`{"via": "cli"}`), kept in its audit record
 
     def record(self, action: str, subject: list[str], payload: dict[str, Any]) -> AuditRef:
         return self.audit.append(self.at, self.actor, action, subject, payload, self.ruleset.version)
@@ -313,7 +315,7 @@ class Effects:
         self.record(
             f"flag_{status.value.replace('-', '_')}",
             [flag_ref(flag.id), flag.nhs_number],
-            {"code": flag.code, "from": flag.status, "to": status, "reason": reason},
+            {"code": flag.code, "from": flag.status, "to": status, "reason": reason, **self.via},
         )
 
     def _set_task_status(self, task: Record, status: TaskStatus, action: str, note: str | None) -> None:
@@ -326,7 +328,7 @@ class Effects:
         self.record(
             f"task_{action}",
             [task_ref(task.id), task.nhs_number],
-            {"code": task.code, "from": task.status, "to": status, "note": note},
+            {"code": task.code, "from": task.status, "to": status, "note": note, **self.via},
         )
 
     def escalate_due(self, now: datetime) -> list[str]:
@@ -378,10 +380,17 @@ class Effects:
 
     # ---- what people do ----
 
-    def act_on_task(self, task_id: int, action: str, note: str | None) -> Record:
+    def act_on_task(self, task_id: int, action: str, note: str | None, by: Principal | None = None) -> Record:
+        """Acknowledge, complete or cancel a task; `by` (when given) must be allowed it by wnb.policy."""
         task = repo.task_by_id(self.connection, task_id)
         if task is None:
             raise NotFound(f"no task {task_ref(task_id)}")
+        if action not in policy.TASK_ACTIONS:
+            raise InvalidAction(f"unknown task action {action!r}; use ack, complete or cancel")
+        if by is not None:
+            policy.check_task(
+                by, policy.TASK_ACTIONS[action], task_ref(task_id), task.owner_role, task.first_owner_role
+            )
         allowed = {
             "ack": ((TaskStatus.REQUESTED.value,), TaskStatus.ACCEPTED, "acknowledged"),
             "complete": (repo.OPEN_STATUSES, TaskStatus.COMPLETED, "completed"),

@@ -35,3 +35,11 @@ class InvalidAction(WnbError):
 
 class EngineError(WnbError):
     """The rule matcher reported an error during an evaluation."""
+
+
+class Forbidden(WnbError):
+    """The caller's role (or a key's binding) does not allow the action (wnb.policy); the message says who may."""
+
+
+class NotBound(InvalidEvent):
+    """An item a client key may not write (another source, or context without the binding): kept as a reject."""

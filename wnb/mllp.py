@@ -26,9 +26,10 @@ import hl7
 import structlog
 from hl7.mllp import HL7StreamReader, HL7StreamWriter, start_hl7_server
 
-from wnb.errors import InvalidEvent
+from wnb.errors import Forbidden, InvalidEvent, NotBound
 from wnb.ingest.hl7 import Refused, decode_message, item_of, normalise, parse_message
 from wnb.mllp_peers import Peers
+from wnb.policy import Principal
 from wnb.service import RawItem, Service
 
 log = structlog.get_logger("wnb.mllp")
@@ -138,11 +139,19 @@ def _refused_peer(item: RawItem, header: hl7.Message | None, peer: str, peers: P
 
 
 def handle_message(
-    service: Service, block: bytes, framing: str | None = None, peer: str | None = None, peers: Peers | None = None
+    service: Service,
+    block: bytes,
+    framing: str | None = None,
+    peer: str | None = None,
+    peers: Peers | None = None,
+    by: Principal | None = None,
+    origin: str = ORIGIN,
 ) -> Answer:
     """Store and evaluate one message (or keep a framing error); the ACK to send back. Runs on a worker thread.
 
     With `peers`, a message whose source (MSH-4) may not send from `peer` is refused (AR) and kept.
+    `by`: the API key (or person) posting it over HTTP, held to its bound sources (MSH-4): `AR` otherwise;
+    None for the MLLP listener (wnb itself, as `mllp`).
     """
     # UTF-8, else Windows-1252 (older PAS feeds send it); else refused, its bytes kept (surrogate escapes).
     decoded, undecodable = decode_message(block)
@@ -163,7 +172,9 @@ def handle_message(
     if peers is not None and framing is None:
         item = _refused_peer(item, header, peer or "", peers) or item
     try:
-        status, problem = service.ingest_one_or_reject(item, origin=ORIGIN, actor=ORIGIN)
+        status, problem = service.ingest_one_or_reject(item, origin=origin, actor=ORIGIN, by=by)
+    except Forbidden:
+        raise  # the caller may not post at all (the API answers 403)
     except Exception as error:  # the database is away, nothing was committed: the sender must send it again
         log.error("mllp_message_failed", control_id=_field(header, 10), error=type(error).__name__)
         failure = InvalidEvent("MSH-10", "wnb could not store this message (internal error); send it again")
@@ -171,7 +182,7 @@ def handle_message(
     if status != "rejected":
         return Answer("AA", status, None, build_ack(header, "AA", at))
     assert problem is not None
-    code = "AR" if isinstance(problem, Refused) else "AE"
+    code = "AR" if isinstance(problem, Refused | NotBound) else "AE"
     log.info("mllp_message_rejected", control_id=_field(header, 10), code=code, field=problem.field)
     return Answer(code, status, problem, build_ack(header, code, at, problem))
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from wnb import policy
 from wnb.errors import WnbError
 from wnb.ruleset import Ruleset
 from wnb.service import RawItem, Service
@@ -137,10 +138,12 @@ def _run_step(service: Service, clock: _StepClock, defaults: dict[str, Any], ste
     elif kind == "task":
         with service.db.connect() as connection:
             ref = listing.find_open_task(connection, str(body["nhs_number"]), body["service"], body["code"])
-        service.act_on_task(ref, body["do"], body.get("by", "scenario"), body.get("note"), _instant(body["at"]))
+        by = policy.system(str(body.get("by", "scenario")))  # a scenario plays every part: wnb itself
+        service.act_on_task(ref, body["do"], by, body.get("note"), _instant(body["at"]))
     elif kind == "flag":
         with service.db.connect() as connection:
             ref = listing.find_active_flag(connection, str(body["nhs_number"]), body["code"])
-        service.resolve_flag(ref, body.get("by", "scenario"), body.get("reason", "resolved"), _instant(body["at"]))
+        by = policy.system(str(body.get("by", "scenario")))
+        service.resolve_flag(ref, by, body.get("reason", "resolved"), _instant(body["at"]))
     else:
         raise WnbError(f"step {number}: unknown step {kind!r}; use context, event, sweep, task or flag")

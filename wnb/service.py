@@ -18,16 +18,17 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
-from wnb import limits, metrics
+from wnb import limits, metrics, policy
 from wnb.audit import AuditLog
 from wnb.calendar import add_working_days, london_date, london_time_on
 from wnb.decide import decide
 from wnb.domain import Appointment, AttendanceEvent, Decision, EventState, PersonContext
 from wnb.effects import Effects, parse_ref
-from wnb.errors import InvalidEvent
+from wnb.errors import Forbidden, InvalidEvent, NotBound
 from wnb.facts import event_facts, event_triggers, follow_up_facts, sets_off_a_rule
 from wnb.matcher_process import Outcome, RulesBeside, rules_outcome
 from wnb.nhs import Attendance
+from wnb.policy import Action, Principal
 from wnb.ruleset import Ruleset
 from wnb.store import concurrency, rejects, repo
 from wnb.store.db import checkpoints_beside, writing
@@ -129,6 +130,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _within_binding(principal: Principal, item: RawItem) -> RawItem:
+    """The item as given, or a reject naming why `principal`'s key may not write for its source."""
+    if isinstance(item.data, dict) and (refusal := policy.source_refusal(principal, item.data.get("source"))):
+        refused = NotBound("source", refusal)
+        refused.identity = {"source": item.data.get("source"), "event_id": item.data.get("event_id")}  # type: ignore[attr-defined]
+        return RawItem(item.line, item.text, refused)
+    return item
+
+
+def _writer(by: Principal | None, actor: str) -> Principal:
+    """Who writes: `by`, or wnb itself under `actor`; refused (Forbidden) unless the policy lets them ingest."""
+    principal = by or policy.system(actor)
+    policy.check(principal, Action.EVENTS_INGEST)
+    if principal.kind == policy.Kind.CLIENT and not principal.is_admin and principal.sources is None:
+        raise Forbidden(policy.UNBOUND_KEY.format(name=principal.name))
+    return principal
+
+
 class Service:
     """wnb's operations over one database and one ruleset."""
 
@@ -160,13 +179,20 @@ class Service:
         actor: str = "engine",
         chunk: int = 1000,
         progress: Callable[[int], None] | None = None,
+        by: Principal | None = None,
     ) -> Counter[str]:
         """Store and evaluate every item; count accepted, superseded, stale, duplicate and rejected.
 
         Items may come checked already (wnb/ingest/ahead.py validates a file's lines in another process).
+        `by` (default: wnb itself as `actor`) must be allowed to ingest; a key's items for a source it is not
+        bound to are rejected.
         """
+        principal = _writer(by, actor)
+        actor = principal.actor
         counts: Counter[str] = Counter()
         iterator = iter(items)
+        if principal.kind == policy.Kind.CLIENT:
+            iterator = (_within_binding(principal, i) if isinstance(i, RawItem) else i for i in iterator)
         # From the second chunk on (a long ingest), the rules run in a second process (wnb/matcher_process.py).
         self.rules_beside = RulesBeside(self.ruleset)
         try:
@@ -201,17 +227,21 @@ class Service:
             log.warning("chunk_retried_item_by_item", origin=origin, items=len(batch), error=type(error).__name__)
             return [self.ingest_one_or_reject(_raw_item(item), origin, actor) for item in batch]
 
-    def ingest_one_or_reject(self, item: RawItem, origin: str, actor: str) -> tuple[str, InvalidEvent | None]:
+    def ingest_one_or_reject(
+        self, item: RawItem, origin: str, actor: str = "engine", by: Principal | None = None
+    ) -> tuple[str, InvalidEvent | None]:
         """One item in its own transaction; if it cannot be stored, its reject saying so (unless the database
-        is away: then nothing was stored and the caller is told, to send it again)."""
+        is away: then nothing was stored and the caller is told, to send it again; or `by` may not ingest)."""
         try:
-            return self.ingest_one_explained(item, origin, actor)
+            return self.ingest_one_explained(item, origin, actor, by)
+        except Forbidden:
+            raise
         except Exception as error:
             if _is_outage(error):
                 raise
             log.error("item_not_stored", origin=origin, line=item.line, error=type(error).__name__)
             problem = InvalidEvent("event", f"wnb could not store this item ({type(error).__name__}); it is kept here")
-            return self.ingest_one_explained(RawItem(item.line, item.text, problem), origin, actor)
+            return self.ingest_one_explained(RawItem(item.line, item.text, problem), origin, actor, by)
 
     @concurrency.retried("ingest")  # replicas: run again from the start when it lost a race
     def _ingest_chunk(
@@ -220,37 +250,60 @@ class Service:
         with self._transaction() as (connection, audit):
             return self._ingest_batch(connection, audit, batch, origin, actor, rules)
 
-    def ingest_one(self, item: RawItem, origin: str, actor: str = "engine") -> str:
-        return self.ingest_one_explained(item, origin, actor)[0]
+    def ingest_one(self, item: RawItem, origin: str, actor: str = "engine", by: Principal | None = None) -> str:
+        return self.ingest_one_explained(item, origin, actor, by)[0]
 
     @concurrency.retried("ingest")  # replicas: run again from the start when it lost a race
     def ingest_one_explained(
-        self, item: RawItem, origin: str, actor: str = "engine"
+        self, item: RawItem, origin: str, actor: str = "engine", by: Principal | None = None
     ) -> tuple[str, InvalidEvent | None]:
-        """One item in its own transaction: its status and, when rejected, why."""
+        """One item in its own transaction: its status and, when rejected, why (NotBound: the key's binding).
+
+        `by` (default: wnb itself as `actor`) must be allowed to ingest (Forbidden otherwise).
+        """
+        principal = _writer(by, actor)
+        item = _within_binding(principal, item)
         with self._transaction() as (connection, audit):
-            status, problem = self._ingest_batch(connection, audit, [item], origin, actor)[0]
+            status, problem = self._ingest_batch(connection, audit, [item], origin, principal.actor)[0]
+            self._audit_admin_writes(audit, principal, [item], origin)
         metrics.count_ingested(origin, Counter([status]))
         return status, problem
 
     def ingest_many_explained(
-        self, items: list[RawItem], origin: str, actor: str = "engine"
+        self, items: list[RawItem], origin: str, actor: str = "engine", by: Principal | None = None
     ) -> list[tuple[str, InvalidEvent | None]]:
         """Items of one API batch in one transaction: each one's status and, when rejected, why.
 
         Should the shared transaction fail, each item is tried again in its own: every item is answered, one that
         cannot be stored as its reject (`ingest_one_or_reject`); only the database being away raises.
         """
+        principal = _writer(by, actor)
+        items = [_within_binding(principal, item) for item in items]
         try:
             with self._transaction() as (connection, audit):
-                results = self._ingest_batch(connection, audit, items, origin, actor)
+                results = self._ingest_batch(connection, audit, items, origin, principal.actor)
+                self._audit_admin_writes(audit, principal, items, origin)
         except Exception as error:
             if _is_outage(error):
                 raise
             log.warning("batch_retried_item_by_item", origin=origin, items=len(items), error=type(error).__name__)
-            return [self.ingest_one_or_reject(item, origin, actor) for item in items]
+            return [self.ingest_one_or_reject(item, origin, actor, by) for item in items]
         metrics.count_ingested(origin, Counter(status for status, _ in results))
         return results
+
+    def _audit_admin_writes(self, audit: AuditLog, principal: Principal, items: list[RawItem], origin: str) -> None:
+        """An administrator (key or person) writing for sources is on the record: which sources, how many items."""
+        if principal.kind == policy.Kind.SYSTEM or not principal.is_admin:
+            return
+        sources = Counter(str(i.data.get("source")) for i in items if isinstance(i.data, dict) and i.data.get("source"))
+        if sources:
+            audit.append(
+                self.clock(),
+                principal.actor,
+                "admin_posted_for_source",
+                sorted(sources),
+                {"origin": origin, "items": dict(sorted(sources.items()))},
+            )
 
     def _ingest_batch(
         self,
@@ -593,6 +646,7 @@ class Service:
     @concurrency.retried("sweep")  # replicas: run again from the start when it lost a race
     def sweep(self, now: datetime | None = None, actor: str = "scheduler") -> Counter[str]:
         """Judge every follow-up deadline passed, then escalate every overdue task, as of `now`."""
+        policy.check(policy.system(actor), Action.SWEEP)
         now = now or self.clock()
         counts: Counter[str] = Counter()
         with metrics.sweep_timer(), self._transaction() as (connection, audit):
@@ -641,31 +695,55 @@ class Service:
 
     @concurrency.retried("task action")  # replicas: run again from the start when it lost a race
     def act_on_task(
-        self, ref: str, action: str, by: str, note: str | None = None, at: datetime | None = None
+        self, ref: str, action: str, by: Principal, note: str | None = None, at: datetime | None = None
     ) -> Record:
+        """Acknowledge, complete or cancel a task as `by`: refused (Forbidden) unless the task is their role's
+        now or was first, or they are the safeguarding lead or an administrator (wnb.policy)."""
+        policy.check(by, policy.TASK_ACTIONS.get(action, Action.TASK_ACKNOWLEDGE))
         with self._transaction() as (connection, audit):
             concurrency.lock_owner(connection, "task", parse_ref(ref, "T"))  # replicas: not mid-evaluation
-            effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
-            return effects.act_on_task(parse_ref(ref, "T"), action, note)
+            effects = Effects(connection, audit, self.ruleset, at or self.clock(), by.actor)
+            effects.via = {"via": by.via} if by.via else {}
+            return effects.act_on_task(parse_ref(ref, "T"), action, note, by)
 
     @concurrency.retried("flag action")  # replicas: run again from the start when it lost a race
-    def resolve_flag(self, ref: str, by: str, reason: str, at: datetime | None = None) -> Record:
+    def resolve_flag(self, ref: str, by: Principal, reason: str, at: datetime | None = None) -> Record:
+        """Resolve an active flag as `by`: refused (Forbidden) unless the policy lets their role resolve flags."""
+        policy.check(by, Action.FLAG_RESOLVE)
         with self._transaction() as (connection, audit):
             concurrency.lock_owner(connection, "flag", parse_ref(ref, "F"))  # replicas: not mid-evaluation
-            effects = Effects(connection, audit, self.ruleset, at or self.clock(), f"user:{by}")
+            effects = Effects(connection, audit, self.ruleset, at or self.clock(), by.actor)
+            effects.via = {"via": by.via} if by.via else {}
             return effects.resolve_flag(parse_ref(ref, "F"), reason)
 
-    def import_context(self, items: Iterable[RawItem], origin: str, actor: str = "engine") -> Counter[str]:
-        """Insert or replace person context records; a bad record goes to the data-quality queue."""
-        return self._import_contexts(list(items), origin, actor)  # a list: a retried import reads it again
+    def import_context(
+        self, items: Iterable[RawItem], origin: str, actor: str = "engine", by: Principal | None = None
+    ) -> Counter[str]:
+        """Insert or replace person context records; a bad record goes to the data-quality queue.
+
+        `by` (default: wnb itself as `actor`) must be allowed to write context; a client key needs its own
+        context binding (never implied by an event source). A key without it is refused (Forbidden) and
+        what it sent is kept in the data-quality queue with the reason.
+        """
+        principal = by or policy.system(actor)
+        policy.check(principal, Action.CONTEXT_WRITE)
+        refusal = policy.context_refusal(principal)
+        if refusal and principal.sources is None:
+            raise Forbidden(refusal)  # a key never bound: nothing kept, as for events
+        counts = self._import_contexts(list(items), origin, principal.actor, refusal)  # a list: retries read it again
+        if refusal:
+            raise Forbidden(refusal)
+        return counts
 
     @concurrency.retried("context import")  # replicas: run again from the start when it lost a race
-    def _import_contexts(self, items: list[RawItem], origin: str, actor: str) -> Counter[str]:
+    def _import_contexts(
+        self, items: list[RawItem], origin: str, actor: str, refusal: str | None = None
+    ) -> Counter[str]:
         counts: Counter[str] = Counter()
         with self._transaction() as (connection, audit):
             for item in items:
                 at = self.clock()
-                checked = check_context(item)
+                checked = check_context(item) if not refusal else NotBound("context", refusal)
                 if isinstance(checked, InvalidEvent):
                     counts[self._reject(connection, audit, item, origin, checked, at, actor)] += 1
                     continue

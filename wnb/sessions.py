@@ -15,6 +15,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from wnb.accounts import Principal
 from wnb.domain import Role
+from wnb.policy import Kind
 from wnb.store.db import writing
 from wnb.store.tables import UserRow, WebSessionRow
 
@@ -47,7 +48,7 @@ def session_person(db: Engine, token: str, now: datetime) -> Principal | None:
         row = connection.execute(query).first()
     if row is None or row.disabled_at is not None or row.expires_at <= now:
         return None
-    return Principal("user", row.name, Role(row.role))
+    return Principal(Kind.USER, row.name, Role(row.role))
 
 
 def end_session(db: Engine, token: str) -> None:

@@ -25,9 +25,11 @@ from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from wnb import policy
 from wnb.accounts import Principal, user_for_password
 from wnb.audit import AuditLog
 from wnb.errors import WnbError
+from wnb.policy import Action
 from wnb.store.db import writing
 from wnb.store.tables import SignInFailureRow, UserRow
 
@@ -207,8 +209,13 @@ def check_password(
     return principal
 
 
-def unlock(db: Engine, name: str, now: datetime, actor: str = "cli") -> int:
-    """Clear every count and lock of `name` (from every address) now; how many addresses were cleared."""
+def unlock(db: Engine, name: str, now: datetime, actor: Principal | str = "cli") -> int:
+    """Clear every count and lock of `name` (from every address) now; how many addresses were cleared.
+
+    `actor` (a bare name: wnb's operator at the command line) must be allowed users.admin.
+    """
+    by = policy.system(actor) if isinstance(actor, str) else actor
+    policy.check(by, Action.USERS_ADMIN)
     with writing(db) as connection:
         rows = connection.execute(select(_failures).where(_failures.c.user_name == name)).all()
         if not rows:
@@ -217,7 +224,9 @@ def unlock(db: Engine, name: str, now: datetime, actor: str = "cli") -> int:
             raise WnbError(f"the user {name!r} has no failed sign-ins and no lock: nothing to unlock")
         connection.execute(delete(_failures).where(_failures.c.user_name == name))
         log = AuditLog(connection)
-        payload = {"name": name, "addresses": len(rows), "failures": sum(row.failures for row in rows)}
-        log.append(now, actor, "sign_in_unlocked", [f"user:{name}"], payload)
+        payload: dict[str, object] = {"name": name, "addresses": len(rows), "failures": sum(r.failures for r in rows)}
+        if by.via:
+            payload["via"] = by.via
+        log.append(now, by.actor, "sign_in_unlocked", [f"user:{name}"], payload)
         log.finish()
     return len(rows)

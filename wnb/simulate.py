@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Connection, Engine, select
 
-from wnb import metrics
+from wnb import metrics, policy
 from wnb.calendar import london_time_on
 from wnb.errors import WnbError
 from wnb.ruleset import Ruleset
@@ -261,7 +261,7 @@ def _act(service: Service, row: Record) -> None:
     action = _HUMAN_ACTIONS[row.action]
     if action == "ack" and task.status != "requested":
         return
-    service.act_on_task(f"T{task.id}", action, "simulation", row.note, at=row.at)
+    service.act_on_task(f"T{task.id}", action, policy.system("simulation"), row.note, at=row.at)
 
 
 def _copy_contexts(real: Connection, scratch: Engine, at: datetime) -> None:

@@ -1,13 +1,14 @@
 """The HTTP service: the FastAPI app over one Service, and `serve` to run it with uvicorn.
 
-Everything under /v1 needs an API key or a person's password and checks the caller's role; /health/live
-and /health/ready are the anonymous routes. /docs and /openapi.json are public in development: they describe
-the API and hold no records; in production they are served only when WNB_DOCS=true.
+Everything under /v1 needs an API key or a person's password and checks the caller against wnb.policy;
+/health/live and /health/ready are the anonymous routes. The app refuses to build when a route is missing
+from wnb.policy.ENTRY_POINTS or does not check the action named there. /docs and /openapi.json are public in
+development: they describe the API and hold no records; in production they are served only when WNB_DOCS=true.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,14 +18,17 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute, Mount
 
-from wnb.api import docs, fhir, fhir_read, ingestion, observe, worklist
+from wnb.api import docs, fhir, fhir_read, hl7, ingestion, observe, worklist
 from wnb.api.headers import SecurityHeaders
 from wnb.api.problems import install_handlers
 from wnb.calendar import is_working_day
 from wnb.feeds import FeedWatch
 from wnb.notify import SmtpSettings
+from wnb.policy import ENTRY_POINTS, Action
 from wnb.scheduler import Scheduler
 from wnb.service import Service
 from wnb.settings import DEFAULT_SESSION_SECRET, Settings, load_settings, refuse_unsafe_production
@@ -32,7 +36,6 @@ from wnb.signin import Limits
 from wnb.webhook import WebhookSettings
 
 log = structlog.get_logger("wnb.api")
-ANONYMOUS_PATHS = frozenset({"/health/live", "/health/ready"})
 
 
 def create_app(
@@ -116,7 +119,7 @@ def create_app(
     app.include_router(worklist.router)
     app.include_router(fhir.router)
     app.include_router(fhir_read.router)
-    _check_every_route_guarded(app)
+    app.include_router(hl7.router)
     # The pages (issue 4) at /web. The development default secret is never used to sign (anyone could forge a
     # session with it): without a secret of its own the pages sign with a random one per process.
     from wnb.web import mount_web  # here: wnb.web imports the API's role checks
@@ -124,6 +127,7 @@ def create_app(
     secret = settings.session_secret.get_secret_value()
     session_secret = None if secret == DEFAULT_SESSION_SECRET else secret
     mount_web(app, service, session_secret, https_only=settings.is_production, limits=limits)
+    _check_every_route_guarded(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -138,14 +142,38 @@ def create_app(
     return app
 
 
-def _is_guarded(route: APIRoute) -> bool:
-    return any(hasattr(dependency.call, "guards_roles") for dependency in route.dependant.dependencies)
+def entry_points(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, BaseRoute]]:
+    """Every route as `METHOD /path` (the key of wnb.policy.ENTRY_POINTS) with the route itself.
+
+    Walks included routers (recent FastAPI keeps their routes out of `app.routes`) and the pages' sub-app.
+    """
+    for context in iter_route_contexts(routes):
+        route = context.original_route
+        if isinstance(route, Mount):
+            if isinstance(route.app, FastAPI) or (route.routes and not isinstance(route.app, StaticFiles)):
+                yield from entry_points(route.routes, prefix + route.path)
+            else:
+                yield f"GET {prefix}{route.path}", route  # static files
+            continue
+        for method in sorted(context.methods or ()):
+            if method != "HEAD":
+                yield f"{method} {prefix}{context.path}", route
+
+
+def _guards(route: BaseRoute) -> set[Action]:
+    dependencies = route.dependant.dependencies if isinstance(route, APIRoute) else []
+    actions = (getattr(dependency.call, "guards_action", None) for dependency in dependencies)
+    return {action for action in actions if isinstance(action, Action)}
 
 
 def _check_every_route_guarded(app: FastAPI) -> None:
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path not in ANONYMOUS_PATHS and not _is_guarded(route):
-            raise RuntimeError(f"route {route.path} has no role check")
+    """Refuse to build unless every route is in wnb.policy.ENTRY_POINTS and checks the action it names there."""
+    for key, route in entry_points(app.routes):
+        if key not in ENTRY_POINTS:
+            raise RuntimeError(f"route {key} is not in wnb.policy.ENTRY_POINTS: add it with the action it performs")
+        actions = ENTRY_POINTS[key]
+        if actions is not None and not _guards(route) & set(actions):
+            raise RuntimeError(f"route {key} has no policy check for {actions[0].value} (wnb.api.auth.require)")
 
 
 def serve(

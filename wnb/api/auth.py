@@ -1,4 +1,5 @@
-"""Who may call what (ARCHITECTURE.md §8): API keys for systems, HTTP Basic for people, a role per route."""
+"""Who is calling (ARCHITECTURE.md §8): API keys for systems, HTTP Basic for people; each route's action is
+checked against wnb.policy (403 when the caller's role may not)."""
 
 from __future__ import annotations
 
@@ -9,24 +10,12 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBasicCredentials
 
+from wnb import policy
 from wnb.accounts import Principal, client_for_key
 from wnb.api.problems import Problem
-from wnb.domain import Role
+from wnb.errors import Forbidden
+from wnb.policy import Action
 from wnb.signin import TooManyFailures, check_password
-
-PEOPLE_WHO_ACT = frozenset(
-    {
-        Role.BOOKING_TEAM,
-        Role.CLINICIAN,
-        Role.SAFEGUARDING_NURSE,
-        Role.NAMED_NURSE,
-        Role.SAFEGUARDING_LEAD,
-        Role.ADMIN,
-    }
-)
-# Children's records: every person's role and governance; never a clinic system.
-READERS = PEOPLE_WHO_ACT | {Role.GOVERNANCE}
-INGESTERS = frozenset({Role.CLINIC_SYSTEM, Role.ADMIN})
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key of a client system")
 _basic = HTTPBasic(auto_error=False, description="User name and password of a person", realm="wnb")
@@ -77,19 +66,30 @@ async def authenticate(
     raise Problem(401, None, "authentication required: an X-API-Key header or HTTP Basic", headers=_CHALLENGE)
 
 
-def require(roles: frozenset[Role]) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that lets through only callers whose role is in `roles` (403 otherwise)."""
+def require(action: Action) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets through only callers the policy allows `action` (403 otherwise).
+
+    A client key never bound (made before bindings) is refused every write, with a message naming `wnb keys bind`.
+    """
 
     async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:  # async: no thread hop
-        if principal.role not in roles:
-            raise Problem(403, None, f"the role {principal.role.value} may not use this endpoint")
+        try:
+            policy.check(principal, action)
+        except Forbidden as refused:
+            raise Problem(403, None, str(refused)) from None
+        writes = action in (Action.EVENTS_INGEST, Action.CONTEXT_WRITE)
+        if writes and principal.kind == policy.Kind.CLIENT and not principal.is_admin and principal.sources is None:
+            raise Problem(403, "X-API-Key", policy.UNBOUND_KEY.format(name=principal.name))
         return principal
 
-    check.guards_roles = roles  # type: ignore[attr-defined]  # read by the app's check that every route is guarded
+    check.guards_action = action  # type: ignore[attr-defined]  # read by the app's check that every route is guarded
     return check
 
 
-Ingester = Annotated[Principal, Depends(require(INGESTERS))]
-Admin = Annotated[Principal, Depends(require(frozenset({Role.ADMIN})))]
-Reader = Annotated[Principal, Depends(require(READERS))]
-Actor = Annotated[Principal, Depends(require(PEOPLE_WHO_ACT))]
+Ingester = Annotated[Principal, Depends(require(Action.EVENTS_INGEST))]
+ContextWriter = Annotated[Principal, Depends(require(Action.CONTEXT_WRITE))]
+Reader = Annotated[Principal, Depends(require(Action.RECORDS_READ))]
+AuditReader = Annotated[Principal, Depends(require(Action.AUDIT_READ))]
+MetricsReader = Annotated[Principal, Depends(require(Action.METRICS_READ))]
+TaskActor = Annotated[Principal, Depends(require(Action.TASK_ACKNOWLEDGE))]  # the task itself is checked by Service
+FlagResolver = Annotated[Principal, Depends(require(Action.FLAG_RESOLVE))]

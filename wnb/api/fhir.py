@@ -2,7 +2,8 @@
 
 Each Appointment is mapped to a canonical event (wnb.ingest.fhir), stored and evaluated before the answer.
 Answers are FHIR: an OperationOutcome for one Appointment, a batch-response Bundle for a Bundle, with the
-HTTP status of each entry (201 accepted, 200 superseded, stale or duplicate, 422 rejected).
+HTTP status of each entry (201 accepted, 200 superseded, stale or duplicate, 422 rejected, 403 for an
+identifier system that is not one of the key's bound sources, matched exactly).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from wnb.accounts import Principal
 from wnb.api.auth import Ingester
 from wnb.api.ingestion import MAX_BATCH, _body_text, _decode, _origin, _read_body
 from wnb.api.problems import PROBLEM_RESPONSES
-from wnb.errors import InvalidEvent
+from wnb.errors import InvalidEvent, NotBound
 from wnb.ingest.fhir import resources_of, to_item
 from wnb.service import RawItem, Service
 
@@ -40,8 +41,12 @@ def _outcome(status: str, problem: InvalidEvent | None = None) -> dict[str, Any]
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
+def _entry_status(status: str, problem: InvalidEvent | None) -> str:
+    return "403 Forbidden" if isinstance(problem, NotBound) else _HTTP_STATUS[status]
+
+
 def _ingest(service: Service, principal: Principal, item: RawItem) -> tuple[str, InvalidEvent | None]:
-    return service.ingest_one_or_reject(item, origin=_origin(principal), actor=principal.actor)
+    return service.ingest_one_or_reject(item, origin=_origin(principal), by=principal)
 
 
 def _handle(service: Service, principal: Principal, body: bytes, bundle_expected: bool) -> tuple[int, Any]:
@@ -57,16 +62,18 @@ def _handle(service: Service, principal: Principal, body: bytes, bundle_expected
         if len(pairs) > MAX_BATCH:
             raise InvalidEvent("Bundle.entry", f"a Bundle holds at most {MAX_BATCH} entries here")
     except InvalidEvent as refused:
-        service.ingest_one(RawItem(None, text, refused), origin=_origin(principal), actor=principal.actor)
+        service.ingest_one(RawItem(None, text, refused), origin=_origin(principal), by=principal)
         return (400 if refused.field == "body" else 422), _outcome("rejected", refused)
     if not bundle_expected:
         status, problem = _ingest(service, principal, to_item(None, pairs[0][1]))
-        code = 422 if status == "rejected" else 201 if status == "accepted" else 200
+        code = 201 if status == "accepted" else 200
+        if status == "rejected":  # 403: the identifier system is not a source the key is bound to
+            code = 403 if isinstance(problem, NotBound) else 422
         return code, _outcome(status, problem)
     items = [to_item(index, resource) for index, resource in pairs]
-    outcomes = service.ingest_many_explained(items, origin=_origin(principal), actor=principal.actor)  # one transaction
+    outcomes = service.ingest_many_explained(items, origin=_origin(principal), by=principal)  # one transaction
     entries = [
-        {"response": {"status": _HTTP_STATUS[status], "outcome": _outcome(status, problem)}}
+        {"response": {"status": _entry_status(status, problem), "outcome": _outcome(status, problem)}}
         for status, problem in outcomes
     ]
     return 200, {"resourceType": "Bundle", "type": "batch-response", "entry": entries}

@@ -12,17 +12,17 @@ A search naming a child is recorded in the audit log as a read of that child's r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from wnb import fhir_out
 from wnb.accounts import Principal
-from wnb.api.auth import Reader, require
+from wnb.api.auth import AuditReader, Reader
 from wnb.api.problems import PROBLEM_RESPONSES
 from wnb.audit import AuditLog
-from wnb.domain import FlagStatus, Role, TaskStatus
+from wnb.domain import FlagStatus, TaskStatus
 from wnb.ingest.fhir import NHS_NUMBER_SYSTEM
 from wnb.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.service import Service
@@ -30,7 +30,6 @@ from wnb.store import fhir_rows
 from wnb.store.db import writing
 
 router = APIRouter(prefix="/fhir", responses=PROBLEM_RESPONSES, tags=["FHIR"])
-Governance = Annotated[Principal, Depends(require(frozenset({Role.GOVERNANCE, Role.ADMIN})))]
 FHIR_JSON = "application/fhir+json"
 MAX_COUNT = 1000
 _PATIENT_NAMES = {
@@ -226,7 +225,7 @@ def _dates(request: Request) -> tuple[datetime | None, datetime | None]:
         ("_offset", "matches to skip"),
     ),
 )
-def search_audit_events(request: Request, principal: Governance) -> JSONResponse:
+def search_audit_events(request: Request, principal: AuditReader) -> JSONResponse:
     service: Service = request.app.state.service
     names = {"patient", "patient:identifier", "entity:identifier"}
     try:

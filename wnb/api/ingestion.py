@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from wnb import limits
 from wnb.accounts import Principal
 from wnb.api import idempotency
-from wnb.api.auth import Ingester
+from wnb.api.auth import ContextWriter, Ingester
 from wnb.api.problems import PROBLEM_RESPONSES, Problem
 from wnb.domain import AttendanceEvent, PersonContext
-from wnb.errors import InvalidEvent
+from wnb.errors import InvalidEvent, NotBound
 from wnb.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.service import RawItem, Service, check_context
 
@@ -44,6 +44,7 @@ class ItemResult(BaseModel):
     status: str = Field(description="accepted, superseded, stale, duplicate or rejected")
     field: str | None = None
     reason: str | None = None
+    refused: bool = Field(default=False, exclude=True)  # rejected for the key's binding (NotBound)
 
 
 class BatchResult(BaseModel):
@@ -111,11 +112,9 @@ def _ingest(service: Service, principal: Principal, data: Any, text: str, index:
     """One item through the service; for a rejected item, the field and reason (the reject is queued there)."""
     if not isinstance(data, dict):
         not_object = InvalidEvent("event" if index is None else f"events.{index}", "an event must be a JSON object")
-        service.ingest_one(RawItem(index, text, not_object), origin=_origin(principal), actor=principal.actor)
+        service.ingest_one(RawItem(index, text, not_object), origin=_origin(principal), by=principal)
         return ItemResult(index=index, status="rejected", field=not_object.field, reason=not_object.reason)
-    status, problem = service.ingest_one_or_reject(
-        RawItem(index, text, data), origin=_origin(principal), actor=principal.actor
-    )
+    status, problem = service.ingest_one_or_reject(RawItem(index, text, data), origin=_origin(principal), by=principal)
     return ItemResult(
         index=index,
         source=_text(data.get("source")),
@@ -123,6 +122,7 @@ def _ingest(service: Service, principal: Principal, data: Any, text: str, index:
         status=status,
         field=problem.field if problem else None,
         reason=problem.reason if problem else None,
+        refused=isinstance(problem, NotBound),
     )
 
 
@@ -134,7 +134,7 @@ def _ingest_together(service: Service, principal: Principal, events: list[Any]) 
         else RawItem(index, limits.dumps(item), InvalidEvent(f"events.{index}", "an event must be a JSON object"))
         for index, item in enumerate(events)
     ]
-    outcomes = service.ingest_many_explained(items, origin=_origin(principal), actor=principal.actor)
+    outcomes = service.ingest_many_explained(items, origin=_origin(principal), by=principal)
     results = []
     for item, (status, problem) in zip(items, outcomes, strict=True):
         data = item.data if isinstance(item.data, dict) else {}
@@ -160,13 +160,14 @@ def _handle_events(service: Service, principal: Principal, body: bytes) -> tuple
     try:
         data = _decode(body)
     except InvalidEvent as problem:
-        service.ingest_one(RawItem(None, text, problem), origin=_origin(principal), actor=principal.actor)
+        service.ingest_one(RawItem(None, text, problem), origin=_origin(principal), by=principal)
         return 400, Problem(400, problem.field, problem.reason).body()
     if isinstance(data, dict) and "events" in data:
         return _handle_batch(service, principal, data, text)
     result = _ingest(service, principal, data, text, None)
     if result.status == "rejected":
-        return 422, Problem(422, result.field, result.reason or "rejected").body()
+        code = 403 if result.refused else 422  # 403: another source than the key's (kept as a reject too)
+        return code, Problem(code, result.field, result.reason or "rejected").body()
     return 200, result.model_dump(exclude_none=True)
 
 
@@ -182,7 +183,7 @@ def _handle_batch(service: Service, principal: Principal, data: dict[str, Any], 
             "events", f"a batch holds at most {MAX_BATCH} events; this one has {len(data['events'])}"
         )
     if problem is not None:
-        service.ingest_one(RawItem(None, text, problem), origin=_origin(principal), actor=principal.actor)
+        service.ingest_one(RawItem(None, text, problem), origin=_origin(principal), by=principal)
         return 422, Problem(422, problem.field, problem.reason).body()
     results = _ingest_together(service, principal, data["events"])
     counts: dict[str, int] = {}
@@ -237,7 +238,7 @@ def _replay(stored: idempotency.StoredResponse, body_hash: str) -> JSONResponse:
     description="A context record (DOMAIN.md §2.3). Its `nhs_number` may be left out; if given it must match the path.",
     openapi_extra=_CONTEXT_BODY,
 )
-async def put_context(nhs_number: str, principal: Ingester, request: Request) -> ContextResult:
+async def put_context(nhs_number: str, principal: ContextWriter, request: Request) -> ContextResult:
     body = await _read_body(request)
     return await run_in_threadpool(_handle_context, request.app.state.service, principal, nhs_number, body)
 
@@ -250,10 +251,10 @@ def _handle_context(service: Service, principal: Principal, nhs_number: str, bod
     try:
         record = _decode(body)
     except InvalidEvent as problem:
-        service.import_context([RawItem(None, text, problem)], origin=_origin(principal), actor=principal.actor)
+        service.import_context([RawItem(None, text, problem)], origin=_origin(principal), by=principal)
         raise Problem(400, problem.field, problem.reason) from None
     item = RawItem(None, text, _context_problem(record, path_number) or record)
-    counts = service.import_context([item], origin=_origin(principal), actor=principal.actor)
+    counts = service.import_context([item], origin=_origin(principal), by=principal)
     if counts["rejected"]:
         refused = check_context(item)  # the reason the service gave, naming the field
         if isinstance(refused, InvalidEvent):

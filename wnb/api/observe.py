@@ -17,7 +17,7 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wnb import inbox, metrics, notify
-from wnb.api.auth import Admin
+from wnb.api.auth import MetricsReader
 
 log = structlog.get_logger("wnb.api")
 
@@ -66,7 +66,7 @@ def install(app: FastAPI) -> None:
     app.add_middleware(RequestLog)
 
     @app.get("/metrics", summary="Prometheus metrics (admin role)", response_class=PlainTextResponse)
-    def prometheus(request: Request, _: Admin) -> PlainTextResponse:
+    def prometheus(request: Request, _: MetricsReader) -> PlainTextResponse:
         notify.record_backlog(request.app.state.service.db)  # also when no delivery job runs (no channel set)
         inbox.record_quarantined(request.app.state.service.db)
         body = metrics.scrape(request.app.state.service.db, datetime.now(UTC))

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
-from wnb.errors import InvalidAction, InvalidEvent, NotFound, WnbError
+from wnb.errors import Forbidden, InvalidAction, InvalidEvent, NotBound, NotFound, WnbError
 from wnb.store.concurrency import DatabaseUnavailable, is_connection_loss
 
 _STATUS_WORDS = {
@@ -69,6 +69,10 @@ class Problem(Exception):
 
 def problem_from(error: WnbError) -> Problem:
     """wnb's own errors by kind: HTTP status codes live only in the API layer."""
+    if isinstance(error, Forbidden):
+        return Problem(403, None, str(error))
+    if isinstance(error, NotBound):
+        return Problem(403, error.field, error.reason)
     if isinstance(error, InvalidEvent):
         return Problem(422, error.field, error.reason)
     if isinstance(error, NotFound):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from wnb.api.auth import Actor, Reader
+from wnb.api.auth import FlagResolver, Reader, TaskActor
 from wnb.api.problems import PROBLEM_RESPONSES
 from wnb.audit import AuditLog
 from wnb.domain import Role, TaskStatus
@@ -189,14 +189,14 @@ def _flag(service: Service, flag_id: int) -> Flag:
 
 
 @router.post("/tasks/{task_id}/{action}", summary="Acknowledge, complete or cancel a task")
-def act_on_task(task_id: str, action: TaskAction, request: Request, principal: Actor, body: NoteBody) -> Task:
+def act_on_task(task_id: str, action: TaskAction, request: Request, principal: TaskActor, body: NoteBody) -> Task:
     service: Service = request.app.state.service
-    row = service.act_on_task(task_id, action.value, principal.name, body.note)
+    row = service.act_on_task(task_id, action.value, principal, body.note)  # the task's owners: wnb.policy
     return _task(service, row.id)
 
 
 @router.post("/flags/{flag_id}/resolve", summary="Resolve an active flag, with a reason")
-def resolve_flag(flag_id: str, request: Request, principal: Actor, body: ResolveBody) -> Flag:
+def resolve_flag(flag_id: str, request: Request, principal: FlagResolver, body: ResolveBody) -> Flag:
     service: Service = request.app.state.service
-    row = service.resolve_flag(flag_id, principal.name, body.reason)
+    row = service.resolve_flag(flag_id, principal, body.reason)
     return _flag(service, row.id)

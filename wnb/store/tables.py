@@ -250,6 +250,10 @@ class ApiKeyRow(SQLModel, table=True):
     role: str
     created_at: datetime = _utc(nullable=False)
     revoked_at: datetime | None = _utc()
+    # What the key may write (issue 11): event sources (NULL: made before bindings, writes nothing until bound)
+    # and whether it writes safeguarding context.
+    sources: list[str] | None = _json(nullable=True)
+    writes_context: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
 class UserRow(SQLModel, table=True):

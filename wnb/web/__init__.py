@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from wnb.api.auth import client_address
 from wnb.audit import AuditLog
-from wnb.errors import InvalidAction, NotFound, WnbError
+from wnb.errors import Forbidden, InvalidAction, NotFound, WnbError
 from wnb.service import Service
 from wnb.signin import Limits, TooManyFailures, check_password
 from wnb.store.db import writing
@@ -28,6 +28,7 @@ from wnb.web.session import (
     SESSION_HOURS,
     CsrfChecked,
     Refused,
+    SentHome,
     SignInNeeded,
     current_user,
     sign_in,
@@ -117,16 +118,23 @@ def create_web(
         assert isinstance(error, SignInNeeded)
         return RedirectResponse(sign_in_location(error.next_path), status_code=303)
 
+    async def on_sent_home(request: Request, error: Exception) -> Response:
+        assert isinstance(error, SentHome)
+        return RedirectResponse(home_for(error.role), status_code=303)  # e.g. governance has no worklist
+
     async def on_refused(request: Request, error: Exception) -> Response:
         assert isinstance(error, Refused)
         return render(request, "error.html", status_code=error.status_code, message=error.reason)
 
     async def on_wnb_error(request: Request, error: Exception) -> Response:
         status = 404 if isinstance(error, NotFound) else 409 if isinstance(error, InvalidAction) else 400
+        if isinstance(error, Forbidden):  # wnb.policy refused: say why, and who may
+            status = 403
         return render(request, "error.html", status_code=status, message=str(error))
 
     web.add_exception_handler(SignInNeeded, on_sign_in_needed)
     web.add_exception_handler(Refused, on_refused)
+    web.add_exception_handler(SentHome, on_sent_home)
     web.add_exception_handler(WnbError, on_wnb_error)
     return web
 

@@ -12,11 +12,12 @@ from sqlalchemy import select
 from wnb.audit import AuditLog
 from wnb.effects import parse_ref
 from wnb.nhs import nhs_number_problem, normalise_nhs_number
+from wnb.policy import Action
 from wnb.service import Service
 from wnb.store import listing, repo
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, age_in_words, flash, render
-from wnb.web.session import FLAG_RESOLVERS, ChildReader, CsrfChecked, FlagResolver
+from wnb.web.session import ChildReader, CsrfChecked, FlagResolver, may
 from wnb.web.worklist import births
 
 router = APIRouter()
@@ -65,7 +66,7 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         closed_tasks=[task for task in tasks if task["status"] not in repo.OPEN_STATUSES],
         history=history,
         context=context,
-        may_resolve=principal.role in FLAG_RESOLVERS,
+        may_resolve=may(principal, Action.FLAG_RESOLVE),
     )
 
 
@@ -80,7 +81,7 @@ def resolve(
     if not reason.strip():
         flash(request, "Resolving a flag needs a reason: say why it no longer applies.", "error")
     else:
-        row = wnb.resolve_flag(flag_id, principal.name, reason.strip())
+        row = wnb.resolve_flag(flag_id, principal, reason.strip())
         flash(request, f"Flag F{row.id} ({row.code.replace('-', ' ')}) resolved.")
         return RedirectResponse(f"{PREFIX}/children/{row.nhs_number}", status_code=303)
     with wnb.db.connect() as connection:

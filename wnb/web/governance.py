@@ -25,7 +25,7 @@ from wnb.store.db import writing
 from wnb.web.charts import bar_chart
 from wnb.web.render import render
 from wnb.web.reports import dashboard
-from wnb.web.session import AnyPerson, CsrfChecked, Governor
+from wnb.web.session import AuditReader, CsrfChecked, Explainer, Governor, Simulator
 
 router = APIRouter()
 PAGE = 50
@@ -93,7 +93,7 @@ def governance_csv(request: Request, principal: Governor, first: str = "", last:
 @router.get("/audit", response_class=HTMLResponse, summary="The audit log, filtered, with the chain's status")
 def audit_log(
     request: Request,
-    principal: Governor,
+    principal: AuditReader,
     actor: str = "",
     action: str = "",
     subject: str = "",
@@ -154,7 +154,7 @@ def _summary(record: dict[str, Any]) -> str:
 
 
 @router.get("/explain/{ref}", response_class=HTMLResponse, summary="Why a flag or task was raised")
-def explain(request: Request, ref: str, principal: AnyPerson) -> HTMLResponse:
+def explain(request: Request, ref: str, principal: Explainer) -> HTMLResponse:
     wnb: Service = request.app.state.service
     with writing(wnb.db) as connection:
         lines = explain_item(connection, ref)
@@ -171,7 +171,7 @@ def explain(request: Request, ref: str, principal: AnyPerson) -> HTMLResponse:
 
 
 @router.get("/simulate", response_class=HTMLResponse, summary="Try a candidate ruleset on a past period")
-def simulate_form(request: Request, principal: Governor) -> HTMLResponse:
+def simulate_form(request: Request, principal: Simulator) -> HTMLResponse:
     wnb: Service = request.app.state.service
     start_day, end_day, _ = _period("", "", wnb.clock())
     return render(
@@ -203,7 +203,7 @@ def _audit_simulation(wnb: Service, actor: str, result: Simulation) -> None:
 @router.post("/simulate", response_class=HTMLResponse, dependencies=[CsrfChecked], summary="Run a simulation")
 def simulate_run(
     request: Request,
-    principal: Governor,
+    principal: Simulator,
     rules: Annotated[str, Form(max_length=1000)],
     first: Annotated[str, Form()],
     last: Annotated[str, Form()],

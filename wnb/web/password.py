@@ -48,9 +48,9 @@ def password_submit(
         page.headers["Retry-After"] = str(refused.retry_after_seconds)
         return page
     if checked is None:
-        return _form(request, 401, "Your current password was wrong; your password is unchanged.")
+        return _form(request, 400, "Your current password was wrong; your password is unchanged.")
     try:
-        ended = change_password(service.db, person.name, new, actor=person.actor)
+        ended = change_password(service.db, person.name, new, actor=person)
     except WnbError as error:
         return _form(request, 400, f"Your password is unchanged: {error}.")
     sign_in(request, person)  # every session ended, this one too: this browser goes on in a new one

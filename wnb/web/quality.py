@@ -9,13 +9,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Engine, select, update
 
+from wnb import policy
 from wnb.audit import AuditLog
 from wnb.errors import InvalidAction, NotFound
+from wnb.policy import Action, Principal
 from wnb.service import Service
 from wnb.store import listing, repo
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, flash, render
-from wnb.web.session import CsrfChecked, DataQuality
+from wnb.web.session import CsrfChecked, RejectsHandler, RejectsReader
 
 router = APIRouter()
 
@@ -28,8 +30,11 @@ def parse_reject_ref(text: str) -> int:
     return int(body)
 
 
-def mark_handled(db: Engine, ref: str, actor: str, note: str, at: datetime) -> int:
-    """Mark rejected row `ref` handled by `actor`, with the audit record in the same transaction."""
+def mark_handled(db: Engine, ref: str, by: Principal, note: str, at: datetime) -> int:
+    """Mark rejected row `ref` handled by `by` (if the policy lets them), with the audit record in the same
+    transaction."""
+    policy.check(by, Action.REJECTS_HANDLE)
+    actor = by.actor
     reject_id = parse_reject_ref(ref)
     rejects = repo.rejects
     with writing(db) as connection:
@@ -46,7 +51,7 @@ def mark_handled(db: Engine, ref: str, actor: str, note: str, at: datetime) -> i
 
 
 @router.get("/rejects", response_class=HTMLResponse, summary="The data-quality queue")
-def rejects_page(request: Request, principal: DataQuality, show: str = "open") -> HTMLResponse:
+def rejects_page(request: Request, principal: RejectsReader, show: str = "open") -> HTMLResponse:
     wnb: Service = request.app.state.service
     with wnb.db.connect() as connection:
         items = listing.rejects(connection, include_handled=show == "all")
@@ -63,9 +68,9 @@ def rejects_page(request: Request, principal: DataQuality, show: str = "open") -
 
 @router.post("/rejects/{ref}/handled", dependencies=[CsrfChecked], summary="Mark a rejected row handled")
 def handle(
-    request: Request, ref: str, principal: DataQuality, note: Annotated[str, Form(max_length=4000)] = ""
+    request: Request, ref: str, principal: RejectsHandler, note: Annotated[str, Form(max_length=4000)] = ""
 ) -> RedirectResponse:
     wnb: Service = request.app.state.service
-    reject_id = mark_handled(wnb.db, ref, principal.actor, note.strip(), wnb.clock())
+    reject_id = mark_handled(wnb.db, ref, principal, note.strip(), wnb.clock())
     flash(request, f"Rejected row R{reject_id} marked handled.")
     return RedirectResponse(f"{PREFIX}/rejects", status_code=303)

@@ -14,7 +14,8 @@ from wnb.accounts import Principal
 from wnb.calendar import LONDON
 from wnb.display import local, local_short, plain_code
 from wnb.domain import Role
-from wnb.web.session import CHILD_READERS, DATA_QUALITY, GOVERNORS, WORKERS, csrf_token
+from wnb.policy import Action, Kind, allows
+from wnb.web.session import csrf_token, may
 
 PREFIX = "/web"
 
@@ -58,22 +59,23 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
     """The links a role may follow, so nobody is shown a page they would be refused."""
     if principal is None:
         return []
-    links: list[tuple[str, str, frozenset[Role]]] = [
-        ("My worklist", "/", WORKERS),
-        ("Find a child", "/children", CHILD_READERS),
-        ("Governance", "/governance", GOVERNORS),
-        ("Audit log", "/audit", GOVERNORS),
-        ("Simulate", "/simulate", GOVERNORS),
-        ("Data quality", "/rejects", DATA_QUALITY),
+    links = [
+        ("My worklist", "/", Action.WORKLIST),
+        ("Find a child", "/children", Action.RECORDS_READ),
+        ("Governance", "/governance", Action.GOVERNANCE_READ),
+        ("Audit log", "/audit", Action.AUDIT_READ),
+        ("Simulate", "/simulate", Action.RULES_SIMULATE),
+        ("Data quality", "/rejects", Action.REJECTS_READ),
     ]
-    return [(label, PREFIX + path) for label, path, roles in links if principal.role in roles]
+    return [(label, PREFIX + path) for label, path, action in links if may(principal, action)]
 
 
-def home_for(role: Role) -> str:
+def home_for(role: Role | None) -> str:
     """The first page of a role: the worklist for those who act, else the dashboard or a child's search."""
-    if role in WORKERS:
+    person = Principal(Kind.USER, "", role)
+    if allows(person, Action.WORKLIST):
         return PREFIX + "/"
-    return PREFIX + ("/governance" if role in GOVERNORS else "/children")
+    return PREFIX + ("/governance" if allows(person, Action.GOVERNANCE_READ) else "/children")
 
 
 def flash(request: Request, text: str, kind: str = "info") -> None:

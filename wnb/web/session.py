@@ -15,22 +15,11 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 
+from wnb import policy
 from wnb.accounts import Principal
-from wnb.api.auth import PEOPLE_WHO_ACT, READERS
 from wnb.domain import Role
+from wnb.policy import Action
 from wnb.sessions import end_session, session_person, start_session
-
-# Who may open which pages (ARCHITECTURE.md §8). Governance staff read reports and the audit log; the
-# people who act work their worklist; data quality is for those who fix feeds and those who audit them.
-WORKERS = PEOPLE_WHO_ACT
-CHILD_READERS = READERS
-GOVERNORS = frozenset({Role.GOVERNANCE, Role.SAFEGUARDING_LEAD, Role.ADMIN})
-DATA_QUALITY = frozenset({Role.GOVERNANCE, Role.BOOKING_TEAM, Role.SAFEGUARDING_LEAD, Role.ADMIN})
-
-# DOMAIN.md §5.7: a flag is resolved by the safeguarding team (and an administrator).
-FLAG_RESOLVERS = frozenset({Role.SAFEGUARDING_NURSE, Role.NAMED_NURSE, Role.SAFEGUARDING_LEAD, Role.ADMIN})
-# Who may act on a task another role owns (the worklist shows each person only their role's tasks).
-ACT_FOR_ANY_ROLE = frozenset({Role.SAFEGUARDING_LEAD, Role.ADMIN})
 
 SESSION_HOURS = 10  # a ward shift; the cookie expires after it and the person signs in again
 
@@ -87,19 +76,39 @@ def sign_out(request: Request) -> None:
     request.session.clear()
 
 
-def viewer(roles: frozenset[Role]) -> Callable[[Request], Principal]:
-    """A dependency: the signed-in person when their role is in `roles`; else sign in (none) or 403."""
+def may(principal: Principal | None, action: Action) -> bool:
+    """Whether the person may do `action` (wnb.policy): what the menu and the buttons show."""
+    return principal is not None and policy.allows(principal, action)
+
+
+class SentHome(Exception):
+    """A person opened a page their role has no use for (governance, the worklist): off to their own first page."""
+
+    def __init__(self, role: Role | None) -> None:
+        self.role = role
+        super().__init__(role)
+
+
+def viewer(action: Action, send_home: bool = False) -> Callable[[Request], Principal]:
+    """A dependency: the signed-in person when the policy allows them `action`; else sign in (none) or 403
+    (with `send_home`, a redirect to their role's first page instead)."""
 
     def check(request: Request) -> Principal:
         principal = current_user(request)
         if principal is None:
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise SignInNeeded(path)
-        if principal.role not in roles:
-            raise Refused(403, f"Your role ({principal.role.value}) may not open this page.")
+        if not policy.allows(principal, action):
+            if send_home:
+                raise SentHome(principal.role)
+            assert principal.role is not None
+            raise Refused(
+                403, f"Your role ({principal.role.value}) may not open this page: {policy.refusal_reason(action)}."
+            )
         request.state.principal = principal
         return principal
 
+    check.guards_action = action  # type: ignore[attr-defined]
     return check
 
 
@@ -118,9 +127,14 @@ def sign_in_location(next_path: str) -> str:
 
 
 CsrfChecked = Depends(csrf_checked)
-Worker = Annotated[Principal, Depends(viewer(WORKERS))]
-FlagResolver = Annotated[Principal, Depends(viewer(FLAG_RESOLVERS))]
-ChildReader = Annotated[Principal, Depends(viewer(CHILD_READERS))]
-Governor = Annotated[Principal, Depends(viewer(GOVERNORS))]
-DataQuality = Annotated[Principal, Depends(viewer(DATA_QUALITY))]
-AnyPerson = Annotated[Principal, Depends(viewer(READERS))]
+Worker = Annotated[Principal, Depends(viewer(Action.TASK_ACKNOWLEDGE))]  # the task itself is checked by Service
+FlagResolver = Annotated[Principal, Depends(viewer(Action.FLAG_RESOLVE))]
+ChildReader = Annotated[Principal, Depends(viewer(Action.RECORDS_READ))]
+Explainer = Annotated[Principal, Depends(viewer(Action.RECORDS_EXPLAIN))]
+Governor = Annotated[Principal, Depends(viewer(Action.GOVERNANCE_READ))]
+AuditReader = Annotated[Principal, Depends(viewer(Action.AUDIT_READ))]
+Simulator = Annotated[Principal, Depends(viewer(Action.RULES_SIMULATE))]
+RejectsReader = Annotated[Principal, Depends(viewer(Action.REJECTS_READ))]
+RejectsHandler = Annotated[Principal, Depends(viewer(Action.REJECTS_HANDLE))]
+Worklister = Annotated[Principal, Depends(viewer(Action.WORKLIST, send_home=True))]
+AnyPerson = Annotated[Principal, Depends(viewer(Action.ACCOUNT_PASSWORD))]  # every person: their own account

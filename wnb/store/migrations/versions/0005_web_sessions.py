@@ -13,7 +13,7 @@ from sqlmodel.sql.sqltypes import AutoString
 import wnb.store.tables
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
