@@ -113,12 +113,16 @@ def _checkpoint_until(path: str, stop: Event, every: float) -> None:
 def open_database(url: str | None = None, create: bool = True, audit_keys: AuditKeys | None = None) -> Engine:
     """An engine for `url` (default WNB_DATABASE_URL), with the schema migrated to the newest revision.
 
-    Its connections write and verify the audit log with `audit_keys` (default: WNB_AUDIT_KEY's).
+    Its connections write and verify the audit log with `audit_keys` (default: WNB_AUDIT_KEY's); in
+    production, without that key, nothing is opened: every command would write or verify the log blind.
     """
     from wnb.audit_keys import AuditKeys, bind
-    from wnb.settings import load_settings
+    from wnb.errors import WnbError
+    from wnb.settings import AUDIT_KEY_MISSING, load_settings
 
     settings = load_settings()
+    if audit_keys is None and settings.is_production and settings.audit_key is None:
+        raise WnbError(f"refusing to open the database in production mode: {AUDIT_KEY_MISSING}")
     url = url or settings.database_url
     if url.startswith("postgresql"):
         # Replicas outlive database restarts: a pooled connection is checked before use and replaced if dead.
