@@ -225,3 +225,18 @@ def test_the_scheduler_writes_a_checkpoint_at_start_and_opens_an_admin_task_when
     assert len(tasks) == 1
     assert len(list(worm.glob("audit-checkpoint-*.json"))) == 1  # none written for the broken log
     engine.dispose()
+
+
+def test_the_signing_key_may_be_its_pem_body_on_one_line_as_an_environment_variable_holds_it(
+    tmp_path: Path, site: dict[str, str]
+) -> None:
+    pem = (Path(site["WNB_SECRETS_DIR"]) / "WNB_AUDIT_SIGNING_KEY").read_text()
+    one_line = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+    env = {**site, "WNB_SECRETS_DIR": "", "WNB_AUDIT_SIGNING_KEY": one_line}
+
+    taken = run_wnb(tmp_path, "audit", "checkpoint", **env)
+    assert taken.returncode == 0, taken.stderr
+    assert auditor(tmp_path, site).returncode == 0
+    bad = run_wnb(tmp_path, "audit", "checkpoint", **{**env, "WNB_AUDIT_SIGNING_KEY": "not a key!"})
+    assert bad.returncode == 1
+    assert "WNB_AUDIT_SIGNING_KEY: is neither a PEM private key nor its body on one line" in bad.stderr

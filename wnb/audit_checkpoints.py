@@ -56,7 +56,12 @@ def generate_key_pair(directory: Path) -> tuple[Path, Path]:
 
 
 def load_private_key(pem: str) -> Ed25519PrivateKey:
-    """The signing key of WNB_AUDIT_SIGNING_KEY, or one clear error naming the setting."""
+    """The signing key of WNB_AUDIT_SIGNING_KEY (a PEM file's text, or its body on one line, as an environment
+    variable holds it), or one clear error naming the setting."""
+    if "-----BEGIN" not in pem:
+        body = "".join(pem.split())
+        lines = "\n".join(body[start : start + 64] for start in range(0, len(body), 64))
+        pem = f"-----BEGIN PRIVATE KEY-----\n{lines}\n-----END PRIVATE KEY-----\n"
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError):

@@ -27,6 +27,7 @@ AUDIT_KEY_MISSING = (
     "WNB_AUDIT_KEY is not set: production writes and verifies the audit log only with its key; set it to "
     "ID:SECRET (make one with `wnb audit new-key`) or put it in the file WNB_AUDIT_KEY of WNB_SECRETS_DIR"
 )
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 _KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 _WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -124,7 +125,7 @@ class Settings(BaseSettings):
         None, description="keys authenticating audit records: ID:SECRET[,ID:SECRET…], the first writes new records"
     )
     audit_signing_key: SecretStr | None = Field(
-        None, description="the Ed25519 private key (PEM, from `wnb audit keygen`) that signs audit checkpoints"
+        None, description="the Ed25519 key signing audit checkpoints: PEM (`wnb audit keygen`), or its body on a line"
     )
     audit_checkpoint_dir: Path | None = Field(
         None, description="the folder audit checkpoints are written to, shipped to write-once storage"
@@ -156,8 +157,9 @@ class Settings(BaseSettings):
     def _audit_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        if "BEGIN PRIVATE KEY" not in value.get_secret_value():
-            raise ValueError("is not a PEM private key (make one with `wnb audit keygen`)")
+        text = value.get_secret_value()
+        if "BEGIN PRIVATE KEY" not in text and not _BASE64.match("".join(text.split())):
+            raise ValueError("is neither a PEM private key nor its body on one line (make one: `wnb audit keygen`)")
         return value
 
     @field_validator("log_level")
