@@ -21,7 +21,7 @@ from wnb.audit_checkpoints import CheckpointWriter
 from wnb.audit_keys import AuditKeys
 from wnb.ingest import read_file
 from wnb.ruleset import Ruleset
-from wnb.service import Service
+from wnb.service import RawItem, Service
 from wnb.store.db import open_database
 from wnb.store.tables import AuditHeadRow, AuditRow
 
@@ -272,3 +272,23 @@ def test_a_checkpoint_is_refused_for_a_log_that_does_not_verify(
 
     with pytest.raises(WnbError, match="no checkpoint written: the audit log is NOT intact: record .* was changed"):
         checkpoints.take(SWEEP)
+
+
+def test_an_event_entered_in_error_with_nothing_to_correct_has_its_record_too(wnb: Service, insider: Engine) -> None:
+    entered_in_error = {
+        "source": "pas",
+        "event_id": "eie-1",
+        "nhs_number": "9990000018",
+        "date_of_birth": "2019-05-01",
+        "service": "audiology",
+        "appointment_id": "eie-a1",
+        "appointment_at": "2026-03-02T10:00:00+00:00",
+        "attendance": "entered-in-error",
+        "recorded_at": "2026-03-02T11:00:00+00:00",
+    }
+    assert wnb.ingest_one(RawItem(1, "", entered_in_error), origin="test") == "accepted"
+
+    (record,) = [record for record in records(insider) if record["action"] == "event_not_evaluated"]
+    assert record["subject"][1] == "9990000018"
+    with wnb.db.connect() as connection:
+        assert audit.verify(connection).ok
