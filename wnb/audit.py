@@ -169,7 +169,8 @@ class AuditLog:
 
     `append` does the work of a record that needs no place in the chain (its payload's canonical text);
     `finish`, called last, takes the chain's head (locked on PostgreSQL until commit), numbers and hashes the
-    records, writes them and the new head, then runs what waited for their numbers (`after_chain`). The head
+    records and makes their HMACs (one each, with the audit key: no record is read back), writes them and the
+    new head, then runs what waited for their numbers (`after_chain`). The head
     is held for that step alone, so replicas evaluate their chunks at the same time and take turns to chain.
     """
 

@@ -27,7 +27,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drops the key ids and MACs: the records after the switch then verify by their hashes alone."""
+    """Drops the key ids and MACs. The records written with a key then no longer verify (their hashes cover
+    their key id): downgrade only a database restored from before the upgrade, or with no keyed record."""
     for table in ("audit", "audit_head"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column("mac")
