@@ -240,3 +240,34 @@ def test_the_signing_key_may_be_its_pem_body_on_one_line_as_an_environment_varia
     bad = run_wnb(tmp_path, "audit", "checkpoint", **{**env, "WNB_AUDIT_SIGNING_KEY": "not a key!"})
     assert bad.returncode == 1
     assert "WNB_AUDIT_SIGNING_KEY: is neither a PEM private key nor its body on one line" in bad.stderr
+
+
+def test_plain_verify_compares_with_the_checkpoints_wnb_wrote_and_finds_macs_stripped_and_hashes_redone(
+    tmp_path: Path, site: dict[str, str]
+) -> None:
+    assert run_wnb(tmp_path, "audit", "verify", **site).returncode == 0  # no checkpoint yet: nothing to compare
+    assert run_wnb(tmp_path, "audit", "checkpoint", **site).returncode == 0
+    assert "1 checkpoint matched" in run_wnb(tmp_path, "audit", "verify", **site).stdout
+    # The whole log made to look as if written before audit keys: every MAC gone, every hash recomputed.
+    with sqlite3.connect(site["WNB_DATABASE_URL"].removeprefix("sqlite:///")) as connection:
+        connection.row_factory = sqlite3.Row
+        previous = audit.GENESIS
+        for row in connection.execute("SELECT * FROM audit ORDER BY seq").fetchall():
+            record = dict(row)
+            record.update(
+                key_id=None,
+                prev_hash=previous,
+                at=datetime.fromisoformat(record["at"]).replace(tzinfo=UTC),
+                subject=json.loads(record["subject"]),
+                payload=json.loads(record["payload"]),
+            )
+            previous = audit.record_hash(record)
+            connection.execute(
+                "UPDATE audit SET key_id = NULL, mac = NULL, prev_hash = ?, hash = ? WHERE seq = ?",
+                (record["prev_hash"], previous, record["seq"]),
+            )
+        connection.execute("UPDATE audit_head SET key_id = NULL, mac = NULL, hash = ?", (previous,))
+
+    checked = run_wnb(tmp_path, "audit", "verify", **site)
+    assert checked.returncode == 1
+    assert "differs from checkpoint audit-checkpoint-" in checked.stderr

@@ -10,6 +10,7 @@ import typer
 
 from wnb import audit
 from wnb.audit_checkpoints import (
+    PREFIX,
     CheckpointWriter,
     generate_key_pair,
     load_private_key,
@@ -27,7 +28,8 @@ CheckpointsOption = Annotated[
     Path | None,
     typer.Option(
         "--checkpoints",
-        help="A folder of checkpoint files (from `wnb audit checkpoint`): the chain must hold and match every one.",
+        help="A folder of checkpoint files (from `wnb audit checkpoint`): the chain must hold and match every one. "
+        "Default: WNB_AUDIT_CHECKPOINT_DIR, once it holds any.",
     ),
 ]
 PublicKeyOption = Annotated[
@@ -43,10 +45,15 @@ PublicKeyOption = Annotated[
 def _checkpoints(
     settings: Settings, folder: Path | None, public_keys: list[Path] | None
 ) -> tuple[audit.Checkpoint, ...]:
+    """The checkpoints to compare the chain with: those of --checkpoints, else those wnb wrote itself
+    (WNB_AUDIT_CHECKPOINT_DIR, checked with the public half of WNB_AUDIT_SIGNING_KEY) once there are any."""
     if folder is None:
         if public_keys:
             raise WnbError("--public-key checks checkpoints: give the folder too, --checkpoints DIR")
-        return ()
+        own = settings.audit_checkpoint_dir
+        if own is None or settings.audit_signing_key is None or not any(own.glob(f"{PREFIX}*.json")):
+            return ()
+        folder = own
     if public_keys:
         keys = [load_public_key(path) for path in public_keys]
     elif settings.audit_signing_key is not None:
