@@ -77,6 +77,7 @@ umask 077
     echo "WNB_DB_PASSWORD=$(secret)"
     echo "WNB_SESSION_SECRET=$(secret)"
     echo "WNB_WEBHOOK_SECRET=$(secret)"
+    echo "WNB_AUDIT_KEY=check:$(secret)"
     [ -z "${PYTHON_IMAGE:-}" ] || echo "WNB_PYTHON_IMAGE=$PYTHON_IMAGE"
 } > "$WORK/.env"
 STARTED=1

@@ -66,7 +66,7 @@ URL="postgresql+psycopg://$PGUSER@$PGHOST:$PGPORT/$DATABASE"
 # 30 s (same command, the image's own start period and retries) so the check does not wait half a minute.
 $DOCKER run -d --name "$NAME" --network "$NETWORK" --health-interval 2s \
     -e WNB_DATABASE_URL="$URL" -e PGPASSWORD="${PGPASSWORD:-}" -e WNB_MODE=production \
-    -e WNB_SESSION_SECRET="$(secret)" -e WNB_WEBHOOK_SECRET="$(secret)" \
+    -e WNB_SESSION_SECRET="$(secret)" -e WNB_WEBHOOK_SECRET="$(secret)" -e WNB_AUDIT_KEY="check:$(secret)" \
     -e WNB_HOST=127.0.0.1 -e WNB_PORT="$PORT" "$IMAGE" >/dev/null || fail "the container did not start"
 STARTED=1
 

@@ -20,6 +20,10 @@ from wnb.ruleset import Ruleset, load_ruleset
 from wnb.service import Service
 from wnb.store.db import open_database
 
+# One fixed audit key for the whole suite (subprocesses inherit it): wnb writes and verifies with it.
+TEST_AUDIT_KEY = "test:" + "0123456789abcdef" * 4
+os.environ["WNB_AUDIT_KEY"] = TEST_AUDIT_KEY
+
 POSTGRES_SERVER = os.environ.get("WNB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -89,6 +89,7 @@ def test_the_command_line_revokes_a_key_and_records_the_operator(tmp_path: Path,
     create_user(service.db, "ops.alex", "admin", "an administrator's passphrase")
     env = {key: value for key, value in os.environ.items() if not key.startswith("WNB_")}
     env["WNB_DATABASE_URL"] = str(service.db.url)
+    env["WNB_AUDIT_KEY"] = os.environ["WNB_AUDIT_KEY"]  # the key the log was written with (tests/conftest.py)
     done = subprocess.run(
         [str(WNB), "keys", "revoke", "pas", "--by", "ops.alex"], env=env, capture_output=True, text=True, timeout=60
     )

@@ -177,7 +177,8 @@ def test_compose_replicas_start_in_production_mode_once_given_their_secrets(monk
 
     for name, service in replicas().items():
         for variable, value in service["environment"].items():
-            monkeypatch.setenv(variable, _interpolated(str(value), secrets.token_urlsafe(48)))
+            # ID:SECRET is what WNB_AUDIT_KEY takes; the other secrets take any string of 32 or more characters.
+            monkeypatch.setenv(variable, _interpolated(str(value), "check:" + secrets.token_urlsafe(48)))
         settings = load_settings()
         assert settings.is_production, name
         refuse_unsafe_production(settings)  # raises when a secret is missing, a default or too short

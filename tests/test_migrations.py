@@ -75,6 +75,9 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
         connection.exec_driver_sql("DROP TABLE sign_in_failure")  # and so did counted sign-in failures
         connection.exec_driver_sql("ALTER TABLE api_key DROP COLUMN sources")  # the key bindings came with 0004
         connection.exec_driver_sql("ALTER TABLE api_key DROP COLUMN writes_context")
+        for table in ("audit", "audit_head"):  # audit key ids and MACs came with 0008
+            connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN key_id")
+            connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN mac")
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
     old.dispose()
     engine = open_database(url)

@@ -45,7 +45,9 @@ app = typer.Typer(
 context_app = typer.Typer(help="Safeguarding context of people (child register).", no_args_is_help=True)
 task_app = typer.Typer(help="Act on a task: acknowledge, complete or cancel.", no_args_is_help=True)
 flag_app = typer.Typer(help="Act on a flag.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The hash-chained audit log: verify, export, signed checkpoints and its keys.", no_args_is_help=True
+)
 rules_app = typer.Typer(help="Check and test rulesets.", no_args_is_help=True)
 app.add_typer(context_app, name="context")
 app.add_typer(task_app, name="task")
@@ -345,20 +347,6 @@ def _times(reject: dict[str, Any]) -> str:
     return str(count) if count == 1 else f"{count}, last {local(reject['last_received_at'])}"
 
 
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the hash chain; exit 1 and name the first bad record if any was changed, removed or moved."""
-
-    def run() -> None:
-        with open_database().connect() as connection:
-            result = audit.verify(connection)
-        if not result.ok:
-            _fail(f"audit log is NOT intact: {result.problem}")
-        say(f"audit log intact: {result.records} records verified")
-
-    guarded(run)
-
-
 @audit_app.command("export")
 def audit_export(
     format: Annotated[
@@ -484,5 +472,6 @@ def _configure_logging() -> None:
 
 
 # The service's commands (serve, inbox, keys, users) register themselves on `app`.
+import wnb.cli_audit  # noqa: E402,F401  (wnb audit verify / checkpoint / keygen / new-key)
 import wnb.cli_backup  # noqa: E402,F401  (wnb db backup / restore)
 from wnb import cli_service  # noqa: E402,F401  (imported last: it uses the helpers above)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,6 +18,9 @@ from wnb.errors import WnbError
 from wnb.logs import configure as configure_logging
 from wnb.settings import Settings, load_settings, refuse_unsafe_production
 from wnb.store.db import open_database
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 keys_app = typer.Typer(help="API keys for client systems.", no_args_is_help=True)
 users_app = typer.Typer(
@@ -168,13 +171,37 @@ def db_upgrade() -> None:
     from wnb.store.schema import head, upgrade
 
     def run() -> None:
-        before = upgrade(open_database(create=False))
+        engine = open_database(create=False)
+        before = upgrade(engine)
         if before == head():
             say(f"database schema already at revision {head()}")
         else:
             say(f"database schema upgraded from revision {before or 'none'} to {head()}")
+        _switch_to_audit_keys(engine)
 
     guarded(run)
+
+
+def _switch_to_audit_keys(engine: Engine) -> None:
+    """With WNB_AUDIT_KEY set on a log written without it: append `audit_rekeyed` now, and checkpoint the switch."""
+    from datetime import UTC, datetime
+
+    from wnb.audit import switch_to_keys
+    from wnb.audit_checkpoints import CheckpointWriter, load_private_key
+    from wnb.store.db import writing
+
+    with writing(engine) as connection:
+        switched = switch_to_keys(connection)
+    if not switched:
+        return
+    say("audit log: records from here on carry an HMAC with WNB_AUDIT_KEY (an audit_rekeyed record marks the switch)")
+    settings = load_settings()
+    if settings.audit_signing_key is None or settings.audit_checkpoint_dir is None:
+        say("take a checkpoint of the switch now: wnb audit checkpoint --to DIR (then ship DIR to write-once storage)")
+        return
+    private = load_private_key(settings.audit_signing_key.get_secret_value())
+    path = CheckpointWriter(engine, private, settings.audit_checkpoint_dir).take(datetime.now(UTC))
+    say(f"checkpoint of the switch written: {path}")
 
 
 @keys_app.command("create")

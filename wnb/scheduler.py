@@ -1,5 +1,5 @@
 """The in-process scheduler (APScheduler 3.x, jobs in memory): the sweep with a heartbeat, inbox polling,
-outbox delivery (e-mail and webhooks) and the watch on silent clinic feeds.
+outbox delivery (e-mail and webhooks), the watch on silent clinic feeds and signed audit checkpoints.
 
 The sweep runs once at start, which catches up on everything that fell due while the service was down
 (deadlines and due times are judged against `now`, so one late run does the work of all missed ones),
@@ -19,6 +19,8 @@ from apscheduler.schedulers.background import BackgroundScheduler  # type: ignor
 
 from wnb import inbox, metrics, notify
 from wnb.admin_tasks import open_admin_task
+from wnb.audit_checkpoints import CheckpointWriter
+from wnb.errors import WnbError
 from wnb.feeds import FeedWatch
 from wnb.service import Service
 from wnb.webhook import WebhookSettings
@@ -61,6 +63,8 @@ class Scheduler:
         webhook: WebhookSettings | None = None,
         feeds: FeedWatch | None = None,
         feed_seconds: float = 60,
+        checkpoints: CheckpointWriter | None = None,
+        checkpoint_minutes: float = 60,
     ) -> None:
         self.service = service
         self.heartbeat = Heartbeat(timedelta(minutes=sweep_minutes))
@@ -87,6 +91,15 @@ class Scheduler:
                 self.deliver, "interval", seconds=outbox_seconds, id="outbox", next_run_time=datetime.now(UTC)
             )
         self.feeds = feeds
+        self.checkpoints = checkpoints
+        if checkpoints is not None and checkpoint_minutes > 0:
+            self._scheduler.add_job(  # at start too: a checkpoint soon after an upgrade marks the switch to keys
+                self.checkpoint,
+                "interval",
+                minutes=checkpoint_minutes,
+                id="audit-checkpoint",
+                next_run_time=datetime.now(UTC),
+            )
         self.started_at = datetime.now(UTC)
         self._scheduler.add_job(  # the watch: silent feeds and a failing sweep, every minute
             self.watch, "interval", seconds=feed_seconds, id="watch", next_run_time=datetime.now(UTC)
@@ -101,6 +114,26 @@ class Scheduler:
             notify.deliver(self.service.db, self.smtp, datetime.now(UTC), self.webhook)
         except Exception as error:  # keep the scheduler alive; rows stay pending for the next run
             log.error("outbox_delivery_failed", error=type(error).__name__)
+
+    def checkpoint(self) -> Path | None:
+        """Write a signed checkpoint of the verified audit chain; a chain that fails to verify gets an admin task."""
+        assert self.checkpoints is not None
+        now = datetime.now(UTC)
+        try:
+            path = self.checkpoints.take(now)
+        except WnbError as error:  # the chain does not verify, or the folder is gone: people must look
+            log.error("audit_checkpoint_refused")
+            try:
+                open_admin_task(self.service.db, "audit", "audit-checkpoint-refused", str(error), {}, now)
+            except Exception as failed:  # keep the scheduler alive; the next run tries again
+                log.error("admin_task_failed", error=type(failed).__name__)
+            return None
+        except Exception as error:  # keep the scheduler alive; the next run tries again
+            log.error("audit_checkpoint_failed", error=type(error).__name__)
+            return None
+        assert self.checkpoints.last is not None
+        log.info("audit_checkpoint_written", seq=self.checkpoints.last.seq)
+        return path
 
     def watch(self) -> None:
         """Check the clinic feeds, and the sweep's own heartbeat: both made visible as a gauge and an admin task."""

@@ -413,6 +413,20 @@ class Service:
                     "withdrawn": withdrawn,
                 },
             )
+        elif line.evaluation is None:  # entered in error, nothing raised to withdraw: every event has its record
+            audit.append(
+                received_at,
+                actor,
+                "event_not_evaluated",
+                [f"E{appointment.event_pk}", event.nhs_number],
+                {
+                    "source": event.source,
+                    "event_id": event.event_id,
+                    "appointment_id": event.appointment_id,
+                    "attendance": event.attendance,
+                    "reason": "no rule runs on an appointment entered in error; it had no missed outcome to correct",
+                },
+            )
         self._track_follow_up(pending, follow_ups, event, appointment.recorded_at, first_outcome=current is None)
         if line.evaluation is not None:
             metrics.count_evaluation()

@@ -24,6 +24,12 @@ from wnb.errors import WnbError
 DEFAULT_SESSION_SECRET = "development-session-secret-change-me"
 DEFAULT_WEBHOOK_SECRET = "development-webhook-secret-change-me"
 MIN_SECRET_LENGTH = 32
+AUDIT_KEY_MISSING = (
+    "WNB_AUDIT_KEY is not set: production writes and verifies the audit log only with its key; set it to "
+    "ID:SECRET (make one with `wnb audit new-key`) or put it in the file WNB_AUDIT_KEY of WNB_SECRETS_DIR"
+)
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 _WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -89,6 +95,27 @@ def parse_notify(text: str) -> dict[str, tuple[str, ...]]:
     return {role: tuple(addresses) for role, addresses in found.items()}
 
 
+def parse_audit_keys(text: str) -> dict[str, str]:
+    """`ID:SECRET[,ID:SECRET…]` → {key id: secret}, the first the key new records are written with.
+
+    Never repeats a secret in an error: the message names the entry by its position and its id only.
+    """
+    keys: dict[str, str] = {}
+    for number, part in enumerate(filter(None, (piece.strip() for piece in text.split(","))), start=1):
+        key_id, colon, secret = part.partition(":")
+        key_id = key_id.strip()
+        if not colon or not _KEY_ID.match(key_id):
+            raise ValueError(f"entry {number} is not ID:SECRET (the id: letters, digits, '.', '_' or '-')")
+        if len(secret.strip()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"the secret of key {key_id!r} is shorter than {MIN_SECRET_LENGTH} characters")
+        if key_id in keys:
+            raise ValueError(f"key {key_id!r} is given twice")
+        keys[key_id] = secret.strip()
+    if not keys:
+        raise ValueError("no key is given: set ID:SECRET, e.g. from `wnb audit new-key`")
+    return keys
+
+
 class Settings(BaseSettings):
     """wnb's settings; each field is the environment variable `WNB_<FIELD NAME>`."""
 
@@ -128,6 +155,18 @@ class Settings(BaseSettings):
     )
     mllp_idle_minutes: float = Field(10, gt=0, description="an MLLP connection silent this long is closed")
     mllp_max_connections: int = Field(50, ge=1, description="MLLP connections open at once; more are closed")
+    audit_key: SecretStr | None = Field(
+        None, description="keys authenticating audit records: ID:SECRET[,ID:SECRET…], the first writes new records"
+    )
+    audit_signing_key: SecretStr | None = Field(
+        None, description="the Ed25519 key signing audit checkpoints: PEM (`wnb audit keygen`), or its body on a line"
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        None, description="the folder audit checkpoints are written to, shipped to write-once storage"
+    )
+    audit_checkpoint_minutes: float = Field(
+        60, ge=0, description="minutes between the checkpoints wnb serve writes (0: none; needs the two above)"
+    )
 
     @field_validator("notify", mode="before")
     @classmethod
@@ -143,6 +182,24 @@ class Settings(BaseSettings):
     @classmethod
     def _feed_windows(cls, value: Any) -> Any:
         return parse_feed_windows(value) if isinstance(value, str) else value
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_audit_keys(value.get_secret_value())
+        return value
+
+    @field_validator("audit_signing_key")
+    @classmethod
+    def _audit_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        text = value.get_secret_value()
+        if "BEGIN PRIVATE KEY" not in text and not _BASE64.match("".join(text.split())):
+            raise ValueError("is neither a PEM private key nor its body on one line (make one: `wnb audit keygen`)")
+        return value
 
     @field_validator("log_level")
     @classmethod
@@ -169,6 +226,10 @@ class Settings(BaseSettings):
         """Whether /docs and /openapi.json are served: yes in development, only when asked for in production."""
         return self.docs if self.docs is not None else not self.is_production
 
+    def audit_keys(self) -> dict[str, str]:
+        """The audit keys by id (empty when WNB_AUDIT_KEY is not set), the first the one that writes."""
+        return parse_audit_keys(self.audit_key.get_secret_value()) if self.audit_key else {}
+
     def notify_targets(self) -> dict[str, tuple[str, ...]]:
         """Where each role's notifications go: its e-mail addresses, and the webhook (for every role) if set."""
         if not self.webhook_url:
@@ -187,6 +248,8 @@ class Settings(BaseSettings):
                 problems.append(f"{variable} has its development default: set it to a random secret")
             elif len(secret) < MIN_SECRET_LENGTH:
                 problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
+        if self.audit_key is None:
+            problems.append(AUDIT_KEY_MISSING)
         if self.webhook_url and self.webhook_url.startswith("http://"):
             problems.append("WNB_WEBHOOK_URL must be https:// in production")
         return problems

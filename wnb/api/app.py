@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Mount
 from wnb.api import docs, fhir, fhir_read, hl7, ingestion, observe, worklist
 from wnb.api.headers import SecurityHeaders
 from wnb.api.problems import install_handlers
+from wnb.audit_checkpoints import CheckpointWriter, load_private_key
 from wnb.calendar import is_working_day
 from wnb.feeds import FeedWatch
 from wnb.notify import SmtpSettings
@@ -57,8 +58,20 @@ def create_app(
         smtp = SmtpSettings(settings.smtp_host, settings.smtp_port, settings.smtp_from)
     hook = WebhookSettings(settings.webhook_secret.get_secret_value()) if settings.webhook_url else None
     feeds = FeedWatch(service.db, settings.feed_windows, datetime.now(UTC)) if settings.feed_windows else None
+    checkpoints = _checkpoint_writer(service, settings)
     scheduler = (
-        Scheduler(service, sweep_minutes, inbox, smtp=smtp, webhook=hook, feeds=feeds) if sweep_minutes else None
+        Scheduler(
+            service,
+            sweep_minutes,
+            inbox,
+            smtp=smtp,
+            webhook=hook,
+            feeds=feeds,
+            checkpoints=checkpoints,
+            checkpoint_minutes=settings.audit_checkpoint_minutes,
+        )
+        if sweep_minutes
+        else None
     )
 
     @asynccontextmanager
@@ -164,6 +177,14 @@ def _guards(route: BaseRoute) -> set[Action]:
     dependencies = route.dependant.dependencies if isinstance(route, APIRoute) else []
     actions = (getattr(dependency.call, "guards_action", None) for dependency in dependencies)
     return {action for action in actions if isinstance(action, Action)}
+
+
+def _checkpoint_writer(service: Service, settings: Settings) -> CheckpointWriter | None:
+    """What writes the scheduled audit checkpoints: set when WNB_AUDIT_SIGNING_KEY and WNB_AUDIT_CHECKPOINT_DIR are."""
+    if settings.audit_signing_key is None or settings.audit_checkpoint_dir is None:
+        return None
+    private = load_private_key(settings.audit_signing_key.get_secret_value())
+    return CheckpointWriter(service.db, private, settings.audit_checkpoint_dir)
 
 
 def _check_every_route_guarded(app: FastAPI) -> None:

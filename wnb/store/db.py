@@ -6,13 +6,16 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from threading import Event, Lock, RLock, Thread
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 import structlog
 from sqlalchemy import Connection, Engine, create_engine, event
 
 from wnb.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+if TYPE_CHECKING:
+    from wnb.audit_keys import AuditKeys
 
 DEFAULT_URL = "sqlite:///wnb.db"
 log = structlog.get_logger("wnb.store")
@@ -107,9 +110,20 @@ def _checkpoint_until(path: str, stop: Event, every: float) -> None:
         log.warning("background_checkpoint_stopped", error=type(error).__name__)
 
 
-def open_database(url: str | None = None, create: bool = True) -> Engine:
-    """An engine for `url` (default WNB_DATABASE_URL), with the schema migrated to the newest revision."""
-    url = url or database_url()
+def open_database(url: str | None = None, create: bool = True, audit_keys: AuditKeys | None = None) -> Engine:
+    """An engine for `url` (default WNB_DATABASE_URL), with the schema migrated to the newest revision.
+
+    Its connections write and verify the audit log with `audit_keys` (default: WNB_AUDIT_KEY's); in
+    production, without that key, nothing is opened: every command would write or verify the log blind.
+    """
+    from wnb.audit_keys import AuditKeys, bind
+    from wnb.errors import WnbError
+    from wnb.settings import AUDIT_KEY_MISSING, load_settings
+
+    settings = load_settings()
+    if audit_keys is None and settings.is_production and settings.audit_key is None:
+        raise WnbError(f"refusing to open the database in production mode: {AUDIT_KEY_MISSING}")
+    url = url or settings.database_url
     if url.startswith("postgresql"):
         # Replicas outlive database restarts: a pooled connection is checked before use and replaced if dead.
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -121,4 +135,5 @@ def open_database(url: str | None = None, create: bool = True) -> Engine:
         from wnb.store.schema import upgrade
 
         upgrade(engine)
+    bind(engine, audit_keys or AuditKeys.from_settings(settings))
     return engine

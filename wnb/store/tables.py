@@ -226,6 +226,9 @@ class AuditRow(SQLModel, table=True):
     payload: dict[str, Any] = _json(nullable=False)
     prev_hash: str
     hash: str
+    # The audit key that authenticates the record (None: written before wnb had audit keys) and its HMAC.
+    key_id: str | None = None
+    mac: str | None = None
 
 
 class AuditHeadRow(SQLModel, table=True):
@@ -236,6 +239,8 @@ class AuditHeadRow(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int
     hash: str
+    key_id: str | None = None
+    mac: str | None = None
 
 
 class ApiKeyRow(SQLModel, table=True):
