@@ -568,7 +568,13 @@ def run(store_kind: str) -> dict[str, dict[str, str]]:
 
     for entry in HTTP_ENTRY_POINTS:
         with fresh(store_kind, folder) as store:
-            key = create_api_key(store.service.db, "clinic-system", "pas", sources=["pas"], context=True)
+            key = create_api_key(
+                store.service.db,
+                "clinic-system",
+                "pas",
+                sources=["pas", "https://pas.example.nhs.uk/appointment"],
+                context=True,
+            )
             app = create_app(store.service)
             with TestClient(app, raise_server_exceptions=False, headers={"X-API-Key": key}) as client:
                 tables[entry] = http_trials(store, client, entry)

@@ -99,6 +99,11 @@ def context(people: list[str]) -> list[RawItem]:
     return [RawItem(n, json.dumps(r), r) for n, r in enumerate(records, start=1)]
 
 
+class ProcessDied(BaseException):
+    """Stands for the process being killed: no `except Exception` of wnb's (a row's reject, a chunk tried item by
+    item) may catch it, as none could catch a kill."""
+
+
 class TickingClock:
     """A second later at every call, from the same start: two runs see the same times."""
 
@@ -108,7 +113,7 @@ class TickingClock:
     def __call__(self) -> datetime:
         self.calls += 1
         if self.calls == self.fail_at:
-            raise RuntimeError("the process died here")
+            raise ProcessDied("the process died here")
         return datetime(2026, 8, 3, 9, tzinfo=UTC) + timedelta(seconds=self.calls)
 
 
@@ -162,7 +167,7 @@ def test_a_crash_inside_a_chunk_leaves_nothing_of_it_and_a_resend_completes_it(
         # after corrections in that chunk have already written its pending rows to the tables.
         crashing = Service(db, ruleset, TickingClock(fail_at=4 + 250), notify={"safeguarding-nurse": ("n@x.org",)})
         crashing.import_context(context(test_numbers(6)), origin="context")
-        with pytest.raises(RuntimeError):
+        with pytest.raises(ProcessDied):
             crashing.ingest(items(lines), origin="feed", chunk=100)
         stored = dump(db)
         assert stored["event"] and max(int(row[2][1:]) for row in stored["event"]) < 200  # two chunks, not three

@@ -22,6 +22,7 @@ from wnb.mllp_peers import Peers, startup_warning
 from wnb.service import Service
 from wnb.settings import Settings
 
+from .conftest import TEST_AUDIT_KEY
 from .test_hl7 import ROOT, siu
 from .test_mllp import err, frame, msa, read_acks, rejects, stored_events
 
@@ -166,6 +167,7 @@ def test_wnb_serve_with_mllp_warns_at_start_in_production_without_peers(tmp_path
         WNB_MODE="production",
         WNB_SESSION_SECRET=STRONG,
         WNB_WEBHOOK_SECRET=STRONG,
+        WNB_AUDIT_KEY=TEST_AUDIT_KEY,
     )
     wnb = Path(sys.executable).parent / "wnb"
     command = [str(wnb), "serve", "--port", "0", "--mllp-port", "0", "--sweep-minutes", "600"]

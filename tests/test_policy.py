@@ -410,6 +410,14 @@ def test_a_key_may_not_post_entered_in_error_for_another_systems_appointment(sit
     assert all(task["status"] == "cancelled" for task in site.tasks())
 
 
+def test_a_source_that_is_not_text_is_refused_by_the_binding_and_the_batch_still_answers_each_item(site: Site) -> None:
+    odd = event("e9", source=["pas"])  # found by the fuzz test: a list was looked up among the bound sources
+    with site.key("pas") as client:
+        batch = client.post("/v1/attendance-events", json={"events": [odd, event("e10")]})
+    assert batch.status_code == 200
+    assert [result["status"] for result in batch.json()["results"]] == ["rejected", "accepted"]
+
+
 def test_an_events_key_may_not_rewrite_a_childs_safeguarding_context(site: Site) -> None:
     off_the_plan = {"date_of_birth": "2019-05-01", "statuses": []}
     with site.key("pas") as client:

@@ -209,7 +209,7 @@ def source_refusal(principal: Principal, source: object) -> str | None:
         return None  # no source at all: the event is invalid, and refused for that
     if principal.sources is None:
         return UNBOUND_KEY.format(name=principal.name)
-    if source not in principal.sources:
+    if not isinstance(source, str) or source not in principal.sources:  # a list or number is no bound source
         bound = ", ".join(sorted(principal.sources)) or "none"
         return f"the API key {principal.name} may not write events for source {source!r} (bound to: {bound})"
     return None
