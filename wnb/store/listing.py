@@ -87,6 +87,7 @@ def rejects(connection: Connection, include_handled: bool = False) -> list[dict[
     return [
         {
             "id": f"R{row.id}",
+            "kind": row.kind,  # reject (refused) or stale-outcome (stored as stale, disagrees with what is stored)
             "received_at": row.received_at.isoformat(),  # the first time; a row sent again is counted, not repeated
             "received_count": row.received_count,
             "last_received_at": row.last_received_at.isoformat(),
@@ -103,7 +104,9 @@ def rejects(connection: Connection, include_handled: bool = False) -> list[dict[
 
 
 def count_rejects(connection: Connection) -> int:
-    return int(connection.execute(select(func.count()).select_from(repo.rejects)).scalar_one())
+    """Rejected rows only: the stale outcomes the queue also lists are stored events, not rejects."""
+    query = select(func.count()).select_from(repo.rejects).where(repo.rejects.c.kind == "reject")
+    return int(connection.execute(query).scalar_one())
 
 
 def find_open_task(connection: Connection, nhs_number: str, service: str, code: str) -> str:

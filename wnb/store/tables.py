@@ -189,6 +189,8 @@ class RejectRow(SQLModel, table=True):
 
     One row per distinct refused input: the same row sent again (a client resending a batch after a replica
     died, a file dropped twice) is counted on the row it already has, never queued a second time.
+    `kind` says what the item is: `reject` (refused, takes part in nothing) or `stale-outcome` (an event stored
+    as stale whose attendance disagrees with the stored one: it stays stored, its id reserved; DOMAIN.md §6).
     """
 
     __tablename__ = "reject"
@@ -196,6 +198,7 @@ class RejectRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     fingerprint: str  # SHA-256 of where it came from, its source and its raw text (wnb.store.rejects)
+    kind: str = Field(default="reject", sa_column_kwargs={"server_default": "reject"})  # reject | stale-outcome
     received_at: datetime = _utc(nullable=False)  # the first time
     last_received_at: datetime = _utc(nullable=False)
     received_count: int = 1
