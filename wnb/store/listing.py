@@ -53,8 +53,11 @@ def tasks(
     include_closed: bool = False,
     role: str | None = None,
     nhs_number: str | None = None,
+    code: str | None = None,
 ) -> list[dict[str, Any]]:
     query = select(repo.tasks).order_by(repo.tasks.c.due_at, repo.tasks.c.id)
+    if code:
+        query = query.where(repo.tasks.c.code == code)
     if not include_closed:
         query = query.where(repo.tasks.c.status.in_(repo.OPEN_STATUSES))
     if role:
