@@ -627,6 +627,20 @@ def test_without_a_date_of_birth_only_wnb_15_runs_and_the_evaluation_is_audited(
     assert "is_child" not in evaluation["payload"]["facts"]
 
 
+def test_a_miss_of_unknown_age_is_matched_alike_in_the_second_process(service: Service) -> None:
+    # From the second chunk on, the rules run in the matcher process: the document without age facts too.
+    feed = [
+        event("e1"),
+        event("e2", date_of_birth=None, nhs_number=INFANT, appointment_id="b1"),
+        event("e3", date_of_birth=None, nhs_number=OTHER_CHILD, appointment_id="c1"),
+    ]
+
+    service.ingest([RawItem(n, json.dumps(e), e) for n, e in enumerate(feed, 1)], origin="file", chunk=1)
+
+    unknown = [(task["nhs_number"], task["code"]) for task in tasks(service) if task["nhs_number"] != CHILD]
+    assert sorted(unknown) == [(INFANT, "confirm-date-of-birth"), (OTHER_CHILD, "confirm-date-of-birth")]
+
+
 def test_a_miss_of_unknown_age_waits_for_no_follow_up_deadline(service: Service) -> None:
     send(service, event("e1", date_of_birth=None))
     service.import_context([RawItem(1, "", {"nhs_number": CHILD, "date_of_birth": "2019-05-01"})], origin="ctx")

@@ -198,7 +198,6 @@ class RejectRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     fingerprint: str  # SHA-256 of where it came from, its source and its raw text (wnb.store.rejects)
-    kind: str = Field(default="reject", sa_column_kwargs={"server_default": "reject"})  # reject | stale-outcome
     received_at: datetime = _utc(nullable=False)  # the first time
     last_received_at: datetime = _utc(nullable=False)
     received_count: int = 1
@@ -211,6 +210,7 @@ class RejectRow(SQLModel, table=True):
     raw: str = Field(sa_column=Column(Text(), nullable=False))
     handled_at: datetime | None = _utc()
     handled_by: str | None = None
+    kind: str = Field(default="reject", sa_column_kwargs={"server_default": "reject"})  # reject | stale-outcome
 
 
 class AuditRow(SQLModel, table=True):
