@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from wnb import audit
+from wnb.explain import explain_item
 from wnb.ingest import read_file
 from wnb.ruleset import Ruleset
 from wnb.service import RawItem, Service
@@ -639,6 +640,20 @@ def test_a_miss_of_unknown_age_is_matched_alike_in_the_second_process(service: S
 
     unknown = [(task["nhs_number"], task["code"]) for task in tasks(service) if task["nhs_number"] != CHILD]
     assert sorted(unknown) == [(INFANT, "confirm-date-of-birth"), (OTHER_CHILD, "confirm-date-of-birth")]
+
+
+def test_wnb_01_on_an_unknown_age_is_explained_with_the_age_as_unknown(service: Service) -> None:
+    plan = {"nhs_number": CHILD, "statuses": [{"kind": "looked-after", "start": "2025-01-01"}]}
+    service.import_context([RawItem(1, json.dumps(plan), plan)], origin="ctx")
+    send(service, event("e1", date_of_birth=None))
+
+    (flag,) = flags(service)
+    with service.db.connect() as connection:
+        lines = explain_item(connection, flag["id"])
+
+    assert flag["rule_ids"] == ["WNB-01"]
+    assert "    [no ] is_child = true  (was unknown)" in lines
+    assert "    [yes] age_known = false  (was false)" in lines
 
 
 def test_a_miss_of_unknown_age_waits_for_no_follow_up_deadline(service: Service) -> None:
