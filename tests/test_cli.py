@@ -524,6 +524,31 @@ def test_rejects_counts_a_row_ingested_again_instead_of_listing_it_twice(tmp_pat
     assert "1 rejected row" in table and "2, last " in table
 
 
+def test_rejects_lists_a_stale_outcome_with_its_kind(tmp_path: Path) -> None:
+    miss = {
+        "source": "pas",
+        "event_id": "s1",
+        "nhs_number": "9990000018",
+        "date_of_birth": "2019-05-01",
+        "service": "audiology",
+        "appointment_id": "a1",
+        "appointment_at": "2026-03-02T10:00:00+00:00",
+        "attendance": "did-not-attend",
+        "recorded_at": "2026-03-02T11:00:00+00:00",
+    }
+    booking = {**miss, "event_id": "s2", "attendance": "booked", "recorded_at": "2026-03-02T12:00:00+00:00"}
+    lines = [json.dumps(miss), json.dumps(booking), '{"source": "pas", "event_id": "x1", "colour": "blue"}']
+    (tmp_path / "feed.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run_in(tmp_path, "ingest", "feed.ndjson").code == 0
+
+    listed = run_in(tmp_path, "rejects", "--json").json()
+    table = run_in(tmp_path, "rejects", columns=400).out
+
+    assert [(item["kind"], item["event_id"]) for item in listed] == [("stale-outcome", "s2"), ("reject", "x1")]
+    assert "1 rejected row, 1 stale outcome" in table
+    assert "stale-outcome" in next(line for line in table.splitlines() if "a booking never replaces" in line)
+
+
 # ---- sweep ----
 
 

@@ -646,3 +646,27 @@ def test_every_follow_up_fact_is_present_non_null_and_of_its_declared_type(rules
 def test_the_first_appointment_flag_is_passed_through_as_a_boolean(ruleset: Ruleset) -> None:
     facts = event_facts(ruleset, appt(), [], CHILD, None, (), True)
     assert facts["first_appointment"] is True
+
+
+# ---- an unknown age (DOMAIN.md §6) ----
+
+
+def test_with_no_date_of_birth_the_age_facts_are_absent_never_zero(ruleset: Ruleset) -> None:
+    facts = event_facts(ruleset, appt(), [], None, None)
+    assert facts["age_known"] is False
+    assert not {"age_years", "age_months", "is_child", "label"} & set(facts)
+
+
+def test_with_no_date_of_birth_the_statuses_and_counts_are_still_derived(ruleset: Ruleset) -> None:
+    plan = context(status(StatusKind.CHILD_PROTECTION_PLAN, date(2025, 1, 1)), complex_needs=True)
+    earlier = appt(T - timedelta(days=30))
+    facts = event_facts(ruleset, appt(), [earlier], None, plan)
+    assert (facts["safeguarding_plan"], facts["complex_health_needs"], facts["missed_in_service_365d"]) == (
+        True,
+        True,
+        2,
+    )
+
+
+def test_a_known_age_is_marked_known(ruleset: Ruleset) -> None:
+    assert person_facts(ruleset, CHILD, date(2026, 3, 2), None)["age_known"] is True

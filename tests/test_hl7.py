@@ -116,6 +116,30 @@ def test_the_event_carries_source_ids_service_times_and_date_of_birth() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    "nhs",
+    [
+        "9990000018^^^NHS^NH",
+        "9990000018^^^nhs^NH",
+        "9990000018^^^2.16.840.1.113883.2.1.4.1^NH",
+        "9990000018^^^&2.16.840.1.113883.2.1.4.1&ISO^NH",
+        "9990000018^^^NHS&2.16.840.1.113883.2.1.4.1&ISO^NH",
+    ],
+    ids=["NHS", "nhs", "oid-as-namespace", "oid-as-universal-id", "both"],
+)
+def test_the_nhs_number_is_the_identifier_assigned_by_nhs_or_its_oid(nhs: str) -> None:
+    assert event_of(siu(nhs=nhs))["nhs_number"] == "9990000018"
+
+
+@pytest.mark.parametrize(
+    "nhs", ["9990000018^^^XYZ^NH", "9990000018^^^2.16.840.1.113883.2.1.4.10^NH", "9990000018^^^&2.16.840.1&ISO^NH"]
+)
+def test_another_assigning_authority_is_not_the_nhs(nhs: str) -> None:
+    problem = problem_of(siu(nhs=nhs))
+    assert problem.field.startswith("PID-3")
+    assert "2.16.840.1.113883.2.1.4.1" in problem.reason
+
+
 def test_a_time_without_offset_is_uk_local_time_in_summer() -> None:
     assert event_of(siu(start="^^^20260702100000"))["appointment_at"] == "2026-07-02T10:00:00+01:00"
 

@@ -182,3 +182,32 @@ def test_upgrading_to_raw_encodings_reads_the_rejects_stored_before_as_text(db_u
     engine.dispose()
     assert tuple(kept) == ("{oops", "text")
     assert _differences(db_url) == []
+
+
+def test_upgrading_to_stale_outcomes_marks_every_queued_row_a_reject_and_downgrading_drops_the_stale_ones(
+    db_url: str,
+) -> None:
+    engine = open_database(db_url)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0003")  # as a database was before the queue had kinds
+        row = {"origin": "api:pas", "source": "pas", "raw": "{}", "reason": "r", "received_count": 1}
+        connection.execute(
+            sa.text(
+                "INSERT INTO reject (fingerprint, received_at, last_received_at, received_count, origin, source, "
+                "reason, raw) VALUES ('f1', :at, :at, :received_count, :origin, :source, :reason, :raw)"
+            ),
+            {**row, "at": _at(1).replace(tzinfo=None)},
+        )
+        command.upgrade(alembic_config(connection), "head")
+        kinds = [tuple(found) for found in connection.exec_driver_sql("SELECT fingerprint, kind FROM reject")]
+        connection.exec_driver_sql(
+            "INSERT INTO reject (fingerprint, kind, received_at, last_received_at, received_count, origin, reason, "
+            "raw) SELECT 'f2', 'stale-outcome', received_at, last_received_at, 1, origin, reason, raw FROM reject"
+        )
+        command.downgrade(alembic_config(connection), "0003")
+        left = [found[0] for found in connection.exec_driver_sql("SELECT fingerprint FROM reject")]
+        command.upgrade(alembic_config(connection), "head")
+    assert kinds == [("f1", "reject")]
+    assert left == ["f1"]
+    assert _differences(db_url) == []
+    engine.dispose()

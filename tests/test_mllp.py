@@ -126,6 +126,30 @@ def test_a_duplicate_message_is_acknowledged_and_stored_once(listening: Listener
     assert stored_events(service) == 1
 
 
+def msa_text(ack: str) -> str:
+    fields = next(segment for segment in ack.split("\r") if segment.startswith("MSA|")).split("|")
+    return fields[3] if len(fields) > 3 else ""
+
+
+def test_a_message_stored_as_stale_is_acknowledged_aa_saying_so_in_msa_3(listening: Listener, service: Service) -> None:
+    # A no-show, then its booking received after it (SIU^S12 sent later): the booking never undoes the outcome.
+    booking = siu("S12", "M2", sent="20260302130000")
+    older = siu("S26", "M3", sent="20260302110000", status="Complete")  # "attended", recorded before the no-show
+    with connect(listening) as connection:
+        connection.sendall(frame(siu("S26", "M1")) + frame(booking) + frame(older))
+        acks = read_acks(connection, 3)
+    assert [msa(ack) for ack in acks] == [("AA", "M1"), ("AA", "M2"), ("AA", "M3")]
+    assert msa_text(acks[0]) == ""
+    assert msa_text(acks[1]).startswith("stored as stale, not evaluated: a booking never replaces")
+    assert msa_text(acks[2]).startswith("stored as stale, not evaluated: attended recorded before")
+    assert not any(segment.startswith("ERR|") for ack in acks for segment in ack.split("\r"))
+    assert stored_events(service) == 3
+    assert [(item["kind"], item["event_id"]) for item in rejects(service)] == [
+        ("stale-outcome", "M2"),
+        ("stale-outcome", "M3"),
+    ]
+
+
 def test_a_block_without_a_start_character_is_refused_and_the_next_message_accepted(
     listening: Listener, service: Service
 ) -> None:

@@ -13,8 +13,9 @@ import pytest
 
 from wnb.domain import Level, Role
 from wnb.errors import RulesetError
-from wnb.interpreter import explain, explain_rule
+from wnb.interpreter import explain, explain_rule, fired_by_interpreter
 from wnb.ruleset import (
+    AGE_FACTS,
     ALWAYS_RULE,
     FACTS_ID,
     Ruleset,
@@ -25,7 +26,8 @@ from wnb.ruleset import (
 
 from .conftest import DEFAULT_RULES
 
-RULE_IDS = [f"WNB-{n:02d}" for n in range(1, 15)]
+# In file order: WNB-09-young-person.yaml sorts before WNB-09.yaml.
+RULE_IDS = [*(f"WNB-{n:02d}" for n in range(1, 9)), "WNB-09-young-person", *(f"WNB-{n:02d}" for n in range(9, 16))]
 
 
 def copy_rules(tmp_path: Path) -> Path:
@@ -54,7 +56,7 @@ def test_the_default_ruleset_loads(ruleset: Ruleset) -> None:
     assert Path(ruleset.directory) == DEFAULT_RULES
 
 
-def test_the_default_ruleset_has_wnb_01_to_wnb_14_in_order(ruleset: Ruleset) -> None:
+def test_the_default_ruleset_has_wnb_01_to_wnb_15_in_order(ruleset: Ruleset) -> None:
     assert [rule.id for rule in ruleset.rules] == RULE_IDS
 
 
@@ -207,7 +209,13 @@ CHART: dict[str, tuple[str, tuple[str, str] | None, list[tuple[str, str, str]]]]
     "WNB-11": ("missed-appointment", ("adult-not-brought", "amber"), [("adult-wellbeing-review", CL, WD2)]),
     "WNB-12": ("discharge", ("discharge-without-review", "amber"), [("discharge-review", CL, WD1)]),
     "WNB-13": ("discharge", ("discharge-with-safeguarding-plan", "red"), [("safeguarding-review", NN, SWD)]),
+    "WNB-09-young-person": (
+        "missed-appointment",
+        None,
+        [("reoffer-appointment", BK, WD2), ("letter-to-young-person", BK, WD2), ("inform-gp", BK, WD2)],
+    ),
     "WNB-14": ("follow-up-deadline", ("lost-to-follow-up", "amber"), [("follow-up-check", BK, WD1)]),
+    "WNB-15": ("missed-appointment", None, [("confirm-date-of-birth", BK, WD1)]),
 }
 
 
@@ -490,7 +498,7 @@ def test_compiling_twice_gives_equal_independent_definitions(ruleset: Ruleset) -
 def _facts(ruleset: Ruleset, **changes: Any) -> dict[str, Any]:
     defaults: dict[type, Any] = {bool: False, int: 0, str: "none"}
     facts = {name: defaults[kind] for name, kind in ruleset.fact_types.items()}
-    facts.update(label="was-not-brought", attendance="did-not-attend", service="community-paediatrics")
+    facts.update(label="was-not-brought", attendance="did-not-attend", service="community-paediatrics", age_known=True)
     facts.update(changes)
     return facts
 
@@ -537,3 +545,48 @@ def test_a_level_and_role_in_a_rule_are_enums(ruleset: Ruleset) -> None:
     rule = ruleset.rule("WNB-01")
     assert rule.flag is not None and rule.flag.level is Level.RED
     assert rule.tasks[0].owner is Role.SAFEGUARDING_NURSE
+
+
+# ---- an unknown age (DOMAIN.md §6): the age facts are absent, and no condition on an absent fact holds ----
+
+
+def _unknown_age(ruleset: Ruleset, **changes: Any) -> dict[str, Any]:
+    facts = {name: value for name, value in _facts(ruleset, **changes).items() if name not in AGE_FACTS}
+    return {**facts, "age_known": False}
+
+
+def test_no_condition_holds_on_an_absent_fact_not_even_is_not(ruleset: Ruleset, tmp_path: Path) -> None:
+    directory = copy_rules(tmp_path)
+    (directory / "WNB-90.yaml").write_text(
+        "id: WNB-90\ntitle: not a child\ntrigger: missed-appointment\n"
+        "when:\n  - {fact: is_child, is_not: true}\ntasks:\n  - {code: x-check, owner: clinician, due: 24-hours}\n"
+    )
+    loaded = load_ruleset(directory)
+    facts = _unknown_age(loaded, trigger_missed_appointment=True)
+    explanation = explain_rule(loaded, loaded.rule("WNB-90"), facts)
+    assert explanation.fired is False
+    assert [(c.test, c.actual, c.held) for c in explanation.conditions][1] == ("is_child ≠ true", None, False)
+    assert "WNB-90" not in fired_by_interpreter(loaded, facts)
+
+
+def test_wnb_03_cannot_fire_on_an_unknown_age(ruleset: Ruleset) -> None:
+    facts = _unknown_age(ruleset, trigger_missed_appointment=True)
+    explanation = explain_rule(ruleset, ruleset.rule("WNB-03"), facts)
+    assert explanation.fired is False
+    assert [(c.actual, c.held) for c in explanation.conditions[1:]] == [(None, False), (None, False)]
+    assert fired_by_interpreter(ruleset, facts) == ["WNB-15"]
+
+
+def test_wnb_01_reaches_an_unknown_age_with_a_plan_through_age_known_false(ruleset: Ruleset) -> None:
+    facts = _unknown_age(ruleset, trigger_missed_appointment=True, safeguarding_plan=True)
+    assert fired_by_interpreter(ruleset, facts) == ["WNB-01", "WNB-15"]
+    assert {"age_known": False} in compile_rules(ruleset)["WNB-01"]["all"][0]["m"]["$and"][1]["$or"]
+
+
+def test_wnb_09_writes_to_the_parent_under_16_and_to_the_young_person_at_16_and_17(ruleset: Ruleset) -> None:
+    child = _facts(ruleset, trigger_missed_appointment=True, is_child=True, label="was-not-brought")
+    young = _facts(ruleset, trigger_missed_appointment=True, is_child=True, label="did-not-attend")
+    assert "WNB-09" in fired_by_interpreter(ruleset, child)
+    assert "WNB-09-young-person" not in fired_by_interpreter(ruleset, child)
+    assert "WNB-09-young-person" in fired_by_interpreter(ruleset, young)
+    assert "WNB-09" not in fired_by_interpreter(ruleset, young)

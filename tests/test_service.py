@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from wnb import audit
+from wnb.explain import explain_item
 from wnb.ingest import read_file
 from wnb.ruleset import Ruleset
 from wnb.service import RawItem, Service
@@ -137,24 +138,120 @@ def test_a_later_recorded_event_for_the_same_appointment_supersedes_the_earlier_
     assert evaluated == ["e1", "e2"]
 
 
-@pytest.mark.parametrize(
-    "recorded_at",
-    ["2026-03-02T11:00:00+00:00", "2026-03-02T12:00:00+01:00", "2026-03-02T10:59:59+00:00"],
-    ids=["equal", "equal-instant-other-offset", "earlier"],
-)
-def test_an_event_recorded_no_later_than_the_current_outcome_is_stale_and_never_evaluated(
-    service: Service, recorded_at: str
+def test_an_event_recorded_strictly_earlier_than_the_current_outcome_is_stale_and_never_evaluated(
+    service: Service,
 ) -> None:
     send(service, event("e1"))
     before = (flags(service), tasks(service))
 
-    outcome = send(service, event("e2", attendance="attended", recorded_at=recorded_at))
+    outcome = send(service, event("e2", attendance="attended", recorded_at="2026-03-02T10:59:59+00:00"))
 
     assert outcome == "stale"
     assert [(row.event_id, row.state) for row in events(service)] == [("e1", "current"), ("e2", "stale")]
     assert (flags(service), tasks(service)) == before
     assert [record["payload"]["event_id"] for record in audit_records(service, "evaluation")] == ["e1"]
     assert [record["subject"][0] for record in audit_records(service, "event_stale")] == [f"E{events(service)[1].id}"]
+
+
+@pytest.mark.parametrize(
+    "recorded_at",
+    ["2026-03-02T11:00:00+00:00", "2026-03-02T12:00:00+01:00"],
+    ids=["equal", "equal-instant-other-offset"],
+)
+def test_on_a_tie_the_event_received_later_supersedes(service: Service, recorded_at: str) -> None:
+    send(service, event("e1"))
+
+    assert send(service, event("e2", attendance="attended", recorded_at=recorded_at)) == "superseded"
+
+    assert [(row.event_id, row.state) for row in events(service)] == [("e1", "superseded"), ("e2", "current")]
+    assert {task["status"] for task in tasks(service)} == {"cancelled"}
+
+
+def test_a_booking_never_undoes_an_outcome_whatever_its_recorded_time(service: Service) -> None:
+    send(service, event("e1"))
+    before = tasks(service)
+
+    later = event("e2", attendance="booked", recorded_at="2026-03-03T09:00:00+00:00")
+    assert send(service, later) == "stale"
+
+    assert [(row.event_id, row.state) for row in events(service)] == [("e1", "current"), ("e2", "stale")]
+    assert tasks(service) == before
+    with service.db.connect() as connection:
+        (item,) = listing.rejects(connection)
+        assert listing.count_rejects(connection) == 0
+    assert (item["kind"], item["event_id"], item["field"]) == ("stale-outcome", "e2", "attendance")
+    assert "a booking never replaces" in item["reason"] and "did-not-attend" in item["reason"]
+
+
+def test_an_outcome_always_replaces_a_stored_booking_whatever_the_recorded_times(service: Service) -> None:
+    send(service, event("e1", attendance="booked", recorded_at="2026-03-02T12:00:00+00:00"))
+
+    # The no-show stamped before its booking (a feed's clock) is never lost behind it.
+    assert send(service, event("e2", recorded_at="2026-03-02T11:00:00+00:00")) == "superseded"
+
+    assert [(row.event_id, row.state) for row in events(service)] == [("e1", "superseded"), ("e2", "current")]
+    assert {task["code"] for task in tasks(service)} >= {"reoffer-appointment", "letter-to-parent"}
+
+
+def test_without_recorded_times_the_event_stored_later_wins_not_a_replica_clock(
+    service: Service, clock: FixedClock
+) -> None:
+    send(service, event("e1", recorded_at=None))
+    clock.now = clock.now.replace(minute=0)  # a second replica whose clock is an hour behind the first's
+
+    assert send(service, event("e2", attendance="attended", recorded_at=None)) == "superseded"
+
+    assert [(row.event_id, row.state) for row in events(service)] == [("e1", "superseded"), ("e2", "current")]
+
+
+def test_entered_in_error_stays_the_latest_event_so_an_older_event_after_it_is_stale(service: Service) -> None:
+    send(service, event("e1"))
+    send(service, event("e2", attendance="entered-in-error", recorded_at="2026-03-02T12:00:00+00:00"))
+    assert {task["status"] for task in tasks(service)} == {"cancelled"}
+
+    # The miss again, sent late with its first recorded time: stale, it raises nothing again.
+    assert send(service, event("e3", recorded_at="2026-03-02T11:30:00+00:00")) == "stale"
+    assert {task["status"] for task in tasks(service)} == {"cancelled"}
+    with service.db.connect() as connection:
+        (item,) = listing.rejects(connection)
+    assert (item["kind"], item["event_id"], item["field"]) == ("stale-outcome", "e3", "recorded_at")
+
+    # At the withdrawal's own time it starts the appointment afresh.
+    assert send(service, event("e4", recorded_at="2026-03-02T12:00:00+00:00")) == "superseded"
+    assert "requested" in {task["status"] for task in tasks(service)}
+
+
+def test_a_stale_event_agreeing_with_what_is_stored_is_not_listed(service: Service) -> None:
+    send(service, event("e1"))
+
+    assert send(service, event("e2", attendance="late-not-seen", recorded_at="2026-03-02T10:00:00+00:00")) == "stale"
+    assert send(service, event("e3", recorded_at="2026-03-02T10:00:00+00:00")) == "stale"
+
+    with service.db.connect() as connection:
+        assert [(item["kind"], item["event_id"]) for item in listing.rejects(connection)] == [("stale-outcome", "e2")]
+
+
+def test_a_stale_outcome_keeps_its_event_id_reserved(service: Service) -> None:
+    send(service, event("e1"))
+    send(service, event("e2", attendance="attended", recorded_at="2026-03-02T10:00:00+00:00"))
+
+    # The same event id sent again, now later than what is stored: a duplicate, unlike a rejected event.
+    assert send(service, event("e2", attendance="attended", recorded_at="2026-03-02T13:00:00+00:00")) == "duplicate"
+
+    with service.db.connect() as connection:
+        assert len(listing.rejects(connection)) == 1
+    assert [row.event_id for row in events(service)] == ["e1", "e2"]
+
+
+def test_a_stale_event_is_explained_to_the_sender(service: Service) -> None:
+    send(service, event("e1"))
+    data = event("e2", attendance="attended", recorded_at="2026-03-02T10:00:00+00:00")
+
+    status, note = service.ingest_one_explained(RawItem(1, json.dumps(data), data), origin="test")
+
+    assert status == "stale"
+    assert note is not None and note.field == "recorded_at"
+    assert note.reason.startswith("stored as stale, not evaluated: attended recorded before the stored did-not-attend")
 
 
 def test_a_stale_miss_is_not_counted_by_later_evaluations(service: Service) -> None:
@@ -516,16 +613,57 @@ def test_a_handled_reject_whose_row_arrives_again_is_back_in_the_queue(service: 
 # ---- no date of birth ----
 
 
-def test_without_a_date_of_birth_no_rule_runs_but_the_evaluation_is_audited(service: Service) -> None:
+def test_without_a_date_of_birth_only_wnb_15_runs_and_the_evaluation_is_audited(service: Service) -> None:
     outcome = send(service, event("e1", date_of_birth=None))
 
     assert outcome == "accepted"
     assert flags(service) == []
-    assert tasks(service) == []
+    assert [(task["code"], task["owner_role"], task["rule_ids"]) for task in tasks(service)] == [
+        ("confirm-date-of-birth", "booking-team", ["WNB-15"])
+    ]
     (evaluation,) = audit_records(service, "evaluation")
     assert evaluation["subject"] == [f"E{events(service)[0].id}", CHILD]
-    assert evaluation["payload"]["fired"] == []
-    assert "date of birth" in evaluation["payload"]["outcome"]
+    assert evaluation["payload"]["fired"] == ["WNB-15"]
+    assert evaluation["payload"]["facts"]["age_known"] is False
+    assert "is_child" not in evaluation["payload"]["facts"]
+
+
+def test_a_miss_of_unknown_age_is_matched_alike_in_the_second_process(service: Service) -> None:
+    # From the second chunk on, the rules run in the matcher process: the document without age facts too.
+    feed = [
+        event("e1"),
+        event("e2", date_of_birth=None, nhs_number=INFANT, appointment_id="b1"),
+        event("e3", date_of_birth=None, nhs_number=OTHER_CHILD, appointment_id="c1"),
+    ]
+
+    service.ingest([RawItem(n, json.dumps(e), e) for n, e in enumerate(feed, 1)], origin="file", chunk=1)
+
+    unknown = [(task["nhs_number"], task["code"]) for task in tasks(service) if task["nhs_number"] != CHILD]
+    assert sorted(unknown) == [(INFANT, "confirm-date-of-birth"), (OTHER_CHILD, "confirm-date-of-birth")]
+
+
+def test_wnb_01_on_an_unknown_age_is_explained_with_the_age_as_unknown(service: Service) -> None:
+    plan = {"nhs_number": CHILD, "statuses": [{"kind": "looked-after", "start": "2025-01-01"}]}
+    service.import_context([RawItem(1, json.dumps(plan), plan)], origin="ctx")
+    send(service, event("e1", date_of_birth=None))
+
+    (flag,) = flags(service)
+    with service.db.connect() as connection:
+        lines = explain_item(connection, flag["id"])
+
+    assert flag["rule_ids"] == ["WNB-01"]
+    assert "    [no ] is_child = true  (was unknown)" in lines
+    assert "    [yes] age_known = false  (was false)" in lines
+
+
+def test_a_miss_of_unknown_age_waits_for_no_follow_up_deadline(service: Service) -> None:
+    send(service, event("e1", date_of_birth=None))
+    service.import_context([RawItem(1, "", {"nhs_number": CHILD, "date_of_birth": "2019-05-01"})], origin="ctx")
+
+    counts = service.sweep(datetime(2026, 6, 1, tzinfo=UTC))
+
+    assert counts["follow_ups_judged"] == 0
+    assert [task["code"] for task in tasks(service)] == ["confirm-date-of-birth"]
 
 
 def test_the_date_of_birth_comes_from_the_context_record_when_the_event_has_none(service: Service) -> None:

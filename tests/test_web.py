@@ -436,6 +436,29 @@ def test_a_row_sent_twice_is_one_reject_the_queue_says_was_sent_twice(site: Site
     assert "sent 2 times, last " in row
 
 
+def test_the_queue_shows_a_stale_outcome_as_such_beside_the_rejects(site: Site) -> None:
+    miss = {
+        "source": "web-stale",
+        "event_id": "s1",
+        "nhs_number": "9990000115",
+        "date_of_birth": "2019-05-01",
+        "service": "audiology",
+        "appointment_id": "w1",
+        "appointment_at": "2026-03-02T10:00:00+00:00",
+        "attendance": "did-not-attend",
+        "recorded_at": "2026-03-02T11:00:00+00:00",
+    }
+    older = {**miss, "event_id": "s2", "attendance": "attended", "recorded_at": "2026-03-02T10:30:00+00:00"}
+    for data in (miss, older):
+        site.service.ingest_one(RawItem(1, json.dumps(data), data), origin="stale.ndjson")
+    with signed_in(site, "booking-team") as client:
+        page = client.get("/web/rejects").text
+    (row,) = re.findall(r'<tr id="reject-R\d+">(?:(?!</tr>).)*stale\.ndjson.*?</tr>', page, re.S)
+    assert '<td class="kind">stale outcome</td>' in row
+    assert "attended recorded before the stored did-not-attend" in row
+    assert '<td class="kind">reject</td>' in page  # the fixture's rejected row
+
+
 def test_a_simulation_run_from_the_page_is_compared_and_audited(site: Site) -> None:
     folder = candidate_rules(site.folder, repeat_misses=3)
     with signed_in(site, "governance") as client:

@@ -28,6 +28,7 @@ from wnb.explain import explain_item
 from wnb.ingest.ahead import read_checked
 from wnb.ingest.ndjson import read as read_ndjson
 from wnb.logs import configure as configure_logging
+from wnb.parent_letters import young_person_parent_letters
 from wnb.ruleset import Ruleset, load_ruleset
 from wnb.scenarios import run_scenario, scenario_files
 from wnb.service import Service, utc_now
@@ -263,6 +264,26 @@ def task_cancel(task_id: TaskId, by: ByOption, note: NoteOption = None) -> None:
     _task_action("cancel", task_id, by, note)
 
 
+@task_app.command("young-person-letters")
+def task_young_person_letters(as_json: JsonOption = False) -> None:
+    """List open letter-to-parent tasks raised for young people of 16 or 17 before WNB-09 wrote to them instead.
+
+    For the booking team: cancel each (wnb task cancel ID --by NAME --note ...) and write to the young person.
+    """
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            items = young_person_parent_letters(connection)
+        if as_json:
+            return _emit_json(items)
+        title = f"{len(items)} open letter-to-parent task{'s' if len(items) != 1 else ''} of young people (16-17)"
+        out.print(tasks_table(items, title, utc_now()))
+        if items:
+            say("A young person's appointments are theirs: cancel each letter with a note and write to them instead.")
+
+    guarded(run)
+
+
 @flag_app.command("resolve")
 def flag_resolve(
     flag_id: Annotated[str, typer.Argument(help="Flag id, e.g. F3.")],
@@ -281,19 +302,25 @@ def flag_resolve(
 
 @app.command()
 def rejects(as_json: JsonOption = False, all_: AllOption = False) -> None:
-    """The data-quality queue: rejected rows with the reason and the raw row."""
+    """The data-quality queue: rejected rows and stale outcomes (kind), with the reason and the raw row."""
 
     def run() -> None:
         with open_database().connect() as connection:
             items = listing.rejects(connection, include_handled=all_)
         if as_json:
             return _emit_json(items)
-        table = Table(title=f"{len(items)} rejected row{'s' if len(items) != 1 else ''}", title_justify="left")
-        for column in ("id", "received (UK time)", "times", "from", "line", "field", "reason", "raw"):
+        stale = sum(1 for item in items if item["kind"] == "stale-outcome")
+        refused = len(items) - stale
+        title = f"{refused} rejected row{'s' if refused != 1 else ''}"
+        if stale:
+            title += f", {stale} stale outcome{'s' if stale != 1 else ''}"
+        table = Table(title=title, title_justify="left")
+        for column in ("id", "kind", "received (UK time)", "times", "from", "line", "field", "reason", "raw"):
             table.add_column(column, overflow="fold")
         for item in items:
             cells = [
                 item["id"],
+                item["kind"],
                 local(item["received_at"]),
                 _times(item),
                 item["origin"],

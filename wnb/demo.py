@@ -63,8 +63,9 @@ def run_demo(now: datetime, console: Console) -> None:
         soft_wrap=True,
     )
     for reject in rejects:
+        kind = " (stale outcome)" if reject["kind"] == "stale-outcome" else ""
         console.print(
-            f"  {reject['origin']} line {reject['line']}: {reject['field']}: {reject['reason']}",
+            f"  {reject['origin']} line {reject['line']}{kind}: {reject['field']}: {reject['reason']}",
             highlight=False,
             markup=False,
             soft_wrap=True,

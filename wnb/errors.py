@@ -21,6 +21,10 @@ class InvalidEvent(WnbError):
         return type(self), (self.field, self.reason), self.__dict__
 
 
+class StaleEvent(InvalidEvent):
+    """Not a refusal: why an accepted event was stored as stale (never evaluated), for the sender's answer."""
+
+
 class RulesetError(WnbError):
     """A rule file failed to load or validate; the message names file, rule id and field."""
 

@@ -66,7 +66,8 @@ def explain_item(connection: Connection, ref: str) -> list[str]:
             lines.append(f"  {rule['rule_id']} fired because:")
             for condition in rule["conditions"]:
                 mark = "yes" if condition["held"] else "no "
-                lines.append(f"    [{mark}] {condition['test']}  (was {str(condition['actual']).lower()})")
+                actual = "unknown" if condition["actual"] is None else str(condition["actual"]).lower()
+                lines.append(f"    [{mark}] {condition['test']}  (was {actual})")
         facts = payload.get("facts") or {}
         if facts:
             shown = [name for name in facts if not name.startswith("trigger_")]

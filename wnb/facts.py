@@ -1,7 +1,8 @@
 """Derive the fact document of one evaluation from stored history (DOMAIN.md §3). Pure.
 
 Every fact is typed and never null (the matcher ignores nulls). Windows end at the appointment's time
-and look back N×24 hours, both ends included.
+and look back N×24 hours, both ends included. A person of unknown age has `age_known` false and no age
+facts at all (`AGE_FACTS` are absent, never 0), so no condition on age can hold for them (DOMAIN.md §6).
 """
 
 from __future__ import annotations
@@ -56,28 +57,35 @@ def with_appointment(history: Iterable[Appointment], appointment: Appointment) -
     return [item for item in history if item.key != appointment.key] + [appointment]
 
 
-def person_facts(ruleset: Ruleset, born: date, on: date, context: PersonContext | None) -> dict[str, Any]:
-    """Age, label and safeguarding statuses of a person on the date of an appointment."""
+def person_facts(ruleset: Ruleset, born: date | None, on: date, context: PersonContext | None) -> dict[str, Any]:
+    """Age, label and safeguarding statuses of a person on the date of an appointment.
+
+    With no date of birth the age facts are left out (`age_known` false): an unknown age is no age, not 0.
+    """
+    care_needs = bool(context and context.care_and_support_needs)
+    grace = ruleset.param("plan_counts_days_after_end")
+    facts: dict[str, Any] = {"age_known": born is not None}
+    if born is not None:
+        facts.update(_age_facts(ruleset, born, on, care_needs))
+    facts.update(
+        safeguarding_plan=_status_active(context, _PLAN_KINDS, on, grace),
+        lead_professional_status=_status_active(context, _LEAD_PROFESSIONAL_KINDS, on, grace),
+        complex_health_needs=bool(context and context.complex_health_needs),
+        care_and_support_needs=care_needs,
+    )
+    return facts
+
+
+def _age_facts(ruleset: Ruleset, born: date, on: date, care_needs: bool) -> dict[str, Any]:
     years = age_years(born, on)
     is_child = years < ruleset.param("child_under_years")
-    care_needs = bool(context and context.care_and_support_needs)
     if is_child and years < ruleset.param("did_not_attend_label_from_years"):
         label = "was-not-brought"
     elif not is_child and care_needs:
         label = "adult-not-brought"
     else:
         label = "did-not-attend"
-    grace = ruleset.param("plan_counts_days_after_end")
-    return {
-        "age_years": years,
-        "age_months": age_months(born, on),
-        "is_child": is_child,
-        "label": label,
-        "safeguarding_plan": _status_active(context, _PLAN_KINDS, on, grace),
-        "lead_professional_status": _status_active(context, _LEAD_PROFESSIONAL_KINDS, on, grace),
-        "complex_health_needs": bool(context and context.complex_health_needs),
-        "care_and_support_needs": care_needs,
-    }
+    return {"age_years": years, "age_months": age_months(born, on), "is_child": is_child, "label": label}
 
 
 def _trigger_facts(**held: bool) -> dict[str, bool]:
@@ -117,7 +125,7 @@ def event_facts(
     ruleset: Ruleset,
     appointment: Appointment,
     history: Iterable[Appointment],
-    born: date,
+    born: date | None,
     context: PersonContext | None,
     completed_reviews: Iterable[tuple[str, datetime]] = (),
     first_appointment: bool = False,
@@ -125,7 +133,8 @@ def event_facts(
     """The fact document for evaluating one event's appointment against the person's history.
 
     `history` holds the person's appointments as they stand (any source, withdrawn ones left out);
-    `completed_reviews` the (service, completed_at) of their completed review tasks (WNB-12).
+    `completed_reviews` the (service, completed_at) of their completed review tasks (WNB-12); `born` is None
+    when neither the event nor the context gives a date of birth (then the age facts are left out).
     """
     appointments = with_appointment(history, appointment)
     at, service = appointment.appointment_at, appointment.service

@@ -1,7 +1,8 @@
 """The pure-Python interpreter of the rule conditions: which rules hold, and why, condition by condition.
 
 durable-rules says only which rules fired; this says, for each condition, the fact's value and whether
-it held. The service runs both on every evaluation and refuses one where they disagree.
+it held. The service runs both on every evaluation and refuses one where they disagree. A fact absent
+from the document (an age fact when the age is unknown) satisfies no condition, as in the matcher.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class ConditionResult:
     """One condition as the interpreter saw it (a dataclass: thousands are made per second)."""
 
     test: str  # e.g. "missed_in_service_365d ≥ 2 ($repeat_misses)"
-    actual: Scalar
+    actual: Scalar | None  # None: the fact is absent (an unknown age)
     held: bool
 
 
@@ -37,6 +38,8 @@ class RuleExplanation:
 
 
 def _test(op: str, actual: Any, expected: Any) -> bool:
+    if actual is None:  # absent: durable-rules never matches a missing field, not even with ≠
+        return False
     if op == "is":
         return bool(actual == expected and type(actual) is type(expected))
     if op == "is_not":
@@ -92,7 +95,7 @@ def _plan_node(ruleset: Ruleset, node: Any) -> _Plan:
 def _predicate(plan: _Plan) -> Any:
     if plan[0] == "test":
         _, fact, op, value, _text = plan
-        return lambda facts: _test(op, facts[fact], value)
+        return lambda facts: _test(op, facts.get(fact), value)
     children = [_predicate(child) for child in plan[1]]
     if plan[0] == "any":
         return lambda facts: any(child(facts) for child in children)
@@ -125,7 +128,7 @@ def fired_by_interpreter(ruleset: Ruleset, facts: dict[str, Any]) -> list[str]:
 def _explain_node(plan: _Plan, facts: dict[str, Any], out: list[ConditionResult]) -> bool:
     if plan[0] == "test":
         _, fact, op, value, text = plan
-        actual = facts[fact]
+        actual = facts.get(fact)
         held = _test(op, actual, value)
         out.append(ConditionResult(test=text, actual=actual, held=held))
         return held

@@ -2,7 +2,8 @@
 
 Built on python-hl7's asyncio MLLP server (`hl7.mllp`), which keeps a connection open across messages.
 Each message is answered with an original-mode ACK: `MSA|AA` once it is committed (accepted, superseded,
-stale or a duplicate); `MSA|AR` when it is not an SIU message wnb uses or cannot be parsed or framed;
+stale or a duplicate; for one stored as stale, MSA-3 says so and why, since it was never evaluated);
+`MSA|AR` when it is not an SIU message wnb uses or cannot be parsed or framed;
 `MSA|AE` when its content is invalid or storing it failed. Every refused or invalid message is kept in the
 data-quality queue with its reason, which the ACK carries in ERR. Service calls are synchronous and take
 the database's write lock, so they run on worker threads; the messages of one connection are handled one
@@ -96,9 +97,17 @@ def _error_code(problem: InvalidEvent, failed: bool) -> str:
 
 
 def build_ack(
-    message: hl7.Message | None, code: str, at: datetime, problem: InvalidEvent | None = None, failed: bool = False
+    message: hl7.Message | None,
+    code: str,
+    at: datetime,
+    problem: InvalidEvent | None = None,
+    failed: bool = False,
+    note: str | None = None,
 ) -> bytes:
-    """An original-mode ACK to `message` (or to a message that could not be read), with ERR when not AA."""
+    """An original-mode ACK to `message` (or to a message that could not be read), with ERR when not AA.
+
+    `note` is MSA-3's text for an AA that the sender should still read (a message stored as stale).
+    """
     trigger = _field(message, 9, 2)
     segments = [
         "|".join(
@@ -117,7 +126,8 @@ def build_ack(
                 _escape(_field(message, 12)) or "2.5",
             ]
         ),
-        f"MSA|{code}|{_escape(_field(message, 10))}" + (f"|{_escape(problem.reason)}" if problem else ""),
+        f"MSA|{code}|{_escape(_field(message, 10))}"
+        + (f"|{_escape(problem.reason)}" if problem else f"|{_escape(note)}" if note else ""),
     ]
     if problem is not None:
         where = _LOCATION.match(problem.field)
@@ -179,6 +189,10 @@ def handle_message(
         log.error("mllp_message_failed", control_id=_field(header, 10), error=type(error).__name__)
         failure = InvalidEvent("MSH-10", "wnb could not store this message (internal error); send it again")
         return Answer("AE", "failed", failure, build_ack(header, "AE", at, failure, failed=True))
+    if status == "stale":
+        note = problem.reason if problem else "stored as stale, not evaluated"
+        log.info("mllp_message_stale", control_id=_field(header, 10))
+        return Answer("AA", status, None, build_ack(header, "AA", at, note=note))
     if status != "rejected":
         return Answer("AA", status, None, build_ack(header, "AA", at))
     assert problem is not None

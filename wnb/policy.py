@@ -284,6 +284,7 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "cli task ack": (Action.TASK_ACKNOWLEDGE,),
     "cli task complete": (Action.TASK_COMPLETE,),
     "cli task cancel": (Action.TASK_CANCEL,),
+    "cli task young-person-letters": (Action.RECORDS_READ,),
     "cli flag resolve": (Action.FLAG_RESOLVE,),
     "cli rejects": (Action.REJECTS_READ,),
     "cli audit verify": (Action.AUDIT_READ,),

@@ -39,6 +39,7 @@ BUILTIN_FACTS: dict[str, type] = {
     "outcome": str,  # "none" when the feed gave none
     "service": str,
     "first_appointment": bool,
+    "age_known": bool,  # false when neither the event nor the context gives a date of birth
     "age_years": int,
     "age_months": int,
     "is_child": bool,
@@ -52,6 +53,10 @@ BUILTIN_FACTS: dict[str, type] = {
     "later_appointment_in_service": bool,
     "discharged_in_service": bool,
 }
+# The facts that need a date of birth. With an unknown age they are absent from the document (never 0 or
+# false), so that no condition on them holds, in the matcher (a missing field never matches) as in the
+# interpreter; a rule reaches a person of unknown age only through `age_known: false` (DOMAIN.md §6).
+AGE_FACTS = ("age_years", "age_months", "is_child", "label")
 
 # Operators in words, with their symbol (for explanations) and their durable-rules operator.
 OPERATORS = {

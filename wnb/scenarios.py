@@ -112,8 +112,11 @@ def run_scenario(ruleset: Ruleset, path: Path, database_url: str | None = None) 
                 flags = listing.flags(connection, include_closed=True)
                 tasks = listing.tasks(connection, include_closed=True)
                 rejects = listing.count_rejects(connection)
+                queued = listing.rejects(connection, include_handled=True)
             result.problems += _compare("flag", expect.get("flags") or [], flags)
             result.problems += _compare("task", expect.get("tasks") or [], tasks)
+            if "data_quality" in expect:  # every item of the queue, rejects and stale outcomes alike
+                result.problems += _compare("data-quality item", expect["data_quality"] or [], queued)
             if "rejects" in expect and expect["rejects"] != rejects:
                 result.problems.append(f"expected {expect['rejects']} rejects, found {rejects}")
         except WnbError as error:

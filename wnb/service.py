@@ -24,7 +24,7 @@ from wnb.calendar import add_working_days, london_date, london_time_on
 from wnb.decide import decide
 from wnb.domain import Appointment, AttendanceEvent, Decision, EventState, PersonContext
 from wnb.effects import Effects, parse_ref
-from wnb.errors import Forbidden, InvalidEvent, NotBound
+from wnb.errors import Forbidden, InvalidEvent, NotBound, StaleEvent
 from wnb.facts import event_facts, event_triggers, follow_up_facts, sets_off_a_rule
 from wnb.matcher_process import Outcome, RulesBeside, rules_outcome
 from wnb.nhs import Attendance
@@ -36,6 +36,7 @@ from wnb.store.items import ChunkItems
 from wnb.store.pending import PendingRows
 from wnb.store.people import ChunkPeople
 from wnb.store.sql import JsonText, Record
+from wnb.supersede import BOOKING_AFTER_OUTCOME, stale_because, stale_reason
 
 log = structlog.get_logger("wnb")
 
@@ -107,6 +108,7 @@ class _Line:
     status: str  # rejected, duplicate, stale or stored
     appointment: Appointment | None = None  # a stored or stale event's appointment, with the event's id
     current: repo.CurrentOutcome | None = None  # the appointment's outcome before this event
+    stale_kind: str | None = None  # a stale event: why (wnb.supersede.OLDER or BOOKING_AFTER_OUTCOME)
     evaluation: dict[str, Any] | None = None  # what the evaluation is about; its whole record without facts
     facts: dict[str, Any] | None = None  # the fact document for the rules
 
@@ -383,20 +385,7 @@ class Service:
         assert appointment is not None
         effects = Effects(connection, audit, self.ruleset, received_at, actor, self.notify, items)
         if line.status == "stale":
-            assert current is not None
-            audit.append(
-                received_at,
-                actor,
-                "event_stale",
-                [f"E{appointment.event_pk}", event.nhs_number],
-                {
-                    "source": event.source,
-                    "event_id": event.event_id,
-                    "appointment_id": event.appointment_id,
-                    "reason": f"recorded_at is not later than that of the current outcome (event E{current.id})",
-                },
-            )
-            return "stale", None
+            return "stale", self._keep_stale(connection, audit, line, origin, actor)
         if current is not None and Attendance(current.attendance).is_missed and not event.attendance.is_missed:
             reason = f"appointment {event.appointment_id} ({event.source}) changed to {event.attendance.value}"
             withdrawn = effects.withdraw(appointment.key, reason)
@@ -427,7 +416,10 @@ class Service:
                     "reason": "no rule runs on an appointment entered in error; it had no missed outcome to correct",
                 },
             )
-        self._track_follow_up(pending, follow_ups, event, appointment.recorded_at, first_outcome=current is None)
+        age_known = line.facts is None or line.facts.get("age_known") is not False
+        self._track_follow_up(
+            pending, follow_ups, event, appointment.recorded_at, first_outcome=current is None, age_known=age_known
+        )
         if line.evaluation is not None:
             metrics.count_evaluation()
             if line.facts is None:  # no rule could run: the evaluation says why
@@ -445,6 +437,44 @@ class Service:
                     line.evaluation,
                 )
         return ("superseded" if current is not None else "accepted"), None
+
+    def _keep_stale(self, connection: Connection, audit: AuditLog, line: _Line, origin: str, actor: str) -> StaleEvent:
+        """Audit a stale event; one whose attendance differs from the stored one also goes to the data-quality
+        queue (kind stale-outcome), so a disagreement between feeds is seen by a person (DOMAIN.md §6)."""
+        event, appointment, current = line.item.event, line.appointment, line.current
+        assert isinstance(event, AttendanceEvent) and appointment is not None and current is not None
+        assert line.stale_kind is not None and line.item.raw is not None
+        stored = Attendance(current.attendance)
+        field = "attendance" if line.stale_kind == BOOKING_AFTER_OUTCOME else "recorded_at"
+        reason = stale_reason(line.stale_kind, event.attendance, stored, f"event E{current.id}")
+        listed = event.attendance is not stored
+        if listed:
+            rejects.keep_stale_outcome(
+                connection,
+                line.received_at,
+                origin,
+                line.item.line,
+                event.source,
+                event.event_id,
+                field,
+                reason,
+                line.item.raw,
+            )
+        audit.append(
+            line.received_at,
+            actor,
+            "event_stale",
+            [f"E{appointment.event_pk}", event.nhs_number],
+            {
+                "source": event.source,
+                "event_id": event.event_id,
+                "appointment_id": event.appointment_id,
+                "reason": reason,
+                "stale_kind": line.stale_kind,
+                "listed_for_data_quality": listed,
+            },
+        )
+        return StaleEvent(field, reason)
 
     def _reject(
         self,
@@ -491,7 +521,9 @@ class Service:
         recorded_at = event.recorded_at or received_at
         key = (event.source, event.appointment_id)
         current = outcomes.get(key)
-        stale = current is not None and recorded_at <= current.recorded_at
+        given = event.recorded_at is not None
+        stale_kind = None if current is None else stale_because(event.attendance, recorded_at, given, current.stored)
+        stale = stale_kind is not None
         row = {
             "source": event.source,
             "event_id": event.event_id,
@@ -505,7 +537,7 @@ class Service:
             "priority": event.priority.value if event.priority else None,
             "outcome": event.outcome.value if event.outcome else None,
             "recorded_at": recorded_at,
-            "recorded_at_given": event.recorded_at is not None,
+            "recorded_at_given": given,
             "received_at": received_at,
             "state": (EventState.STALE if stale else EventState.CURRENT).value,
             "raw": raw,
@@ -524,10 +556,10 @@ class Service:
             recorded_at=recorded_at,
             event_pk=pk,
         )
-        line = _Line(item, received_at, "stale" if stale else "stored", appointment, current)
+        line = _Line(item, received_at, "stale" if stale else "stored", appointment, current, stale_kind=stale_kind)
         if stale:
             return line
-        outcomes[key] = repo.CurrentOutcome(pk, recorded_at, event.attendance.value, event.nhs_number)
+        outcomes[key] = repo.CurrentOutcome(pk, recorded_at, event.attendance.value, event.nhs_number, given)
         people.stored(event.nhs_number, appointment, current.nhs_number if current else None)
         if event.attendance is not Attendance.ENTERED_IN_ERROR:
             line.evaluation, line.facts = self._prepare_evaluation(people, event, appointment)
@@ -540,16 +572,20 @@ class Service:
         event: AttendanceEvent,
         recorded_at: datetime,
         first_outcome: bool,
+        age_known: bool = True,
     ) -> None:
         """A missed appointment waits for its WNB-14 deadline; one no longer missed waits for nothing.
 
+        Nor does a miss evaluated with an unknown age: WNB-14 uses the date of birth the miss was evaluated
+        with, so it never judges one of unknown age (DOMAIN.md §6; WNB-15 asks for the date of birth instead).
         `follow_ups` holds the chunk's appointments' follow-ups, stored or pending, and is kept up to date.
         """
-        if first_outcome and not event.attendance.is_missed:
+        waits = event.attendance.is_missed and age_known
+        if first_outcome and not waits:
             return  # a follow-up exists only for an appointment that had an outcome before
         key = (event.source, event.appointment_id)
         existing = None if first_outcome else follow_ups.get(key)
-        if not event.attendance.is_missed:
+        if not waits:
             if existing is not None and existing.status == "pending":
                 pending.update(repo.follow_ups, existing.id, status="void")
                 existing["status"] = "void"
@@ -598,13 +634,9 @@ class Service:
                 "outcome": f"{event.attendance.value} triggers no rule",
             }, None
         context = people.context(event.nhs_number)
+        # With neither, the age is unknown: the age facts are left out, so only rules on `age_known` (WNB-15)
+        # and those without an age condition (WNB-01 for a plan) can fire.
         born = event.date_of_birth or (context.date_of_birth if context else None)
-        if born is None:
-            return {
-                **basis,
-                "fired": [],
-                "outcome": "no date of birth in the event or the person's context: no rule ran",
-            }, None
         facts = event_facts(
             self.ruleset,
             appointment,

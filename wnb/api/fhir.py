@@ -18,7 +18,7 @@ from wnb.accounts import Principal
 from wnb.api.auth import Ingester
 from wnb.api.ingestion import MAX_BATCH, _body_text, _decode, _origin, _read_body
 from wnb.api.problems import PROBLEM_RESPONSES
-from wnb.errors import InvalidEvent, NotBound
+from wnb.errors import InvalidEvent, NotBound, StaleEvent
 from wnb.ingest.fhir import resources_of, to_item
 from wnb.service import RawItem, Service
 
@@ -34,7 +34,15 @@ _HTTP_STATUS = {
 
 
 def _outcome(status: str, problem: InvalidEvent | None = None) -> dict[str, Any]:
-    if problem is not None:
+    issue: dict[str, Any]
+    if isinstance(problem, StaleEvent):  # stored, but never evaluated: the sender should know why
+        issue = {
+            "severity": "warning",
+            "code": "conflict",
+            "diagnostics": problem.reason,
+            "expression": [problem.field],
+        }
+    elif problem is not None:
         issue = {"severity": "error", "code": "invalid", "diagnostics": problem.reason, "expression": [problem.field]}
     else:
         issue = {"severity": "information", "code": "informational", "diagnostics": status}

@@ -2,7 +2,8 @@
 
 The mapping:
 - `source`: MSH-4 sending facility (its first component); `event_id`: MSH-10 message control id;
-- `nhs_number`: the PID-3 identifier whose assigning authority (CX-4) is `NHS`; `date_of_birth`: PID-7;
+- `nhs_number`: the PID-3 identifier whose assigning authority (CX-4) is `NHS` or the NHS number's OID
+  `2.16.840.1.113883.2.1.4.1` (as a namespace id or a universal id, CX-4.1 or CX-4.2); `date_of_birth`: PID-7;
 - `appointment_id`: SCH-2 filler appointment id, else SCH-1 placer appointment id (first component);
 - `service`: AIS-3 universal service identifier, else AIL-3 location (first component);
 - `appointment_at`: TQ1-7 start, else SCH-11 timing quantity start (TQ-4), else AIS-4; a time without an
@@ -58,6 +59,8 @@ _FILLER_STATUS = {
     "cancelled": "cancelled",
     "deleted": "entered-in-error",
 }
+# The OID of NHS numbers (England and Wales), sent by some feeds as PID-3's assigning authority instead of NHS.
+NHS_NUMBER_OID = "2.16.840.1.113883.2.1.4.1"
 _STILL_BOOKED = frozenset({"booked", "pending", "waitlist", "overbook", "blocked"})
 # Where a canonical field comes from, so a reject names the HL7 field the sender must fix.
 HL7_FIELD = {
@@ -122,19 +125,31 @@ def _birth_date(text: str) -> str:
         raise InvalidEvent("PID-7", f"{text!r} is not a real date") from None
 
 
+def _is_nhs_authority(message: hl7.Message, repeat: int) -> bool:
+    """Whether PID-3's repetition names the NHS as assigning authority: `NHS`, or the NHS number's OID
+    in CX-4.1 (namespace id) or CX-4.2 (universal id, `^…^ISO`)."""
+    authority = _get(message, "PID", 3, 4, repeat)
+    if authority.upper() == "NHS" or authority == NHS_NUMBER_OID:
+        return True
+    try:  # CX-4 is a hierarchic designator: its sub-components sit below the component
+        universal = message.extract_field("PID", 1, 3, repeat, 4, 2)
+    except (KeyError, IndexError):
+        return False
+    return str(universal).strip() == NHS_NUMBER_OID
+
+
 def _nhs_number(message: hl7.Message) -> str:
     if not _has(message, "PID"):
         raise InvalidEvent("PID", "the message has no PID segment")
     for repeat in range(1, 21):
-        authority = _get(message, "PID", 3, 4, repeat)
-        if authority.upper() == "NHS":
+        if _is_nhs_authority(message, repeat):
             value = _get(message, "PID", 3, 1, repeat)
             if not value:
                 raise InvalidEvent("PID-3", "the NHS identifier (assigning authority NHS) has no number")
             return str(value)
         if repeat > 1 and not _get(message, "PID", 3, 1, repeat):
             break
-    raise InvalidEvent("PID-3", "no patient identifier with assigning authority NHS")
+    raise InvalidEvent("PID-3", f"no patient identifier with assigning authority NHS (or {NHS_NUMBER_OID})")
 
 
 def _appointment_at(message: hl7.Message) -> str:

@@ -56,8 +56,11 @@ def tasks(
     include_closed: bool = False,
     role: str | None = None,
     nhs_number: str | None = None,
+    code: str | None = None,
 ) -> list[dict[str, Any]]:
     query = select(repo.tasks).order_by(repo.tasks.c.due_at, repo.tasks.c.id)
+    if code:
+        query = query.where(repo.tasks.c.code == code)
     if not include_closed:
         query = query.where(repo.tasks.c.status.in_(repo.OPEN_STATUSES))
     if role:
@@ -90,6 +93,7 @@ def rejects(connection: Connection, include_handled: bool = False) -> list[dict[
     return [
         {
             "id": f"R{row.id}",
+            "kind": row.kind,  # reject (refused) or stale-outcome (stored as stale, disagrees with what is stored)
             "received_at": row.received_at.isoformat(),  # the first time; a row sent again is counted, not repeated
             "received_count": row.received_count,
             "last_received_at": row.last_received_at.isoformat(),
@@ -130,7 +134,9 @@ def outbox(connection: Connection, include_sent: bool = False) -> list[dict[str,
 
 
 def count_rejects(connection: Connection) -> int:
-    return int(connection.execute(select(func.count()).select_from(repo.rejects)).scalar_one())
+    """Rejected rows only: the stale outcomes the queue also lists are stored events, not rejects."""
+    query = select(func.count()).select_from(repo.rejects).where(repo.rejects.c.kind == "reject")
+    return int(connection.execute(query).scalar_one())
 
 
 def find_open_task(connection: Connection, nhs_number: str, service: str, code: str) -> str:

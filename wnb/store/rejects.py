@@ -77,3 +77,45 @@ def keep(
     }
     row = Sql(connection).execute(_UPSERT, values).fetchone()
     return Kept(int(row[0]), int(row[1]))
+
+
+STALE_OUTCOME = "stale-outcome"
+# A stale event is stored once (its event id is reserved), so its item is too; a retried transaction that
+# stores it again finds the item there and leaves it.
+_INSERT_STALE = (
+    "INSERT INTO reject (fingerprint, kind, received_at, last_received_at, received_count, origin, line, source, "
+    "event_id, field, reason, raw) VALUES (:fingerprint, :kind, :received_at, :received_at, 1, :origin, :line, "
+    ":source, :event_id, :field, :reason, :raw) ON CONFLICT (fingerprint) DO NOTHING"
+)
+
+
+def stale_fingerprint(source: str, event_id: str) -> str:
+    """The fingerprint of a stale event's item: its (source, event_id), unique among stored events."""
+    return hashlib.sha256(json.dumps([STALE_OUTCOME, source, event_id]).encode("ascii")).hexdigest()
+
+
+def keep_stale_outcome(
+    connection: Connection,
+    at: datetime,
+    origin: str,
+    line: int | None,
+    source: str,
+    event_id: str,
+    field: str,
+    reason: str,
+    raw: str,
+) -> None:
+    """List a stale event that disagrees with the stored attendance in the data-quality queue (not a reject)."""
+    values = {
+        "fingerprint": stale_fingerprint(source, event_id),
+        "kind": STALE_OUTCOME,
+        "received_at": at,
+        "origin": origin,
+        "line": line,
+        "source": source,
+        "event_id": event_id,
+        "field": field,
+        "reason": reason,
+        "raw": raw,
+    }
+    Sql(connection).execute(_INSERT_STALE, values)

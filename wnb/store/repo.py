@@ -24,6 +24,7 @@ from wnb.store.tables import (
     TaskHistoryRow,
     TaskRow,
 )
+from wnb.supersede import Stored
 
 events = EventRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__
 contexts = PersonContextRow.__table__  # type: ignore[attr-defined]
@@ -72,6 +73,11 @@ class CurrentOutcome:
     recorded_at: datetime
     attendance: str
     nhs_number: str
+    recorded_at_given: bool = True  # false: recorded_at is when a replica received it
+
+    @property
+    def stored(self) -> Stored:
+        return Stored(Attendance(self.attendance), self.recorded_at, self.recorded_at_given)
 
 
 def _by_source(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -107,13 +113,14 @@ def current_outcomes(connection: Connection, keys: Iterable[tuple[str, str]]) ->
         placeholders, params = _in_list(ids)
         rows = sql.fetch_all(
             events,
-            "SELECT id, appointment_id, recorded_at, attendance, nhs_number FROM event WHERE source = :source "
+            "SELECT id, appointment_id, recorded_at, attendance, nhs_number, recorded_at_given FROM event "
+            "WHERE source = :source "
             f"AND appointment_id IN ({placeholders}) AND state = {_CURRENT}",
             {"source": source, **params},
         )
         for row in rows:
             found[(source, row.appointment_id)] = CurrentOutcome(
-                row.id, row.recorded_at, row.attendance, row.nhs_number
+                row.id, row.recorded_at, row.attendance, row.nhs_number, bool(row.recorded_at_given)
             )
     return found
 

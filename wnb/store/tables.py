@@ -189,6 +189,8 @@ class RejectRow(SQLModel, table=True):
 
     One row per distinct refused input: the same row sent again (a client resending a batch after a replica
     died, a file dropped twice) is counted on the row it already has, never queued a second time.
+    `kind` says what the item is: `reject` (refused, takes part in nothing) or `stale-outcome` (an event stored
+    as stale whose attendance disagrees with the stored one: it stays stored, its id reserved; DOMAIN.md §6).
     """
 
     __tablename__ = "reject"
@@ -210,6 +212,7 @@ class RejectRow(SQLModel, table=True):
     raw_encoding: str = Field(default="text", sa_column_kwargs={"server_default": "text"})
     handled_at: datetime | None = _utc()
     handled_by: str | None = None
+    kind: str = Field(default="reject", sa_column_kwargs={"server_default": "reject"})  # reject | stale-outcome
 
 
 class AuditRow(SQLModel, table=True):

@@ -33,6 +33,8 @@ TASK_WORDS = {
     "safeguarding-discussion": "Discuss with the safeguarding team",
     "consider-mash-referral": "Consider a referral to the MASH",
     "letter-to-parent": "Send a letter to the parent or carer",
+    "letter-to-young-person": "Send a letter to the young person",
+    "confirm-date-of-birth": "Find out the person's date of birth",
     "adult-wellbeing-review": "Review the adult's wellbeing",
     "discharge-review": "Review the discharge",
     "follow-up-check": "Check a follow-up appointment is booked",

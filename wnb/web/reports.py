@@ -177,7 +177,7 @@ def _feeds(connection: Connection, board: Dashboard) -> None:
     # Distinct rejected rows first received in the period: a row sent again is counted once, like a duplicate event.
     refused = (
         select(func.coalesce(rejects.c.source, rejects.c.origin), func.count())
-        .where(rejects.c.received_at >= board.start, rejects.c.received_at < board.end)
+        .where(rejects.c.received_at >= board.start, rejects.c.received_at < board.end, rejects.c.kind == "reject")
         .group_by(func.coalesce(rejects.c.source, rejects.c.origin))
     )
     for source, number in connection.execute(refused):
