@@ -627,9 +627,10 @@ def test_rules_check_of_the_default_ruleset_exits_0_and_prints_its_version(tmp_p
     result = run_in(tmp_path, "rules", "check", str(RULES), columns=300)
 
     assert result.code == 0, result.err
-    assert re.search(r"valid, version [0-9a-f]{8,}, 14 rules", result.out)
-    for number in range(1, 15):
+    assert re.search(r"valid, version [0-9a-f]{8,}, 16 rules", result.out)
+    for number in range(1, 16):
         assert f"WNB-{number:02d}" in result.out
+    assert "WNB-09-young-person" in result.out
 
 
 def test_rules_check_of_a_broken_rule_file_exits_1_naming_the_file_and_the_rule(tmp_path: Path) -> None:

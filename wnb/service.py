@@ -446,7 +446,7 @@ class Service:
         assert line.stale_kind is not None and line.item.raw is not None
         stored = Attendance(current.attendance)
         field = "attendance" if line.stale_kind == BOOKING_AFTER_OUTCOME else "recorded_at"
-        reason = stale_reason(line.stale_kind, event.attendance, stored, f"event E{current.id}")
+        reason = stale_reason(line.stale_kind, event.attendance, stored)
         listed = event.attendance is not stored
         if listed:
             rejects.keep_stale_outcome(
@@ -471,6 +471,7 @@ class Service:
                 "appointment_id": event.appointment_id,
                 "reason": reason,
                 "stale_kind": line.stale_kind,
+                "stored_event": f"E{current.id}",
                 "listed_for_data_quality": listed,
             },
         )

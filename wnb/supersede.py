@@ -56,10 +56,13 @@ def stale_because(attendance: Attendance, recorded_at: datetime, recorded_at_giv
     return OLDER if recorded_at < stored.recorded_at else None
 
 
-def stale_reason(kind: str, attendance: Attendance, stored_attendance: Attendance, stored_event: str) -> str:
-    """Why an event was stored as stale, in words for the data-quality queue and the sender's answer."""
+def stale_reason(kind: str, attendance: Attendance, stored_attendance: Attendance) -> str:
+    """Why an event was stored as stale, in words for the data-quality queue and the sender's answer.
+
+    The words name attendances, never row ids, so the same feed gives the same words on any store or replica.
+    """
     if kind == BOOKING_AFTER_OUTCOME:
-        why = f"a booking never replaces the appointment's stored outcome ({stored_attendance.value}, {stored_event})"
+        why = f"a booking never replaces the appointment's stored outcome ({stored_attendance.value})"
     else:
-        why = f"{attendance.value} recorded before the stored {stored_attendance.value} ({stored_event})"
+        why = f"{attendance.value} recorded before the stored {stored_attendance.value}"
     return f"stored as stale, not evaluated: {why}"
