@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from wnb.domain import Role
 from wnb.parent_letters import young_person_parent_letters
+from wnb.policy import Kind, Principal
 from wnb.ruleset import Ruleset, load_ruleset
 from wnb.service import RawItem, Service
 from wnb.store import listing
@@ -85,7 +87,8 @@ def test_the_letters_to_parents_of_young_people_are_listed_with_their_age(before
 def test_a_letter_cancelled_by_the_booking_team_is_no_longer_listed(before_the_change: Service) -> None:
     with before_the_change.db.connect() as connection:
         (letter,) = young_person_parent_letters(connection)
-    before_the_change.act_on_task(letter["id"], "cancel", "booking.al", "wrote to the young person instead")
+    booking_team = Principal(Kind.USER, "booking.al", Role.BOOKING_TEAM)
+    before_the_change.act_on_task(letter["id"], "cancel", booking_team, "wrote to the young person instead")
     with before_the_change.db.connect() as connection:
         assert young_person_parent_letters(connection) == []
         assert {task["code"] for task in listing.tasks(connection, nhs_number=CHILD)} >= {"letter-to-parent"}

@@ -140,7 +140,7 @@ POLICY: dict[Action, Rule] = {
     Action.METRICS_READ: Rule("read the Prometheus metrics", _ADMIN, False),
     Action.SWEEP: Rule("run the sweep (WNB-14, escalations)", _NOBODY, True),
     Action.KEYS_ADMIN: Rule("create, bind, revoke and list API keys", _ADMIN, True),
-    Action.USERS_ADMIN: Rule("create, disable and list accounts", _ADMIN, True),
+    Action.USERS_ADMIN: Rule("create, disable, list and unlock accounts; set a password", _ADMIN, True),
     Action.OPERATE: Rule("run the service, listeners and inbox; migrate, back up, restore", _NOBODY, True),
     Action.ACCOUNT_PASSWORD: Rule("change one's own password on the pages", _READERS, False, "only one's own"),
 }
