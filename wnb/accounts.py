@@ -133,10 +133,7 @@ def create_api_key(
 
 
 def _binding_payload(sources: list[str], context: bool, by: Principal) -> dict[str, Any]:
-    payload: dict[str, Any] = {"sources": sources, "context": context}
-    if by.via:
-        payload["via"] = by.via
-    return payload
+    return {"sources": sources, "context": context, **by.via_detail}
 
 
 def bind_api_key(
@@ -147,9 +144,7 @@ def bind_api_key(
     bound = _sources(sources)
     by = _operator(actor, policy.Action.KEYS_ADMIN)
     with writing(db_engine) as connection:
-        row = connection.execute(select(_keys).where(_keys.c.name == name)).first()
-        if row is None:
-            raise WnbError(f"no API key named {name!r}")
+        row = _row_named(connection, _keys, name, "API key")
         if row.revoked_at is not None:
             raise WnbError(f"the API key {name!r} was revoked; create a new one")
         _binding(Role(row.role), bound, context)
@@ -163,17 +158,25 @@ def revoke_api_key(db_engine: Engine, name: str, actor: Operator = "cli") -> Non
     """Revoke the client system `name`'s key: from now on it is refused (401)."""
     by = _operator(actor, policy.Action.KEYS_ADMIN)
     with writing(db_engine) as connection:
-        row = connection.execute(select(_keys).where(_keys.c.name == name)).first()
-        if row is None:
-            raise WnbError(f"no API key named {name!r}")
+        row = _row_named(connection, _keys, name, "API key")
         if row.revoked_at is not None:
             raise WnbError(f"the API key {name!r} was revoked already")
         connection.execute(update(_keys).where(_keys.c.id == row.id).values(revoked_at=datetime.now(UTC)))
-        _audit(connection, by.actor, "api_key_revoked", f"key:{name}", {"name": name, "prefix": row.prefix, **_via(by)})
+        _audit(
+            connection,
+            by.actor,
+            "api_key_revoked",
+            f"key:{name}",
+            {"name": name, "prefix": row.prefix, **by.via_detail},
+        )
 
 
-def _via(by: Principal) -> dict[str, str]:
-    return {"via": by.via} if by.via else {}
+def _row_named(connection: Connection, table: Any, name: str, what: str) -> Any:
+    """The row of `table` named `name`; refused, naming what was looked for, when there is none."""
+    row = connection.execute(select(table).where(table.c.name == name)).first()
+    if row is None:
+        raise WnbError(f"no {what} named {name!r}")
+    return row
 
 
 def end_sessions(connection: Connection, name: str) -> int:
@@ -185,14 +188,12 @@ def disable_user(db_engine: Engine, name: str, actor: Operator = "cli") -> None:
     """Disable the person `name`'s account: their password is refused from now on (401), their sessions end."""
     by = _operator(actor, policy.Action.USERS_ADMIN)
     with writing(db_engine) as connection:
-        row = connection.execute(select(_users).where(_users.c.name == name)).first()
-        if row is None:
-            raise WnbError(f"no user named {name!r}")
+        row = _row_named(connection, _users, name, "user")
         if row.disabled_at is not None:
             raise WnbError(f"the user {name!r} is disabled already")
         connection.execute(update(_users).where(_users.c.id == row.id).values(disabled_at=datetime.now(UTC)))
         ended = end_sessions(connection, name)
-        payload = {"name": name, "sessions_ended": str(ended), **_via(by)}
+        payload = {"name": name, "sessions_ended": str(ended), **by.via_detail}
         _audit(connection, by.actor, "user_disabled", f"user:{name}", payload)
 
 
@@ -207,12 +208,10 @@ def change_password(db_engine: Engine, name: str, password: str, actor: Operator
         raise WnbError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
     password_hash = _hasher.hash(password)  # before the write lock: argon2 is slow on purpose
     with writing(db_engine) as connection:
-        row = connection.execute(select(_users).where(_users.c.name == name)).first()
-        if row is None:
-            raise WnbError(f"no user named {name!r}")
+        row = _row_named(connection, _users, name, "user")
         connection.execute(update(_users).where(_users.c.id == row.id).values(password_hash=password_hash))
         ended = end_sessions(connection, name)
-        payload = {"name": name, "sessions_ended": str(ended), **_via(by)}
+        payload = {"name": name, "sessions_ended": str(ended), **by.via_detail}
         _audit(connection, by.actor, "user_password_changed", f"user:{name}", payload)
     return ended
 
@@ -268,7 +267,7 @@ def create_user(db_engine: Engine, name: str, role: str, password: str, actor: O
     try:
         with writing(db_engine) as connection:
             connection.execute(insert(_users).values(**row))
-            payload = {"name": checked_name, "role": checked_role.value, **_via(by)}
+            payload = {"name": checked_name, "role": checked_role.value, **by.via_detail}
             _audit(connection, by.actor, "user_created", f"user:{checked_name}", payload)
     except IntegrityError:
         raise WnbError(f"a user named {checked_name!r} exists already") from None

@@ -46,6 +46,11 @@ class Principal:
         return self.name if self.kind == Kind.SYSTEM else f"{self.kind}:{self.name}"
 
     @property
+    def via_detail(self) -> dict[str, str]:
+        """How a person came, for the detail of their audit records (`{"via": "cli"}`), or nothing."""
+        return {"via": self.via} if self.via else {}
+
+    @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 

@@ -750,7 +750,7 @@ class Service:
         with self._transaction() as (connection, audit):
             concurrency.lock_owner(connection, "task", parse_ref(ref, "T"))  # replicas: not mid-evaluation
             effects = Effects(connection, audit, self.ruleset, at or self.clock(), by.actor)
-            effects.via = {"via": by.via} if by.via else {}
+            effects.via = by.via_detail
             return effects.act_on_task(parse_ref(ref, "T"), action, note, by)
 
     @concurrency.retried("flag action")  # replicas: run again from the start when it lost a race
@@ -760,7 +760,7 @@ class Service:
         with self._transaction() as (connection, audit):
             concurrency.lock_owner(connection, "flag", parse_ref(ref, "F"))  # replicas: not mid-evaluation
             effects = Effects(connection, audit, self.ruleset, at or self.clock(), by.actor)
-            effects.via = {"via": by.via} if by.via else {}
+            effects.via = by.via_detail
             return effects.resolve_flag(parse_ref(ref, "F"), reason)
 
     def import_context(

@@ -224,9 +224,8 @@ def unlock(db: Engine, name: str, now: datetime, actor: Principal | str = "cli")
             raise WnbError(f"the user {name!r} has no failed sign-ins and no lock: nothing to unlock")
         connection.execute(delete(_failures).where(_failures.c.user_name == name))
         log = AuditLog(connection)
-        payload: dict[str, object] = {"name": name, "addresses": len(rows), "failures": sum(r.failures for r in rows)}
-        if by.via:
-            payload["via"] = by.via
+        failures = sum(row.failures for row in rows)
+        payload = {"name": name, "addresses": len(rows), "failures": failures, **by.via_detail}
         log.append(now, by.actor, "sign_in_unlocked", [f"user:{name}"], payload)
         log.finish()
     return len(rows)
