@@ -441,7 +441,7 @@ def mllp(store: Store) -> dict[str, str]:
     import socket
     import threading
 
-    from wnb.mllp import Listener
+    from wnb.ingest.mllp import Listener
 
     listener = Listener(store.service)
     loop = asyncio.new_event_loop()
@@ -476,7 +476,7 @@ def mllp(store: Store) -> dict[str, str]:
 
 def inbox(store: Store, folder: Path) -> dict[str, str]:
     """A folder per kind: the bad file, then a good file behind it; one poll."""
-    from wnb.inbox import poll
+    from wnb.ingest.inbox import poll
 
     files: dict[str, tuple[str, bytes, list[str]]] = {}
     for name in json_kinds("x"):
@@ -563,8 +563,8 @@ def run(store_kind: str) -> dict[str, dict[str, str]]:
         tables["context import"] = context_import(store, folder)
     from starlette.testclient import TestClient
 
-    from wnb.accounts import create_api_key
     from wnb.api import create_app
+    from wnb.store.accounts import create_api_key
 
     for entry in HTTP_ENTRY_POINTS:
         with fresh(store_kind, folder) as store:
@@ -587,7 +587,7 @@ def run(store_kind: str) -> dict[str, dict[str, str]]:
 
 @contextlib.contextmanager
 def fresh(store_kind: str, folder: Path) -> Iterator[Store]:
-    from wnb.ruleset import load_ruleset
+    from wnb.core.ruleset import load_ruleset
     from wnb.service import Service
     from wnb.store.db import open_database
 

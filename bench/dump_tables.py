@@ -45,9 +45,10 @@ class TickingClock:
 
 
 def ingest(database: Path, data: Path, rules: Path) -> None:
+    from wnb.ruleset import load_ruleset
+
     from wnb.ingest import read_file
     from wnb.ingest.ndjson import read as read_ndjson
-    from wnb.ruleset import load_ruleset
     from wnb.service import Service
     from wnb.store.db import open_database
 

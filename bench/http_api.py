@@ -177,7 +177,7 @@ def prepare(work: Path, events: int) -> tuple[dict[str, str], Path, str]:
     """A fresh SQLite database with the synthetic context imported, an API key, and the events to post."""
     sys.path.insert(0, str(ROOT))
     from bench.synthetic import generate
-    from wnb.accounts import create_api_key
+    from wnb.store.accounts import create_api_key
     from wnb.store.db import open_database
 
     data = work / "data"

@@ -19,8 +19,8 @@ read by the parent with os.wait4):
    Service.ingest commits them (its default chunk, which `wnb ingest` uses; rows are assigned to the chunk
    whose commit they preceded, by their timestamps);
 4. baseline "matcher": every fact document the real run evaluated (audit `evaluation` payload["facts"])
-   through the durable-rules matcher `wnb.engine.evaluate`, through each rule compiled to a plain Python
-   closure, and (for information) through the pure-Python interpreter `wnb.interpreter.explain` that the real
+   through the durable-rules matcher `wnb.matcher.durable.evaluate`, through each rule compiled to a plain Python
+   closure, and (for information) through the pure-Python interpreter `wnb.core.interpreter.explain` that the real
    run also calls; the three must agree on every document.
 
 Results are printed and written to OUT/report.json; progress goes to stderr.
@@ -119,8 +119,8 @@ def remove_database(path: Path) -> None:
 def worker_context(spec: dict[str, Any]) -> dict[str, Any]:
     """`wnb context import FILE`: Service.import_context over the NDJSON reader, one transaction."""
     started = time.perf_counter()
+    from wnb.core.ruleset import load_ruleset
     from wnb.ingest.ndjson import read as read_ndjson
-    from wnb.ruleset import load_ruleset
     from wnb.service import Service
     from wnb.store.db import open_database
 
@@ -145,7 +145,7 @@ def worker_ingest(spec: dict[str, Any]) -> dict[str, Any]:
         from wnb.ingest.ahead import read_checked
     except ImportError:  # an older wnb (PYTHONPATH=its copy), from before lines were checked ahead
         from wnb.ingest import read_file as read_checked  # type: ignore[assignment]
-    from wnb.ruleset import load_ruleset
+    from wnb.core.ruleset import load_ruleset
     from wnb.service import Service
     from wnb.store.db import open_database
 
@@ -308,7 +308,7 @@ def worker_raw(spec: dict[str, Any]) -> dict[str, Any]:
 
 def plain_rules(ruleset: Any) -> list[tuple[str, Callable[[dict[str, Any]], bool]]]:
     """Each rule's trigger and conditions compiled to one plain Python closure (no pydantic, no engine)."""
-    from wnb.ruleset import TRIGGERS, AnyOf, Condition
+    from wnb.core.ruleset import TRIGGERS, AnyOf, Condition
 
     symbols = {
         "is": "==",
@@ -344,12 +344,12 @@ def worker_matcher(spec: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     import sqlite3
 
-    from wnb import engine
-    from wnb.interpreter import explain
-    from wnb.ruleset import load_ruleset
+    from wnb.core.interpreter import explain
+    from wnb.core.ruleset import load_ruleset
+    from wnb.matcher import durable
 
     ruleset = load_ruleset(spec["rules"])
-    engine.register(ruleset)  # once per process, as in the real run; not timed
+    durable.register(ruleset)  # once per process, as in the real run; not timed
     closures = plain_rules(ruleset)
     every_fact = set(ruleset.fact_types)
     skipped = 0
@@ -374,7 +374,7 @@ def worker_matcher(spec: dict[str, Any]) -> dict[str, Any]:
         stored = [fired for document, fired in pairs if every_fact <= document.keys()]
         skipped += len(pairs) - len(facts)
         t0, c0 = time.perf_counter(), time.process_time()
-        by_durable = [engine.evaluate(ruleset, document) for document in facts]
+        by_durable = [durable.evaluate(ruleset, document) for document in facts]
         t1, c1 = time.perf_counter(), time.process_time()
         by_plain = [[rule_id for rule_id, test in closures if test(document)] for document in facts]
         t2, c2 = time.perf_counter(), time.process_time()
@@ -561,7 +561,7 @@ def report(
     peak = max(context["peak_mb"], ingest["peak_mb"])
     own = max(context["own_peak_mb"] or 0, ingest["own_peak_mb"] or 0)
     real_seconds = context["call_seconds"] + ingest["call_seconds"]
-    # the processes checking lines ahead (wnb/ingest/ahead.py) and running the rules (wnb/matcher_process.py)
+    # the processes checking lines ahead (wnb/ingest/ahead.py) and running the rules (wnb/matcher/process.py)
     reader_cpu = ingest.get("reader_cpu_seconds", 0.0)
     real_cpu = context["call_cpu_seconds"] + ingest["call_cpu_seconds"] + reader_cpu
     raw_seconds, raw_cpu = raw["insert_seconds"], raw["insert_cpu_seconds"]
@@ -633,11 +633,11 @@ def report(
             f"baseline 2: the {matcher['documents']:,} fact documents the real run put through the matcher, "
             f"{matcher['rules']} rules ({matcher['fired_total']:,} rule firings; {matcher['skipped']:,} trigger-only "
             "evaluations, where no rule can fire, left out)",
-            f"  durable-rules    {durable:8.2f} s   {1e6 * durable / docs:7.1f} us/document (wnb.engine.evaluate)",
+            f"  durable-rules    {durable:8.2f} s   {1e6 * durable / docs:7.1f} us/document (wnb.matcher.durable.evaluate)",
             f"  plain Python     {plain:8.2f} s   {1e6 * plain / docs:7.1f} us/document (one compiled closure per rule)",
             f"  durable / plain  {durable / plain:8.1f} x",
             f"  explain          {interp:8.2f} s   {1e6 * interp / docs:7.1f} us/document "
-            "(wnb.interpreter.explain: the interpreter the real run also calls per evaluation)",
+            "(wnb.core.interpreter.explain: the interpreter the real run also calls per evaluation)",
             *(
                 [f"  NOTE             the matcher process crashed {matcher['crashed_attempts']} time(s) and was re-run"]
                 if matcher.get("crashed_attempts")

@@ -96,7 +96,7 @@ def client(port: int, file: Path, connections: int) -> None:
 
 
 def fresh_service(path: Path):  # type: ignore[no-untyped-def]
-    from wnb.ruleset import load_ruleset
+    from wnb.core.ruleset import load_ruleset
     from wnb.service import Service
     from wnb.store.db import open_database
 
@@ -117,7 +117,7 @@ def run_file(out: Path, name: str, file: Path) -> tuple[float, dict[str, int]]:
 
 
 def run_mllp(out: Path, sent: Path, connections: int) -> tuple[float, dict[str, int]]:
-    from wnb.mllp import Listener
+    from wnb.ingest.mllp import Listener
 
     service = fresh_service(out / f"mllp-{connections}.db")
     listener = Listener(service, workers=max(2, connections))

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from wnb.calendar import is_working_day
+from wnb.core.calendar import is_working_day
 
 LONDON = ZoneInfo("Europe/London")
 YEAR_START = date(2025, 4, 1)  # one financial year of outcomes

@@ -32,8 +32,9 @@ sys.path.insert(0, str(ROOT))
 def run(mode: str, events: int, threads: int) -> dict[str, Any]:
     """One measurement in this process: `lock` (wnb as it is) or `busy` (SQLite's busy handler only)."""
     from bench.synthetic import generate
-    from wnb.ruleset import load_ruleset
-    from wnb.service import RawItem, Service
+    from wnb.core.items import RawItem
+    from wnb.core.ruleset import load_ruleset
+    from wnb.service import Service
     from wnb.store import db as store
 
     if mode == "busy":

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from wnb.ruleset import Ruleset, load_ruleset
+from wnb.core.ruleset import Ruleset, load_ruleset
 from wnb.service import Service
 from wnb.store.db import open_database
 

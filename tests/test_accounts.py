@@ -13,12 +13,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from wnb import audit
-from wnb.accounts import create_api_key, create_user, disable_user, revoke_api_key
 from wnb.api import create_app
-from wnb.errors import WnbError
-from wnb.ruleset import Ruleset
+from wnb.core.errors import WnbError
+from wnb.core.ruleset import Ruleset
 from wnb.service import Service
+from wnb.store import audit
+from wnb.store.accounts import create_api_key, create_user, disable_user, revoke_api_key
 from wnb.store.db import open_database
 
 from .server import serving

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from wnb import audit
-from wnb.errors import InvalidEvent, WnbError
+from wnb.core.errors import InvalidEvent, WnbError
+from wnb.core.items import CheckedItem, RawItem
+from wnb.core.ruleset import Ruleset
 from wnb.ingest import read_file
 from wnb.ingest.ahead import AHEAD_FROM_BYTES, CheckedAhead, read_checked
 from wnb.ingest.hl7 import MessageProblem
-from wnb.ruleset import Ruleset
-from wnb.service import CheckedItem, RawItem, Service
+from wnb.service import Service
+from wnb.store import audit
 from wnb.store.db import open_database
 
 from .test_chunks import TickingClock, context, dump, feed, test_numbers

@@ -11,13 +11,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from wnb import audit
-from wnb.accounts import create_api_key, create_user
 from wnb.api import create_app
 from wnb.api.ingestion import MAX_BODY_BYTES
-from wnb.ruleset import Ruleset
+from wnb.core.ruleset import Ruleset
 from wnb.service import Service
-from wnb.store import listing
+from wnb.store import audit, listing
+from wnb.store.accounts import create_api_key, create_user
 from wnb.store.db import open_database
 
 from .server import serving

@@ -16,13 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wnb.audit import _header_text, _stored_list, canonical
-from wnb.domain import Role
+from wnb.core.domain import Role
+from wnb.core.policy import Principal
+from wnb.core.ruleset import Ruleset
 from wnb.ingest import read_file
-from wnb.policy import Principal
-from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store import listing
+from wnb.store.audit import _header_text, _stored_list, canonical
 from wnb.store.db import open_database
 
 from .conftest import ROOT, FixedClock
@@ -114,7 +114,7 @@ def test_audit_verify_names_a_changed_record_even_when_its_own_hash_was_recomput
     finally:
         connection.close()
     record = dict(zip(names, row, strict=True))
-    from wnb.audit import record_hash
+    from wnb.store.audit import record_hash
 
     record.update(
         actor="user:mallory",
@@ -198,7 +198,7 @@ def test_audit_export_prints_every_record_as_json_lines_in_chain_order(db: Path)
 def test_every_evaluation_record_carries_the_ruleset_version_facts_and_fired_rules(db: Path, ruleset: Ruleset) -> None:
     engine = open_database(f"sqlite:///{db}")
     try:
-        from wnb import audit
+        from wnb.store import audit
 
         with engine.connect() as connection:
             records = [json.loads(line) for line in audit.export_lines(connection)]
@@ -213,7 +213,7 @@ def test_every_evaluation_record_carries_the_ruleset_version_facts_and_fired_rul
 
 
 def test_a_record_names_an_earlier_record_of_its_transaction_by_the_number_the_chain_gives_it(db: Path) -> None:
-    from wnb import audit
+    from wnb.store import audit
     from wnb.store.db import writing
 
     stored = record_count(db)

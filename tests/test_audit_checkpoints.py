@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from wnb import audit
-from wnb.audit_checkpoints import CheckpointWriter, generate_key_pair, load_private_key
+from wnb.core.ruleset import Ruleset
 from wnb.ingest import read_file
-from wnb.ruleset import Ruleset
-from wnb.scheduler import Scheduler
 from wnb.service import Service
-from wnb.store import listing
+from wnb.service.audit_checkpoints import CheckpointWriter, generate_key_pair, load_private_key
+from wnb.service.scheduler import Scheduler
+from wnb.store import audit, listing
 from wnb.store.db import open_database
 from wnb.store.tables import AuditHeadRow
 

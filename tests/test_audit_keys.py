@@ -14,13 +14,13 @@ import pytest
 from alembic import command
 from sqlalchemy import select
 
-from wnb import audit
-from wnb.audit_keys import AuditKeys
-from wnb.errors import WnbError
+from wnb.core.errors import WnbError
+from wnb.core.ruleset import Ruleset
 from wnb.ingest import read_file
-from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.settings import Settings, load_settings, parse_audit_keys
+from wnb.store import audit
+from wnb.store.audit_keys import AuditKeys
 from wnb.store.db import open_database, writing
 from wnb.store.schema import alembic_config
 from wnb.store.tables import AuditRow

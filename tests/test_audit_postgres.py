@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from wnb.core.ruleset import Ruleset
 from wnb.ingest import read_file
-from wnb.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store.db import open_database
 

@@ -1,7 +1,7 @@
 """An insider who can write the database, but not read the audit key nor the write-once checkpoints, tampers
 with the audit log; `verify` finds every tampering and names it, on SQLite and PostgreSQL.
 
-The insider knows how wnb hashes (wnb.audit.record_hash is public), so they can recompute every hash and the
+The insider knows how wnb hashes (wnb.store.audit.record_hash is public), so they can recompute every hash and the
 head; they cannot make a record's or the head's MAC, nor a checkpoint's signature.
 """
 
@@ -16,12 +16,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, create_engine, delete, insert, select, update
 
-from wnb import audit
-from wnb.audit_checkpoints import CheckpointWriter
-from wnb.audit_keys import AuditKeys
+from wnb.core.items import RawItem
+from wnb.core.ruleset import Ruleset
 from wnb.ingest import read_file
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
+from wnb.service import Service
+from wnb.service.audit_checkpoints import CheckpointWriter
+from wnb.store import audit
+from wnb.store.audit_keys import AuditKeys
 from wnb.store.db import open_database
 from wnb.store.tables import AuditHeadRow, AuditRow
 
@@ -263,7 +264,7 @@ def test_a_record_whose_mac_was_stripped_after_keyed_ones_is_named(wnb: Service,
 def test_a_checkpoint_is_refused_for_a_log_that_does_not_verify(
     wnb: Service, insider: Engine, checkpoints: CheckpointWriter
 ) -> None:
-    from wnb.errors import WnbError
+    from wnb.core.errors import WnbError
 
     checkpoints.take(SWEEP)
     wnb.sweep(datetime(2026, 3, 25, 9, 0, tzinfo=UTC))

@@ -25,15 +25,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from wnb import audit
-from wnb.backup import backup, restore
-from wnb.errors import WnbError
+from wnb.core.errors import WnbError
+from wnb.core.items import RawItem
+from wnb.core.nhs import is_valid_nhs_number
+from wnb.core.ruleset import Ruleset
 from wnb.ingest import read_file
 from wnb.ingest.ndjson import read as read_ndjson
-from wnb.nhs import is_valid_nhs_number
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
-from wnb.store import listing
+from wnb.service import Service
+from wnb.store import audit, listing
+from wnb.store.backup import backup, restore
 from wnb.store.db import open_database
 
 from .conftest import ROOT

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from wnb.errors import EngineError
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
+from wnb.core.errors import EngineError
+from wnb.core.items import RawItem
+from wnb.core.ruleset import Ruleset
+from wnb.service import Service
 from wnb.store.db import open_database
 
 from .conftest import FixedClock

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from wnb.calendar import (
+from wnb.core.calendar import (
     LONDON,
     DueRule,
     add_working_days,

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from wnb import audit
-from wnb.nhs import is_valid_nhs_number
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
+from wnb.core.items import RawItem
+from wnb.core.nhs import is_valid_nhs_number
+from wnb.core.ruleset import Ruleset
+from wnb.service import Service
+from wnb.store import audit
 from wnb.store.db import open_database
 from wnb.store.people import ChunkPeople
 

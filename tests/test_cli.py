@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from wnb.accounts import create_user, person_named
-from wnb.ruleset import Ruleset
+from wnb.core.ruleset import Ruleset
 from wnb.service import Service
+from wnb.store.accounts import create_user, person_named
 from wnb.store.db import open_database
 
 from .conftest import ROOT
@@ -32,7 +32,7 @@ from .conftest import ROOT
 WNB = Path(sys.executable).parent / "wnb"
 RULES = ROOT / "rules" / "default"
 
-# `--by` names an enabled account; its role must allow the action (wnb.policy).
+# `--by` names an enabled account; its role must allow the action (wnb.core.policy).
 PEOPLE = {"nurse.one": "safeguarding-lead", "clerk.two": "booking-team", "dr.three": "clinician"}
 CPP_CHILD = "9990000018"  # on a child protection plan
 COMPLEX_CHILD = "9990000034"  # complex health needs

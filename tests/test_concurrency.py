@@ -19,13 +19,14 @@ import psycopg
 import pytest
 import uvicorn
 
-from wnb import audit, inbox
-from wnb.accounts import create_api_key
 from wnb.api import create_app
+from wnb.core.items import RawItem
+from wnb.core.ruleset import Ruleset
+from wnb.ingest import inbox
 from wnb.notify import _claim, enqueue, mark_uncertain_after_restart, parse_addresses
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
-from wnb.store import concurrency
+from wnb.service import Service
+from wnb.store import audit, concurrency
+from wnb.store.accounts import create_api_key
 from wnb.store.db import open_database, writing
 
 from .conftest import DEFAULT_RULES, FixedClock

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wnb.decide import decide
-from wnb.domain import Decision, Level, Role, TaskDecision
-from wnb.ruleset import Ruleset, load_ruleset
+from wnb.core.decide import decide
+from wnb.core.domain import Decision, Level, Role, TaskDecision
+from wnb.core.ruleset import Ruleset, load_ruleset
 
 from .conftest import DEFAULT_RULES
 

@@ -187,7 +187,7 @@ def test_compose_replicas_start_in_production_mode_once_given_their_secrets(monk
 def test_settings_file_example_cannot_start_production_until_its_secrets_are_changed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from wnb.errors import WnbError
+    from wnb.core.errors import WnbError
     from wnb.settings import load_settings, refuse_unsafe_production
 
     for line in (DEPLOY / "wnb.env.example").read_text().splitlines():

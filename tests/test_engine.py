@@ -21,13 +21,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wnb.domain import Appointment, PersonContext, SafeguardingStatus, StatusKind
-from wnb.engine import evaluate, register, ruleset_name
-from wnb.errors import EngineError
-from wnb.facts import event_facts, follow_up_facts
-from wnb.interpreter import explain, fired_by_interpreter
-from wnb.nhs import Attendance, Outcome, Priority
-from wnb.ruleset import AGE_FACTS, Ruleset, load_ruleset
+from wnb.core.domain import Appointment, PersonContext, SafeguardingStatus, StatusKind
+from wnb.core.errors import EngineError
+from wnb.core.facts import event_facts, follow_up_facts
+from wnb.core.interpreter import explain, fired_by_interpreter
+from wnb.core.nhs import Attendance, Outcome, Priority
+from wnb.core.ruleset import AGE_FACTS, Ruleset, load_ruleset
+from wnb.matcher.durable import evaluate, register, ruleset_name
 
 from .conftest import DEFAULT_RULES
 
@@ -120,11 +120,11 @@ def test_a_fresh_process_whose_first_document_matches_no_rule_survives(tmp_path:
     code = textwrap.dedent(
         f"""
         from datetime import UTC, date, datetime
-        from wnb.domain import Appointment
-        from wnb.engine import evaluate
-        from wnb.facts import event_facts
-        from wnb.nhs import Attendance
-        from wnb.ruleset import load_ruleset
+        from wnb.core.domain import Appointment
+        from wnb.matcher.durable import evaluate
+        from wnb.core.facts import event_facts
+        from wnb.core.nhs import Attendance
+        from wnb.core.ruleset import load_ruleset
         ruleset = load_ruleset({str(DEFAULT_RULES)!r})
         at = datetime(2026, 3, 2, 10, tzinfo=UTC)
         missed = Appointment(source="pas", appointment_id="a1", service="community-paediatrics",

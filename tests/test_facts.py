@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from wnb.domain import Appointment, PersonContext, SafeguardingStatus, StatusKind
-from wnb.facts import age_months, age_years, event_facts, event_triggers, follow_up_facts, person_facts
-from wnb.nhs import Attendance, Outcome, Priority
-from wnb.ruleset import Ruleset
+from wnb.core.domain import Appointment, PersonContext, SafeguardingStatus, StatusKind
+from wnb.core.facts import age_months, age_years, event_facts, event_triggers, follow_up_facts, person_facts
+from wnb.core.nhs import Attendance, Outcome, Priority
+from wnb.core.ruleset import Ruleset
 
 NHS = "9990000018"
 SERVICE = "community-paediatrics"

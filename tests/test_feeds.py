@@ -15,16 +15,17 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from wnb import audit, metrics
-from wnb.accounts import create_api_key
+from wnb import metrics
 from wnb.api import create_app
-from wnb.domain import Role
-from wnb.feeds import FeedWatch, check_feeds
-from wnb.policy import Principal
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
+from wnb.core.domain import Role
+from wnb.core.items import RawItem
+from wnb.core.policy import Principal
+from wnb.core.ruleset import Ruleset
+from wnb.service import Service
+from wnb.service.feeds import FeedWatch, check_feeds
 from wnb.settings import Settings
-from wnb.store import listing, repo
+from wnb.store import audit, listing, repo
+from wnb.store.accounts import create_api_key
 from wnb.store.db import open_database
 
 from .conftest import FixedClock

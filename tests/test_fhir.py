@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from wnb.errors import InvalidEvent
+from wnb.core.errors import InvalidEvent
+from wnb.fhir.appointments import NHS_NUMBER_SYSTEM, appointment_to_event
 from wnb.ingest import detect_format, read_file
-from wnb.ingest.fhir import NHS_NUMBER_SYSTEM, appointment_to_event
 from wnb.service import Service
 from wnb.store import listing
 

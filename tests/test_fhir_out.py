@@ -21,11 +21,11 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.provenance import Provenance
 
-from wnb.accounts import create_api_key, create_user
 from wnb.api import create_app
-from wnb.ingest.fhir import NHS_NUMBER_SYSTEM
-from wnb.ruleset import Ruleset
+from wnb.core.ruleset import Ruleset
+from wnb.fhir.appointments import NHS_NUMBER_SYSTEM
 from wnb.service import Service
+from wnb.store.accounts import create_api_key, create_user
 from wnb.store.db import open_database
 
 from .test_api import CHILD, GOVERNANCE, NURSE, OTHER_CHILD, Api, event

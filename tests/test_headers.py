@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from wnb.accounts import create_user
 from wnb.api import create_app
 from wnb.api.headers import HSTS
-from wnb.ruleset import Ruleset
+from wnb.core.ruleset import Ruleset
 from wnb.service import Service
 from wnb.settings import Settings
+from wnb.store.accounts import create_user
 from wnb.store.db import open_database
 
 from .server import serving

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wnb.errors import InvalidEvent
+from wnb.core.errors import InvalidEvent
 from wnb.ingest import detect_format, read_file
 from wnb.ingest.hl7 import Refused, to_item
 from wnb.service import Service
@@ -253,7 +253,7 @@ def test_wnb_ingest_reads_the_sample_hl7_feed(tmp_path: Path) -> None:
 
 
 def test_the_inbox_takes_an_hl7_file(tmp_path: Path, service: Service) -> None:
-    from wnb.inbox import poll
+    from wnb.ingest.inbox import poll
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from wnb.inbox import poll
+from wnb.ingest.inbox import poll
 from wnb.service import Service
 from wnb.store import listing
 

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from wnb.core.items import RawItem
 from wnb.ingest import csv as csv_reader
 from wnb.ingest import ndjson as ndjson_reader
 from wnb.ingest import read_file
-from wnb.service import RawItem, Service
+from wnb.service import Service
 from wnb.store import listing, repo
 
 CHILD = "9990000018"
@@ -321,7 +322,7 @@ def test_the_format_is_found_by_content_when_the_file_has_no_known_extension(ser
 
 
 def test_reading_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    from wnb.errors import WnbError
+    from wnb.core.errors import WnbError
 
     with pytest.raises(WnbError, match="no such file"):
         read_file(tmp_path / "absent.ndjson")

@@ -28,11 +28,11 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from wnb.accounts import create_api_key
 from wnb.api import create_app
 from wnb.ingest import read_file
-from wnb.mllp import Listener
+from wnb.ingest.mllp import Listener
 from wnb.service import Service
+from wnb.store.accounts import create_api_key
 
 from .conftest import ROOT
 from .server import serving

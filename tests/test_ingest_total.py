@@ -16,15 +16,15 @@ from typing import Any
 import httpx
 import pytest
 
-from wnb import limits, policy
-from wnb.accounts import create_api_key
 from wnb.api import create_app
-from wnb.inbox import QUARANTINED_CODE, poll
+from wnb.core import limits, policy
+from wnb.core.ruleset import Ruleset
 from wnb.ingest import read_file
-from wnb.mllp import Listener
-from wnb.ruleset import Ruleset
+from wnb.ingest.inbox import QUARANTINED_CODE, poll
+from wnb.ingest.mllp import Listener
 from wnb.service import Service
 from wnb.store import listing
+from wnb.store.accounts import create_api_key
 from wnb.store.db import open_database
 
 from .server import serving
@@ -53,7 +53,7 @@ def event(event_id: str, **changes: Any) -> dict[str, Any]:
 
 
 def nested(leaf: Any, depth: int = 25) -> Any:
-    """`leaf` inside `depth` lists: deeper than wnb.limits.MAX_JSON_DEPTH, well within Python's recursion limit."""
+    """`leaf` inside `depth` lists: deeper than wnb.core.limits.MAX_JSON_DEPTH, well within Python's recursion limit."""
     for _ in range(depth):
         leaf = [leaf]
     return leaf

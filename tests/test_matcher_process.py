@@ -1,4 +1,4 @@
-"""The rules of a long ingest's evaluations run in a second process (wnb/matcher_process.py): the same outcomes
+"""The rules of a long ingest's evaluations run in a second process (wnb/matcher/process.py): the same outcomes
 as running them here, and a matcher process that dies or fails fails its chunk, which leaves nothing."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wnb import audit
-from wnb.errors import EngineError
+from wnb.core.errors import EngineError
+from wnb.core.ruleset import Ruleset
 from wnb.ingest import read_file
-from wnb.matcher_process import MatcherProcess, rules_outcome
-from wnb.ruleset import Ruleset
+from wnb.matcher.process import MatcherProcess, rules_outcome
 from wnb.service import Service
+from wnb.store import audit
 from wnb.store.db import open_database
 
 from .test_chunks import TickingClock, context, dump, feed, test_numbers

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from wnb.mllp import Listener
+from wnb.ingest.mllp import Listener
 from wnb.service import Service
 from wnb.store import listing
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from wnb.mllp import Listener
-from wnb.mllp_peers import Peers, startup_warning
+from wnb.ingest.mllp import Listener
+from wnb.ingest.mllp_peers import Peers, startup_warning
 from wnb.service import Service
 from wnb.settings import Settings
 

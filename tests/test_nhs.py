@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from wnb.domain import AttendanceEvent
-from wnb.errors import InvalidEvent
-from wnb.nhs import (
+from wnb.core.domain import AttendanceEvent
+from wnb.core.errors import InvalidEvent
+from wnb.core.nhs import (
     Attendance,
     Outcome,
     Priority,

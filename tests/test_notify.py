@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from wnb.core.items import RawItem
+from wnb.core.ruleset import Ruleset
 from wnb.notify import SmtpSettings, deliver, mark_uncertain_after_restart, parse_addresses
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
+from wnb.service import Service
 from wnb.store.db import open_database, writing
 
 from .conftest import FixedClock

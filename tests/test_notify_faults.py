@@ -28,8 +28,9 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from wnb import metrics
-from wnb.accounts import create_user
 from wnb.api import create_app
+from wnb.core.items import RawItem
+from wnb.core.ruleset import Ruleset
 from wnb.notify import (
     SmtpSettings,
     deliver,
@@ -37,12 +38,12 @@ from wnb.notify import (
     open_undelivered_tasks,
     record_backlog,
 )
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
+from wnb.notify.webhook import WebhookSettings
+from wnb.service import Service
 from wnb.settings import Settings, load_settings
 from wnb.store import listing
+from wnb.store.accounts import create_user
 from wnb.store.db import open_database, writing
-from wnb.webhook import WebhookSettings
 
 from .conftest import ROOT, FixedClock
 from .server import free_port, serving

@@ -10,10 +10,10 @@ import httpx
 import pytest
 import structlog
 
-from wnb.accounts import create_api_key
 from wnb.api import create_app, observe
-from wnb.ruleset import Ruleset
+from wnb.core.ruleset import Ruleset
 from wnb.service import Service
+from wnb.store.accounts import create_api_key
 from wnb.store.db import open_database
 
 from .server import serving

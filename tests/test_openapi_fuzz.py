@@ -11,10 +11,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
-from wnb.accounts import create_api_key
 from wnb.api import create_app
-from wnb.ruleset import Ruleset
+from wnb.core.ruleset import Ruleset
 from wnb.service import Service
+from wnb.store.accounts import create_api_key
 from wnb.store.db import open_database
 
 from .server import serving

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from wnb.domain import Role
-from wnb.parent_letters import young_person_parent_letters
-from wnb.policy import Kind, Principal
-from wnb.ruleset import Ruleset, load_ruleset
-from wnb.service import RawItem, Service
+from wnb.core.domain import Role
+from wnb.core.items import RawItem
+from wnb.core.policy import Kind, Principal
+from wnb.core.ruleset import Ruleset, load_ruleset
+from wnb.service import Service
+from wnb.service.parent_letters import young_person_parent_letters
 from wnb.store import listing
 from wnb.store.db import open_database
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from wnb.audit import AuditLog
 from wnb.store import repo
+from wnb.store.audit import AuditLog
 from wnb.store.db import open_database, writing
 from wnb.store.pending import PendingRows
 

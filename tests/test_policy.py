@@ -1,5 +1,5 @@
 """One authorisation policy (issue 11): the README's table, a walk of every route and command against
-wnb.policy.ENTRY_POINTS, and each refusal an attacker tried, on SQLite and PostgreSQL through a real server."""
+wnb.core.policy.ENTRY_POINTS, and each refusal an attacker tried, on SQLite and PostgreSQL through a real server."""
 
 from __future__ import annotations
 
@@ -16,19 +16,20 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
 import wnb.cli
-import wnb.cli_service
-from wnb import audit, policy
-from wnb.accounts import bind_api_key, create_api_key, create_user, disable_user, list_api_keys
+import wnb.cli.serve
 from wnb.api import create_app
 from wnb.api.app import entry_points
 from wnb.cli import app as cli_app
-from wnb.domain import Role
-from wnb.errors import Forbidden, WnbError
-from wnb.policy import ENTRY_POINTS, Action, Kind, Principal
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
+from wnb.core import policy
+from wnb.core.domain import Role
+from wnb.core.errors import Forbidden, WnbError
+from wnb.core.items import RawItem
+from wnb.core.policy import ENTRY_POINTS, Action, Kind, Principal
+from wnb.core.ruleset import Ruleset
+from wnb.service import Service
 from wnb.settings import load_settings
-from wnb.store import listing, repo
+from wnb.store import audit, listing, repo
+from wnb.store.accounts import bind_api_key, create_api_key, create_user, disable_user, list_api_keys
 from wnb.store.db import open_database
 from wnb.store.tables import ApiKeyRow
 
@@ -130,7 +131,7 @@ def site(db_url: str, ruleset: Ruleset) -> Iterator[Site]:
 def test_the_readme_holds_the_policy_tables_generated_from_the_policy_module() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     start, end = readme.index(policy.README_START), readme.index(policy.README_END) + len(policy.README_END)
-    assert readme[start:end] == policy.readme_section(), "run `python -m wnb.policy README.md`"
+    assert readme[start:end] == policy.readme_section(), "run `python -m wnb.core.policy README.md`"
 
 
 def test_the_table_lists_every_action_once_with_the_roles_the_pages_allowed() -> None:
@@ -167,7 +168,7 @@ def _routes() -> dict[str, Any]:
 
 
 def policy_ruleset() -> Ruleset:
-    from wnb.ruleset import load_ruleset
+    from wnb.core.ruleset import load_ruleset
 
     return load_ruleset(ROOT / "rules" / "default")
 
@@ -175,8 +176,8 @@ def policy_ruleset() -> Ruleset:
 def test_every_route_of_the_app_is_in_the_entry_points_table_and_every_entry_is_a_route() -> None:
     found = set(_routes())
     listed = {key for key in ENTRY_POINTS if not key.startswith("cli ")}
-    assert found - listed == set(), "routes missing from wnb.policy.ENTRY_POINTS"
-    assert listed - found == set(), "wnb.policy.ENTRY_POINTS names routes the app does not have"
+    assert found - listed == set(), "routes missing from wnb.core.policy.ENTRY_POINTS"
+    assert listed - found == set(), "wnb.core.policy.ENTRY_POINTS names routes the app does not have"
     # The pages' routes come from included routers, which recent FastAPI keeps out of `app.routes`.
     assert "POST /web/tasks/{task_id}/{action}" in found and "GET /v1/flags" in found
 
@@ -193,8 +194,8 @@ def _commands(group: Any, prefix: str = "cli") -> Iterator[str]:
 def test_every_command_of_the_cli_is_in_the_entry_points_table_and_every_entry_is_a_command() -> None:
     found = set(_commands(typer.main.get_command(cli_app)))
     listed = {key for key in ENTRY_POINTS if key.startswith("cli ")}
-    assert found - listed == set(), "commands missing from wnb.policy.ENTRY_POINTS"
-    assert listed - found == set(), "wnb.policy.ENTRY_POINTS names commands the CLI does not have"
+    assert found - listed == set(), "commands missing from wnb.core.policy.ENTRY_POINTS"
+    assert listed - found == set(), "wnb.core.policy.ENTRY_POINTS names commands the CLI does not have"
 
 
 def _fill(path: str, task: str, flag: str, action: str) -> str:
@@ -291,7 +292,7 @@ def cli(site: Site, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
     """
     monkeypatch.setenv("WNB_DATABASE_URL", site.service.db.url.render_as_string(hide_password=False))
     monkeypatch.setenv("WNB_RULES_DIR", str(ROOT / "rules" / "default"))
-    for module in (wnb.cli, wnb.cli_service):
+    for module in (wnb.cli, wnb.cli.serve):
         monkeypatch.setattr(module, "open_database", lambda *args, **kwargs: site.service.db)
     runner = CliRunner()
     return lambda *args: runner.invoke(cli_app, list(args))

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
+from wnb.core.items import RawItem
+from wnb.core.ruleset import Ruleset
+from wnb.service import Service
 from wnb.store import listing, repo
 from wnb.store.db import open_database
 

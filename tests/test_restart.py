@@ -23,7 +23,7 @@ import httpx
 import psycopg
 import pytest
 
-from wnb.accounts import create_api_key
+from wnb.store.accounts import create_api_key
 from wnb.store.db import open_database
 
 from .conftest import DEFAULT_RULES

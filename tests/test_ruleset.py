@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from wnb.domain import Level, Role
-from wnb.errors import RulesetError
-from wnb.interpreter import explain, explain_rule, fired_by_interpreter
-from wnb.ruleset import (
+from wnb.core.domain import Level, Role
+from wnb.core.errors import RulesetError
+from wnb.core.interpreter import explain, explain_rule, fired_by_interpreter
+from wnb.core.ruleset import (
     AGE_FACTS,
     ALWAYS_RULE,
     FACTS_ID,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from wnb.ruleset import Ruleset
-from wnb.scenarios import run_scenario, scenario_files
+from wnb.core.ruleset import Ruleset
+from wnb.service.scenarios import run_scenario, scenario_files
 
 from .conftest import DEFAULT_RULES
 

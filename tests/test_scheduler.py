@@ -12,9 +12,10 @@ import httpx
 
 from wnb import metrics
 from wnb.api import create_app
-from wnb.ruleset import Ruleset
-from wnb.scheduler import Heartbeat, Scheduler
-from wnb.service import RawItem, Service
+from wnb.core.items import RawItem
+from wnb.core.ruleset import Ruleset
+from wnb.service import Service
+from wnb.service.scheduler import Heartbeat, Scheduler
 from wnb.store import listing
 from wnb.store.db import open_database
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from wnb import audit
-from wnb.explain import explain_item
+from wnb.core.items import RawItem
+from wnb.core.ruleset import Ruleset
 from wnb.ingest import read_file
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
-from wnb.store import listing, repo
+from wnb.service import Service
+from wnb.service.explain import explain_item
+from wnb.store import audit, listing, repo
 from wnb.store.db import open_database
 
 from .conftest import FixedClock

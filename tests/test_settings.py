@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from wnb.api import create_app
-from wnb.errors import WnbError
-from wnb.ruleset import Ruleset
+from wnb.core.errors import WnbError
+from wnb.core.ruleset import Ruleset
 from wnb.service import Service
 from wnb.settings import Settings, load_settings
 from wnb.store.db import open_database

@@ -21,14 +21,14 @@ from sqlalchemy import Engine, select
 
 from tests.conftest import ROOT, FixedClock
 from tests.server import free_port, serving, wait_for
-from wnb import audit
-from wnb.accounts import create_user, disable_user
 from wnb.api import create_app
-from wnb.ruleset import Ruleset
+from wnb.core.ruleset import Ruleset
 from wnb.service import Service
 from wnb.settings import load_settings
-from wnb.signin import Limits, refused_until
+from wnb.store import audit
+from wnb.store.accounts import create_user, disable_user
 from wnb.store.db import open_database
+from wnb.store.signin import Limits, refused_until
 from wnb.store.tables import SignInFailureRow, WebSessionRow
 
 STORES = ("sqlite", "postgres")

@@ -1,4 +1,4 @@
-"""`wnb.simulate`: a candidate ruleset replayed over stored history, compared with what was raised."""
+"""`wnb.service.simulate`: a candidate ruleset replayed over stored history, compared with what was raised."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from typer.testing import CliRunner
 from tests.conftest import DEFAULT_RULES
 from wnb import metrics
 from wnb.cli import app
-from wnb.domain import Role
-from wnb.policy import Principal
-from wnb.ruleset import Ruleset, load_ruleset
-from wnb.service import RawItem, Service
-from wnb.simulate import simulate
+from wnb.core.domain import Role
+from wnb.core.items import RawItem
+from wnb.core.policy import Principal
+from wnb.core.ruleset import Ruleset, load_ruleset
+from wnb.service import Service
+from wnb.service.simulate import simulate
 from wnb.store import listing, repo
 
 CHILD = "9990000018"

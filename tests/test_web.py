@@ -27,11 +27,10 @@ from tests.web_fixtures import (
     candidate_rules,
     running_site,
 )
-from wnb import audit
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem
-from wnb.sessions import start_session
-from wnb.store import listing, repo
+from wnb.core.items import RawItem
+from wnb.core.ruleset import Ruleset
+from wnb.store import audit, listing, repo
+from wnb.store.sessions import start_session
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +277,7 @@ def test_a_task_of_another_role_cannot_be_acted_on(site: Site) -> None:
     with signed_in(site, "booking-team") as client:
         csrf = token(client.get("/web/"))
         refused = client.post(f"/web/tasks/{task['id']}/complete", data={"csrf": csrf})
-    assert refused.status_code == 403  # the refusal page, saying whose task it is (wnb.policy)
+    assert refused.status_code == 403  # the refusal page, saying whose task it is (wnb.core.policy)
     assert "is for the safeguarding-nurse role" in refused.text
     assert open_task(site, AMBER_CHILD, "safeguarding-nurse")["status"] == "requested"
 

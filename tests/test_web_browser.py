@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.web_fixtures import RED_CHILD, STAFF, Site, candidate_rules, running_site
-from wnb.ruleset import Ruleset
+from wnb.core.ruleset import Ruleset
 from wnb.store import listing
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from tests.conftest import ROOT, FixedClock
 from tests.web_fixtures import RED_CHILD, event
-from wnb.domain import Role
+from wnb.core.domain import Role
+from wnb.core.policy import Principal
 from wnb.ingest.ndjson import read as read_ndjson
-from wnb.policy import Principal
 from wnb.service import Service
 from wnb.store import listing
 from wnb.web.reports import dashboard

@@ -15,14 +15,15 @@ from typing import Any
 
 import pytest
 
-from wnb import metrics, webhook
+from wnb import metrics
 from wnb.api import create_app
-from wnb.notify import deliver, mark_uncertain_after_restart, record_backlog
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
+from wnb.core.items import RawItem
+from wnb.core.ruleset import Ruleset
+from wnb.notify import deliver, mark_uncertain_after_restart, record_backlog, webhook
+from wnb.notify.webhook import WebhookSettings
+from wnb.service import Service
 from wnb.settings import Settings
 from wnb.store.db import open_database, writing
-from wnb.webhook import WebhookSettings
 
 from .conftest import FixedClock
 from .server import free_port, serving, wait_for

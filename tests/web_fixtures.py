@@ -13,12 +13,13 @@ from typing import Any
 
 from tests.conftest import DEFAULT_RULES, ROOT, FixedClock
 from tests.server import serving
-from wnb.accounts import create_user
 from wnb.api import create_app
+from wnb.core.items import RawItem
+from wnb.core.ruleset import Ruleset
 from wnb.ingest.ndjson import read as read_ndjson
-from wnb.ruleset import Ruleset
-from wnb.service import RawItem, Service
+from wnb.service import Service
 from wnb.settings import load_settings
+from wnb.store.accounts import create_user
 from wnb.store.db import open_database
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon

@@ -1,4 +1,4 @@
-"""Messages between wnb and a helper process of its own (wnb/ingest/ahead.py's reader, wnb/matcher_process.py's
+"""Messages between wnb and a helper process of its own (wnb/ingest/ahead.py's reader, wnb/matcher/process.py's
 matcher): length-prefixed pickles over the helper's standard input and output.
 
 Pickles are safe here because both ends are the same wnb: a helper is started with this process's own wnb

@@ -18,8 +18,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from wnb.domain import Role
-from wnb.errors import WnbError
+from wnb.core.domain import Role
+from wnb.core.errors import WnbError
 
 DEFAULT_SESSION_SECRET = "development-session-secret-change-me"
 DEFAULT_WEBHOOK_SECRET = "development-webhook-secret-change-me"

@@ -1,8 +1,8 @@
 """The HTTP service: the FastAPI app over one Service, and `serve` to run it with uvicorn.
 
-Everything under /v1 needs an API key or a person's password and checks the caller against wnb.policy;
+Everything under /v1 needs an API key or a person's password and checks the caller against wnb.core.policy;
 /health/live and /health/ready are the anonymous routes. The app refuses to build when a route is missing
-from wnb.policy.ENTRY_POINTS or does not check the action named there. /docs and /openapi.json are public in
+from wnb.core.policy.ENTRY_POINTS or does not check the action named there. /docs and /openapi.json are public in
 development: they describe the API and hold no records; in production they are served only when WNB_DOCS=true.
 """
 
@@ -25,16 +25,16 @@ from starlette.routing import BaseRoute, Mount
 from wnb.api import docs, fhir, fhir_read, hl7, ingestion, observe, worklist
 from wnb.api.headers import SecurityHeaders
 from wnb.api.problems import install_handlers
-from wnb.audit_checkpoints import CheckpointWriter, load_private_key
-from wnb.calendar import is_working_day
-from wnb.feeds import FeedWatch
+from wnb.core.calendar import is_working_day
+from wnb.core.policy import ENTRY_POINTS, Action
 from wnb.notify import SmtpSettings
-from wnb.policy import ENTRY_POINTS, Action
-from wnb.scheduler import Scheduler
+from wnb.notify.webhook import WebhookSettings
 from wnb.service import Service
+from wnb.service.audit_checkpoints import CheckpointWriter, load_private_key
+from wnb.service.feeds import FeedWatch
+from wnb.service.scheduler import Scheduler
 from wnb.settings import DEFAULT_SESSION_SECRET, Settings, load_settings, refuse_unsafe_production
-from wnb.signin import Limits
-from wnb.webhook import WebhookSettings
+from wnb.store.signin import Limits
 
 log = structlog.get_logger("wnb.api")
 
@@ -51,7 +51,7 @@ def create_app(
 
     `settings` (default: from the environment) give SMTP when `smtp` is not given, the webhook, the feed
     windows and whether /docs is open. Refuses to build if any route but the anonymous ones lacks a role check.
-    With `mllp` (host, port) an HL7 MLLP listener runs beside the API, on the same event loop (wnb.mllp).
+    With `mllp` (host, port) an HL7 MLLP listener runs beside the API, on the same event loop (wnb.ingest.mllp).
     """
     settings = settings or load_settings()
     if smtp is None and settings.smtp_host:
@@ -79,8 +79,8 @@ def create_app(
         is_working_day(datetime.now(UTC).date())  # load the bank holidays now, not in the first request
         listener = None
         if mllp is not None:
-            from wnb.mllp import Listener
-            from wnb.mllp_peers import Peers, startup_warning
+            from wnb.ingest.mllp import Listener
+            from wnb.ingest.mllp_peers import Peers, startup_warning
 
             if warning := startup_warning(settings):
                 log.warning("mllp_peers_missing", advice=warning)
@@ -156,7 +156,7 @@ def create_app(
 
 
 def entry_points(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, BaseRoute]]:
-    """Every route as `METHOD /path` (the key of wnb.policy.ENTRY_POINTS) with the route itself.
+    """Every route as `METHOD /path` (the key of wnb.core.policy.ENTRY_POINTS) with the route itself.
 
     Walks included routers (recent FastAPI keeps their routes out of `app.routes`) and the pages' sub-app.
     """
@@ -188,10 +188,12 @@ def _checkpoint_writer(service: Service, settings: Settings) -> CheckpointWriter
 
 
 def _check_every_route_guarded(app: FastAPI) -> None:
-    """Refuse to build unless every route is in wnb.policy.ENTRY_POINTS and checks the action it names there."""
+    """Refuse to build unless every route is in wnb.core.policy.ENTRY_POINTS and checks the action it names there."""
     for key, route in entry_points(app.routes):
         if key not in ENTRY_POINTS:
-            raise RuntimeError(f"route {key} is not in wnb.policy.ENTRY_POINTS: add it with the action it performs")
+            raise RuntimeError(
+                f"route {key} is not in wnb.core.policy.ENTRY_POINTS: add it with the action it performs"
+            )
         actions = ENTRY_POINTS[key]
         if actions is not None and not _guards(route) & set(actions):
             raise RuntimeError(f"route {key} has no policy check for {actions[0].value} (wnb.api.auth.require)")

@@ -1,5 +1,5 @@
 """Who is calling (ARCHITECTURE.md §8): API keys for systems, HTTP Basic for people; each route's action is
-checked against wnb.policy (403 when the caller's role may not)."""
+checked against wnb.core.policy (403 when the caller's role may not)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBasicCredentials
 
-from wnb import policy
-from wnb.accounts import Principal, client_for_key
 from wnb.api.problems import Problem
-from wnb.errors import Forbidden
-from wnb.policy import Action
-from wnb.signin import TooManyFailures, check_password
+from wnb.core import policy
+from wnb.core.errors import Forbidden
+from wnb.core.policy import Action
+from wnb.store.accounts import Principal, client_for_key
+from wnb.store.signin import TooManyFailures, check_password
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key of a client system")
 _basic = HTTPBasic(auto_error=False, description="User name and password of a person", realm="wnb")
@@ -38,7 +38,7 @@ async def authenticate(
     A key is looked up on the event loop when the database is a local SQLite file (one indexed read in WAL
     mode, which never waits for a writer: cheaper than a hop to a worker thread); on a networked database,
     and for a password (argon2 is slow on purpose), the work goes to a worker thread. Passwords are counted
-    against (user name, client address) like the pages' sign-in (wnb.signin): 429 while delayed or locked.
+    against (user name, client address) like the pages' sign-in (wnb.store.signin): 429 while delayed or locked.
     """
     db = request.app.state.service.db
     if key:

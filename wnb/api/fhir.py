@@ -1,6 +1,6 @@
 """FHIR ingestion: `POST /fhir/Appointment` and `POST /fhir` (a batch or transaction Bundle).
 
-Each Appointment is mapped to a canonical event (wnb.ingest.fhir), stored and evaluated before the answer.
+Each Appointment is mapped to a canonical event (wnb.fhir.appointments), stored and evaluated before the answer.
 Answers are FHIR: an OperationOutcome for one Appointment, a batch-response Bundle for a Bundle, with the
 HTTP status of each entry (201 accepted, 200 superseded, stale or duplicate, 422 rejected, 403 for an
 identifier system that is not one of the key's bound sources, matched exactly).
@@ -14,13 +14,14 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from wnb.accounts import Principal
 from wnb.api.auth import Ingester
 from wnb.api.ingestion import MAX_BATCH, _body_text, _decode, _origin, _read_body
 from wnb.api.problems import PROBLEM_RESPONSES
-from wnb.errors import InvalidEvent, NotBound, StaleEvent
-from wnb.ingest.fhir import resources_of, to_item
-from wnb.service import RawItem, Service
+from wnb.core.errors import InvalidEvent, NotBound, StaleEvent
+from wnb.core.items import RawItem
+from wnb.fhir.appointments import resources_of, to_item
+from wnb.service import Service
+from wnb.store.accounts import Principal
 
 router = APIRouter(prefix="/fhir", responses=PROBLEM_RESPONSES, tags=["FHIR"])
 FHIR_JSON = "application/fhir+json"

@@ -17,16 +17,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from wnb import fhir_out
-from wnb.accounts import Principal
 from wnb.api.auth import AuditReader, Reader
 from wnb.api.problems import PROBLEM_RESPONSES
-from wnb.audit import AuditLog
-from wnb.domain import FlagStatus, TaskStatus
-from wnb.ingest.fhir import NHS_NUMBER_SYSTEM
-from wnb.nhs import nhs_number_problem, normalise_nhs_number
+from wnb.core.domain import FlagStatus, TaskStatus
+from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
+from wnb.fhir import resources as fhir_resources
+from wnb.fhir.appointments import NHS_NUMBER_SYSTEM
 from wnb.service import Service
 from wnb.store import fhir_rows
+from wnb.store.accounts import Principal
+from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 
 router = APIRouter(prefix="/fhir", responses=PROBLEM_RESPONSES, tags=["FHIR"])
@@ -129,7 +129,7 @@ def _search_items(request: Request, principal: Principal, kind: str) -> JSONResp
         _check_known(request, patient_names | _PAGING | {"status", "code", "_revinclude"})
         nhs_number = _patient(request, patient_names)
         statuses = {s.value for s in (FlagStatus if kind == "flag" else TaskStatus)}
-        code_system = fhir_out.FLAG_CODE if kind == "flag" else fhir_out.TASK_CODE
+        code_system = fhir_resources.FLAG_CODE if kind == "flag" else fhir_resources.TASK_CODE
         count, offset = _page(request)
         revinclude = _one(request, "_revinclude")
         if revinclude not in (None, "Provenance:target"):
@@ -145,13 +145,13 @@ def _search_items(request: Request, principal: Principal, kind: str) -> JSONResp
         return _outcome(error)
     with service.db.connect() as connection:
         total, rows = fhir_rows.items(connection, kind, search)
-    build = fhir_out.flag_resource if kind == "flag" else fhir_out.task_resource
+    build = fhir_resources.flag_resource if kind == "flag" else fhir_resources.task_resource
     resources = [build(row) for row in rows]
     if revinclude:
-        resources += [fhir_out.provenance_resource(kind, row) for row in rows]
+        resources += [fhir_resources.provenance_resource(kind, row) for row in rows]
     if nhs_number:
         _audit_read(service, principal, nhs_number, f"fhir-{kind}")
-    bundle = fhir_out.searchset(resources, total, *_links(request, total, count, offset))
+    bundle = fhir_resources.searchset(resources, total, *_links(request, total, count, offset))
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 
@@ -234,7 +234,7 @@ def search_audit_events(request: Request, principal: AuditReader) -> JSONRespons
         count, offset = _page(request)
         search = fhir_rows.Search(
             nhs_number=_patient(request, names),
-            codes=_tokens(request, "type", fhir_out.AUDIT_ACTION),
+            codes=_tokens(request, "type", fhir_resources.AUDIT_ACTION),
             count=count,
             offset=offset,
             since=since,
@@ -244,7 +244,7 @@ def search_audit_events(request: Request, principal: AuditReader) -> JSONRespons
         return _outcome(error)
     with service.db.connect() as connection:
         total, records = fhir_rows.audit_records(connection, search)
-    resources: list[dict[str, Any]] = [fhir_out.audit_event_resource(record) for record in records]
+    resources: list[dict[str, Any]] = [fhir_resources.audit_event_resource(record) for record in records]
     return JSONResponse(
-        fhir_out.searchset(resources, total, *_links(request, total, count, offset)), media_type=FHIR_JSON
+        fhir_resources.searchset(resources, total, *_links(request, total, count, offset)), media_type=FHIR_JSON
     )

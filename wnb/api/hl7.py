@@ -12,8 +12,8 @@ from fastapi.concurrency import run_in_threadpool
 from wnb.api.auth import Ingester
 from wnb.api.ingestion import _origin, _read_body
 from wnb.api.problems import PROBLEM_RESPONSES
-from wnb.errors import NotBound
-from wnb.mllp import handle_message
+from wnb.core.errors import NotBound
+from wnb.ingest.mllp import handle_message
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES, tags=["HL7"])
 HL7_MEDIA = "application/hl7-v2"

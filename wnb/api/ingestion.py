@@ -13,15 +13,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from wnb import limits
-from wnb.accounts import Principal
 from wnb.api import idempotency
 from wnb.api.auth import ContextWriter, Ingester
 from wnb.api.problems import PROBLEM_RESPONSES, Problem
-from wnb.domain import AttendanceEvent, PersonContext
-from wnb.errors import InvalidEvent, NotBound
-from wnb.nhs import nhs_number_problem, normalise_nhs_number
-from wnb.service import RawItem, Service, check_context
+from wnb.core import limits
+from wnb.core.domain import AttendanceEvent, PersonContext
+from wnb.core.errors import InvalidEvent, NotBound
+from wnb.core.items import RawItem, check_context
+from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
+from wnb.service import Service
+from wnb.store.accounts import Principal
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH = 1000

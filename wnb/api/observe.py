@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wnb import inbox, metrics, notify
+from wnb import metrics, notify
 from wnb.api.auth import MetricsReader
+from wnb.ingest import inbox
 
 log = structlog.get_logger("wnb.api")
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
-from wnb.errors import Forbidden, InvalidAction, InvalidEvent, NotBound, NotFound, WnbError
+from wnb.core.errors import Forbidden, InvalidAction, InvalidEvent, NotBound, NotFound, WnbError
 from wnb.store.concurrency import DatabaseUnavailable, is_connection_loss
 
 _STATUS_WORDS = {

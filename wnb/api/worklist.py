@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from wnb.api.auth import FlagResolver, Reader, TaskActor
 from wnb.api.problems import PROBLEM_RESPONSES
-from wnb.audit import AuditLog
-from wnb.domain import Role, TaskStatus
-from wnb.nhs import nhs_number_problem, normalise_nhs_number
+from wnb.core.domain import Role, TaskStatus
+from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.service import Service
 from wnb.store import listing, repo
+from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
@@ -191,7 +191,7 @@ def _flag(service: Service, flag_id: int) -> Flag:
 @router.post("/tasks/{task_id}/{action}", summary="Acknowledge, complete or cancel a task")
 def act_on_task(task_id: str, action: TaskAction, request: Request, principal: TaskActor, body: NoteBody) -> Task:
     service: Service = request.app.state.service
-    row = service.act_on_task(task_id, action.value, principal, body.note)  # the task's owners: wnb.policy
+    row = service.act_on_task(task_id, action.value, principal, body.note)  # the task's owners: wnb.core.policy
     return _task(service, row.id)
 
 

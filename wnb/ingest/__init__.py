@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from wnb.errors import WnbError
+from wnb.core.errors import WnbError
+from wnb.core.items import RawItem
+from wnb.fhir import appointments
 from wnb.ingest import csv as csv_format
-from wnb.ingest import fhir, hl7, ndjson
-from wnb.service import RawItem
+from wnb.ingest import hl7, ndjson
 
-READERS = {"ndjson": ndjson.read, "csv": csv_format.read, "fhir": fhir.read, "hl7": hl7.read}
+READERS = {"ndjson": ndjson.read, "csv": csv_format.read, "fhir": appointments.read, "hl7": hl7.read}
 
 
 def detect_format(path: Path) -> str:

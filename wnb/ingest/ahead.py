@@ -3,7 +3,7 @@
 Checking a line (its JSON, then the canonical event's model, then the fields' JSON text for the store) is
 pure work, about a fifth of what ingesting the line costs, and needs no database. On a machine with two
 cores another process can do it while this one evaluates and writes. That process reads the file with
-`read_file`, checks each item with `wnb.service.check` and sends the checked items back in order, pickled in
+`read_file`, checks each item with `wnb.core.items.check` and sends the checked items back in order, pickled in
 batches through a pipe; it runs ahead only as far as the pipe's buffer and one batch, so memory does not grow
 with the file.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from wnb import pipes
-from wnb.errors import WnbError
+from wnb.core.errors import WnbError
+from wnb.core.items import CheckedItem, RawItem, check
 from wnb.ingest import file_format, read_file
-from wnb.service import CheckedItem, RawItem, check
 
 # Smaller files are checked in this process: starting the reader process (a Python interpreter importing wnb)
 # costs about a second of the other core, more than checking a few thousand lines.

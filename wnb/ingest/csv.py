@@ -1,6 +1,6 @@
 """CSV with a header row naming canonical event fields; empty cells are absent values.
 
-A row the csv module cannot read (a field longer than its limit, wnb.limits.CSV_FIELD_LIMIT) or that is
+A row the csv module cannot read (a field longer than its limit, wnb.core.limits.CSV_FIELD_LIMIT) or that is
 not UTF-8 is that row's reject, kept byte for byte from the lines it spans; the rows after it are read.
 """
 
@@ -11,9 +11,9 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-from wnb import limits
-from wnb.errors import InvalidEvent
-from wnb.service import RawItem
+from wnb.core import limits
+from wnb.core.errors import InvalidEvent
+from wnb.core.items import RawItem
 
 
 def _text(values: list[str]) -> str:

@@ -33,11 +33,11 @@ import hl7.containers
 import hl7.util
 from hl7.datatypes import parse_datetime
 
-from wnb import limits
-from wnb.calendar import LONDON
-from wnb.domain import AttendanceEvent
-from wnb.errors import InvalidEvent
-from wnb.service import RawItem
+from wnb.core import limits
+from wnb.core.calendar import LONDON
+from wnb.core.domain import AttendanceEvent
+from wnb.core.errors import InvalidEvent
+from wnb.core.items import RawItem
 
 START_BLOCK, END_BLOCK = "\x0b", "\x1c"
 # python-hl7 logs the text of fields it cannot unescape (NHS numbers, names); wnb's logs carry ids only.

@@ -1,6 +1,6 @@
 """NDJSON: one canonical event (or context record) per line; blank lines are skipped.
 
-A line that is not UTF-8, not JSON, too deep or holding too long an integer (wnb.limits) is that line's
+A line that is not UTF-8, not JSON, too deep or holding too long an integer (wnb.core.limits) is that line's
 reject, kept byte for byte; the lines after it are read as usual.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from wnb import limits
-from wnb.errors import InvalidEvent
-from wnb.service import RawItem
+from wnb.core import limits
+from wnb.core.errors import InvalidEvent
+from wnb.core.items import RawItem
 
 _BOM = b"\xef\xbb\xbf"
 

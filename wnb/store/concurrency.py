@@ -2,7 +2,7 @@
 
 On PostgreSQL a transaction that evaluates a person first takes a transaction-scoped advisory lock on the
 person's NHS number (different people never wait for each other), the audit chain's head row is locked
-only from when a transaction chains its records, just before it commits (wnb/audit.py), sweeps take a
+only from when a transaction chains its records, just before it commits (wnb/store/audit.py), sweeps take a
 try-lock so only one replica sweeps at a time and hold the evaluation gate exclusively while they judge
 deadlines and escalate, an inbox file is read by the holder of its lock, and a transaction that loses a
 race (unique violation, deadlock, serialization failure) is run again from the start, when it sees the
@@ -24,7 +24,7 @@ from psycopg import errors as pg_errors
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from wnb.errors import WnbError
+from wnb.core.errors import WnbError
 
 log = structlog.get_logger("wnb.store")
 T = TypeVar("T")

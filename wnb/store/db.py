@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from wnb.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 if TYPE_CHECKING:
-    from wnb.audit_keys import AuditKeys
+    from wnb.store.audit_keys import AuditKeys
 
 DEFAULT_URL = "sqlite:///wnb.db"
 log = structlog.get_logger("wnb.store")
@@ -116,9 +116,9 @@ def open_database(url: str | None = None, create: bool = True, audit_keys: Audit
     Its connections write and verify the audit log with `audit_keys` (default: WNB_AUDIT_KEY's); in
     production, without that key, nothing is opened: every command would write or verify the log blind.
     """
-    from wnb.audit_keys import AuditKeys, bind
-    from wnb.errors import WnbError
+    from wnb.core.errors import WnbError
     from wnb.settings import AUDIT_KEY_MISSING, load_settings
+    from wnb.store.audit_keys import AuditKeys, bind
 
     settings = load_settings()
     if audit_keys is None and settings.is_production and settings.audit_key is None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from wnb.errors import NotFound
+from wnb.core.errors import NotFound
 from wnb.store import repo
 from wnb.store.tables import OutboxRow
 
@@ -104,7 +104,7 @@ def rejects(connection: Connection, include_handled: bool = False) -> list[dict[
             "field": row.field,
             "reason": row.reason,
             "raw": row.raw,
-            "raw_encoding": row.raw_encoding,  # text, or base64 of the bytes received (wnb.limits.storable_raw)
+            "raw_encoding": row.raw_encoding,  # text, or base64 of the bytes received (wnb.core.limits.storable_raw)
         }
         for row in connection.execute(query)
     ]

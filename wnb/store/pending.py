@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from wnb.audit import AuditRef
+from wnb.store.audit import AuditRef
 from wnb.store.sql import Sql
 
 _RESERVE = 256  # ids drawn at a time

@@ -13,8 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from wnb.domain import Appointment, PersonContext
-from wnb.nhs import Attendance
+from wnb.core.domain import Appointment, PersonContext
+from wnb.core.nhs import Attendance
 from wnb.store import repo
 
 

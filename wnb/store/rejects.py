@@ -61,7 +61,8 @@ def keep(
 ) -> Kept:
     """Queue the refused row, or count it again on the reject it already has (in the caller's transaction).
 
-    Every text must be storable (wnb.limits: no U+0000, valid Unicode); `raw` as wnb.limits.storable_raw gives it.
+    Every text must be storable (wnb.core.limits: no U+0000, valid Unicode);
+    `raw` as wnb.core.limits.storable_raw gives it.
     """
     values = {
         "fingerprint": fingerprint(origin, source, raw),

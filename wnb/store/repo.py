@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from wnb.domain import Appointment, EventState, PersonContext, TaskStatus
-from wnb.nhs import Attendance, Outcome, Priority
+from wnb.core.domain import Appointment, EventState, PersonContext, TaskStatus
+from wnb.core.nhs import Attendance, Outcome, Priority
+from wnb.core.supersede import Stored
 from wnb.store.sql import Record, Sql
 from wnb.store.tables import (
     EventRow,
@@ -24,7 +25,6 @@ from wnb.store.tables import (
     TaskHistoryRow,
     TaskRow,
 )
-from wnb.supersede import Stored
 
 events = EventRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__
 contexts = PersonContextRow.__table__  # type: ignore[attr-defined]

@@ -197,7 +197,7 @@ class Sql:
 
         COPY streams the rows in one statement, in about half the time of an executemany of INSERTs (measured on
         an ingestion chunk's 1,650 audit records): the audit log writes its records, and PendingRows the links,
-        while the transaction holds the chain's head (wnb/audit.py).
+        while the transaction holds the chain's head (wnb/store/audit.py).
         """
         if self.sqlite:
             self.insert_many(table, rows)

@@ -208,7 +208,7 @@ class RejectRow(SQLModel, table=True):
     field: str | None = None
     reason: str = Field(sa_column=Column(Text(), nullable=False))
     raw: str = Field(sa_column=Column(Text(), nullable=False))
-    # `text`: raw as received; `base64`: the bytes received (U+0000 or not UTF-8), see wnb.limits.storable_raw
+    # `text`: raw as received; `base64`: the bytes received (U+0000 or not UTF-8), see wnb.core.limits.storable_raw
     raw_encoding: str = Field(default="text", sa_column_kwargs={"server_default": "text"})
     handled_at: datetime | None = _utc()
     handled_by: str | None = None

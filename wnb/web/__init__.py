@@ -17,11 +17,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Route
 
 from wnb.api.auth import client_address
-from wnb.audit import AuditLog
-from wnb.errors import Forbidden, InvalidAction, NotFound, WnbError
+from wnb.core.errors import Forbidden, InvalidAction, NotFound, WnbError
 from wnb.service import Service
-from wnb.signin import Limits, TooManyFailures, check_password
+from wnb.store.audit import AuditLog
 from wnb.store.db import writing
+from wnb.store.signin import Limits, TooManyFailures, check_password
 from wnb.web import child, governance, password, quality, worklist
 from wnb.web.render import PREFIX, home_for, render
 from wnb.web.session import (
@@ -128,7 +128,7 @@ def create_web(
 
     async def on_wnb_error(request: Request, error: Exception) -> Response:
         status = 404 if isinstance(error, NotFound) else 409 if isinstance(error, InvalidAction) else 400
-        if isinstance(error, Forbidden):  # wnb.policy refused: say why, and who may
+        if isinstance(error, Forbidden):  # wnb.core.policy refused: say why, and who may
             status = 403
         return render(request, "error.html", status_code=status, message=str(error))
 

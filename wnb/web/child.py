@@ -9,12 +9,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
-from wnb.audit import AuditLog
-from wnb.effects import parse_ref
-from wnb.nhs import nhs_number_problem, normalise_nhs_number
-from wnb.policy import Action
+from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
+from wnb.core.policy import Action
 from wnb.service import Service
+from wnb.service.effects import parse_ref
 from wnb.store import listing, repo
+from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, age_in_words, flash, render
 from wnb.web.session import ChildReader, CsrfChecked, FlagResolver, may

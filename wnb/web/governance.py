@@ -10,17 +10,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import String, cast, func, select
 
-from wnb import audit
-from wnb.calendar import london_date
-from wnb.csv_export import csv_text
-from wnb.display import due_in_words
-from wnb.effects import parse_ref
-from wnb.errors import WnbError
-from wnb.explain import explain_item
-from wnb.ruleset import load_ruleset
+from wnb.core.calendar import london_date
+from wnb.core.csv_cells import csv_text
+from wnb.core.errors import WnbError
+from wnb.core.ruleset import load_ruleset
+from wnb.core.wording import due_in_words
 from wnb.service import Service
-from wnb.simulate import Simulation, period_of, simulate
-from wnb.store import repo
+from wnb.service.effects import parse_ref
+from wnb.service.explain import explain_item
+from wnb.service.simulate import Simulation, period_of, simulate
+from wnb.store import audit, repo
 from wnb.store.db import writing
 from wnb.web.charts import bar_chart
 from wnb.web.render import render
@@ -84,7 +83,7 @@ def governance_csv(request: Request, principal: Governor, first: str = "", last:
         board = dashboard(connection, start, end, wnb.clock())
     name = f"wnb-governance-{start_day.isoformat()}-to-{end_day.isoformat()}.csv"
     return Response(
-        csv_text(board.csv_rows()),  # formula-like cells escaped (wnb/csv_export.py)
+        csv_text(board.csv_rows()),  # formula-like cells escaped (wnb/core/csv_cells.py)
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from wnb.accounts import MIN_PASSWORD_LENGTH, change_password
 from wnb.api.auth import client_address
-from wnb.errors import WnbError
-from wnb.signin import TooManyFailures, check_password
+from wnb.core.errors import WnbError
+from wnb.store.accounts import MIN_PASSWORD_LENGTH, change_password
+from wnb.store.signin import TooManyFailures, check_password
 from wnb.web.render import flash, home_for, render
 from wnb.web.session import AnyPerson, CsrfChecked, sign_in
 

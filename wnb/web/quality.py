@@ -9,12 +9,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Engine, select, update
 
-from wnb import policy
-from wnb.audit import AuditLog
-from wnb.errors import InvalidAction, NotFound
-from wnb.policy import Action, Principal
+from wnb.core import policy
+from wnb.core.errors import InvalidAction, NotFound
+from wnb.core.policy import Action, Principal
 from wnb.service import Service
 from wnb.store import listing, repo
+from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, flash, render
 from wnb.web.session import CsrfChecked, RejectsHandler, RejectsReader

@@ -10,11 +10,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from wnb.accounts import Principal
-from wnb.calendar import LONDON
-from wnb.display import local, local_short, plain_code
-from wnb.domain import Role
-from wnb.policy import Action, Kind, allows
+from wnb.core.calendar import LONDON
+from wnb.core.domain import Role
+from wnb.core.policy import Action, Kind, allows
+from wnb.core.wording import local, local_short, plain_code
+from wnb.store.accounts import Principal
 from wnb.web.session import csrf_token, may
 
 PREFIX = "/web"
@@ -38,7 +38,7 @@ TASK_WORDS = {
     "adult-wellbeing-review": "Review the adult's wellbeing",
     "discharge-review": "Review the discharge",
     "follow-up-check": "Check a follow-up appointment is booked",
-    # The admin's tasks about notifications (wnb/notify.py); the task's history says which and to whom.
+    # The admin's tasks about notifications (wnb/notify/__init__.py); the task's history says which and to whom.
     "notification-uncertain": "Ask the recipient whether a notification arrived (it may not have; not resent)",
     "notification-failed": "Pass on a notification that could not be delivered",
 }

@@ -10,9 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from wnb import audit
-from wnb.simulate import raised_items
-from wnb.store import repo
+from wnb.service.simulate import raised_items
+from wnb.store import audit, repo
 
 MAX_LISTED = 100
 

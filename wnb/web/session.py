@@ -1,7 +1,7 @@
 """Who is signed in to the pages: a session kept on the server, a CSRF token per session, and role checks.
 
 The cookie (Starlette's SessionMiddleware, signed with itsdangerous) holds the session's random token and
-the CSRF token; the session and the account are read again on every request (wnb.sessions), so signing out,
+the CSRF token; the session and the account are read again on every request (wnb.store.sessions), so signing out,
 a disabled account, a new password or a changed role count at once, and an old cookie replayed is nobody.
 """
 
@@ -15,11 +15,11 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 
-from wnb import policy
-from wnb.accounts import Principal
-from wnb.domain import Role
-from wnb.policy import Action
-from wnb.sessions import end_session, session_person, start_session
+from wnb.core import policy
+from wnb.core.domain import Role
+from wnb.core.policy import Action
+from wnb.store.accounts import Principal
+from wnb.store.sessions import end_session, session_person, start_session
 
 SESSION_HOURS = 10  # a ward shift; the cookie expires after it and the person signs in again
 
@@ -77,7 +77,7 @@ def sign_out(request: Request) -> None:
 
 
 def may(principal: Principal | None, action: Action) -> bool:
-    """Whether the person may do `action` (wnb.policy): what the menu and the buttons show."""
+    """Whether the person may do `action` (wnb.core.policy): what the menu and the buttons show."""
     return principal is not None and policy.allows(principal, action)
 
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
-from wnb.display import due_in_words
-from wnb.domain import Level, Role
-from wnb.errors import InvalidAction, NotFound
-from wnb.ruleset import Ruleset
+from wnb.core.domain import Level, Role
+from wnb.core.errors import InvalidAction, NotFound
+from wnb.core.ruleset import Ruleset
+from wnb.core.wording import due_in_words
 from wnb.service import Service
 from wnb.store import listing, repo
 from wnb.web.render import PREFIX, age_in_words, flash, render, task_words
@@ -133,7 +133,7 @@ def act(
     if action not in ACTIONS:
         flash(request, f"Unknown action {action!r}: use acknowledge or complete.", "error")
     else:
-        try:  # a task of a role not theirs is refused by the service (wnb.policy): the refusal page, 403
+        try:  # a task of a role not theirs is refused by the service (wnb.core.policy): the refusal page, 403
             row = wnb.act_on_task(task_id, action, principal, note.strip() or None)
             flash(request, f"Task T{row.id} ({task_words(row.code).lower()}) {ACTIONS[action]}.")
         except (InvalidAction, NotFound) as error:  # e.g. a colleague completed it a moment ago

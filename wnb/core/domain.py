@@ -1,0 +1,290 @@
+"""The values that flow through wnb: events, person context, appointments, decisions (frozen)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from wnb.core.calendar import london_date
+from wnb.core.errors import InvalidEvent
+from wnb.core.limits import year_problem
+from wnb.core.nhs import (
+    Attendance,
+    Outcome,
+    Priority,
+    nhs_number_problem,
+    normalise_nhs_number,
+    parse_attendance,
+    parse_outcome,
+    parse_priority,
+)
+
+
+class Level(StrEnum):
+    AMBER = "amber"
+    RED = "red"
+
+
+class FlagStatus(StrEnum):
+    """FHIR Flag.status values, so flags export directly."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+class TaskStatus(StrEnum):
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (TaskStatus.REQUESTED, TaskStatus.ACCEPTED)
+
+
+class Role(StrEnum):
+    CLINIC_SYSTEM = "clinic-system"
+    BOOKING_TEAM = "booking-team"
+    CLINICIAN = "clinician"
+    SAFEGUARDING_NURSE = "safeguarding-nurse"
+    NAMED_NURSE = "named-nurse"
+    SAFEGUARDING_LEAD = "safeguarding-lead"
+    GOVERNANCE = "governance"
+    ADMIN = "admin"
+
+
+class StatusKind(StrEnum):
+    CHILD_PROTECTION_PLAN = "child-protection-plan"
+    LOOKED_AFTER = "looked-after"
+    CHILD_IN_NEED = "child-in-need"
+    EARLY_HELP = "early-help"
+
+
+class EventState(StrEnum):
+    """What became of an accepted event (DOMAIN.md §6 Input)."""
+
+    CURRENT = "current"  # the appointment's outcome now
+    SUPERSEDED = "superseded"  # replaced by a later-recorded event for the same appointment
+    STALE = "stale"  # arrived with a recorded_at not later than the current one: never evaluated
+
+
+def _checked_nhs_number(value: object) -> str:
+    text = normalise_nhs_number(str(value)) if value is not None else ""
+    if problem := nhs_number_problem(text):
+        raise ValueError(problem)
+    return text
+
+
+# Ten digits passing Modulus 11 (DOMAIN.md §2.2); spaces on input are dropped.
+NhsNumber = Annotated[str, BeforeValidator(_checked_nhs_number)]
+
+
+_Dated = TypeVar("_Dated", bound=date | None)  # a datetime is a date
+
+
+def _in_years(value: _Dated, field: str) -> _Dated:
+    """A date within the years wnb accepts (wnb.core.limits); one far outside would overflow on conversion."""
+    if problem := year_problem(value):
+        raise InvalidEvent(field, problem)
+    return value
+
+
+def _to_utc(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None:
+        raise InvalidEvent(field, "a time needs a UTC offset, e.g. 2026-03-02T10:00:00+00:00")
+    return value.astimezone(UTC)
+
+
+class AttendanceEvent(BaseModel):
+    """One appointment outcome from a clinic system: the canonical event of ARCHITECTURE.md §5."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    source: str = Field(min_length=1, max_length=100)
+    event_id: str = Field(min_length=1, max_length=200)
+    nhs_number: NhsNumber
+    date_of_birth: date | None = None
+    service: str = Field(min_length=1, max_length=100)
+    appointment_id: str = Field(min_length=1, max_length=200)
+    appointment_at: datetime
+    attendance: Attendance
+    priority: Priority | None = None
+    outcome: Outcome | None = None
+    first_appointment: bool | None = None
+    recorded_at: datetime | None = None
+
+    @field_validator("attendance", mode="before")
+    @classmethod
+    def _attendance(cls, value: object) -> Attendance:
+        return parse_attendance(value)
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, value: object) -> Priority | None:
+        return None if value in (None, "") else parse_priority(value)
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _outcome(cls, value: object) -> Outcome | None:
+        return None if value in (None, "") else parse_outcome(value)
+
+    @field_validator("date_of_birth", "recorded_at", "first_appointment", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("appointment_at", "recorded_at")
+    @classmethod
+    def _aware(cls, value: datetime | None, info: Any) -> datetime | None:
+        return None if value is None else _to_utc(_in_years(value, info.field_name), info.field_name)
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _born_in_years(cls, value: date | None, info: Any) -> date | None:
+        return _in_years(value, info.field_name)
+
+    @model_validator(mode="after")
+    def _not_before_birth(self) -> AttendanceEvent:
+        if self.date_of_birth and london_date(self.appointment_at) < self.date_of_birth:
+            raise InvalidEvent("appointment_at", "the appointment is dated before the date of birth")
+        return self
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> AttendanceEvent:
+        """Validate a raw row; any problem becomes one InvalidEvent naming the first bad field."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            raise invalid_event_from(error) from None
+
+
+_EXAMPLE_TIME = "2026-03-02T10:00:00+00:00"
+
+
+def invalid_event_from(error: ValidationError) -> InvalidEvent:
+    """The first problem of a pydantic error as an InvalidEvent that names its field."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "event"
+    message = str(first["msg"])
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    if first["type"].startswith(("datetime_", "date_")):
+        kind, example = ("date", "2026-03-02") if first["type"].startswith("date_") else ("date-time", _EXAMPLE_TIME)
+        message = f"{first['input']!r} is not an ISO-8601 {kind} (e.g. {example})"
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, InvalidEvent):
+        return InvalidEvent(cause.field if field == "event" else field, cause.reason)
+    message = message.removeprefix("Value error, ")
+    return InvalidEvent(field, message)
+
+
+class SafeguardingStatus(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: StatusKind
+    start: date
+    end: date | None = None
+
+
+class PersonContext(BaseModel):
+    """A person's safeguarding context from the local child register (DOMAIN.md §2.3)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    nhs_number: NhsNumber
+    date_of_birth: date | None = None
+    statuses: tuple[SafeguardingStatus, ...] = ()
+    complex_health_needs: bool = False
+    care_and_support_needs: bool = False
+    contacts: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> PersonContext:
+        """Validate a context record; any problem becomes one InvalidEvent naming the first bad field.
+
+        Its dates must lie within the years wnb accepts (checked here, not on the model: a record stored
+        before that limit still loads).
+        """
+        try:
+            context = cls.model_validate(raw)
+        except ValidationError as error:
+            raise invalid_event_from(error) from None
+        _in_years(context.date_of_birth, "date_of_birth")
+        for index, status in enumerate(context.statuses):
+            _in_years(status.start, f"statuses.{index}.start")
+            _in_years(status.end, f"statuses.{index}.end")
+        return context
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Appointment:
+    """An appointment as it stands: the outcome of its current event (history for facts).
+
+    A dataclass: built from events already validated, many times per evaluation.
+    """
+
+    source: str
+    appointment_id: str
+    service: str
+    appointment_at: datetime
+    attendance: Attendance
+    priority: Priority | None = None
+    outcome: Outcome | None = None
+    recorded_at: datetime
+    event_pk: int = 0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.appointment_id)
+
+
+@dataclass(frozen=True, slots=True)
+class FlagDecision:
+    code: str
+    level: Level
+    rule_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDecision:
+    code: str
+    service: str
+    owner_role: Role
+    due_at: datetime
+    rule_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one evaluation asks for: the fired rules, and the flags and tasks they combine into.
+
+    Dataclasses, not pydantic models: made on every evaluation and never crossing a boundary unchecked.
+    """
+
+    fired: tuple[str, ...]
+    flags: tuple[FlagDecision, ...] = ()
+    tasks: tuple[TaskDecision, ...] = ()
+
+    def asked_for(self) -> dict[str, Any]:
+        """The flags and tasks asked for, as plain values for the audit log."""
+        return {
+            "flags": [{"code": f.code, "level": f.level.value, "rule_ids": list(f.rule_ids)} for f in self.flags],
+            "tasks": [
+                {
+                    "code": t.code,
+                    "service": t.service,
+                    "owner_role": t.owner_role.value,
+                    "due_at": t.due_at.isoformat(),
+                    "rule_ids": list(t.rule_ids),
+                }
+                for t in self.tasks
+            ],
+        }

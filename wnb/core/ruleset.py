@@ -1,0 +1,373 @@
+"""Load, validate, version and compile rule files (YAML a safeguarding lead can read).
+
+A ruleset directory holds `ruleset.yaml` (parameters, counts, calendar, escalation) and one file per rule.
+Validation errors name the file, the rule id and the field. The version is the SHA-256 of the content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from wnb.core.calendar import DueRule
+from wnb.core.domain import Level, Role
+from wnb.core.errors import RulesetError
+
+# What a rule's `trigger:` means, and the boolean fact of the fact document it tests.
+TRIGGERS = {
+    "missed-appointment": "trigger_missed_appointment",
+    "patient-cancellation": "trigger_patient_cancellation",
+    "discharge": "trigger_discharge",
+    "follow-up-deadline": "trigger_follow_up_deadline",
+}
+
+# The id of the one fact document of an evaluation, and the catch-all rule every document matches.
+FACTS_ID = "facts"
+ALWAYS_RULE = "wnb-always"
+
+# Every fact a rule may test, with its type (DOMAIN.md §3). Count facts are declared in ruleset.yaml.
+BUILTIN_FACTS: dict[str, type] = {
+    **{fact: bool for fact in TRIGGERS.values()},
+    "attendance": str,
+    "priority": str,  # "none" when the feed gave none
+    "outcome": str,  # "none" when the feed gave none
+    "service": str,
+    "first_appointment": bool,
+    "age_known": bool,  # false when neither the event nor the context gives a date of birth
+    "age_years": int,
+    "age_months": int,
+    "is_child": bool,
+    "label": str,  # was-not-brought | did-not-attend | adult-not-brought
+    "never_seen_in_service": bool,
+    "safeguarding_plan": bool,
+    "lead_professional_status": bool,
+    "complex_health_needs": bool,
+    "care_and_support_needs": bool,
+    "unreviewed_miss_in_service": bool,
+    "later_appointment_in_service": bool,
+    "discharged_in_service": bool,
+}
+# The facts that need a date of birth. With an unknown age they are absent from the document (never 0 or
+# false), so that no condition on them holds, in the matcher (a missing field never matches) as in the
+# interpreter; a rule reaches a person of unknown age only through `age_known: false` (DOMAIN.md §6).
+AGE_FACTS = ("age_years", "age_months", "is_child", "label")
+
+# Operators in words, with their symbol (for explanations) and their durable-rules operator.
+OPERATORS = {
+    "is": ("=", None),
+    "is_not": ("≠", "$neq"),
+    "at_least": ("≥", "$gte"),
+    "at_most": ("≤", "$lte"),
+    "more_than": (">", "$gt"),
+    "less_than": ("<", "$lt"),
+    "one_of": ("in", None),
+}
+_NUMERIC_OPERATORS = {"at_least", "at_most", "more_than", "less_than"}
+# durable-rules hangs registering 512 or more rules that test one field with one operator.
+MAX_SAME_TEST = 500
+
+Scalar = bool | int | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(_Strict):
+    """One test of one fact, e.g. `{fact: missed_in_service_365d, at_least: $repeat_misses}`."""
+
+    fact: str
+    is_: Scalar | None = Field(None, alias="is")
+    is_not: Scalar | None = None
+    at_least: int | str | None = None
+    at_most: int | str | None = None
+    more_than: int | str | None = None
+    less_than: int | str | None = None
+    one_of: tuple[Scalar, ...] | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Condition:
+        given = [op for op in OPERATORS if self.raw_value(op) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {', '.join(OPERATORS)} (found {len(given)})")
+        return self
+
+    def raw_value(self, op: str) -> Any:
+        return getattr(self, "is_" if op == "is" else op)
+
+    @property
+    def operator(self) -> str:
+        return next(op for op in OPERATORS if self.raw_value(op) is not None)
+
+
+class AnyOf(_Strict):
+    any: tuple[ConditionNode, ...] = Field(min_length=1)
+
+
+class AllOf(_Strict):
+    all: tuple[ConditionNode, ...] = Field(min_length=1)
+
+
+ConditionNode = Annotated[Condition | AnyOf | AllOf, Field(union_mode="left_to_right")]
+AnyOf.model_rebuild()
+AllOf.model_rebuild()
+
+
+class FlagSpec(_Strict):
+    code: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    level: Level
+
+
+class TaskSpec(_Strict):
+    code: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    owner: Role
+    due: str
+
+    @field_validator("due")
+    @classmethod
+    def _due(cls, value: str) -> str:
+        DueRule.parse(value)
+        return value
+
+    @property
+    def due_rule(self) -> DueRule:
+        return DueRule.parse(self.due)
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9]*-[0-9A-Za-z-]+$")
+    title: str
+    trigger: Literal["missed-appointment", "patient-cancellation", "discharge", "follow-up-deadline"]
+    when: tuple[ConditionNode, ...] = ()
+    flag: FlagSpec | None = None
+    tasks: tuple[TaskSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Rule:
+        if self.flag is None and not self.tasks:
+            raise ValueError("a rule must raise a flag, ask for tasks, or both")
+        return self
+
+
+class CountSpec(_Strict):
+    count: Literal["missed", "patient-cancellation"]
+    services: Literal["this", "all"]
+    window_days: int = Field(gt=0)
+
+
+class DischargeReview(_Strict):
+    window_days: int = Field(gt=0)
+    review_task: str
+
+
+class FollowUp(_Strict):
+    deadline_working_days: int = Field(gt=0)
+
+
+class Escalation(_Strict):
+    delay_working_days: int = Field(ge=1)
+    chains: dict[Role, tuple[Role, ...]]
+
+
+class CalendarSettings(_Strict):
+    working_day_ends: time
+
+
+class Settings(_Strict):
+    """The content of ruleset.yaml."""
+
+    name: str
+    parameters: dict[str, int | str | bool] = {}
+    calendar: CalendarSettings
+    counts: dict[str, CountSpec]
+    discharge_review: DischargeReview
+    follow_up: FollowUp
+    escalation: Escalation
+
+
+class Ruleset(BaseModel):
+    """A validated ruleset: its settings, its rules in file order, and its content version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    directory: str
+    version: str
+    settings: Settings
+    rules: tuple[Rule, ...]
+
+    @property
+    def short_version(self) -> str:
+        return self.version[:12]
+
+    @property
+    def fact_types(self) -> dict[str, type]:
+        return {**BUILTIN_FACTS, **{name: int for name in self.settings.counts}}
+
+    def param(self, name: str) -> Any:
+        return self.settings.parameters[name]
+
+    def rule(self, rule_id: str) -> Rule:
+        return next(rule for rule in self.rules if rule.id == rule_id)
+
+    def resolve(self, value: Any) -> Any:
+        """A literal, or the parameter a `$name` refers to."""
+        if isinstance(value, str) and value.startswith("$"):
+            return self.settings.parameters[value[1:]]
+        if isinstance(value, tuple):
+            return tuple(self.resolve(item) for item in value)
+        return value
+
+    def escalation_chain(self, first_owner: Role) -> tuple[Role, ...]:
+        """The roles a task first owned by `first_owner` moves through, starting with that role."""
+        return (first_owner, *self.settings.escalation.chains.get(first_owner, ()))
+
+
+def _location(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    return f"{field}: {first['msg']}"
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise RulesetError(f"{path}: not valid YAML: {error}") from None
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """The YAML files that make up a ruleset (scenario files are not part of it)."""
+    return sorted(p for p in directory.glob("*.yaml") if p.name != "ruleset.yaml")
+
+
+def content_version(directory: Path) -> str:
+    """SHA-256 over the names and bytes of every file of the ruleset."""
+    digest = hashlib.sha256()
+    for path in [directory / "ruleset.yaml", *rule_files(directory)]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def load_ruleset(directory: str | Path) -> Ruleset:
+    """Read and validate a ruleset directory; every problem is a RulesetError naming file, rule and field."""
+    directory = Path(directory)
+    settings_path = directory / "ruleset.yaml"
+    if not settings_path.is_file():
+        raise RulesetError(f"{directory}: no ruleset.yaml here; is this a ruleset directory?")
+    try:
+        settings = Settings.model_validate(_read_yaml(settings_path))
+    except ValidationError as error:
+        raise RulesetError(f"{settings_path}: {_location(error)}") from None
+    rules: list[Rule] = []
+    sources: dict[str, Path] = {}
+    for path in rule_files(directory):
+        raw = _read_yaml(path)
+        rule_id = raw.get("id", "?") if isinstance(raw, dict) else "?"
+        try:
+            rule = Rule.model_validate(raw)
+        except ValidationError as error:
+            raise RulesetError(f"{path}: rule {rule_id}: {_location(error)}") from None
+        if rule.id in sources:
+            raise RulesetError(f"{path}: rule {rule.id}: id already used in {sources[rule.id]}")
+        sources[rule.id] = path
+        rules.append(rule)
+    if not rules:
+        raise RulesetError(f"{directory}: no rule files (*.yaml beside ruleset.yaml)")
+    ruleset = Ruleset(
+        directory=str(directory), version=content_version(directory), settings=settings, rules=tuple(rules)
+    )
+    for rule in rules:
+        _check_rule(ruleset, rule, sources[rule.id])
+    _check_settings(ruleset, settings_path)
+    return ruleset
+
+
+def _check_rule(ruleset: Ruleset, rule: Rule, path: Path) -> None:
+    types = ruleset.fact_types
+    for index, condition in enumerate(_conditions(rule.when)):
+        where = f"{path}: rule {rule.id}: when condition {index + 1} ({condition.fact})"
+        if condition.fact not in types:
+            raise RulesetError(f"{where}: unknown fact; known facts are {', '.join(sorted(types))}")
+        op = condition.operator
+        raw = condition.raw_value(op)
+        values = raw if isinstance(raw, tuple) else (raw,)
+        for value in values:
+            if isinstance(value, str) and value.startswith("$") and value[1:] not in ruleset.settings.parameters:
+                raise RulesetError(f"{where}: {op}: unknown parameter {value}")
+            resolved = ruleset.resolve(value)
+            expected = types[condition.fact]
+            if op in _NUMERIC_OPERATORS and expected is not int:
+                raise RulesetError(f"{where}: {op} needs a number fact, {condition.fact} is {expected.__name__}")
+            if type(resolved) is not expected:
+                raise RulesetError(
+                    f"{where}: {op}: {resolved!r} is {type(resolved).__name__}, the fact is {expected.__name__}"
+                )
+
+
+def _check_settings(ruleset: Ruleset, path: Path) -> None:
+    review = ruleset.settings.discharge_review.review_task
+    task_codes = {task.code for rule in ruleset.rules for task in rule.tasks}
+    if review not in task_codes:
+        raise RulesetError(f"{path}: discharge_review.review_task: no rule asks for a task {review!r}")
+    tests = Counter(
+        (condition.fact, condition.operator) for rule in ruleset.rules for condition in _conditions(rule.when)
+    )
+    for (fact, op), count in tests.items():
+        if count > MAX_SAME_TEST:
+            raise RulesetError(
+                f"{path}: {count} rules test {fact} with {op}; the matcher supports at most {MAX_SAME_TEST}"
+            )
+
+
+def _conditions(nodes: tuple[Any, ...]) -> list[Condition]:
+    found: list[Condition] = []
+    for node in nodes:
+        if isinstance(node, Condition):
+            found.append(node)
+        else:
+            found.extend(_conditions(node.any if isinstance(node, AnyOf) else node.all))
+    return found
+
+
+# ---- compiling to durable-rules (single pattern over one fact document) ----
+
+
+def _compile_condition(ruleset: Ruleset, condition: Condition) -> dict[str, Any]:
+    op = condition.operator
+    value = ruleset.resolve(condition.raw_value(op))
+    if op == "one_of":
+        return {"$or": [{condition.fact: item} for item in value]}
+    durable_op = OPERATORS[op][1]
+    return {condition.fact: value} if durable_op is None else {durable_op: {condition.fact: value}}
+
+
+def _compile_node(ruleset: Ruleset, node: Any) -> dict[str, Any]:
+    if isinstance(node, Condition):
+        return _compile_condition(ruleset, node)
+    if isinstance(node, AnyOf):
+        return {"$or": [_compile_node(ruleset, child) for child in node.any]}
+    return {"$and": [_compile_node(ruleset, child) for child in node.all]}
+
+
+def compile_rules(ruleset: Ruleset) -> dict[str, dict[str, Any]]:
+    """The durable-rules definition: one single-pattern rule per rule, named by rule id, in file order."""
+    compiled: dict[str, dict[str, Any]] = {}
+    for priority, rule in enumerate(ruleset.rules, start=1):
+        tests = [{TRIGGERS[rule.trigger]: True}, *(_compile_node(ruleset, node) for node in rule.when)]
+        compiled[rule.id] = {"all": [{"m": {"$and": tests}}], "run": rule.id, "pri": priority}
+    # A document that no rule matches makes the engine raise, and deleting that session can then corrupt
+    # its heap; this lowest-priority rule matches every document so that never happens.
+    compiled[ALWAYS_RULE] = {
+        "all": [{"m": {"id": FACTS_ID}}],
+        "run": ALWAYS_RULE,
+        "pri": len(ruleset.rules) + 1,
+    }
+    return compiled

@@ -1,0 +1,424 @@
+"""Apply decisions to stored flags and tasks (DOMAIN.md §5.2–5.7), each change audited in the caller's
+transaction: raising, repeating, withdrawing, escalating, and the actions people take."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from wnb import metrics, notify
+from wnb.core import policy
+from wnb.core.calendar import next_escalation_due
+from wnb.core.domain import Decision, FlagStatus, Level, Role, TaskStatus
+from wnb.core.errors import InvalidAction, NotFound
+from wnb.core.policy import Principal
+from wnb.core.ruleset import Ruleset
+from wnb.store import repo
+from wnb.store.audit import AuditLog, AuditRef
+from wnb.store.items import ChunkItems
+from wnb.store.sql import Record
+
+
+def flag_ref(flag_id: int) -> str:
+    return f"F{flag_id}"
+
+
+def task_ref(task_id: int) -> str:
+    return f"T{task_id}"
+
+
+def parse_ref(text: str, prefix: str) -> int:
+    """`T12`, `t12` or `12` → 12 for prefix T."""
+    body = text.strip().upper().removeprefix(prefix)
+    if not (body.isascii() and body.isdigit() and len(body) <= 18):  # ASCII digits that fit a 64-bit id
+        raise NotFound(f"{text!r} is not a {'task' if prefix == 'T' else 'flag'} id (e.g. {prefix}12)")
+    return int(body)
+
+
+class Effects:
+    """Changes to flags and tasks at one instant by one actor, inside one transaction."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        audit: AuditLog,
+        ruleset: Ruleset,
+        at: datetime,
+        actor: str,
+        addresses: Mapping[str, tuple[str, ...]] | None = None,
+        items: ChunkItems | None = None,
+    ):
+        self.items = items  # ingestion: the chunk's flags, tasks and links, written at its end
+        self.addresses = addresses or {}
+        self.connection = connection
+        self.audit = audit
+        self.ruleset = ruleset
+        self.at = at
+        self.actor = actor
+        self.via: dict[str, str] = {}  # a person's action: how they came (`{"via": "cli"}`), kept in its audit record
+
+    def record(self, action: str, subject: list[str], payload: dict[str, Any]) -> AuditRef:
+        return self.audit.append(self.at, self.actor, action, subject, payload, self.ruleset.version)
+
+    def _insert(self, table: Any, values: dict[str, Any]) -> int:
+        return self.items.insert(table, values) if self.items else repo.insert_row(self.connection, table, values)
+
+    def _update(self, table: Any, pk: int, **values: Any) -> None:
+        if self.items:
+            self.items.update(table, pk, values)
+        else:
+            repo.update_row(self.connection, table, pk, **values)
+
+    def _link(
+        self,
+        kind: str,
+        item_id: int,
+        appointment: tuple[str, str],
+        event_pk: int,
+        seq: AuditRef,
+        new: bool = False,
+    ) -> None:
+        if not new and (
+            self.items.is_linked(kind, item_id, *appointment)
+            if self.items
+            else repo.is_linked(self.connection, kind, item_id, *appointment)
+        ):
+            return
+        link = {
+            "kind": kind,
+            "item_id": item_id,
+            "source": appointment[0],
+            "appointment_id": appointment[1],
+            "event_pk": event_pk,
+            "audit_seq": seq,  # the evaluation's number, given when the transaction's records are chained
+            "active": True,
+            "linked_at": self.at,
+        }
+        if self.items:
+            self.items.insert(repo.links, link)  # written with the number (wnb/store/pending.py)
+            return
+        # A sweep's link is written now, for what the sweep reads next, and given the number after the chain.
+        link_id = repo.insert_row(self.connection, repo.links, {**link, "audit_seq": 0})
+        self.audit.after_chain(lambda: repo.update_row(self.connection, repo.links, link_id, audit_seq=seq.seq))
+
+    def _history(self, task: dict[str, Any], action: str, note: str | None = None) -> None:
+        self._insert(
+            repo.task_history,
+            {
+                "task_id": task["id"],
+                "at": self.at,
+                "actor": self.actor,
+                "action": action,
+                "status": task["status"],
+                "owner_role": task["owner_role"],
+                "due_at": task["due_at"],
+                "escalation_level": task["escalation_level"],
+                "note": note,
+            },
+        )
+
+    def apply(
+        self,
+        decision: Decision,
+        nhs_number: str,
+        appointment: tuple[str, str],
+        event_pk: int,
+        evaluation_seq: AuditRef,
+    ) -> list[str]:
+        """Raise or repeat what the decision asks for; return a plain-words line per effect."""
+        said: list[str] = []
+        active: dict[str, Record] = {}
+        if decision.flags:
+            active = (
+                self.items.active_flags(nhs_number) if self.items else repo.active_flags(self.connection, nhs_number)
+            )
+        for wanted in decision.flags:
+            row = active.get(wanted.code)
+            if row is None:
+                flag_id = self._insert(
+                    repo.flags,
+                    {
+                        "nhs_number": nhs_number,
+                        "code": wanted.code,
+                        "level": wanted.level.value,
+                        "status": FlagStatus.ACTIVE.value,
+                        "rule_ids": list(wanted.rule_ids),
+                        "raised_at": self.at,
+                        "ruleset_version": self.ruleset.version,
+                    },
+                )
+                self.record(
+                    "flag_raised",
+                    [flag_ref(flag_id), nhs_number],
+                    {
+                        "code": wanted.code,
+                        "level": wanted.level,
+                        "rule_ids": wanted.rule_ids,
+                        "evaluation": evaluation_seq,
+                    },
+                )
+                said.append(f"raised flag {flag_ref(flag_id)} {wanted.code} ({wanted.level.value})")
+                metrics.count_raised("flag", wanted.rule_ids)
+                if wanted.level is Level.RED:
+                    self._notify(
+                        Role.SAFEGUARDING_NURSE.value,
+                        f"flag:{flag_id}:raised",
+                        f"wnb: red flag {flag_ref(flag_id)} {wanted.code}",
+                        f"A red flag {flag_ref(flag_id)} ({wanted.code}, rules {', '.join(wanted.rule_ids)}) "
+                        "was raised. Open wnb to see the child and act.",
+                    )
+                self._link("flag", flag_id, appointment, event_pk, evaluation_seq, new=True)
+            else:
+                flag_id = row.id
+                rule_ids = list(dict.fromkeys([*row.rule_ids, *wanted.rule_ids]))
+                if rule_ids != list(row.rule_ids):
+                    self._update(repo.flags, flag_id, rule_ids=rule_ids)
+                self.record(
+                    "flag_repeated",
+                    [flag_ref(flag_id), nhs_number],
+                    {
+                        "code": wanted.code,
+                        "rule_ids": wanted.rule_ids,
+                        "evaluation": evaluation_seq,
+                        "reason": "flag already active: event linked, no second flag",
+                    },
+                )
+                said.append(f"linked to active flag {flag_ref(flag_id)} {wanted.code}")
+                self._link("flag", flag_id, appointment, event_pk, evaluation_seq)
+        # The open task of each (service, code) asked for, as they stand before any of them is applied.
+        if self.items:
+            open_tasks = self.items.open_tasks(nhs_number, [(wanted.service, wanted.code) for wanted in decision.tasks])
+        else:
+            services = {wanted.service for wanted in decision.tasks}
+            open_tasks = {
+                key: row
+                for service in services
+                for key, row in repo.open_tasks(self.connection, nhs_number, service).items()
+            }
+        for wanted_task in decision.tasks:
+            row = open_tasks.get((wanted_task.service, wanted_task.code))
+            said.append(self._apply_task(wanted_task, row, nhs_number, appointment, event_pk, evaluation_seq))
+        return said
+
+    def _apply_task(
+        self,
+        wanted: Any,
+        row: Record | None,
+        nhs_number: str,
+        appointment: tuple[str, str],
+        event_pk: int,
+        seq: AuditRef,
+    ) -> str:
+        """Create the task, or repeat the open one (`row`): link, and move its due time only ever earlier."""
+        if row is None:
+            task = {
+                "nhs_number": nhs_number,
+                "service": wanted.service,
+                "code": wanted.code,
+                "owner_role": wanted.owner_role.value,
+                "first_owner_role": wanted.owner_role.value,
+                "status": TaskStatus.REQUESTED.value,
+                "due_at": wanted.due_at,
+                "escalation_level": 0,
+                "rule_ids": list(wanted.rule_ids),
+                "created_at": self.at,
+                "ruleset_version": self.ruleset.version,
+                "updated_at": self.at,
+            }
+            task["id"] = self._insert(repo.tasks, task)
+            self._history(task, "created")
+            self.record(
+                "task_created",
+                [task_ref(task["id"]), nhs_number],
+                {
+                    "code": wanted.code,
+                    "service": wanted.service,
+                    "owner_role": wanted.owner_role,
+                    "due_at": wanted.due_at,
+                    "rule_ids": wanted.rule_ids,
+                    "evaluation": seq,
+                },
+            )
+            self._link("task", task["id"], appointment, event_pk, seq, new=True)
+            metrics.count_raised("task", wanted.rule_ids)
+            return f"created task {task_ref(task['id'])} {wanted.code} for {wanted.owner_role.value}"
+        task = dict(row)
+        changes: dict[str, Any] = {}
+        rule_ids = list(dict.fromkeys([*task["rule_ids"], *wanted.rule_ids]))
+        if rule_ids != list(task["rule_ids"]):
+            changes["rule_ids"] = rule_ids
+        moved = wanted.due_at < task["due_at"]
+        if moved:
+            changes.update(due_at=wanted.due_at, updated_at=self.at)
+        if changes:
+            self._update(repo.tasks, task["id"], **changes)
+            task.update(changes)
+        if moved:
+            self._history(task, "due-moved-earlier", "a repeat asked for an earlier due time")
+        self.record(
+            "task_repeated",
+            [task_ref(task["id"]), nhs_number],
+            {
+                "code": wanted.code,
+                "rule_ids": wanted.rule_ids,
+                "evaluation": seq,
+                "due_at": task["due_at"],
+                "due_moved_earlier": moved,
+                "reason": "task already open: event linked, due time never moved later",
+            },
+        )
+        self._link("task", task["id"], appointment, event_pk, seq)
+        return f"linked to open task {task_ref(task['id'])} {wanted.code}" + (" (due earlier)" if moved else "")
+
+    def _notify(self, role: str, key: str, subject: str, body: str) -> None:
+        """Queue e-mail to the role's addresses in this transaction (delivered later from the outbox)."""
+        if self.addresses:
+            notify.enqueue(self.connection, self.addresses, role, key, subject, body, self.at)
+
+    def withdraw(self, appointment: tuple[str, str], reason: str) -> list[str]:
+        """The appointment no longer supports anything: unlink it; what it alone raised is withdrawn."""
+        said: list[str] = []
+        if self.items:
+            self.items.write_pending()  # what follows reads and changes the tables themselves
+        for link in repo.appointment_links(self.connection, *appointment):
+            repo.update_row(self.connection, repo.links, link.id, active=False)
+            if self.items:
+                self.items.unlinked(link.kind, link.item_id, link.source, link.appointment_id)
+            if repo.active_links(self.connection, link.kind, link.item_id):
+                continue
+            if link.kind == "flag":
+                flag = repo.flag_by_id(self.connection, link.item_id)
+                if flag is not None and flag.status == FlagStatus.ACTIVE.value:
+                    self._set_flag_status(flag, FlagStatus.ENTERED_IN_ERROR, reason)
+                    said.append(f"flag {flag_ref(flag.id)} {flag.code} entered-in-error")
+            else:
+                task = repo.task_by_id(self.connection, link.item_id)
+                if task is not None and task.status in repo.OPEN_STATUSES:
+                    self._set_task_status(task, TaskStatus.CANCELLED, "cancelled", reason)
+                    said.append(f"task {task_ref(task.id)} {task.code} cancelled")
+        return said
+
+    def _set_flag_status(self, flag: Record, status: FlagStatus, reason: str) -> None:
+        repo.update_row(
+            self.connection,
+            repo.flags,
+            flag.id,
+            status=status.value,
+            status_reason=reason,
+            changed_at=self.at,
+            changed_by=self.actor,
+        )
+        if self.items:
+            self.items.closed("flag", flag.id)
+        self.record(
+            f"flag_{status.value.replace('-', '_')}",
+            [flag_ref(flag.id), flag.nhs_number],
+            {"code": flag.code, "from": flag.status, "to": status, "reason": reason, **self.via},
+        )
+
+    def _set_task_status(self, task: Record, status: TaskStatus, action: str, note: str | None) -> None:
+        values = dict(task)
+        values.update(status=status.value, updated_at=self.at)
+        repo.update_row(self.connection, repo.tasks, task.id, status=status.value, updated_at=self.at)
+        if self.items and not status.is_open:
+            self.items.closed("task", task.id)
+        self._history(values, action, note)
+        self.record(
+            f"task_{action}",
+            [task_ref(task.id), task.nhs_number],
+            {"code": task.code, "from": task.status, "to": status, "note": note, **self.via},
+        )
+
+    def escalate_due(self, now: datetime) -> list[str]:
+        """Move every `requested` task whose due time has passed up its chain, as many levels as are due."""
+        said: list[str] = []
+        delay = self.ruleset.settings.escalation.delay_working_days
+        day_end = self.ruleset.settings.calendar.working_day_ends
+        for row in repo.tasks_to_escalate(self.connection, now):
+            chain = self.ruleset.escalation_chain(Role(row.first_owner_role))
+            level, due = row.escalation_level, row.due_at
+            while due <= now and level + 1 < len(chain):
+                level, due = level + 1, next_escalation_due(due, delay, day_end)
+            if level == row.escalation_level:
+                continue  # end of its chain: stays, overdue
+            task = dict(row)
+            task.update(owner_role=chain[level].value, escalation_level=level, due_at=due, updated_at=self.at)
+            repo.update_row(
+                self.connection,
+                repo.tasks,
+                row.id,
+                owner_role=task["owner_role"],
+                escalation_level=level,
+                due_at=due,
+                updated_at=self.at,
+            )
+            self._history(task, "escalated", f"not acknowledged by {row.owner_role} by its due time")
+            self.record(
+                "task_escalated",
+                [task_ref(row.id), row.nhs_number],
+                {
+                    "code": row.code,
+                    "from_role": row.owner_role,
+                    "to_role": task["owner_role"],
+                    "from_level": row.escalation_level,
+                    "to_level": level,
+                    "old_due_at": row.due_at,
+                    "due_at": due,
+                },
+            )
+            said.append(f"task {task_ref(row.id)} {row.code} escalated to {task['owner_role']} (level {level})")
+            self._notify(
+                task["owner_role"],
+                f"task:{row.id}:escalated:{level}",
+                f"wnb: task {task_ref(row.id)} {row.code} escalated to you",
+                f"Task {task_ref(row.id)} ({row.code}) was not acknowledged in time and is now yours "
+                f"(escalation level {level}). Open wnb to act.",
+            )
+        return said
+
+    # ---- what people do ----
+
+    def act_on_task(self, task_id: int, action: str, note: str | None, by: Principal | None = None) -> Record:
+        """Acknowledge, complete or cancel a task; `by` (when given) must be allowed it by wnb.core.policy."""
+        task = repo.task_by_id(self.connection, task_id)
+        if task is None:
+            raise NotFound(f"no task {task_ref(task_id)}")
+        if action not in policy.TASK_ACTIONS:
+            raise InvalidAction(f"unknown task action {action!r}; use ack, complete or cancel")
+        if by is not None:
+            policy.check_task(
+                by, policy.TASK_ACTIONS[action], task_ref(task_id), task.owner_role, task.first_owner_role
+            )
+        allowed = {
+            "ack": ((TaskStatus.REQUESTED.value,), TaskStatus.ACCEPTED, "acknowledged"),
+            "complete": (repo.OPEN_STATUSES, TaskStatus.COMPLETED, "completed"),
+            "cancel": (repo.OPEN_STATUSES, TaskStatus.CANCELLED, "cancelled"),
+        }
+        if action not in allowed:
+            raise InvalidAction(f"unknown task action {action!r}; use ack, complete or cancel")
+        from_statuses, to_status, verb = allowed[action]
+        if task.status not in from_statuses:
+            raise InvalidAction(
+                f"task {task_ref(task_id)} is {task.status}; only a task that is {' or '.join(from_statuses)} "
+                f"can be {verb}"
+            )
+        self._set_task_status(task, to_status, verb, note)
+        updated = repo.task_by_id(self.connection, task_id)
+        assert updated is not None
+        return updated
+
+    def resolve_flag(self, flag_id: int, reason: str) -> Record:
+        flag = repo.flag_by_id(self.connection, flag_id)
+        if flag is None:
+            raise NotFound(f"no flag {flag_ref(flag_id)}")
+        if flag.status != FlagStatus.ACTIVE.value:
+            raise InvalidAction(f"flag {flag_ref(flag_id)} is {flag.status}; only an active flag can be resolved")
+        if not reason.strip():
+            raise InvalidAction("resolving a flag needs a reason")
+        self._set_flag_status(flag, FlagStatus.INACTIVE, reason)
+        updated = repo.flag_by_id(self.connection, flag_id)
+        assert updated is not None
+        return updated
