@@ -34,7 +34,8 @@ from wnb.service.explain import explain_item
 from wnb.service.parent_letters import young_person_parent_letters
 from wnb.service.scenarios import run_scenario, scenario_files
 from wnb.settings import load_settings
-from wnb.store import audit, listing
+from wnb.store import audit as audit_log
+from wnb.store import listing
 from wnb.store.accounts import person_named
 from wnb.store.db import open_database
 
@@ -388,7 +389,7 @@ def audit_export(
             raise WnbError(f"--format {format!r}: use json or fhir")
         from wnb.fhir import export as fhir_export
 
-        lines = fhir_export.export_lines if format == "fhir" else audit.export_lines
+        lines = fhir_export.export_lines if format == "fhir" else audit_log.export_lines
         with open_database().connect() as connection:
             for line in lines(connection):
                 sys.stdout.write(line + "\n")
