@@ -11,7 +11,7 @@ from wnb.core.policy import Principal
 from wnb.ingest.ndjson import read as read_ndjson
 from wnb.service import Service
 from wnb.store import listing
-from wnb.web.reports import dashboard
+from wnb.store.reports import dashboard
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = datetime(2026, 3, 8, tzinfo=UTC)

@@ -13,7 +13,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from wnb.api import idempotency
 from wnb.api.auth import ContextWriter, Ingester
 from wnb.api.problems import PROBLEM_RESPONSES, Problem
 from wnb.core import limits
@@ -22,6 +21,7 @@ from wnb.core.errors import InvalidEvent, NotBound
 from wnb.core.items import RawItem, check_context
 from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.service import Service
+from wnb.store import idempotency
 from wnb.store.accounts import Principal
 
 MAX_BODY_BYTES = 1024 * 1024

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wnb import metrics, notify
 from wnb.api.auth import MetricsReader
 from wnb.ingest import inbox
+from wnb.store.db import ping
 
 log = structlog.get_logger("wnb.api")
 
@@ -82,8 +82,7 @@ def install(app: FastAPI) -> None:
     )
     def ready(request: Request) -> Response:
         try:
-            with request.app.state.service.db.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            ping(request.app.state.service.db)
         except Exception as error:  # any database failure means not ready; the reason is the class name only
             return JSONResponse({"status": "unavailable", "reason": type(error).__name__}, status_code=503)
         heartbeat = request.app.state.heartbeat

@@ -8,14 +8,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from wnb.api.auth import FlagResolver, Reader, TaskActor
 from wnb.api.problems import PROBLEM_RESPONSES
 from wnb.core.domain import Role, TaskStatus
 from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.service import Service
-from wnb.store import listing, repo
+from wnb.store import children, listing, repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 
@@ -139,11 +138,8 @@ def _instant(text: str) -> datetime:
 @router.get("/people/{nhs_number}/timeline", summary="A child's appointments, flags and tasks (an audited read)")
 def get_timeline(nhs_number: NhsNumber, request: Request, principal: Reader) -> Timeline:
     service: Service = request.app.state.service
-    events = repo.events
     with writing(service.db) as connection:
-        rows = connection.execute(
-            select(events).where(events.c.nhs_number == nhs_number).order_by(events.c.appointment_at, events.c.id)
-        ).all()
+        rows = children.appointments(connection, nhs_number)
         timeline = Timeline(
             nhs_number=nhs_number,
             events=[_timeline_event(row) for row in rows],

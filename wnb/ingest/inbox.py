@@ -23,16 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from wnb import metrics
 from wnb.core import limits
 from wnb.core.errors import WnbError
 from wnb.ingest import read_file
-from wnb.service import Service, utc_now
-from wnb.service.admin_tasks import NO_CHILD, open_admin_task
-from wnb.service.effects import task_ref
-from wnb.store import concurrency, repo
+from wnb.ingest.ingests import Ingests
+from wnb.store import concurrency
+from wnb.store.admin_tasks import open_admin_task, open_tasks_about
 
 log = structlog.get_logger("wnb.ingest.inbox")
 _WRITING = (".part", ".tmp")
@@ -79,7 +78,7 @@ def _type_problem(path: Path) -> str | None:
     return None
 
 
-def poll(service: Service, folder: Path, settle_seconds: float = 5.0) -> list[Polled]:
+def poll(service: Ingests, folder: Path, settle_seconds: float = 5.0) -> list[Polled]:
     """Ingest every settled file of `folder` (and any left in `processing/`); say what became of each."""
     processing, processed, quarantine = (folder / name for name in ("processing", "processed", "quarantine"))
     for sub in (processing, processed, quarantine):
@@ -100,7 +99,7 @@ def poll(service: Service, folder: Path, settle_seconds: float = 5.0) -> list[Po
     return polled
 
 
-def _ingest_claimed(service: Service, path: Path, processed: Path, quarantine: Path) -> Polled:
+def _ingest_claimed(service: Ingests, path: Path, processed: Path, quarantine: Path) -> Polled:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     try:
         if problem := _type_problem(path):
@@ -115,7 +114,7 @@ def _ingest_claimed(service: Service, path: Path, processed: Path, quarantine: P
     return Polled(path.name, "processed", dict(counts))
 
 
-def _quarantine(service: Service, path: Path, quarantine: Path, stamp: str, error: Exception) -> Polled:
+def _quarantine(service: Ingests, path: Path, quarantine: Path, stamp: str, error: Exception) -> Polled:
     """Move the file aside, open its admin task and write its error report beside it; the poll goes on."""
     foreseen = isinstance(error, WnbError | OSError | UnicodeError)
     # The task and audit carry the class of an error nobody foresaw, never its text (it may quote the file).
@@ -129,7 +128,7 @@ def _quarantine(service: Service, path: Path, quarantine: Path, stamp: str, erro
         note = f"inbox file {name} quarantined: {limits.printable(reason)}"
         details = {"file": name, "reason": limits.printable(reason)}
         task = open_admin_task(
-            service.db, quarantined_service(target.name), QUARANTINED_CODE, note, details, utc_now(), "inbox"
+            service.db, quarantined_service(target.name), QUARANTINED_CODE, note, details, datetime.now(UTC), "inbox"
         )
     except Exception as task_error:  # the file is aside and reported; the report says to tell an admin
         log.error("inbox_quarantine_task_failed", file=path.name, error=type(task_error).__name__)
@@ -159,13 +158,5 @@ def record_quarantined(db: Engine) -> list[dict[str, str]]:
 
 def quarantined_files(connection: Connection) -> list[dict[str, str]]:
     """The quarantined files whose admin task is still open: each one's name and task id."""
-    rows = connection.execute(
-        select(repo.tasks.c.id, repo.tasks.c.service)
-        .where(
-            repo.tasks.c.nhs_number == NO_CHILD,
-            repo.tasks.c.code == QUARANTINED_CODE,
-            repo.tasks.c.status.in_(repo.OPEN_STATUSES),
-        )
-        .order_by(repo.tasks.c.id)
-    )
-    return [{"file": row.service.removeprefix("inbox:"), "task": task_ref(row.id)} for row in rows]
+    tasks = open_tasks_about(connection, QUARANTINED_CODE)
+    return [{"file": about.removeprefix("inbox:"), "task": f"T{task_id}"} for task_id, about in tasks]

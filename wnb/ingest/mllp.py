@@ -31,8 +31,8 @@ from wnb.core.errors import Forbidden, InvalidEvent, NotBound
 from wnb.core.items import RawItem
 from wnb.core.policy import Principal
 from wnb.ingest.hl7 import Refused, decode_message, item_of, normalise, parse_message
+from wnb.ingest.ingests import Ingests
 from wnb.ingest.mllp_peers import Peers
-from wnb.service import Service
 
 log = structlog.get_logger("wnb.ingest.mllp")
 VT, FS_CR = b"\x0b", b"\x1c\x0d"
@@ -150,7 +150,7 @@ def _refused_peer(item: RawItem, header: hl7.Message | None, peer: str, peers: P
 
 
 def handle_message(
-    service: Service,
+    service: Ingests,
     block: bytes,
     framing: str | None = None,
     peer: str | None = None,
@@ -242,7 +242,7 @@ class Listener:
 
     def __init__(
         self,
-        service: Service,
+        service: Ingests,
         host: str = "127.0.0.1",
         port: int = 0,
         workers: int = 4,

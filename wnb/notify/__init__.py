@@ -186,7 +186,7 @@ def _open_missing_tasks(connection: Connection, now: datetime) -> list[str]:
 def _open_task(connection: Connection, row: Record, now: datetime) -> str:
     """In the caller's transaction: open the admin task of undelivered `row` and link it to the row."""
     # Imported here: wnb.service.effects (which admin tasks use) imports this module to queue notifications.
-    from wnb.service.admin_tasks import admin_task_in
+    from wnb.store.admin_tasks import admin_task_in
     from wnb.service.effects import task_ref
 
     channel = "webhook" if webhook.is_webhook(row.recipient) else "e-mail"

@@ -2,7 +2,7 @@
 
 A silent feed means missed appointments nobody hears about, so it is made loud three ways: `/health/ready`
 fails naming the source, the `wnb_feed_silent` gauge is 1, and one task for the `admin` role is opened per
-silent source (not repeated while it is open; see wnb/service/admin_tasks.py), about `feed:<source>`.
+silent source (not repeated while it is open; see wnb/store/admin_tasks.py), about `feed:<source>`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from threading import Lock
 from sqlalchemy import Engine, func, select
 
 from wnb import metrics
-from wnb.service.admin_tasks import open_admin_task
+from wnb.store.admin_tasks import open_admin_task
 from wnb.store import repo
 
 SILENT_FEED_CODE = "silent-feed"

@@ -31,6 +31,7 @@ from wnb.core.ruleset import Ruleset
 from wnb.service import Service
 from wnb.store import repo
 from wnb.store.db import open_database, writing
+from wnb.store.reports import Item, raised_items
 from wnb.store.sql import Record
 
 # How many differing items a simulation lists; the counts always cover everything.
@@ -62,32 +63,6 @@ class Comparison:
             "actual_tasks": self.actual_tasks,
             "simulated_tasks": self.simulated_tasks,
             "differs": self.differs,
-        }
-
-
-@dataclass(frozen=True)
-class Item:
-    """A flag (person, code) or task (person, service, code, first owner) raised in the period."""
-
-    kind: str
-    nhs_number: str
-    code: str
-    service: str | None
-    role: str | None
-    rule_ids: tuple[str, ...]
-
-    @property
-    def key(self) -> tuple[str, str, str | None, str]:
-        return (self.kind, self.nhs_number, self.service, self.code)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "nhs_number": self.nhs_number,
-            "code": self.code,
-            "service": self.service,
-            "owner_role": self.role,
-            "rule_ids": list(self.rule_ids),
         }
 
 
@@ -131,24 +106,6 @@ class _Clock:
 
     def __call__(self) -> datetime:
         return self.queue.popleft() if self.queue else self.now
-
-
-def raised_items(connection: Connection, start: datetime, end: datetime) -> list[Item]:
-    """The flags and tasks first raised in [start, end) in one database."""
-    flags, tasks = repo.flags, repo.tasks
-    items = [
-        Item("flag", row.nhs_number, row.code, None, None, tuple(row.rule_ids))
-        for row in connection.execute(
-            select(flags).where(flags.c.raised_at >= start, flags.c.raised_at < end).order_by(flags.c.id)
-        )
-    ]
-    items += [
-        Item("task", row.nhs_number, row.code, row.service, row.first_owner_role, tuple(row.rule_ids))
-        for row in connection.execute(
-            select(tasks).where(tasks.c.created_at >= start, tasks.c.created_at < end).order_by(tasks.c.id)
-        )
-    ]
-    return items
 
 
 def _count(items: list[Item]) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]]]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 import structlog
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 from wnb.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
@@ -73,6 +73,12 @@ def writing(engine: Engine) -> Iterator[Connection]:
         connection.execution_options(wnb_write=True)
         with connection.begin():
             yield connection
+
+
+def ping(engine: Engine) -> None:
+    """Ask the database a trivial question: raises whatever the driver raises when it does not answer."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 @contextmanager

@@ -7,18 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
 
 from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.core.policy import Action
 from wnb.service import Service
 from wnb.service.effects import parse_ref
-from wnb.store import listing, repo
+from wnb.store import children, listing, repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, age_in_words, flash, render
 from wnb.web.session import ChildReader, CsrfChecked, FlagResolver, may
-from wnb.web.worklist import births
 
 router = APIRouter()
 
@@ -40,16 +38,13 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
     number = normalise_nhs_number(nhs_number)
     if problem := nhs_number_problem(number):
         return render(request, "find_child.html", status_code=400, error=problem, nhs_number=nhs_number)
-    events = repo.events
     with writing(wnb.db) as connection:
-        appointments = connection.execute(
-            select(events).where(events.c.nhs_number == number).order_by(events.c.appointment_at, events.c.id)
-        ).all()
+        appointments = children.appointments(connection, number)
         flags = listing.flags(connection, include_closed=True, nhs_number=number)
         tasks = listing.tasks(connection, include_closed=True, nhs_number=number)
         history = {item["id"]: repo.task_history_of(connection, int(item["id"][1:])) for item in tasks}
         context = repo.person_context(connection, number)
-        born = births(connection, {number}).get(number)
+        born = children.births(connection, {number}).get(number)
         audit = AuditLog(connection)
         audit.append(wnb.clock(), principal.actor, "record_read", [number], {"view": "web-child-page"})
         audit.finish()

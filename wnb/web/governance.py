@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import String, cast, func, select
 
 from wnb.core.calendar import london_date
 from wnb.core.csv_cells import csv_text
@@ -20,10 +19,11 @@ from wnb.service.effects import parse_ref
 from wnb.service.explain import explain_item
 from wnb.service.simulate import Simulation, period_of, simulate
 from wnb.store import audit, repo
+from wnb.store.audit_search import AuditFilter, audit_page
 from wnb.store.db import writing
+from wnb.store.reports import dashboard
 from wnb.web.charts import bar_chart
 from wnb.web.render import render
-from wnb.web.reports import dashboard
 from wnb.web.session import AuditReader, CsrfChecked, Explainer, Governor, Simulator
 
 router = APIRouter()
@@ -101,39 +101,27 @@ def audit_log(
     before: int = 0,
 ) -> HTMLResponse:
     wnb: Service = request.app.state.service
-    table = audit._audit
-    query = select(table).order_by(table.c.seq.desc()).limit(PAGE + 1)  # one more: is there an older page?
-    problem = None
-    if actor:
-        query = query.where(table.c.actor.contains(actor.strip(), autoescape=True))
-    if action:
-        query = query.where(table.c.action == action)
-    if subject:
-        query = query.where(cast(table.c.subject, String).contains(f'"{subject.strip()}"', autoescape=True))
-    if before > 0:
-        query = query.where(table.c.seq < before)
+    problem, since, until = None, None, None
     try:
         if first:
-            query = query.where(table.c.at >= period_of(date.fromisoformat(first), date.fromisoformat(first))[0])
+            since = period_of(date.fromisoformat(first), date.fromisoformat(first))[0]
         if last:
-            query = query.where(table.c.at < period_of(date.fromisoformat(last), date.fromisoformat(last))[1])
+            until = period_of(date.fromisoformat(last), date.fromisoformat(last))[1]
     except ValueError:
         problem = "Dates must look like 2026-03-01."
+    wanted = AuditFilter(actor, action, subject, since, until, before)
     with wnb.db.connect() as connection:
-        records = [dict(row._mapping) for row in connection.execute(query)]
-        more, records = len(records) > PAGE, records[:PAGE]
-        actions = [row[0] for row in connection.execute(select(table.c.action).distinct().order_by(table.c.action))]
+        page = audit_page(connection, wanted, PAGE)
         verification = audit.verify(connection)
-        total = connection.execute(select(func.count()).select_from(table)).scalar_one()
     return render(
         request,
         "audit.html",
-        records=records,
-        actions=actions,
+        records=page.records,
+        actions=page.actions,
         verification=verification,
-        total=total,
+        total=page.total,
         filters={"actor": actor, "action": action, "subject": subject, "first": first, "last": last},
-        next_before=records[-1]["seq"] if more else None,
+        next_before=page.records[-1]["seq"] if page.more else None,
         problem=problem,
         summary=_summary,
     )

@@ -7,14 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 
 from wnb.core import policy
-from wnb.core.errors import InvalidAction, NotFound
+from wnb.core.errors import NotFound
 from wnb.core.policy import Action, Principal
 from wnb.service import Service
-from wnb.store import listing, repo
-from wnb.store.audit import AuditLog
+from wnb.store import listing, quality
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, flash, render
 from wnb.web.session import CsrfChecked, RejectsHandler, RejectsReader
@@ -36,17 +35,8 @@ def mark_handled(db: Engine, ref: str, by: Principal, note: str, at: datetime) -
     policy.check(by, Action.REJECTS_HANDLE)
     actor = by.actor
     reject_id = parse_reject_ref(ref)
-    rejects = repo.rejects
     with writing(db) as connection:
-        row = connection.execute(select(rejects).where(rejects.c.id == reject_id)).first()
-        if row is None:
-            raise NotFound(f"no rejected row R{reject_id}")
-        if row.handled_at is not None:
-            raise InvalidAction(f"rejected row R{reject_id} was handled already by {row.handled_by}")
-        connection.execute(update(rejects).where(rejects.c.id == reject_id).values(handled_at=at, handled_by=actor))
-        log = AuditLog(connection)
-        log.append(at, actor, "reject_handled", [f"R{reject_id}"], {"note": note or None})
-        log.finish()
+        quality.mark_handled(connection, reject_id, actor, note, at)
     return reject_id
 
 
@@ -55,14 +45,7 @@ def rejects_page(request: Request, principal: RejectsReader, show: str = "open")
     wnb: Service = request.app.state.service
     with wnb.db.connect() as connection:
         items = listing.rejects(connection, include_handled=show == "all")
-        handled = {
-            row.id: (row.handled_by, row.handled_at)
-            for row in connection.execute(
-                select(repo.rejects.c.id, repo.rejects.c.handled_by, repo.rejects.c.handled_at).where(
-                    repo.rejects.c.handled_at.is_not(None)
-                )
-            )
-        }
+        handled = quality.handled(connection)
     return render(request, "rejects.html", items=items, handled=handled, show=show)
 
 

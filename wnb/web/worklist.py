@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from wnb.core.domain import Level, Role
 from wnb.core.errors import InvalidAction, NotFound
 from wnb.core.ruleset import Ruleset
 from wnb.core.wording import due_in_words
 from wnb.service import Service
-from wnb.store import listing, repo
+from wnb.store import listing
+from wnb.store.children import births
 from wnb.web.render import PREFIX, age_in_words, flash, render, task_words
 from wnb.web.session import CsrfChecked, Worker, Worklister
 
@@ -42,26 +43,6 @@ class Row:
 def red_rules(ruleset: Ruleset) -> frozenset[str]:
     """The rules whose flag is red: a task they asked for is urgent."""
     return frozenset(rule.id for rule in ruleset.rules if rule.flag and rule.flag.level is Level.RED)
-
-
-def births(connection: Connection, nhs_numbers: set[str]) -> dict[str, date]:
-    """A date of birth per person: the latest event that gave one, else the person's context."""
-    found: dict[str, date] = {}
-    if not nhs_numbers:
-        return found
-    events = repo.events
-    query = (
-        select(events.c.nhs_number, events.c.date_of_birth)
-        .where(events.c.nhs_number.in_(sorted(nhs_numbers)), events.c.date_of_birth.is_not(None))
-        .order_by(events.c.id)
-    )
-    for row in connection.execute(query):
-        found[row.nhs_number] = row.date_of_birth
-    for number in nhs_numbers - found.keys():
-        context = repo.person_context(connection, number)
-        if context is not None and context.date_of_birth is not None:
-            found[number] = context.date_of_birth
-    return found
 
 
 def worklist_rows(

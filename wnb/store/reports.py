@@ -1,4 +1,7 @@
-"""The governance dashboard's figures for a period, read from the database; and the same figures as CSV rows."""
+"""The governance dashboard's figures for a period, read from the database; and the same figures as CSV rows.
+
+Also the flags and tasks first raised in a period, which a simulation compares with its replay.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,56 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from wnb.service.simulate import raised_items
-from wnb.store import audit, repo
+from wnb.store import repo
+from wnb.store.tables import AuditRow
+
+_audit = AuditRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__
 
 MAX_LISTED = 100
+
+
+@dataclass(frozen=True)
+class Item:
+    """A flag (person, code) or task (person, service, code, first owner) raised in the period."""
+
+    kind: str
+    nhs_number: str
+    code: str
+    service: str | None
+    role: str | None
+    rule_ids: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str]:
+        return (self.kind, self.nhs_number, self.service, self.code)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "nhs_number": self.nhs_number,
+            "code": self.code,
+            "service": self.service,
+            "owner_role": self.role,
+            "rule_ids": list(self.rule_ids),
+        }
+
+
+def raised_items(connection: Connection, start: datetime, end: datetime) -> list[Item]:
+    """The flags and tasks first raised in [start, end) in one database."""
+    flags, tasks = repo.flags, repo.tasks
+    items = [
+        Item("flag", row.nhs_number, row.code, None, None, tuple(row.rule_ids))
+        for row in connection.execute(
+            select(flags).where(flags.c.raised_at >= start, flags.c.raised_at < end).order_by(flags.c.id)
+        )
+    ]
+    items += [
+        Item("task", row.nhs_number, row.code, row.service, row.first_owner_role, tuple(row.rule_ids))
+        for row in connection.execute(
+            select(tasks).where(tasks.c.created_at >= start, tasks.c.created_at < end).order_by(tasks.c.id)
+        )
+    ]
+    return items
 
 
 @dataclass(frozen=True)
@@ -97,7 +146,7 @@ def _median(values: list[float]) -> float | None:
 
 
 def _rule_outcomes(connection: Connection, board: Dashboard) -> None:
-    table = audit._audit
+    table = _audit
     query = select(table.c.payload).where(
         table.c.action == "evaluation", table.c.at >= board.start, table.c.at < board.end
     )

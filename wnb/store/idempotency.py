@@ -1,4 +1,5 @@
-"""Idempotency-Key: the first response to a (client, key) is stored and replayed, so a retry has no second effect."""
+"""Idempotency-Key: the first response to a (client, key) is stored and replayed, so a retry has no second effect
+(the API keeps it: wnb.api.ingestion)."""
 
 from __future__ import annotations
 

@@ -15,12 +15,11 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from wnb.core.domain import Role, TaskStatus
-from wnb.service.effects import task_ref
 from wnb.store import repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 
-log = structlog.get_logger("wnb.service.admin_tasks")
+log = structlog.get_logger("wnb.service.admin_tasks")  # its name before it joined the store: logs read the same
 NO_CHILD = ""
 
 
@@ -35,8 +34,8 @@ def open_admin_task(
         return None
     if not opened:
         return None
-    log.warning("admin_task_opened", code=code, about=about, task=task_ref(task_id))
-    return task_ref(task_id)
+    log.warning("admin_task_opened", code=code, about=about, task=f"T{task_id}")
+    return f"T{task_id}"
 
 
 def admin_task_in(
@@ -83,6 +82,17 @@ def admin_task_in(
     repo.insert_row(connection, repo.task_history, history)
     audit = AuditLog(connection)
     payload = {"code": code, "service": about, "owner_role": Role.ADMIN, "due_at": now, "reason": note}
-    audit.append(now, actor, "task_created", [task_ref(task_id)], {**payload, **details})
+    audit.append(now, actor, "task_created", [f"T{task_id}"], {**payload, **details})
     audit.finish()
     return task_id, True
+
+
+def open_tasks_about(connection: Connection, code: str) -> list[tuple[int, str]]:
+    """The open admin tasks `code`, oldest first: each one's id and what it is about (its `service`)."""
+    tasks = repo.tasks
+    rows = connection.execute(
+        select(tasks.c.id, tasks.c.service)
+        .where(tasks.c.nhs_number == NO_CHILD, tasks.c.code == code, tasks.c.status.in_(repo.OPEN_STATUSES))
+        .order_by(tasks.c.id)
+    )
+    return [(int(row.id), row.service) for row in rows]
