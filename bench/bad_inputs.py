@@ -588,8 +588,8 @@ def run(store_kind: str) -> dict[str, dict[str, str]]:
 @contextlib.contextmanager
 def fresh(store_kind: str, folder: Path) -> Iterator[Store]:
     from wnb.core.ruleset import load_ruleset
+    from wnb.database import open_database
     from wnb.service import Service
-    from wnb.store.db import open_database
 
     name = f"wnb_bad_{uuid.uuid4().hex[:10]}"
     server = os.environ.get("WNB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")

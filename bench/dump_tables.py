@@ -47,10 +47,10 @@ class TickingClock:
 def ingest(database: Path, data: Path, rules: Path) -> None:
     from wnb.ruleset import load_ruleset
 
+    from wnb.database import open_database
     from wnb.ingest import read_file
     from wnb.ingest.ndjson import read as read_ndjson
     from wnb.service import Service
-    from wnb.store.db import open_database
 
     try:  # as `wnb ingest` reads a file: a large one's lines checked by a second process
         from wnb.ingest.ahead import read_checked as read_events

@@ -177,8 +177,8 @@ def prepare(work: Path, events: int) -> tuple[dict[str, str], Path, str]:
     """A fresh SQLite database with the synthetic context imported, an API key, and the events to post."""
     sys.path.insert(0, str(ROOT))
     from bench.synthetic import generate
+    from wnb.database import open_database
     from wnb.store.accounts import create_api_key
-    from wnb.store.db import open_database
 
     data = work / "data"
     generate(events=events, children=max(500, events // 6), seed=7, out=data, progress=False)

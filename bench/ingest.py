@@ -120,9 +120,9 @@ def worker_context(spec: dict[str, Any]) -> dict[str, Any]:
     """`wnb context import FILE`: Service.import_context over the NDJSON reader, one transaction."""
     started = time.perf_counter()
     from wnb.core.ruleset import load_ruleset
+    from wnb.database import open_database
     from wnb.ingest.ndjson import read as read_ndjson
     from wnb.service import Service
-    from wnb.store.db import open_database
 
     service = Service(open_database(spec["db"]), load_ruleset(spec["rules"]))
     path = Path(spec["context"])
@@ -146,8 +146,8 @@ def worker_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     except ImportError:  # an older wnb (PYTHONPATH=its copy), from before lines were checked ahead
         from wnb.ingest import read_file as read_checked  # type: ignore[assignment]
     from wnb.core.ruleset import load_ruleset
+    from wnb.database import open_database
     from wnb.service import Service
-    from wnb.store.db import open_database
 
     service = Service(open_database(spec["db"]), load_ruleset(spec["rules"]))
     path = Path(spec["events"])
@@ -217,7 +217,7 @@ def worker_raw(spec: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     from sqlalchemy import and_, func, insert, select
 
-    from wnb.store.db import open_database
+    from wnb.database import open_database
 
     tables = schema_tables()
     events = tables["event"]
@@ -408,7 +408,7 @@ def table_counts(url: str) -> dict[str, int]:
     """Rows in every table of the schema (in this bench's order)."""
     from sqlalchemy import func, select
 
-    from wnb.store.db import open_database
+    from wnb.database import open_database
 
     tables = schema_tables()
     with open_database(url, create=False).connect() as connection:

@@ -97,8 +97,8 @@ def client(port: int, file: Path, connections: int) -> None:
 
 def fresh_service(path: Path):  # type: ignore[no-untyped-def]
     from wnb.core.ruleset import load_ruleset
+    from wnb.database import open_database
     from wnb.service import Service
-    from wnb.store.db import open_database
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -72,9 +72,9 @@ MAX_RESENDS = 200
 def worker_context(spec: dict[str, Any]) -> dict[str, Any]:
     """`wnb context import FILE` into the fresh database (and its schema, by open_database)."""
     from wnb.core.ruleset import load_ruleset
+    from wnb.database import open_database
     from wnb.ingest.ndjson import read as read_ndjson
     from wnb.service import Service
-    from wnb.store.db import open_database
 
     engine = open_database(spec["db"])
     path = Path(spec["context"])
@@ -106,9 +106,9 @@ def worker_replica(spec: dict[str, Any]) -> dict[str, Any]:
     """One replica: Service.ingest over its share of the events, one chunk (one transaction) at a time."""
     started = time.perf_counter()
     from wnb.core.ruleset import load_ruleset
+    from wnb.database import open_database
     from wnb.ingest import read_file
     from wnb.service import Service
-    from wnb.store.db import open_database
 
     engine = open_database(spec["db"], create=False)
     backends = _backend_pids(engine)
@@ -215,8 +215,8 @@ def worker_effects(spec: dict[str, Any]) -> dict[str, Any]:
     from sqlalchemy import func, select
     from sqlmodel import SQLModel
 
+    from wnb.database import open_database
     from wnb.store import audit, listing
-    from wnb.store.db import open_database
 
     engine = open_database(spec["db"], create=False)
     with engine.connect() as connection:

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from wnb.core.ruleset import Ruleset, load_ruleset
+from wnb.database import open_database
 from wnb.service import Service
-from wnb.store.db import open_database
 
 # One fixed audit key for the whole suite (subprocesses inherit it): wnb writes and verifies with it.
 TEST_AUDIT_KEY = "test:" + "0123456789abcdef" * 4

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from wnb.api import create_app
 from wnb.core.errors import WnbError
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.store import audit
 from wnb.store.accounts import create_api_key, create_user, disable_user, revoke_api_key
-from wnb.store.db import open_database
 
 from .server import serving
 

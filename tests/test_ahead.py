@@ -16,12 +16,12 @@ from sqlalchemy import Engine
 from wnb.core.errors import InvalidEvent, WnbError
 from wnb.core.items import CheckedItem, RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.ingest.ahead import AHEAD_FROM_BYTES, CheckedAhead, read_checked
 from wnb.ingest.hl7 import MessageProblem
 from wnb.service import Service
 from wnb.store import audit
-from wnb.store.db import open_database
 
 from .test_chunks import TickingClock, context, dump, feed, test_numbers
 

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from wnb.api import create_app
 from wnb.api.ingestion import MAX_BODY_BYTES
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.store import audit, listing
 from wnb.store.accounts import create_api_key, create_user
-from wnb.store.db import open_database
 
 from .server import serving
 

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from wnb.core.domain import Role
 from wnb.core.policy import Principal
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.service import Service
 from wnb.store import listing
 from wnb.store.audit import _header_text, _stored_list, canonical
-from wnb.store.db import open_database
 
 from .conftest import ROOT, FixedClock
 

@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import select
 
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.service import Service
 from wnb.service.audit_checkpoints import CheckpointWriter, generate_key_pair, load_private_key
 from wnb.service.scheduler import Scheduler
 from wnb.store import audit, listing
-from wnb.store.db import open_database
 from wnb.store.tables import AuditHeadRow
 
 from .conftest import ROOT, FixedClock

@@ -16,12 +16,13 @@ from sqlalchemy import select
 
 from wnb.core.errors import WnbError
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.service import Service
 from wnb.settings import Settings, load_settings, parse_audit_keys
 from wnb.store import audit
 from wnb.store.audit_keys import AuditKeys
-from wnb.store.db import open_database, writing
+from wnb.store.db import writing
 from wnb.store.schema import alembic_config
 from wnb.store.tables import AuditRow
 

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.service import Service
-from wnb.store.db import open_database
 
 from .conftest import ROOT, FixedClock
 

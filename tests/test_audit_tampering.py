@@ -18,12 +18,12 @@ from sqlalchemy import Engine, create_engine, delete, insert, select, update
 
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.service import Service
 from wnb.service.audit_checkpoints import CheckpointWriter
 from wnb.store import audit
 from wnb.store.audit_keys import AuditKeys
-from wnb.store.db import open_database
 from wnb.store.tables import AuditHeadRow, AuditRow
 
 from .conftest import ROOT, FixedClock

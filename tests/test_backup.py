@@ -29,12 +29,12 @@ from wnb.core.errors import WnbError
 from wnb.core.items import RawItem
 from wnb.core.nhs import is_valid_nhs_number
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.ingest.ndjson import read as read_ndjson
 from wnb.service import Service
 from wnb.store import audit, listing
 from wnb.store.backup import backup, restore
-from wnb.store.db import open_database
 
 from .conftest import ROOT
 

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, event
 from wnb.core.errors import EngineError
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
-from wnb.store.db import open_database
 
 from .conftest import FixedClock
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from wnb.store.db import checkpoints_beside, open_database, writing
+from wnb.database import open_database
+from wnb.store.db import checkpoints_beside, writing
 
 
 def write_rejects(db: Engine, first: int, count: int) -> None:

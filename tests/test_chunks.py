@@ -17,9 +17,9 @@ from sqlalchemy import Engine, text
 from wnb.core.items import RawItem
 from wnb.core.nhs import is_valid_nhs_number
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.store import audit
-from wnb.store.db import open_database
 from wnb.store.people import ChunkPeople
 
 ATTENDANCES = [

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.store.accounts import create_user, person_named
-from wnb.store.db import open_database
 
 from .conftest import ROOT
 

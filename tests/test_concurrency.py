@@ -22,12 +22,13 @@ import uvicorn
 from wnb.api import create_app
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest import inbox
 from wnb.notify import _claim, enqueue, mark_uncertain_after_restart, parse_addresses
 from wnb.service import Service
 from wnb.store import audit, concurrency
 from wnb.store.accounts import create_api_key
-from wnb.store.db import open_database, writing
+from wnb.store.db import writing
 
 from .conftest import DEFAULT_RULES, FixedClock
 from .server import free_port

@@ -17,10 +17,10 @@ from tests.web_fixtures import RED_CHILD, SECRET, event
 from wnb.api import create_app
 from wnb.core.csv_cells import csv_text, safe_cell
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.settings import load_settings
 from wnb.store.accounts import create_user
-from wnb.store.db import open_database
 
 from .conftest import FixedClock
 

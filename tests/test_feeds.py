@@ -21,12 +21,12 @@ from wnb.core.domain import Role
 from wnb.core.items import RawItem
 from wnb.core.policy import Principal
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.service.feeds import FeedWatch, check_feeds
 from wnb.settings import Settings
 from wnb.store import audit, listing, repo
 from wnb.store.accounts import create_api_key
-from wnb.store.db import open_database
 
 from .conftest import FixedClock
 from .server import serving, wait_for

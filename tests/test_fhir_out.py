@@ -23,10 +23,10 @@ from fhir.resources.R4B.provenance import Provenance
 
 from wnb.api import create_app
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.fhir.appointments import NHS_NUMBER_SYSTEM
 from wnb.service import Service
 from wnb.store.accounts import create_api_key, create_user
-from wnb.store.db import open_database
 
 from .test_api import CHILD, GOVERNANCE, NURSE, OTHER_CHILD, Api, event
 

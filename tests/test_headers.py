@@ -15,10 +15,10 @@ import pytest
 from wnb.api import create_app
 from wnb.api.headers import HSTS
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.settings import Settings
 from wnb.store.accounts import create_user
-from wnb.store.db import open_database
 
 from .server import serving
 

@@ -19,13 +19,13 @@ import pytest
 from wnb.api import create_app
 from wnb.core import limits, policy
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.ingest.inbox import QUARANTINED_CODE, poll
 from wnb.ingest.mllp import Listener
 from wnb.service import Service
 from wnb.store import listing
 from wnb.store.accounts import create_api_key
-from wnb.store.db import open_database
 
 from .server import serving
 from .test_inbox import drop, events_stored

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from wnb.core.errors import EngineError
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.matcher.process import MatcherProcess, rules_outcome
 from wnb.service import Service
 from wnb.store import audit
-from wnb.store.db import open_database
 
 from .test_chunks import TickingClock, context, dump, feed, test_numbers
 from .test_engine import DEFAULT, a_document, documents

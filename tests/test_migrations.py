@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
-from wnb.store.db import open_database
+from wnb.database import open_database
 from wnb.store.rejects import fingerprint
 from wnb.store.schema import alembic_config, current, head
 from wnb.store.tables import UTCDateTime

@@ -14,9 +14,10 @@ from aiosmtpd.controller import Controller
 
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.notify import SmtpSettings, deliver, mark_uncertain_after_restart, parse_addresses
 from wnb.service import Service
-from wnb.store.db import open_database, writing
+from wnb.store.db import writing
 
 from .conftest import FixedClock
 

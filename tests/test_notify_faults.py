@@ -31,6 +31,7 @@ from wnb import metrics
 from wnb.api import create_app
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.notify import (
     SmtpSettings,
     deliver,
@@ -43,7 +44,7 @@ from wnb.service import Service
 from wnb.settings import Settings, load_settings
 from wnb.store import listing
 from wnb.store.accounts import create_user
-from wnb.store.db import open_database, writing
+from wnb.store.db import writing
 
 from .conftest import ROOT, FixedClock
 from .server import free_port, serving

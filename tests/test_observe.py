@@ -12,9 +12,9 @@ import structlog
 
 from wnb.api import create_app, observe
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.store.accounts import create_api_key
-from wnb.store.db import open_database
 
 from .server import serving
 

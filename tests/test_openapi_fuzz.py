@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from wnb.api import create_app
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.store.accounts import create_api_key
-from wnb.store.db import open_database
 
 from .server import serving
 

@@ -14,10 +14,10 @@ from wnb.core.domain import Role
 from wnb.core.items import RawItem
 from wnb.core.policy import Kind, Principal
 from wnb.core.ruleset import Ruleset, load_ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.service.parent_letters import young_person_parent_letters
 from wnb.store import listing
-from wnb.store.db import open_database
 
 from .conftest import DEFAULT_RULES, FixedClock
 from .test_cli import run_in

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from wnb.database import open_database
 from wnb.store import repo
 from wnb.store.audit import AuditLog
-from wnb.store.db import open_database, writing
+from wnb.store.db import writing
 from wnb.store.pending import PendingRows
 
 AT = datetime(2026, 3, 2, 9, tzinfo=UTC)

@@ -26,11 +26,11 @@ from wnb.core.errors import Forbidden, WnbError
 from wnb.core.items import RawItem
 from wnb.core.policy import ENTRY_POINTS, Action, Kind, Principal
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.settings import load_settings
 from wnb.store import audit, listing, repo
 from wnb.store.accounts import bind_api_key, create_api_key, create_user, disable_user, list_api_keys
-from wnb.store.db import open_database
 from wnb.store.tables import ApiKeyRow
 
 from .conftest import ROOT

@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.store import listing, repo
-from wnb.store.db import open_database
 
 from .conftest import FixedClock
 

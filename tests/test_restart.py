@@ -23,8 +23,8 @@ import httpx
 import psycopg
 import pytest
 
+from wnb.database import open_database
 from wnb.store.accounts import create_api_key
-from wnb.store.db import open_database
 
 from .conftest import DEFAULT_RULES
 from .server import free_port

@@ -14,10 +14,10 @@ from wnb import metrics
 from wnb.api import create_app
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.service.scheduler import Heartbeat, Scheduler
 from wnb.store import listing
-from wnb.store.db import open_database
 
 from .conftest import FixedClock
 from .server import serving, wait_for

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.service import Service
 from wnb.service.explain import explain_item
 from wnb.store import audit, listing, repo
-from wnb.store.db import open_database
 
 from .conftest import FixedClock
 from .test_ingest import rejects

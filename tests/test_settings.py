@@ -15,9 +15,9 @@ import pytest
 from wnb.api import create_app
 from wnb.core.errors import WnbError
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.settings import Settings, load_settings
-from wnb.store.db import open_database
 
 from .server import serving
 

@@ -23,11 +23,11 @@ from tests.conftest import ROOT, FixedClock
 from tests.server import free_port, serving, wait_for
 from wnb.api import create_app
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.settings import load_settings
 from wnb.store import audit
 from wnb.store.accounts import create_user, disable_user
-from wnb.store.db import open_database
 from wnb.store.signin import Limits, refused_until
 from wnb.store.tables import SignInFailureRow, WebSessionRow
 

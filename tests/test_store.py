@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
+from wnb.database import open_database
 from wnb.store import listing, repo
-from wnb.store.db import open_database, writing
+from wnb.store.db import writing
 
 STORES = ("sqlite", "postgres")  # every test here runs on both stores (conftest.py)
 

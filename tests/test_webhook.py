@@ -19,11 +19,12 @@ from wnb import metrics
 from wnb.api import create_app
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.notify import deliver, mark_uncertain_after_restart, record_backlog, webhook
 from wnb.notify.webhook import WebhookSettings
 from wnb.service import Service
 from wnb.settings import Settings
-from wnb.store.db import open_database, writing
+from wnb.store.db import writing
 
 from .conftest import FixedClock
 from .server import free_port, serving, wait_for

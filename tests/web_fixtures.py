@@ -16,11 +16,11 @@ from tests.server import serving
 from wnb.api import create_app
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.ingest.ndjson import read as read_ndjson
 from wnb.service import Service
 from wnb.settings import load_settings
 from wnb.store.accounts import create_user
-from wnb.store.db import open_database
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon
 RED_CHILD = "9990000018"  # on a child-protection plan (fixtures/context.ndjson)

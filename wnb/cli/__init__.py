@@ -25,6 +25,7 @@ from wnb.cli.tables import flags_table, tasks_table
 from wnb.core.errors import WnbError
 from wnb.core.ruleset import Ruleset, load_ruleset
 from wnb.core.wording import local, plain_code
+from wnb.database import open_database
 from wnb.ingest.ahead import read_checked
 from wnb.ingest.ndjson import read as read_ndjson
 from wnb.logs import configure as configure_logging
@@ -37,7 +38,6 @@ from wnb.settings import load_settings
 from wnb.store import audit as audit_log
 from wnb.store import listing
 from wnb.store.accounts import person_named
-from wnb.store.db import open_database
 
 app = typer.Typer(
     help="wnb: Was-Not-Brought alerts for children's health services. "

@@ -10,6 +10,7 @@ import typer
 
 from wnb.cli import _fail, audit_app, guarded, say
 from wnb.core.errors import WnbError
+from wnb.database import open_database
 from wnb.service.audit_checkpoints import (
     PREFIX,
     CheckpointWriter,
@@ -22,7 +23,6 @@ from wnb.service.audit_checkpoints import (
 from wnb.settings import Settings, load_settings, parse_audit_keys
 from wnb.store import audit
 from wnb.store.audit_keys import new_key_entry
-from wnb.store.db import open_database
 
 CheckpointsOption = Annotated[
     Path | None,

@@ -12,9 +12,9 @@ from sqlmodel import SQLModel
 from wnb.cli import app, guarded, say
 from wnb.cli import serve as cli_service  # noqa: F401  (registers its command groups first, so `db` is shared)
 from wnb.core.errors import WnbError
+from wnb.database import database_url, open_database
 from wnb.store import audit
 from wnb.store.backup import backup, restore
-from wnb.store.db import database_url, open_database
 
 
 def _db_group() -> typer.Typer:

@@ -11,11 +11,11 @@ from wnb.cli.tables import flags_table, tasks_table
 from wnb.core.errors import WnbError
 from wnb.core.ruleset import load_ruleset
 from wnb.core.wording import local
+from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.ingest.ndjson import read as read_ndjson
 from wnb.service import Service
 from wnb.store import audit, listing
-from wnb.store.db import open_database
 
 DEMO_FILE = Path("wnb-demo.db")
 

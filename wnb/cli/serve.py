@@ -14,10 +14,10 @@ from rich.table import Table
 from wnb.cli import JsonOption, _emit_json, app, guarded, out, say, service
 from wnb.core.errors import WnbError
 from wnb.core.wording import local
+from wnb.database import open_database
 from wnb.logs import configure as configure_logging
 from wnb.settings import Settings, load_settings, refuse_unsafe_production
 from wnb.store.accounts import Principal, person_named
-from wnb.store.db import open_database
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -186,8 +186,8 @@ def _open_missing_tasks(connection: Connection, now: datetime) -> list[str]:
 def _open_task(connection: Connection, row: Record, now: datetime) -> str:
     """In the caller's transaction: open the admin task of undelivered `row` and link it to the row."""
     # Imported here: wnb.service.effects (which admin tasks use) imports this module to queue notifications.
-    from wnb.store.admin_tasks import admin_task_in
     from wnb.service.effects import task_ref
+    from wnb.store.admin_tasks import admin_task_in
 
     channel = "webhook" if webhook.is_webhook(row.recipient) else "e-mail"
     notification = row.dedupe_key.removesuffix(f":{row.recipient}")

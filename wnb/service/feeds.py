@@ -15,8 +15,8 @@ from threading import Lock
 from sqlalchemy import Engine, func, select
 
 from wnb import metrics
-from wnb.store.admin_tasks import open_admin_task
 from wnb.store import repo
+from wnb.store.admin_tasks import open_admin_task
 
 SILENT_FEED_CODE = "silent-feed"
 

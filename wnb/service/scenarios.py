@@ -18,9 +18,9 @@ from wnb.core import policy
 from wnb.core.errors import WnbError
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.store import listing
-from wnb.store.db import open_database
 
 _TIME_FIELDS = {"due_at", "raised_at"}
 

@@ -22,9 +22,9 @@ from wnb.core.errors import WnbError
 from wnb.ingest import inbox
 from wnb.notify.webhook import WebhookSettings
 from wnb.service import Service
-from wnb.store.admin_tasks import open_admin_task
 from wnb.service.audit_checkpoints import CheckpointWriter
 from wnb.service.feeds import FeedWatch
+from wnb.store.admin_tasks import open_admin_task
 
 log = structlog.get_logger("wnb.service.scheduler")
 

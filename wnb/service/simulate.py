@@ -28,9 +28,10 @@ from wnb.core.calendar import london_time_on
 from wnb.core.errors import WnbError
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
 from wnb.service import Service
 from wnb.store import repo
-from wnb.store.db import open_database, writing
+from wnb.store.db import writing
 from wnb.store.reports import Item, raised_items
 from wnb.store.sql import Record
 

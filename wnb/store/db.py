@@ -1,4 +1,8 @@
-"""Open the database named by WNB_DATABASE_URL: SQLite (WAL) by default, PostgreSQL in production."""
+"""Open a database by its URL: SQLite (WAL) by default, PostgreSQL in production; and its writing transactions.
+
+It reads no settings: the entry points read them and hand over the URL, the audit keys and the mode
+(wnb.database.open_database does so for them).
+"""
 
 from __future__ import annotations
 
@@ -19,12 +23,6 @@ if TYPE_CHECKING:
 
 DEFAULT_URL = "sqlite:///wnb.db"
 log = structlog.get_logger("wnb.store")
-
-
-def database_url() -> str:
-    from wnb.settings import load_settings  # here, not at the top: settings import the domain, not the store
-
-    return load_settings().database_url
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -116,20 +114,14 @@ def _checkpoint_until(path: str, stop: Event, every: float) -> None:
         log.warning("background_checkpoint_stopped", error=type(error).__name__)
 
 
-def open_database(url: str | None = None, create: bool = True, audit_keys: AuditKeys | None = None) -> Engine:
-    """An engine for `url` (default WNB_DATABASE_URL), with the schema migrated to the newest revision.
+def open_engine(url: str, audit_keys: AuditKeys, create: bool = True) -> Engine:
+    """An engine for `url`, with the schema migrated to the newest revision (unless not `create`).
 
-    Its connections write and verify the audit log with `audit_keys` (default: WNB_AUDIT_KEY's); in
-    production, without that key, nothing is opened: every command would write or verify the log blind.
+    Its connections write and verify the audit log with `audit_keys` (`required` in production: writing or
+    verifying without a key is refused).
     """
-    from wnb.core.errors import WnbError
-    from wnb.settings import AUDIT_KEY_MISSING, load_settings
-    from wnb.store.audit_keys import AuditKeys, bind
+    from wnb.store.audit_keys import bind
 
-    settings = load_settings()
-    if audit_keys is None and settings.is_production and settings.audit_key is None:
-        raise WnbError(f"refusing to open the database in production mode: {AUDIT_KEY_MISSING}")
-    url = url or settings.database_url
     if url.startswith("postgresql"):
         # Replicas outlive database restarts: a pooled connection is checked before use and replaced if dead.
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -141,5 +133,5 @@ def open_database(url: str | None = None, create: bool = True, audit_keys: Audit
         from wnb.store.schema import upgrade
 
         upgrade(engine)
-    bind(engine, audit_keys or AuditKeys.from_settings(settings))
+    bind(engine, audit_keys)
     return engine

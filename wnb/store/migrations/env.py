@@ -7,7 +7,6 @@ from sqlalchemy import Connection, create_engine
 from sqlmodel import SQLModel
 
 from wnb.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-from wnb.store.db import database_url
 
 target_metadata = SQLModel.metadata
 
@@ -26,7 +25,9 @@ def _run(connection: Connection) -> None:
 given = context.config.attributes.get("connection")
 if given is not None:
     _run(given)
-else:
+else:  # run as `alembic upgrade` by hand: the settings name the database
+    from wnb.database import database_url
+
     engine = create_engine(context.config.get_main_option("sqlalchemy.url") or database_url())
     with engine.connect() as connection:
         _run(connection)
