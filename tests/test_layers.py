@@ -138,6 +138,12 @@ def test_ingest_does_not_import_the_service() -> None:
     assert not offences, "the listeners take anything that ingests (wnb.ingest.ingests):\n" + "\n".join(offences)
 
 
+def test_the_store_imports_nothing_above_it() -> None:
+    above = ("wnb.service", "wnb.notify", "wnb.ingest", "wnb.matcher", *FACES)
+    offences = [str(item) for item in _imports() if _within(item.module, ("wnb.store",)) and _reaches(item, above)]
+    assert not offences, "the store sits below the service, delivery, ingest and the faces:\n" + "\n".join(offences)
+
+
 def test_faces_import_no_table_and_build_no_statement() -> None:
     offences = []
     for item in _imports():
