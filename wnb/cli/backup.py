@@ -6,15 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import func, select
-from sqlmodel import SQLModel
 
 from wnb.cli import app, guarded, say
 from wnb.cli import serve as cli_service  # noqa: F401  (registers its command groups first, so `db` is shared)
 from wnb.core.errors import WnbError
 from wnb.database import database_url, open_database
 from wnb.store import audit
-from wnb.store.backup import backup, restore
+from wnb.store.backup import backup, restore, row_counts
 
 
 def _db_group() -> typer.Typer:
@@ -51,14 +49,10 @@ def db_restore(
 
     def run() -> None:
         restore(file, database_url())
-        tables = SQLModel.metadata.tables
         engine = open_database(create=False)
         try:
             with engine.connect() as connection:
-                counts = {
-                    f"{name}s": connection.execute(select(func.count()).select_from(tables[name])).scalar_one()
-                    for name in ("event", "flag", "task")
-                }
+                counts = {f"{name}s": count for name, count in row_counts(connection).items()}
                 verified = audit.verify(connection)
         finally:
             engine.dispose()

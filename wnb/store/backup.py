@@ -13,7 +13,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import URL, create_engine, inspect, make_url
+from sqlalchemy import URL, Connection, create_engine, func, inspect, make_url, select
+from sqlmodel import SQLModel
 
 from wnb.core.errors import WnbError
 
@@ -167,3 +168,9 @@ def _run(program: str, parsed: URL, arguments: list[str]) -> None:
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise WnbError(f"{Path(program).name} failed (exit {done.returncode}): {lines[-1] if lines else 'no message'}")
+
+
+def row_counts(connection: Connection, names: tuple[str, ...] = ("event", "flag", "task")) -> dict[str, int]:
+    """How many rows each named table holds: what `wnb db restore` reports of a restored database."""
+    tables = SQLModel.metadata.tables
+    return {name: connection.execute(select(func.count()).select_from(tables[name])).scalar_one() for name in names}
