@@ -587,8 +587,8 @@ def run(store_kind: str) -> dict[str, dict[str, str]]:
 
 @contextlib.contextmanager
 def fresh(store_kind: str, folder: Path) -> Iterator[Store]:
-    from wnb.core.ruleset import load_ruleset
     from wnb.database import open_database
+    from wnb.rule_files import load_ruleset
     from wnb.service import Service
 
     name = f"wnb_bad_{uuid.uuid4().hex[:10]}"

@@ -119,9 +119,9 @@ def remove_database(path: Path) -> None:
 def worker_context(spec: dict[str, Any]) -> dict[str, Any]:
     """`wnb context import FILE`: Service.import_context over the NDJSON reader, one transaction."""
     started = time.perf_counter()
-    from wnb.core.ruleset import load_ruleset
     from wnb.database import open_database
     from wnb.ingest.ndjson import read as read_ndjson
+    from wnb.rule_files import load_ruleset
     from wnb.service import Service
 
     service = Service(open_database(spec["db"]), load_ruleset(spec["rules"]))
@@ -145,8 +145,8 @@ def worker_ingest(spec: dict[str, Any]) -> dict[str, Any]:
         from wnb.ingest.ahead import read_checked
     except ImportError:  # an older wnb (PYTHONPATH=its copy), from before lines were checked ahead
         from wnb.ingest import read_file as read_checked  # type: ignore[assignment]
-    from wnb.core.ruleset import load_ruleset
     from wnb.database import open_database
+    from wnb.rule_files import load_ruleset
     from wnb.service import Service
 
     service = Service(open_database(spec["db"]), load_ruleset(spec["rules"]))
@@ -345,8 +345,8 @@ def worker_matcher(spec: dict[str, Any]) -> dict[str, Any]:
     import sqlite3
 
     from wnb.core.interpreter import explain
-    from wnb.core.ruleset import load_ruleset
     from wnb.matcher import durable
+    from wnb.rule_files import load_ruleset
 
     ruleset = load_ruleset(spec["rules"])
     durable.register(ruleset)  # once per process, as in the real run; not timed

@@ -96,8 +96,8 @@ def client(port: int, file: Path, connections: int) -> None:
 
 
 def fresh_service(path: Path):  # type: ignore[no-untyped-def]
-    from wnb.core.ruleset import load_ruleset
     from wnb.database import open_database
+    from wnb.rule_files import load_ruleset
     from wnb.service import Service
 
     for suffix in ("", "-wal", "-shm"):

@@ -71,9 +71,9 @@ MAX_RESENDS = 200
 
 def worker_context(spec: dict[str, Any]) -> dict[str, Any]:
     """`wnb context import FILE` into the fresh database (and its schema, by open_database)."""
-    from wnb.core.ruleset import load_ruleset
     from wnb.database import open_database
     from wnb.ingest.ndjson import read as read_ndjson
+    from wnb.rule_files import load_ruleset
     from wnb.service import Service
 
     engine = open_database(spec["db"])
@@ -105,9 +105,9 @@ FEED = "events.ndjson"
 def worker_replica(spec: dict[str, Any]) -> dict[str, Any]:
     """One replica: Service.ingest over its share of the events, one chunk (one transaction) at a time."""
     started = time.perf_counter()
-    from wnb.core.ruleset import load_ruleset
     from wnb.database import open_database
     from wnb.ingest import read_file
+    from wnb.rule_files import load_ruleset
     from wnb.service import Service
 
     engine = open_database(spec["db"], create=False)

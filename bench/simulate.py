@@ -25,10 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic import generate  # noqa: E402
-from wnb.core.ruleset import load_ruleset  # noqa: E402
 from wnb.database import open_database  # noqa: E402
 from wnb.ingest.ndjson import read  # noqa: E402
 from wnb.logs import configure  # noqa: E402
+from wnb.rule_files import load_ruleset  # noqa: E402
 from wnb.service import Service  # noqa: E402
 from wnb.service.simulate import simulate  # noqa: E402
 

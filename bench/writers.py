@@ -33,7 +33,7 @@ def run(mode: str, events: int, threads: int) -> dict[str, Any]:
     """One measurement in this process: `lock` (wnb as it is) or `busy` (SQLite's busy handler only)."""
     from bench.synthetic import generate
     from wnb.core.items import RawItem
-    from wnb.core.ruleset import load_ruleset
+    from wnb.rule_files import load_ruleset
     from wnb.service import Service
     from wnb.store import db as store
 

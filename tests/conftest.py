@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from wnb.core.ruleset import Ruleset, load_ruleset
+from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
+from wnb.rule_files import load_ruleset
 from wnb.service import Service
 
 # One fixed audit key for the whole suite (subprocesses inherit it): wnb writes and verifies with it.

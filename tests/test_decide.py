@@ -9,7 +9,8 @@ import pytest
 
 from wnb.core.decide import decide
 from wnb.core.domain import Decision, Level, Role, TaskDecision
-from wnb.core.ruleset import Ruleset, load_ruleset
+from wnb.core.ruleset import Ruleset
+from wnb.rule_files import load_ruleset
 
 from .conftest import DEFAULT_RULES
 

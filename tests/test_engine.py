@@ -26,8 +26,9 @@ from wnb.core.errors import EngineError
 from wnb.core.facts import event_facts, follow_up_facts
 from wnb.core.interpreter import explain, fired_by_interpreter
 from wnb.core.nhs import Attendance, Outcome, Priority
-from wnb.core.ruleset import AGE_FACTS, Ruleset, load_ruleset
+from wnb.core.ruleset import AGE_FACTS, Ruleset
 from wnb.matcher.durable import evaluate, register, ruleset_name
+from wnb.rule_files import load_ruleset
 
 from .conftest import DEFAULT_RULES
 
@@ -124,7 +125,7 @@ def test_a_fresh_process_whose_first_document_matches_no_rule_survives(tmp_path:
         from wnb.matcher.durable import evaluate
         from wnb.core.facts import event_facts
         from wnb.core.nhs import Attendance
-        from wnb.core.ruleset import load_ruleset
+        from wnb.rule_files import load_ruleset
         ruleset = load_ruleset({str(DEFAULT_RULES)!r})
         at = datetime(2026, 3, 2, 10, tzinfo=UTC)
         missed = Appointment(source="pas", appointment_id="a1", service="community-paediatrics",

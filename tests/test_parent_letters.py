@@ -13,8 +13,9 @@ import pytest
 from wnb.core.domain import Role
 from wnb.core.items import RawItem
 from wnb.core.policy import Kind, Principal
-from wnb.core.ruleset import Ruleset, load_ruleset
+from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
+from wnb.rule_files import load_ruleset
 from wnb.service import Service
 from wnb.service.parent_letters import young_person_parent_letters
 from wnb.store import listing

@@ -168,7 +168,7 @@ def _routes() -> dict[str, Any]:
 
 
 def policy_ruleset() -> Ruleset:
-    from wnb.core.ruleset import load_ruleset
+    from wnb.rule_files import load_ruleset
 
     return load_ruleset(ROOT / "rules" / "default")
 

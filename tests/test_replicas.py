@@ -38,10 +38,10 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from wnb.core.ruleset import load_ruleset
 from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.notify import SmtpSettings, deliver, parse_addresses
+from wnb.rule_files import load_ruleset
 from wnb.service import Service
 from wnb.store import audit
 from wnb.store.accounts import create_api_key

@@ -21,8 +21,9 @@ from wnb.core.ruleset import (
     Ruleset,
     compile_rules,
     content_version,
-    load_ruleset,
+    load_files,
 )
+from wnb.rule_files import directory_version, load_ruleset, read_files
 
 from .conftest import DEFAULT_RULES
 
@@ -65,8 +66,35 @@ def test_the_version_is_a_64_hex_sha256(ruleset: Ruleset) -> None:
     assert ruleset.short_version == ruleset.version[:12]
 
 
-def test_the_version_is_the_content_version_of_the_directory(ruleset: Ruleset) -> None:
-    assert ruleset.version == content_version(DEFAULT_RULES)
+# The version of rules/default as every audit evaluation record names it. Reading a ruleset from a mapping of
+# file names to bytes (issue 14) must not change it; a change to the rule files changes it, deliberately.
+DEFAULT_VERSION = "ebba11ebdd65ffbfdeee4b8f60920f8afe0e0dadfa8bcec2487dce48f1e56298"
+
+
+def test_the_default_rulesets_version_is_pinned(ruleset: Ruleset) -> None:
+    assert ruleset.version == DEFAULT_VERSION
+
+
+def test_the_version_is_the_content_version_of_the_directorys_files(ruleset: Ruleset) -> None:
+    assert ruleset.version == content_version(read_files(DEFAULT_RULES)) == directory_version(DEFAULT_RULES)
+
+
+def test_a_ruleset_loads_from_a_mapping_of_file_names_to_bytes_alone(ruleset: Ruleset) -> None:
+    loaded = load_files(read_files(DEFAULT_RULES), "stored:default")
+    assert loaded.version == ruleset.version
+    assert loaded.rules == ruleset.rules and loaded.settings == ruleset.settings
+    assert loaded.directory == "stored:default"
+
+
+def test_a_scenario_or_other_file_beside_the_rules_is_not_part_of_the_version() -> None:
+    files = read_files(DEFAULT_RULES)
+    assert content_version({**files, "notes.txt": b"anything"}) == content_version(files)
+
+
+def test_a_rule_file_that_is_not_utf8_is_named() -> None:
+    files = {**read_files(DEFAULT_RULES), "WNB-01.yaml": b"id: \xff\xfe"}
+    with pytest.raises(RulesetError, match="stored/WNB-01.yaml: not valid YAML"):
+        load_files(files, "stored")
 
 
 def test_an_unchanged_copy_elsewhere_has_the_same_version(ruleset: Ruleset, tmp_path: Path) -> None:

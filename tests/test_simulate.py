@@ -18,7 +18,8 @@ from wnb.cli import app
 from wnb.core.domain import Role
 from wnb.core.items import RawItem
 from wnb.core.policy import Principal
-from wnb.core.ruleset import Ruleset, load_ruleset
+from wnb.core.ruleset import Ruleset
+from wnb.rule_files import load_ruleset
 from wnb.service import Service
 from wnb.service.simulate import simulate
 from wnb.store import listing, repo

@@ -23,13 +23,14 @@ from rich.text import Text
 from wnb import notify
 from wnb.cli.tables import flags_table, tasks_table
 from wnb.core.errors import WnbError
-from wnb.core.ruleset import Ruleset, load_ruleset
+from wnb.core.ruleset import Ruleset
 from wnb.core.wording import local, plain_code
 from wnb.database import open_database
 from wnb.ingest.ahead import read_checked
 from wnb.ingest.ndjson import read as read_ndjson
 from wnb.logs import configure as configure_logging
 from wnb.notify import webhook
+from wnb.rule_files import load_ruleset
 from wnb.service import Service, utc_now
 from wnb.service.explain import explain_item
 from wnb.service.parent_letters import young_person_parent_letters

@@ -9,11 +9,11 @@ from rich.console import Console
 
 from wnb.cli.tables import flags_table, tasks_table
 from wnb.core.errors import WnbError
-from wnb.core.ruleset import load_ruleset
 from wnb.core.wording import local
 from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.ingest.ndjson import read as read_ndjson
+from wnb.rule_files import load_ruleset
 from wnb.service import Service
 from wnb.store import audit, listing
 

@@ -1,15 +1,17 @@
 """Load, validate, version and compile rule files (YAML a safeguarding lead can read).
 
-A ruleset directory holds `ruleset.yaml` (parameters, counts, calendar, escalation) and one file per rule.
-Validation errors name the file, the rule id and the field. The version is the SHA-256 of the content.
+A ruleset is `ruleset.yaml` (parameters, counts, calendar, escalation) and one file per rule, given here as a
+mapping of file names to bytes (`load_files`): reading them from a directory is wnb/rule_files.py's, and a
+stored ruleset can be loaded the same way. Validation errors name the file, the rule id and the field. The
+version is the SHA-256 of that mapping.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Mapping
 from datetime import time
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -236,61 +238,63 @@ def _location(error: ValidationError) -> str:
     return f"{field}: {first['msg']}"
 
 
-def _read_yaml(path: Path) -> Any:
+SETTINGS_FILE = "ruleset.yaml"
+
+
+def _read_yaml(name: str, content: bytes) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise RulesetError(f"{path}: not valid YAML: {error}") from None
+        return yaml.safe_load(content.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise RulesetError(f"{name}: not valid YAML: {error}") from None
 
 
-def rule_files(directory: Path) -> list[Path]:
-    """The YAML files that make up a ruleset (scenario files are not part of it)."""
-    return sorted(p for p in directory.glob("*.yaml") if p.name != "ruleset.yaml")
+def rule_file_names(files: Mapping[str, bytes]) -> list[str]:
+    """The rule files of a ruleset, in the order they load: every YAML file but ruleset.yaml, by name."""
+    return sorted(name for name in files if name.endswith(".yaml") and name != SETTINGS_FILE)
 
 
-def content_version(directory: Path) -> str:
-    """SHA-256 over the names and bytes of every file of the ruleset."""
+def content_version(files: Mapping[str, bytes]) -> str:
+    """SHA-256 over the names and bytes of every file of the ruleset: ruleset.yaml, then the rules by name."""
     digest = hashlib.sha256()
-    for path in [directory / "ruleset.yaml", *rule_files(directory)]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in [SETTINGS_FILE, *rule_file_names(files)]:
+        digest.update(name.encode() + b"\0" + files[name] + b"\0")
     return digest.hexdigest()
 
 
-def load_ruleset(directory: str | Path) -> Ruleset:
-    """Read and validate a ruleset directory; every problem is a RulesetError naming file, rule and field."""
-    directory = Path(directory)
-    settings_path = directory / "ruleset.yaml"
-    if not settings_path.is_file():
-        raise RulesetError(f"{directory}: no ruleset.yaml here; is this a ruleset directory?")
+def load_files(files: Mapping[str, bytes], where: str) -> Ruleset:
+    """Validate a ruleset given as its files (name to bytes); every problem is a RulesetError naming file, rule
+    and field. `where` says where the files came from (a directory, a stored version) in those messages."""
+    if SETTINGS_FILE not in files:
+        raise RulesetError(f"{where}: no ruleset.yaml here; is this a ruleset directory?")
+    settings_name = f"{where}/{SETTINGS_FILE}"
     try:
-        settings = Settings.model_validate(_read_yaml(settings_path))
+        settings = Settings.model_validate(_read_yaml(settings_name, files[SETTINGS_FILE]))
     except ValidationError as error:
-        raise RulesetError(f"{settings_path}: {_location(error)}") from None
+        raise RulesetError(f"{settings_name}: {_location(error)}") from None
     rules: list[Rule] = []
-    sources: dict[str, Path] = {}
-    for path in rule_files(directory):
-        raw = _read_yaml(path)
+    sources: dict[str, str] = {}
+    for file_name in rule_file_names(files):
+        name = f"{where}/{file_name}"
+        raw = _read_yaml(name, files[file_name])
         rule_id = raw.get("id", "?") if isinstance(raw, dict) else "?"
         try:
             rule = Rule.model_validate(raw)
         except ValidationError as error:
-            raise RulesetError(f"{path}: rule {rule_id}: {_location(error)}") from None
+            raise RulesetError(f"{name}: rule {rule_id}: {_location(error)}") from None
         if rule.id in sources:
-            raise RulesetError(f"{path}: rule {rule.id}: id already used in {sources[rule.id]}")
-        sources[rule.id] = path
+            raise RulesetError(f"{name}: rule {rule.id}: id already used in {sources[rule.id]}")
+        sources[rule.id] = name
         rules.append(rule)
     if not rules:
-        raise RulesetError(f"{directory}: no rule files (*.yaml beside ruleset.yaml)")
-    ruleset = Ruleset(
-        directory=str(directory), version=content_version(directory), settings=settings, rules=tuple(rules)
-    )
+        raise RulesetError(f"{where}: no rule files (*.yaml beside ruleset.yaml)")
+    ruleset = Ruleset(directory=where, version=content_version(files), settings=settings, rules=tuple(rules))
     for rule in rules:
         _check_rule(ruleset, rule, sources[rule.id])
-    _check_settings(ruleset, settings_path)
+    _check_settings(ruleset, settings_name)
     return ruleset
 
 
-def _check_rule(ruleset: Ruleset, rule: Rule, path: Path) -> None:
+def _check_rule(ruleset: Ruleset, rule: Rule, path: str) -> None:
     types = ruleset.fact_types
     for index, condition in enumerate(_conditions(rule.when)):
         where = f"{path}: rule {rule.id}: when condition {index + 1} ({condition.fact})"
@@ -312,7 +316,7 @@ def _check_rule(ruleset: Ruleset, rule: Rule, path: Path) -> None:
                 )
 
 
-def _check_settings(ruleset: Ruleset, path: Path) -> None:
+def _check_settings(ruleset: Ruleset, path: str) -> None:
     review = ruleset.settings.discharge_review.review_task
     task_codes = {task.code for rule in ruleset.rules for task in rule.tasks}
     if review not in task_codes:

@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 from wnb.core.calendar import london_date
 from wnb.core.csv_cells import csv_text
 from wnb.core.errors import WnbError
-from wnb.core.ruleset import load_ruleset
 from wnb.core.wording import due_in_words
+from wnb.rule_files import load_ruleset
 from wnb.service import Service
 from wnb.service.effects import parse_ref
 from wnb.service.explain import explain_item
