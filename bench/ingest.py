@@ -308,7 +308,8 @@ def worker_raw(spec: dict[str, Any]) -> dict[str, Any]:
 
 def plain_rules(ruleset: Any) -> list[tuple[str, Callable[[dict[str, Any]], bool]]]:
     """Each rule's trigger and conditions compiled to one plain Python closure (no pydantic, no engine)."""
-    from wnb.core.ruleset import TRIGGERS, AnyOf, Condition
+    from wnb.core.facts import TRIGGERS
+    from wnb.core.ruleset import AnyOf, Condition
 
     symbols = {
         "is": "==",

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from wnb.core.domain import Appointment, PersonContext, SafeguardingStatus, StatusKind
 from wnb.core.errors import EngineError
-from wnb.core.facts import event_facts, follow_up_facts
+from wnb.core.facts import AGE_FACTS, event_facts, follow_up_facts
 from wnb.core.interpreter import explain, fired_by_interpreter
 from wnb.core.nhs import Attendance, Outcome, Priority
-from wnb.core.ruleset import AGE_FACTS, Ruleset
+from wnb.core.ruleset import Ruleset
 from wnb.matcher.durable import evaluate, register, ruleset_name
 from wnb.rule_files import load_ruleset
 

@@ -13,9 +13,9 @@ import pytest
 
 from wnb.core.domain import Level, Role
 from wnb.core.errors import RulesetError
+from wnb.core.facts import AGE_FACTS
 from wnb.core.interpreter import explain, explain_rule, fired_by_interpreter
 from wnb.core.ruleset import (
-    AGE_FACTS,
     ALWAYS_RULE,
     FACTS_ID,
     Ruleset,

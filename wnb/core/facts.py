@@ -1,4 +1,6 @@
-"""Derive the fact document of one evaluation from stored history (DOMAIN.md §3). Pure.
+"""The facts a rule may test (their names and types) and the fact document of one evaluation, derived from
+stored history (DOMAIN.md §3). Pure. A new fact is added here alone: its name and type in BUILTIN_FACTS, its
+value in `event_facts` and `follow_up_facts` (the two kinds of evaluation), and a scenario file that tests it.
 
 Every fact is typed and never null (the matcher ignores nulls). Windows end at the appointment's time
 and look back N×24 hours, both ends included. A person of unknown age has `age_known` false and no age
@@ -10,12 +12,50 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wnb.core.calendar import london_date
 from wnb.core.domain import Appointment, PersonContext, StatusKind
 from wnb.core.nhs import Attendance, Outcome
-from wnb.core.ruleset import TRIGGERS, Ruleset
+
+if TYPE_CHECKING:  # the ruleset imports this vocabulary; the facts need only its type
+    from wnb.core.ruleset import Ruleset
+
+# What a rule's `trigger:` means, and the boolean fact of the fact document it tests.
+TRIGGERS = {
+    "missed-appointment": "trigger_missed_appointment",
+    "patient-cancellation": "trigger_patient_cancellation",
+    "discharge": "trigger_discharge",
+    "follow-up-deadline": "trigger_follow_up_deadline",
+}
+
+# Every fact a rule may test, with its type (DOMAIN.md §3). Count facts are declared in ruleset.yaml.
+BUILTIN_FACTS: dict[str, type] = {
+    **{fact: bool for fact in TRIGGERS.values()},
+    "attendance": str,
+    "priority": str,  # "none" when the feed gave none
+    "outcome": str,  # "none" when the feed gave none
+    "service": str,
+    "first_appointment": bool,
+    "age_known": bool,  # false when neither the event nor the context gives a date of birth
+    "age_years": int,
+    "age_months": int,
+    "is_child": bool,
+    "label": str,  # was-not-brought | did-not-attend | adult-not-brought
+    "never_seen_in_service": bool,
+    "safeguarding_plan": bool,
+    "lead_professional_status": bool,
+    "complex_health_needs": bool,
+    "care_and_support_needs": bool,
+    "unreviewed_miss_in_service": bool,
+    "later_appointment_in_service": bool,
+    "discharged_in_service": bool,
+}
+# The facts that need a date of birth. With an unknown age they are absent from the document (never 0 or
+# false), so that no condition on them holds, in the matcher (a missing field never matches) as in the
+# interpreter; a rule reaches a person of unknown age only through `age_known: false` (DOMAIN.md §6).
+AGE_FACTS = ("age_years", "age_months", "is_child", "label")
+
 
 _PLAN_KINDS = (StatusKind.CHILD_PROTECTION_PLAN, StatusKind.LOOKED_AFTER)
 _LEAD_PROFESSIONAL_KINDS = (StatusKind.CHILD_IN_NEED, StatusKind.EARLY_HELP)

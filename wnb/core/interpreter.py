@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from wnb.core.ruleset import OPERATORS, TRIGGERS, AnyOf, Condition, Rule, Ruleset, Scalar
+from wnb.core.facts import TRIGGERS
+from wnb.core.ruleset import OPERATORS, AnyOf, Condition, Rule, Ruleset, Scalar
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,45 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wnb.core.calendar import DueRule
 from wnb.core.domain import Level, Role
 from wnb.core.errors import RulesetError
-
-# What a rule's `trigger:` means, and the boolean fact of the fact document it tests.
-TRIGGERS = {
-    "missed-appointment": "trigger_missed_appointment",
-    "patient-cancellation": "trigger_patient_cancellation",
-    "discharge": "trigger_discharge",
-    "follow-up-deadline": "trigger_follow_up_deadline",
-}
+from wnb.core.facts import BUILTIN_FACTS, TRIGGERS
 
 # The id of the one fact document of an evaluation, and the catch-all rule every document matches.
 FACTS_ID = "facts"
 ALWAYS_RULE = "wnb-always"
-
-# Every fact a rule may test, with its type (DOMAIN.md §3). Count facts are declared in ruleset.yaml.
-BUILTIN_FACTS: dict[str, type] = {
-    **{fact: bool for fact in TRIGGERS.values()},
-    "attendance": str,
-    "priority": str,  # "none" when the feed gave none
-    "outcome": str,  # "none" when the feed gave none
-    "service": str,
-    "first_appointment": bool,
-    "age_known": bool,  # false when neither the event nor the context gives a date of birth
-    "age_years": int,
-    "age_months": int,
-    "is_child": bool,
-    "label": str,  # was-not-brought | did-not-attend | adult-not-brought
-    "never_seen_in_service": bool,
-    "safeguarding_plan": bool,
-    "lead_professional_status": bool,
-    "complex_health_needs": bool,
-    "care_and_support_needs": bool,
-    "unreviewed_miss_in_service": bool,
-    "later_appointment_in_service": bool,
-    "discharged_in_service": bool,
-}
-# The facts that need a date of birth. With an unknown age they are absent from the document (never 0 or
-# false), so that no condition on them holds, in the matcher (a missing field never matches) as in the
-# interpreter; a rule reaches a person of unknown age only through `age_known: false` (DOMAIN.md §6).
-AGE_FACTS = ("age_years", "age_months", "is_child", "label")
 
 # Operators in words, with their symbol (for explanations) and their durable-rules operator.
 OPERATORS = {
