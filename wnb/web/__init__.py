@@ -6,11 +6,13 @@ problem+json answers, and the API's check that every route is guarded by a role 
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import secrets
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
@@ -22,7 +24,6 @@ from wnb.service import Service
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 from wnb.store.signin import Limits, TooManyFailures, check_password
-from wnb.web import child, governance, password, quality, worklist
 from wnb.web.render import PREFIX, home_for, render
 from wnb.web.session import (
     SESSION_HOURS,
@@ -35,6 +36,15 @@ from wnb.web.session import (
     sign_in_location,
     sign_out,
 )
+
+
+def page_routers() -> list[APIRouter]:
+    """The router of every page module of this package (a module with a `router`), by module name: a new page
+    is its module and its template, with nothing to register here."""
+    modules = (importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__))
+    return [
+        module.router for module in sorted(modules, key=lambda module: module.__name__) if hasattr(module, "router")
+    ]
 
 
 def _is_safe(target: str) -> bool:
@@ -111,7 +121,7 @@ def create_web(
         sign_out(request)
         return RedirectResponse(PREFIX + "/sign-in", status_code=303)
 
-    for router in (worklist.router, child.router, governance.router, quality.router, password.router):
+    for router in page_routers():
         web.include_router(router)
 
     async def on_sign_in_needed(request: Request, error: Exception) -> Response:
