@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wnb.core.audit_chain import canonical, header_text, stored_list
 from wnb.core.domain import Role
 from wnb.core.policy import Principal
 from wnb.core.ruleset import Ruleset
@@ -23,7 +24,6 @@ from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.service import Service
 from wnb.store import listing
-from wnb.store.audit import _header_text, _stored_list, canonical
 
 from .conftest import ROOT, FixedClock
 
@@ -263,10 +263,10 @@ def test_the_header_written_out_is_the_canonical_json_of_the_header(
         "ruleset_version": version,
         "prev_hash": prev_hash,
     }
-    assert _header_text(seq, at.isoformat(), actor, action, subject, version, prev_hash) == canonical(header)
+    assert header_text(seq, at.isoformat(), actor, action, subject, version, prev_hash) == canonical(header)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_texts, max_size=4))
 def test_a_subject_is_stored_as_json_dumps_writes_it(subject: list[str]) -> None:
-    assert _stored_list(subject) == json.dumps(subject)
+    assert stored_list(subject) == json.dumps(subject)

@@ -18,8 +18,8 @@ from fhir.resources.R4B.provenance import Provenance
 from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.task import Task
 
+from wnb.core.audit_chain import canonical
 from wnb.fhir.appointments import NHS_NUMBER_SYSTEM
-from wnb.store.audit import canonical
 
 FLAG_CODE = "urn:wnb:flag-code"
 TASK_CODE = "urn:wnb:task-code"

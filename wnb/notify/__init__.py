@@ -28,9 +28,9 @@ import structlog
 from sqlalchemy import Connection, Engine
 
 from wnb import metrics
+from wnb.core.audit_chain import canonical
 from wnb.notify import webhook
 from wnb.settings import parse_notify
-from wnb.store.audit import canonical
 from wnb.store.db import writing
 from wnb.store.sql import Record, Sql
 from wnb.store.tables import OutboxRow

@@ -24,8 +24,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, Engine
 
+from wnb.core.audit_chain import canonical
 from wnb.core.errors import WnbError
-from wnb.store.audit import Checkpoint, canonical, verify
+from wnb.store.audit import Checkpoint, verify
 
 FORMAT = "wnb-audit-checkpoint/1"
 PREFIX = "audit-checkpoint-"
