@@ -80,6 +80,10 @@ def _code_checkout() -> Path:
     return REPO
 
 
+# Every run uses the same string hash seed, so that nothing wnb orders by a set of strings differs by chance.
+if os.environ.get("PYTHONHASHSEED") != "0":
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
+
 CODE = _code_checkout()
 if not (CODE / "wnb" / "__init__.py").is_file():
     raise SystemExit(f"WNB_CODE {CODE}: no wnb package there")
@@ -287,11 +291,22 @@ def every_dump(out: Path, data_quick: Path, data_year: Path, rules: Path, instan
 # ---- reading and comparing them (sqlite3 only, no wnb code) ------------------------------------------------
 
 
+def _schema_clauses(sql: str | None) -> tuple[str, ...] | None:
+    """A CREATE statement as the set of its clauses, sorted: SQLAlchemy writes a table's UNIQUE constraints in
+    the order of a set of constraint objects (hashed by identity), so two runs of the same schema may list
+    `UNIQUE (name), UNIQUE (prefix)` either way round. Every column, type, default and constraint still shows."""
+    if sql is None:
+        return None
+    return tuple(sorted(clause.strip().rstrip(",") for clause in sql.splitlines()))
+
+
 def dump(database: Path) -> Iterator[str]:
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
-        for row in connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"):
-            yield f"sqlite_master\t{row!r}"
+        for kind, name, table, sql in connection.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ):
+            yield f"sqlite_master\t{(kind, name, table, _schema_clauses(sql))!r}"
         names = [
             row[0]
             for row in connection.execute(
