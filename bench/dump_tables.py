@@ -125,7 +125,7 @@ MODULES = {
     "ingest": ("wnb.ingest",),
     "ndjson": ("wnb.ingest.ndjson",),
     "ahead": ("wnb.ingest.ahead", None),  # None: an older wnb without it reads with wnb.ingest.read_file
-    "cli": ("wnb.cli",),
+    "cli": ("wnb.cli.main", "wnb.cli"),  # the Typer app
 }
 
 

@@ -21,6 +21,10 @@ from wnb.database import open_database
 from wnb.rule_files import load_ruleset
 from wnb.service import Service
 
+# pytest-xdist starts its workers with COLUMNS=80; a rich Console made at import would keep that width for good,
+# and the CLI tests that give COLUMNS to a command (CliRunner's env) would see 80 columns in a worker only.
+os.environ.pop("COLUMNS", None)
+
 # One fixed audit key for the whole suite (subprocesses inherit it): wnb writes and verifies with it.
 TEST_AUDIT_KEY = "test:" + "0123456789abcdef" * 4
 os.environ["WNB_AUDIT_KEY"] = TEST_AUDIT_KEY

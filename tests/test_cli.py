@@ -724,7 +724,7 @@ def test_demo_runs_from_any_folder_and_shows_flags_tasks_rejects_and_an_intact_a
 def _command_paths() -> list[list[str]]:
     import typer.main
 
-    from wnb.cli import app
+    from wnb.cli.main import app
 
     paths: list[list[str]] = [[]]
 

@@ -24,7 +24,7 @@ import pytest
 import typer
 import yaml
 
-from wnb.cli import app
+from wnb.cli.main import app
 
 from .conftest import ROOT
 

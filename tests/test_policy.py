@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,11 +16,10 @@ import typer
 from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
-import wnb.cli
-import wnb.cli.serve
+import wnb.cli.main  # noqa: F401  (imports every command module)
 from wnb.api import create_app
 from wnb.api.app import entry_points
-from wnb.cli import app as cli_app
+from wnb.cli.main import app as cli_app
 from wnb.core import policy
 from wnb.core.domain import Role
 from wnb.core.errors import Forbidden, WnbError
@@ -292,7 +292,8 @@ def cli(site: Site, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
     """
     monkeypatch.setenv("WNB_DATABASE_URL", site.service.db.url.render_as_string(hide_password=False))
     monkeypatch.setenv("WNB_RULES_DIR", str(ROOT / "rules" / "default"))
-    for module in (wnb.cli, wnb.cli.serve):
+    for name in ("accounts", "audit", "common", "database", "queues", "rules", "serving", "work"):
+        module = sys.modules[f"wnb.cli.{name}"]
         monkeypatch.setattr(module, "open_database", lambda *args, **kwargs: site.service.db)
     runner = CliRunner()
     return lambda *args: runner.invoke(cli_app, list(args))

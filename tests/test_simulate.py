@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import DEFAULT_RULES
 from wnb import metrics
-from wnb.cli import app
+from wnb.cli.main import app
 from wnb.core.domain import Role
 from wnb.core.items import RawItem
 from wnb.core.policy import Principal

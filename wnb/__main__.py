@@ -1,5 +1,5 @@
 """`python -m wnb` runs the command line."""
 
-from wnb.cli import app
+from wnb.cli.main import app
 
 app(prog_name="wnb")

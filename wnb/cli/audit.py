@@ -1,14 +1,16 @@
-"""`wnb audit verify|checkpoint|keygen|new-key`: check the chain, sign its head for write-once storage, make keys."""
+"""`wnb audit export|verify|checkpoint|keygen|new-key`: the chain exported and checked, its head signed for
+write-once storage, keys made."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from wnb.cli import _fail, audit_app, guarded, say
+from wnb.cli.common import fail, guarded, say
 from wnb.core.errors import WnbError
 from wnb.database import open_database
 from wnb.service.audit_checkpoints import (
@@ -22,7 +24,34 @@ from wnb.service.audit_checkpoints import (
 )
 from wnb.settings import Settings, load_settings, parse_audit_keys
 from wnb.store import audit
+from wnb.store import audit as audit_log
 from wnb.store.audit_keys import new_key_entry
+
+audit_app = typer.Typer(
+    help="The hash-chained audit log: verify, export, signed checkpoints and its keys.", no_args_is_help=True
+)
+
+
+@audit_app.command("export")
+def audit_export(
+    format: Annotated[
+        str, typer.Option("--format", help="json: the records as JSON lines; fhir: AuditEvent and Provenance NDJSON.")
+    ] = "json",
+) -> None:
+    """Write the audit log to standard output, one JSON object a line."""
+
+    def run() -> None:
+        if format not in ("json", "fhir"):
+            raise WnbError(f"--format {format!r}: use json or fhir")
+        from wnb.fhir import export as fhir_export
+
+        lines = fhir_export.export_lines if format == "fhir" else audit_log.export_lines
+        with open_database().connect() as connection:
+            for line in lines(connection):
+                sys.stdout.write(line + "\n")
+
+    guarded(run)
+
 
 CheckpointsOption = Annotated[
     Path | None,
@@ -32,6 +61,8 @@ CheckpointsOption = Annotated[
         "Default: WNB_AUDIT_CHECKPOINT_DIR, once it holds any.",
     ),
 ]
+
+
 PublicKeyOption = Annotated[
     list[Path] | None,
     typer.Option(
@@ -93,7 +124,7 @@ def audit_verify(checkpoints: CheckpointsOption = None, public_key: PublicKeyOpt
         finally:
             engine.dispose()
         if not result.ok:
-            _fail(f"audit log is NOT intact: {result.problem}")
+            fail(f"audit log is NOT intact: {result.problem}")
         say(_summary(result, found))
 
     guarded(run)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 
+from wnb.cli.common import guarded, out, parse_now
 from wnb.cli.tables import flags_table, tasks_table
 from wnb.core.errors import WnbError
 from wnb.core.wording import local
@@ -77,3 +80,10 @@ def run_demo(now: datetime, console: Console) -> None:
     )
     first = flags[0]["id"] if flags else "F1"
     console.print(f"Explore: WNB_DATABASE_URL=sqlite:///{DEMO_FILE} .venv/bin/wnb explain {first}", markup=False)
+
+
+def demo(
+    now: Annotated[str, typer.Option("--now", help="When the demo's sweep runs.")] = "2026-03-18T09:00:00+00:00",
+) -> None:
+    """Load the sample feeds of fixtures/ into a fresh database and show the flags and tasks raised."""
+    guarded(lambda: run_demo(parse_now(now), out))

@@ -1,0 +1,135 @@
+"""What every command shares: the consoles, the --json/--all/--by options, one clear error line and exit 1 for
+wnb's own errors, the service over the settings, progress bars and counts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from wnb.core.errors import WnbError
+from wnb.database import open_database
+from wnb.rule_files import load_ruleset
+from wnb.service import Service, utc_now
+from wnb.settings import load_settings
+from wnb.store.accounts import Principal, person_named
+
+out = Console()
+
+
+err = Console(stderr=True)
+
+
+T = TypeVar("T")
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (a list of objects) for scripts.")]
+
+
+AllOption = Annotated[bool, typer.Option("--all", help="Every status, not only open items.")]
+
+
+ByOption = Annotated[
+    str,
+    typer.Option(
+        "--by",
+        help="Who is acting: the user name of an enabled account, whose role must allow the action (wnb.core.policy); "
+        "recorded in the audit log as that person, via the CLI.",
+    ),
+]
+
+
+def default_rules_dir() -> Path:
+    configured = load_settings().rules_dir
+    if configured:
+        return configured
+    here = Path("rules/default")
+    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "rules" / "default"
+
+
+def say(text: str) -> None:
+    """One line of plain data: no markup, no highlighting, never wrapped (scripts read these lines)."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> None:
+    err.print(f"[bold red]wnb: error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def guarded(call: Callable[[], T]) -> T:
+    """Run a command body; wnb's own errors become one clear line on stderr and exit 1."""
+    try:
+        return call()
+    except WnbError as error:
+        fail(str(error))
+        raise  # unreachable: fail exits
+
+
+def service(rules: Path | None = None) -> Service:
+    """The service over WNB_DATABASE_URL and the ruleset in force, notifying as WNB_NOTIFY and WNB_WEBHOOK_URL say."""
+    settings = load_settings()
+    ruleset = load_ruleset(rules or settings.rules_dir or default_rules_dir())
+    return Service(open_database(settings.database_url), ruleset, notify=settings.notify_targets())
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def print_counts(title: str, counts: Counter[str], order: list[str]) -> None:
+    shown = ", ".join(f"{counts.get(name, 0)} {name}" for name in order)
+    say(f"{title}: {shown}")
+
+
+def parse_now(text: str | None) -> datetime:
+    if text is None:
+        return utc_now()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise WnbError(f"--now {text!r} is not an ISO-8601 time, e.g. 2026-03-02T09:00:00+00:00") from None
+    if moment.tzinfo is None:
+        raise WnbError(f"--now {text!r} needs a UTC offset, e.g. 2026-03-02T09:00:00+00:00")
+    return moment.astimezone(UTC)
+
+
+def emit_json(items: list[dict[str, Any]]) -> None:
+    sys.stdout.write(json.dumps(items, indent=2) + "\n")
+
+
+OperatorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--by",
+        help="An administrator's user name (an enabled account with the admin role), recorded in the audit log "
+        "via the CLI; without it, wnb's operator at this shell (`cli`).",
+    ),
+]
+
+
+def operator(by: str | None) -> Principal | str:
+    """The person named by --by (an enabled account; its role is checked by wnb.core.policy), else wnb's operator."""
+    return person_named(open_database(), by) if by is not None else "cli"

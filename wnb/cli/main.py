@@ -1,0 +1,57 @@
+"""The `wnb` command line (ARCHITECTURE.md §4): tables for people on a terminal, JSON for scripts.
+
+Every command lives in the module of its kind and is registered here, in the order `wnb --help` lists them;
+no command module imports this one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from wnb.cli import accounts, audit, database, demo, ingesting, queues, rules, serving, work
+from wnb.cli.common import guarded
+from wnb.logs import configure as configure_logging
+from wnb.settings import load_settings
+
+app = typer.Typer(
+    help="wnb: Was-Not-Brought alerts for children's health services. "
+    "Reads WNB_DATABASE_URL (default: sqlite file wnb.db here) and WNB_RULES_DIR (default: rules/default).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+for command, name in (
+    (ingesting.ingest, None),
+    (work.sweep, None),
+    (work.flags, None),
+    (work.tasks, None),
+    (queues.rejects, None),
+    (queues.outbox, None),
+    (work.explain, None),
+    (demo.demo, None),
+    (serving.serve, None),
+    (serving.feeds_status, "feeds"),
+    (serving.inbox_poll, "inbox"),
+    (serving.mllp_listen, "mllp"),
+):
+    app.command(name)(command)
+
+for group, name in (
+    (ingesting.context_app, "context"),
+    (work.task_app, "task"),
+    (work.flag_app, "flag"),
+    (audit.audit_app, "audit"),
+    (rules.rules_app, "rules"),
+    (accounts.keys_app, "keys"),
+    (accounts.users_app, "users"),
+    (database.db_app, "db"),
+):
+    app.add_typer(group, name=name)
+
+
+@app.callback()
+def _configure_logging() -> None:
+    """Logs (JSON lines on stderr, ids only) at WNB_LOG_LEVEL, default WARNING, so tables stay readable."""
+    level = logging.getLevelName(guarded(load_settings).log_level or "WARNING")
+    configure_logging(level if isinstance(level, int) else logging.WARNING)

@@ -1,0 +1,94 @@
+"""`wnb rules check|test|simulate`: a ruleset checked, its scenarios run, and replayed over stored history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from wnb.cli.common import JsonOption, default_rules_dir, guarded, out, say
+from wnb.core.errors import WnbError
+from wnb.core.ruleset import Ruleset
+from wnb.database import open_database
+from wnb.rule_files import load_ruleset
+from wnb.service.scenarios import run_scenario, scenario_files
+
+rules_app = typer.Typer(help="Check and test rulesets.", no_args_is_help=True)
+
+
+RulesDir = Annotated[Path | None, typer.Argument(help="Ruleset directory (default: WNB_RULES_DIR or rules/default).")]
+
+
+@rules_app.command("check")
+def rules_check(directory: RulesDir = None) -> None:
+    """Validate a ruleset directory; print its version (the hash of its content) and rules."""
+
+    def run() -> None:
+        ruleset = load_ruleset(directory or default_rules_dir())
+        from wnb.matcher import durable
+
+        durable.register(ruleset)
+        say(f"{directory or default_rules_dir()}: valid, version {ruleset.short_version}, {len(ruleset.rules)} rules")
+        for rule in ruleset.rules:
+            raised = f"flag {rule.flag.code} ({rule.flag.level.value})" if rule.flag else "no flag"
+            say(f"  {rule.id} on {rule.trigger}: {rule.title} → {raised}, {len(rule.tasks)} tasks")
+
+    guarded(run)
+
+
+def _results(ruleset: Ruleset, directory: Path) -> Iterator[Any]:
+    for path in scenario_files(directory):
+        yield run_scenario(ruleset, path)
+
+
+@rules_app.command("test")
+def rules_test(directory: RulesDir = None) -> None:
+    """Run the ruleset's scenario files (DIR/scenarios/*.yaml); exit 1 if any fails."""
+
+    def run() -> None:
+        folder = directory or default_rules_dir()
+        ruleset = load_ruleset(folder)
+        passed = failed = 0
+        for result in _results(ruleset, folder):
+            if result.passed:
+                passed += 1
+                say(f"PASS {result.path.name}: {result.name}")
+            else:
+                failed += 1
+                say(f"FAIL {result.path.name}: {result.name}")
+                for problem in result.problems:
+                    say(f"     {problem}")
+        say(f"{passed} passed, {failed} failed")
+        if failed or not passed:
+            raise typer.Exit(1)
+
+    guarded(run)
+
+
+@rules_app.command("simulate")
+def rules_simulate(
+    rules: Annotated[Path, typer.Option("--rules", help="The candidate ruleset directory.")],
+    first: Annotated[str, typer.Option("--from", help="First day of the period (YYYY-MM-DD, UK).")],
+    last: Annotated[str, typer.Option("--to", help="Last day of the period, included (YYYY-MM-DD, UK).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Replay the period's stored history under a candidate ruleset (in a scratch database) and compare."""
+    from wnb.service.simulate import period_of, simulate, simulation_tables
+
+    def run() -> None:
+        try:
+            start, end = period_of(datetime.fromisoformat(first).date(), datetime.fromisoformat(last).date())
+        except ValueError as error:
+            raise WnbError(f"--from and --to must be dates like 2026-03-01: {error}") from None
+        result = simulate(open_database(), load_ruleset(rules), start, end)
+        if as_json:
+            say(json.dumps(result.as_dict(), indent=2))
+            return
+        for table in simulation_tables(result, f"{rules} ({result.candidate_version[:12]}), {first} to {last}"):
+            out.print(table)
+
+    guarded(run)

@@ -1,0 +1,164 @@
+"""The work people do: `wnb sweep`, `wnb flags`, `wnb tasks`, `wnb task ack|complete|cancel|young-person-letters`,
+`wnb flag resolve` and `wnb explain`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from wnb.cli.common import (
+    AllOption,
+    ByOption,
+    JsonOption,
+    emit_json,
+    guarded,
+    out,
+    parse_now,
+    print_counts,
+    say,
+    service,
+)
+from wnb.cli.tables import flags_table, tasks_table
+from wnb.core.wording import plain_code
+from wnb.database import open_database
+from wnb.service import utc_now
+from wnb.service.explain import explain_item
+from wnb.service.parent_letters import young_person_parent_letters
+from wnb.store import listing
+from wnb.store.accounts import person_named
+
+
+def sweep(
+    now: Annotated[str | None, typer.Option("--now", help="ISO-8601 instant (default: the clock).")] = None,
+) -> None:
+    """Run time-based rules (WNB-14) and escalations as of NOW. A second sweep at the same NOW changes nothing."""
+
+    def run() -> None:
+        counts = service().sweep(parse_now(now))
+        if counts.get("skipped_another_replica_sweeping"):  # not "0 judged": nothing was looked at
+            say("sweep: skipped, another replica is sweeping now (it does the same work)")
+            return
+        print_counts("sweep", counts, ["follow_ups_judged", "follow_ups_void", "escalated"])
+
+    guarded(run)
+
+
+def flags(
+    as_json: JsonOption = False,
+    all_: AllOption = False,
+    nhs_number: Annotated[str | None, typer.Option("--nhs-number", help="Only this person.")] = None,
+) -> None:
+    """List active flags (with --all: every flag)."""
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            items = listing.flags(connection, include_closed=all_, nhs_number=nhs_number)
+        if as_json:
+            return emit_json(items)
+        out.print(flags_table(items, f"{len(items)} flag{'s' if len(items) != 1 else ''}"))
+
+    guarded(run)
+
+
+def tasks(
+    as_json: JsonOption = False,
+    all_: AllOption = False,
+    role: Annotated[str | None, typer.Option("--role", help="Only tasks owned by this role.")] = None,
+) -> None:
+    """List open tasks, soonest due first (with --all: every task)."""
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            items = listing.tasks(connection, include_closed=all_, role=role)
+        if as_json:
+            return emit_json(items)
+        out.print(tasks_table(items, f"{len(items)} task{'s' if len(items) != 1 else ''}", utc_now()))
+
+    guarded(run)
+
+
+task_app = typer.Typer(help="Act on a task: acknowledge, complete or cancel.", no_args_is_help=True)
+
+
+flag_app = typer.Typer(help="Act on a flag.", no_args_is_help=True)
+
+
+NoteOption = Annotated[str | None, typer.Option("--note", help="A note kept in the task's history.")]
+
+
+TaskId = Annotated[str, typer.Argument(help="Task id, e.g. T12.")]
+
+
+def _task_action(action: str, task_id: str, by: str, note: str | None) -> None:
+    def run() -> None:
+        wnb = service()
+        row = wnb.act_on_task(task_id, action, person_named(wnb.db, by), note)
+        say(f"task T{row.id} {plain_code(row.code)}: {row.status}")
+
+    guarded(run)
+
+
+@task_app.command("ack")
+def task_ack(task_id: TaskId, by: ByOption, note: NoteOption = None) -> None:
+    """Acknowledge a requested task: it is yours and will not escalate."""
+    _task_action("ack", task_id, by, note)
+
+
+@task_app.command("complete")
+def task_complete(task_id: TaskId, by: ByOption, note: NoteOption = None) -> None:
+    """Complete a task, with a note of what was done."""
+    _task_action("complete", task_id, by, note)
+
+
+@task_app.command("cancel")
+def task_cancel(task_id: TaskId, by: ByOption, note: NoteOption = None) -> None:
+    """Cancel a task that is not needed, with a note of why."""
+    _task_action("cancel", task_id, by, note)
+
+
+@task_app.command("young-person-letters")
+def task_young_person_letters(as_json: JsonOption = False) -> None:
+    """List open letter-to-parent tasks raised for young people of 16 or 17 before WNB-09 wrote to them instead.
+
+    For the booking team: cancel each (wnb task cancel ID --by NAME --note ...) and write to the young person.
+    """
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            items = young_person_parent_letters(connection)
+        if as_json:
+            return emit_json(items)
+        title = f"{len(items)} open letter-to-parent task{'s' if len(items) != 1 else ''} of young people (16-17)"
+        out.print(tasks_table(items, title, utc_now()))
+        if items:
+            say("A young person's appointments are theirs: cancel each letter with a note and write to them instead.")
+
+    guarded(run)
+
+
+@flag_app.command("resolve")
+def flag_resolve(
+    flag_id: Annotated[str, typer.Argument(help="Flag id, e.g. F3.")],
+    by: ByOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why the flag is resolved (required).")],
+) -> None:
+    """Resolve an active flag (it becomes inactive), with a reason."""
+
+    def run() -> None:
+        wnb = service()
+        row = wnb.resolve_flag(flag_id, person_named(wnb.db, by), reason)
+        say(f"flag F{row.id} {plain_code(row.code)}: {row.status}")
+
+    guarded(run)
+
+
+def explain(item_id: Annotated[str, typer.Argument(help="A flag (F12) or task (T34) id.")]) -> None:
+    """Show the events, facts and rule conditions that produced a flag or task, in plain words."""
+
+    def run() -> None:
+        with open_database().connect() as connection:
+            for line in explain_item(connection, item_id):
+                say(line)
+
+    guarded(run)
