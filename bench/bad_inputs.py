@@ -13,7 +13,7 @@ kept, accepted (stored although it must be refused), raw lost (the bytes kept we
 stalled (the inbox did not go on to the next file), no admin task (an unreadable inbox file opened none).
 
 The catalogue (`JSON_KINDS`, `CSV_KINDS`, `HL7_KINDS`, `FHIR_KINDS`, `CONTEXT_KINDS`) is also the explicit
-examples of tests/test_ingest_total.py.
+examples of tests/ingest/test_ingest_total.py.
 """
 
 from __future__ import annotations

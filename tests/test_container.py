@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from .conftest import POSTGRES_SERVER, ROOT
+from tests.conftest import POSTGRES_SERVER, ROOT
 
 DEPLOY = ROOT / "deploy"
 CHECKED_IMAGE = "wnb:check"

@@ -24,9 +24,8 @@ import pytest
 import typer
 import yaml
 
+from tests.conftest import ROOT
 from wnb.cli.main import app
-
-from .conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
 WNB = Path(sys.executable).parent / "wnb"

@@ -12,14 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.server import serving
 from wnb.api import create_app
 from wnb.core.errors import WnbError
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.service import Service
 from wnb.settings import Settings, load_settings
-
-from .server import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 WNB = Path(sys.executable).parent / "wnb"
