@@ -27,7 +27,8 @@ from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.ingest import inbox
-from wnb.notify import _claim, enqueue, mark_uncertain_after_restart, parse_addresses
+from wnb.notify import enqueue, mark_uncertain_after_restart, parse_addresses
+from wnb.notify.outbox import _claim
 from wnb.service import Service
 from wnb.store import audit, concurrency
 from wnb.store.accounts import create_api_key

@@ -2,7 +2,7 @@
 
 The receiver checks `X-WNB-Signature: sha256=<hex>` (HMAC-SHA256 of the raw body under the shared webhook
 secret) and de-duplicates on `X-WNB-Delivery` (the outbox row's key). Failing to connect or to send the request,
-5xx and 429 are transient (retried with backoff by wnb/notify/__init__.py); any other 4xx, or a redirect, is permanent.
+5xx and 429 are transient (retried with backoff by wnb/notify/outbox.py); any other 4xx, or a redirect, is permanent.
 A request sent whole whose answer never comes (a timeout, the connection cut) may have been received: that is
 neither, and the row is never posted again (`uncertain`), since a receiver need not de-duplicate.
 """
@@ -16,6 +16,13 @@ import http.client
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
+
+from wnb.core.audit_chain import canonical
+from wnb.notify.channels import DeliveryError as DeliveryError
+from wnb.notify.channels import MaybeDelivered as MaybeDelivered
+from wnb.notify.channels import Message
+from wnb.store.sql import Record
 
 SIGNATURE_HEADER = "X-WNB-Signature"
 DELIVERY_HEADER = "X-WNB-Delivery"
@@ -27,28 +34,11 @@ class WebhookSettings:
     timeout: float = 10.0
 
 
-class DeliveryError(Exception):
-    """A webhook post that did not succeed; `permanent` says it must not be retried."""
-
-    def __init__(self, reason: str, permanent: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent
-
-
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A webhook that redirects is misconfigured: do not follow it with the signed body."""
 
     def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None
-
-
-class MaybeDelivered(Exception):
-    """The request went out whole but no answer came: the receiver may have it, so it must not be sent again."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 _opener = urllib.request.build_opener(_NoRedirect)
@@ -97,3 +87,28 @@ def post(settings: WebhookSettings, url: str, delivery: str, body: bytes) -> Non
     # The 2xx status came: delivered, whatever happens to the rest of the answer.
     with answer, contextlib.suppress(http.client.HTTPException, OSError):
         answer.read()
+
+
+class WebhookChannel:
+    """Rows whose recipient is an http(s) URL: JSON of ids and codes, posted signed; the delivery id is the
+    reference."""
+
+    name = "webhook"
+    claims = "(recipient LIKE :http_url OR recipient LIKE :https_url)"
+
+    def accepts(self, address: str) -> bool:
+        return is_webhook(address)
+
+    def body(self, message: Message) -> str:
+        return canonical(
+            {
+                "notification": message.key,
+                "role": message.role,
+                "subject": message.subject,
+                "queued_at": message.queued_at,
+            }
+        )
+
+    def send(self, row: Record, settings: Any) -> str:
+        post(settings, row.recipient, row.dedupe_key, row.body.encode())
+        return str(row.dedupe_key)
