@@ -1,5 +1,11 @@
 """Apply decisions to stored flags and tasks (DOMAIN.md §5.2–5.7), each change audited in the caller's
-transaction: raising, repeating, withdrawing, escalating, and the actions people take."""
+transaction: raising, repeating, withdrawing, escalating, and the actions people take.
+
+Over 400 lines for now: it holds both the lifecycle's rules (one active flag per code, due only moves earlier,
+the escalation chain, the task transitions) and their writes in the two modes of a chunk and of a single
+change. Planning those changes as values in the core and writing them through one writer interface (issue
+14's "decisions as a pure stage") is the next step; it was not done in this change.
+"""
 
 from __future__ import annotations
 

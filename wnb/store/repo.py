@@ -1,4 +1,9 @@
-"""The queries the service runs, written once in SQL and run on the transaction's DBAPI connection."""
+"""The queries the service runs, written once in SQL and run on the transaction's DBAPI connection.
+
+Over 400 lines on purpose: these are the hot path's statements (one evaluation runs a dozen of them), kept
+together so that a change to one is read beside the others it must agree with (the same columns, the same
+order, the same indexes). The faces' queries are in their own modules (reports, quality, children, …).
+"""
 
 from __future__ import annotations
 
