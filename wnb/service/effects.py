@@ -1,10 +1,10 @@
 """Apply decisions to stored flags and tasks (DOMAIN.md §5.2–5.7), each change audited in the caller's
 transaction: raising, repeating, withdrawing, escalating, and the actions people take.
 
-Over 400 lines for now: it holds both the lifecycle's rules (one active flag per code, due only moves earlier,
-the escalation chain, the task transitions) and their writes in the two modes of a chunk and of a single
-change. Planning those changes as values in the core and writing them through one writer interface (issue
-14's "decisions as a pure stage") is the next step; it was not done in this change.
+Every row goes through one writer (wnb/store/writers.py): a chunk's, or a single change's. The lifecycle's
+rules (one active flag per code, due only moves earlier, the escalation chain, the task transitions) are still
+here beside the calls that write them: planning those changes as values in the core (issue 14's "decisions
+as a pure stage") is the next step.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from wnb.core.policy import Principal
 from wnb.core.ruleset import Ruleset
 from wnb.store import repo
 from wnb.store.audit import AuditLog, AuditRef
-from wnb.store.items import ChunkItems
 from wnb.store.sql import Record
+from wnb.store.writers import DirectWriter, Writer
 
 
 def flag_ref(flag_id: int) -> str:
@@ -55,9 +55,10 @@ class Effects:
         at: datetime,
         actor: str,
         addresses: Mapping[str, tuple[str, ...]] | None = None,
-        items: ChunkItems | None = None,
+        writer: Writer | None = None,
     ):
-        self.items = items  # ingestion: the chunk's flags, tasks and links, written at its end
+        # Ingestion gives a chunk's writer (rows written at the chunk's end); a single change writes directly.
+        self.writer: Writer = writer or DirectWriter(connection, audit)
         self.addresses = addresses or {}
         self.connection = connection
         self.audit = audit
@@ -70,13 +71,10 @@ class Effects:
         return self.audit.append(self.at, self.actor, action, subject, payload, self.ruleset.version)
 
     def _insert(self, table: Any, values: dict[str, Any]) -> int:
-        return self.items.insert(table, values) if self.items else repo.insert_row(self.connection, table, values)
+        return self.writer.insert(table, values)
 
     def _update(self, table: Any, pk: int, **values: Any) -> None:
-        if self.items:
-            self.items.update(table, pk, values)
-        else:
-            repo.update_row(self.connection, table, pk, **values)
+        self.writer.update(table, pk, values)
 
     def _link(
         self,
@@ -87,11 +85,7 @@ class Effects:
         seq: AuditRef,
         new: bool = False,
     ) -> None:
-        if not new and (
-            self.items.is_linked(kind, item_id, *appointment)
-            if self.items
-            else repo.is_linked(self.connection, kind, item_id, *appointment)
-        ):
+        if not new and self.writer.is_linked(kind, item_id, *appointment):
             return
         link = {
             "kind": kind,
@@ -103,12 +97,7 @@ class Effects:
             "active": True,
             "linked_at": self.at,
         }
-        if self.items:
-            self.items.insert(repo.links, link)  # written with the number (wnb/store/pending.py)
-            return
-        # A sweep's link is written now, for what the sweep reads next, and given the number after the chain.
-        link_id = repo.insert_row(self.connection, repo.links, {**link, "audit_seq": 0})
-        self.audit.after_chain(lambda: repo.update_row(self.connection, repo.links, link_id, audit_seq=seq.seq))
+        self.writer.insert_link(link)
 
     def _history(self, task: dict[str, Any], action: str, note: str | None = None) -> None:
         self._insert(
@@ -138,9 +127,7 @@ class Effects:
         said: list[str] = []
         active: dict[str, Record] = {}
         if decision.flags:
-            active = (
-                self.items.active_flags(nhs_number) if self.items else repo.active_flags(self.connection, nhs_number)
-            )
+            active = self.writer.active_flags(nhs_number)
         for wanted in decision.flags:
             row = active.get(wanted.code)
             if row is None:
@@ -195,15 +182,7 @@ class Effects:
                 said.append(f"linked to active flag {flag_ref(flag_id)} {wanted.code}")
                 self._link("flag", flag_id, appointment, event_pk, evaluation_seq)
         # The open task of each (service, code) asked for, as they stand before any of them is applied.
-        if self.items:
-            open_tasks = self.items.open_tasks(nhs_number, [(wanted.service, wanted.code) for wanted in decision.tasks])
-        else:
-            services = {wanted.service for wanted in decision.tasks}
-            open_tasks = {
-                key: row
-                for service in services
-                for key, row in repo.open_tasks(self.connection, nhs_number, service).items()
-            }
+        open_tasks = self.writer.open_tasks(nhs_number, [(wanted.service, wanted.code) for wanted in decision.tasks])
         for wanted_task in decision.tasks:
             row = open_tasks.get((wanted_task.service, wanted_task.code))
             said.append(self._apply_task(wanted_task, row, nhs_number, appointment, event_pk, evaluation_seq))
@@ -287,12 +266,10 @@ class Effects:
     def withdraw(self, appointment: tuple[str, str], reason: str) -> list[str]:
         """The appointment no longer supports anything: unlink it; what it alone raised is withdrawn."""
         said: list[str] = []
-        if self.items:
-            self.items.write_pending()  # what follows reads and changes the tables themselves
+        self.writer.before_table_reads()  # what follows reads and changes the tables themselves
         for link in repo.appointment_links(self.connection, *appointment):
             repo.update_row(self.connection, repo.links, link.id, active=False)
-            if self.items:
-                self.items.unlinked(link.kind, link.item_id, link.source, link.appointment_id)
+            self.writer.unlinked(link.kind, link.item_id, link.source, link.appointment_id)
             if repo.active_links(self.connection, link.kind, link.item_id):
                 continue
             if link.kind == "flag":
@@ -317,8 +294,7 @@ class Effects:
             changed_at=self.at,
             changed_by=self.actor,
         )
-        if self.items:
-            self.items.closed("flag", flag.id)
+        self.writer.closed("flag", flag.id)
         self.record(
             f"flag_{status.value.replace('-', '_')}",
             [flag_ref(flag.id), flag.nhs_number],
@@ -329,8 +305,8 @@ class Effects:
         values = dict(task)
         values.update(status=status.value, updated_at=self.at)
         repo.update_row(self.connection, repo.tasks, task.id, status=status.value, updated_at=self.at)
-        if self.items and not status.is_open:
-            self.items.closed("task", task.id)
+        if not status.is_open:
+            self.writer.closed("task", task.id)
         self._history(values, action, note)
         self.record(
             f"task_{action}",

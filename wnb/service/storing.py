@@ -27,6 +27,7 @@ from wnb.store.items import ChunkItems
 from wnb.store.pending import PendingRows
 from wnb.store.people import ChunkPeople
 from wnb.store.sql import JsonText, Record
+from wnb.store.writers import ChunkWriter
 
 log = structlog.get_logger("wnb")
 
@@ -57,7 +58,7 @@ class Storing(ServiceBase):
             return "duplicate", None
         event, appointment, current = checked.event, line.appointment, line.current
         assert appointment is not None
-        effects = Effects(connection, audit, self.ruleset, received_at, actor, self.notify, items)
+        effects = Effects(connection, audit, self.ruleset, received_at, actor, self.notify, ChunkWriter(items))
         if line.status == "stale":
             return "stale", self._keep_stale(connection, audit, line, origin, actor)
         if current is not None and Attendance(current.attendance).is_missed and not event.attendance.is_missed:
