@@ -26,12 +26,14 @@ import structlog
 from sqlalchemy import Connection, Engine
 
 from wnb import metrics
+from wnb.core.refs import task_ref
 from wnb.notify import webhook
 from wnb.notify.channels import DeliveryError, MaybeDelivered, Message
 from wnb.notify.email import SmtpSettings
 from wnb.notify.registry import CHANNELS, channel_for
 from wnb.notify.webhook import WebhookSettings
 from wnb.settings import parse_notify
+from wnb.store.admin_tasks import admin_task_in
 from wnb.store.db import writing
 from wnb.store.sql import Record, Sql
 from wnb.store.tables import OutboxRow
@@ -170,10 +172,6 @@ def _open_missing_tasks(connection: Connection, now: datetime) -> list[str]:
 
 def _open_task(connection: Connection, row: Record, now: datetime) -> str:
     """In the caller's transaction: open the admin task of undelivered `row` and link it to the row."""
-    # Imported here: wnb.service.effects (which admin tasks use) imports this module to queue notifications.
-    from wnb.service.effects import task_ref
-    from wnb.store.admin_tasks import admin_task_in
-
     channel = "webhook" if webhook.is_webhook(row.recipient) else "e-mail"
     notification = row.dedupe_key.removesuffix(f":{row.recipient}")
     # A webhook URL may carry a token: the task names its host only (the setting, WNB_WEBHOOK_URL, says the rest).

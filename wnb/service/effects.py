@@ -1,10 +1,9 @@
-"""Apply decisions to stored flags and tasks (DOMAIN.md §5.2–5.7), each change audited in the caller's
-transaction: raising, repeating, withdrawing, escalating, and the actions people take.
+"""Write the lifecycle's planned changes to stored flags and tasks (DOMAIN.md §5.2–5.7), each audited in the
+caller's transaction: raising, repeating, withdrawing, escalating, and the actions people take.
 
-Every row goes through one writer (wnb/store/writers.py): a chunk's, or a single change's. The lifecycle's
-rules (one active flag per code, due only moves earlier, the escalation chain, the task transitions) are still
-here beside the calls that write them: planning those changes as values in the core (issue 14's "decisions
-as a pure stage") is the next step.
+What changes is planned in the core (wnb/core/plan.py: one active flag per code, due only moves earlier, the
+escalation chain, the task transitions); this module reads the state the plan needs, writes the plan through
+one writer (wnb/store/writers.py: a chunk's, or a single change's), audits it and queues its notifications.
 """
 
 from __future__ import annotations
@@ -16,32 +15,16 @@ from typing import Any
 from sqlalchemy import Connection
 
 from wnb import metrics, notify
-from wnb.core import policy
-from wnb.core.calendar import next_escalation_due
-from wnb.core.domain import Decision, FlagStatus, Level, Role, TaskStatus
+from wnb.core import plan, policy
+from wnb.core.domain import Decision, FlagDecision, FlagStatus, Level, Role, TaskDecision, TaskStatus
 from wnb.core.errors import InvalidAction, NotFound
 from wnb.core.policy import Principal
+from wnb.core.refs import flag_ref, task_ref
 from wnb.core.ruleset import Ruleset
 from wnb.store import repo
 from wnb.store.audit import AuditLog, AuditRef
 from wnb.store.sql import Record
 from wnb.store.writers import DirectWriter, Writer
-
-
-def flag_ref(flag_id: int) -> str:
-    return f"F{flag_id}"
-
-
-def task_ref(task_id: int) -> str:
-    return f"T{task_id}"
-
-
-def parse_ref(text: str, prefix: str) -> int:
-    """`T12`, `t12` or `12` → 12 for prefix T."""
-    body = text.strip().upper().removeprefix(prefix)
-    if not (body.isascii() and body.isdigit() and len(body) <= 18):  # ASCII digits that fit a 64-bit id
-        raise NotFound(f"{text!r} is not a {'task' if prefix == 'T' else 'flag'} id (e.g. {prefix}12)")
-    return int(body)
 
 
 class Effects:
@@ -123,140 +106,146 @@ class Effects:
         event_pk: int,
         evaluation_seq: AuditRef,
     ) -> list[str]:
-        """Raise or repeat what the decision asks for; return a plain-words line per effect."""
-        said: list[str] = []
-        active: dict[str, Record] = {}
-        if decision.flags:
-            active = self.writer.active_flags(nhs_number)
-        for wanted in decision.flags:
-            row = active.get(wanted.code)
-            if row is None:
-                flag_id = self._insert(
-                    repo.flags,
-                    {
-                        "nhs_number": nhs_number,
-                        "code": wanted.code,
-                        "level": wanted.level.value,
-                        "status": FlagStatus.ACTIVE.value,
-                        "rule_ids": list(wanted.rule_ids),
-                        "raised_at": self.at,
-                        "ruleset_version": self.ruleset.version,
-                    },
-                )
-                self.record(
-                    "flag_raised",
-                    [flag_ref(flag_id), nhs_number],
-                    {
-                        "code": wanted.code,
-                        "level": wanted.level,
-                        "rule_ids": wanted.rule_ids,
-                        "evaluation": evaluation_seq,
-                    },
-                )
-                said.append(f"raised flag {flag_ref(flag_id)} {wanted.code} ({wanted.level.value})")
-                metrics.count_raised("flag", wanted.rule_ids)
-                if wanted.level is Level.RED:
-                    self._notify(
-                        Role.SAFEGUARDING_NURSE.value,
-                        f"flag:{flag_id}:raised",
-                        f"wnb: red flag {flag_ref(flag_id)} {wanted.code}",
-                        f"A red flag {flag_ref(flag_id)} ({wanted.code}, rules {', '.join(wanted.rule_ids)}) "
-                        "was raised. Open wnb to see the child and act.",
-                    )
-                self._link("flag", flag_id, appointment, event_pk, evaluation_seq, new=True)
-            else:
-                flag_id = row.id
-                rule_ids = list(dict.fromkeys([*row.rule_ids, *wanted.rule_ids]))
-                if rule_ids != list(row.rule_ids):
-                    self._update(repo.flags, flag_id, rule_ids=rule_ids)
-                self.record(
-                    "flag_repeated",
-                    [flag_ref(flag_id), nhs_number],
-                    {
-                        "code": wanted.code,
-                        "rule_ids": wanted.rule_ids,
-                        "evaluation": evaluation_seq,
-                        "reason": "flag already active: event linked, no second flag",
-                    },
-                )
-                said.append(f"linked to active flag {flag_ref(flag_id)} {wanted.code}")
-                self._link("flag", flag_id, appointment, event_pk, evaluation_seq)
+        """Write what the decision plans (wnb.core.plan); return a plain-words line per effect."""
+        active = self.writer.active_flags(nhs_number) if decision.flags else {}
         # The open task of each (service, code) asked for, as they stand before any of them is applied.
         open_tasks = self.writer.open_tasks(nhs_number, [(wanted.service, wanted.code) for wanted in decision.tasks])
-        for wanted_task in decision.tasks:
-            row = open_tasks.get((wanted_task.service, wanted_task.code))
-            said.append(self._apply_task(wanted_task, row, nhs_number, appointment, event_pk, evaluation_seq))
+        planned = plan.plan(decision, active, open_tasks)
+        event = (nhs_number, appointment, event_pk, evaluation_seq)
+        said = [
+            self._new_flag(change.wanted, *event)
+            if isinstance(change, plan.NewFlag)
+            else self._link_flag(change, *event)
+            for change in planned.flags
+        ]
+        said.extend(
+            self._new_task(change.wanted, *event)
+            if isinstance(change, plan.NewTask)
+            else self._repeat_task(change, open_tasks[(change.wanted.service, change.wanted.code)], *event)
+            for change in planned.tasks
+        )
         return said
 
-    def _apply_task(
+    def _new_flag(
+        self, wanted: FlagDecision, nhs_number: str, appointment: tuple[str, str], event_pk: int, seq: AuditRef
+    ) -> str:
+        flag_id = self._insert(
+            repo.flags,
+            {
+                "nhs_number": nhs_number,
+                "code": wanted.code,
+                "level": wanted.level.value,
+                "status": FlagStatus.ACTIVE.value,
+                "rule_ids": list(wanted.rule_ids),
+                "raised_at": self.at,
+                "ruleset_version": self.ruleset.version,
+            },
+        )
+        self.record(
+            "flag_raised",
+            [flag_ref(flag_id), nhs_number],
+            {"code": wanted.code, "level": wanted.level, "rule_ids": wanted.rule_ids, "evaluation": seq},
+        )
+        metrics.count_raised("flag", wanted.rule_ids)
+        if wanted.level is Level.RED:
+            self._notify(
+                Role.SAFEGUARDING_NURSE.value,
+                f"flag:{flag_id}:raised",
+                f"wnb: red flag {flag_ref(flag_id)} {wanted.code}",
+                f"A red flag {flag_ref(flag_id)} ({wanted.code}, rules {', '.join(wanted.rule_ids)}) "
+                "was raised. Open wnb to see the child and act.",
+            )
+        self._link("flag", flag_id, appointment, event_pk, seq, new=True)
+        return f"raised flag {flag_ref(flag_id)} {wanted.code} ({wanted.level.value})"
+
+    def _link_flag(
+        self, change: plan.LinkToFlag, nhs_number: str, appointment: tuple[str, str], event_pk: int, seq: AuditRef
+    ) -> str:
+        if change.rule_ids is not None:
+            self._update(repo.flags, change.flag_id, rule_ids=list(change.rule_ids))
+        self.record(
+            "flag_repeated",
+            [flag_ref(change.flag_id), nhs_number],
+            {
+                "code": change.wanted.code,
+                "rule_ids": change.wanted.rule_ids,
+                "evaluation": seq,
+                "reason": "flag already active: event linked, no second flag",
+            },
+        )
+        self._link("flag", change.flag_id, appointment, event_pk, seq)
+        return f"linked to active flag {flag_ref(change.flag_id)} {change.wanted.code}"
+
+    def _new_task(
+        self, wanted: TaskDecision, nhs_number: str, appointment: tuple[str, str], event_pk: int, seq: AuditRef
+    ) -> str:
+        task: dict[str, Any] = {
+            "nhs_number": nhs_number,
+            "service": wanted.service,
+            "code": wanted.code,
+            "owner_role": wanted.owner_role.value,
+            "first_owner_role": wanted.owner_role.value,
+            "status": TaskStatus.REQUESTED.value,
+            "due_at": wanted.due_at,
+            "escalation_level": 0,
+            "rule_ids": list(wanted.rule_ids),
+            "created_at": self.at,
+            "ruleset_version": self.ruleset.version,
+            "updated_at": self.at,
+        }
+        task["id"] = self._insert(repo.tasks, task)
+        self._history(task, "created")
+        self.record(
+            "task_created",
+            [task_ref(task["id"]), nhs_number],
+            {
+                "code": wanted.code,
+                "service": wanted.service,
+                "owner_role": wanted.owner_role,
+                "due_at": wanted.due_at,
+                "rule_ids": wanted.rule_ids,
+                "evaluation": seq,
+            },
+        )
+        self._link("task", task["id"], appointment, event_pk, seq, new=True)
+        metrics.count_raised("task", wanted.rule_ids)
+        return f"created task {task_ref(task['id'])} {wanted.code} for {wanted.owner_role.value}"
+
+    def _repeat_task(
         self,
-        wanted: Any,
-        row: Record | None,
+        change: plan.RepeatTask,
+        row: Record,
         nhs_number: str,
         appointment: tuple[str, str],
         event_pk: int,
         seq: AuditRef,
     ) -> str:
-        """Create the task, or repeat the open one (`row`): link, and move its due time only ever earlier."""
-        if row is None:
-            task = {
-                "nhs_number": nhs_number,
-                "service": wanted.service,
-                "code": wanted.code,
-                "owner_role": wanted.owner_role.value,
-                "first_owner_role": wanted.owner_role.value,
-                "status": TaskStatus.REQUESTED.value,
-                "due_at": wanted.due_at,
-                "escalation_level": 0,
-                "rule_ids": list(wanted.rule_ids),
-                "created_at": self.at,
-                "ruleset_version": self.ruleset.version,
-                "updated_at": self.at,
-            }
-            task["id"] = self._insert(repo.tasks, task)
-            self._history(task, "created")
-            self.record(
-                "task_created",
-                [task_ref(task["id"]), nhs_number],
-                {
-                    "code": wanted.code,
-                    "service": wanted.service,
-                    "owner_role": wanted.owner_role,
-                    "due_at": wanted.due_at,
-                    "rule_ids": wanted.rule_ids,
-                    "evaluation": seq,
-                },
-            )
-            self._link("task", task["id"], appointment, event_pk, seq, new=True)
-            metrics.count_raised("task", wanted.rule_ids)
-            return f"created task {task_ref(task['id'])} {wanted.code} for {wanted.owner_role.value}"
         task = dict(row)
         changes: dict[str, Any] = {}
-        rule_ids = list(dict.fromkeys([*task["rule_ids"], *wanted.rule_ids]))
-        if rule_ids != list(task["rule_ids"]):
-            changes["rule_ids"] = rule_ids
-        moved = wanted.due_at < task["due_at"]
-        if moved:
-            changes.update(due_at=wanted.due_at, updated_at=self.at)
+        if change.rule_ids is not None:
+            changes["rule_ids"] = list(change.rule_ids)
+        if change.due_at is not None:
+            changes.update(due_at=change.due_at, updated_at=self.at)
         if changes:
-            self._update(repo.tasks, task["id"], **changes)
+            self._update(repo.tasks, change.task_id, **changes)
             task.update(changes)
-        if moved:
+        if change.due_at is not None:
             self._history(task, "due-moved-earlier", "a repeat asked for an earlier due time")
         self.record(
             "task_repeated",
-            [task_ref(task["id"]), nhs_number],
+            [task_ref(change.task_id), nhs_number],
             {
-                "code": wanted.code,
-                "rule_ids": wanted.rule_ids,
+                "code": change.wanted.code,
+                "rule_ids": change.wanted.rule_ids,
                 "evaluation": seq,
                 "due_at": task["due_at"],
-                "due_moved_earlier": moved,
+                "due_moved_earlier": change.due_at is not None,
                 "reason": "task already open: event linked, due time never moved later",
             },
         )
-        self._link("task", task["id"], appointment, event_pk, seq)
-        return f"linked to open task {task_ref(task['id'])} {wanted.code}" + (" (due earlier)" if moved else "")
+        self._link("task", change.task_id, appointment, event_pk, seq)
+        moved = " (due earlier)" if change.due_at is not None else ""
+        return f"linked to open task {task_ref(change.task_id)} {change.wanted.code}{moved}"
 
     def _notify(self, role: str, key: str, subject: str, body: str) -> None:
         """Queue e-mail to the role's addresses in this transaction (delivered later from the outbox)."""
@@ -272,16 +261,16 @@ class Effects:
             self.writer.unlinked(link.kind, link.item_id, link.source, link.appointment_id)
             if repo.active_links(self.connection, link.kind, link.item_id):
                 continue
-            if link.kind == "flag":
-                flag = repo.flag_by_id(self.connection, link.item_id)
-                if flag is not None and flag.status == FlagStatus.ACTIVE.value:
-                    self._set_flag_status(flag, FlagStatus.ENTERED_IN_ERROR, reason)
-                    said.append(f"flag {flag_ref(flag.id)} {flag.code} entered-in-error")
-            else:
-                task = repo.task_by_id(self.connection, link.item_id)
-                if task is not None and task.status in repo.OPEN_STATUSES:
-                    self._set_task_status(task, TaskStatus.CANCELLED, "cancelled", reason)
-                    said.append(f"task {task_ref(task.id)} {task.code} cancelled")
+            item = (repo.flag_by_id if link.kind == "flag" else repo.task_by_id)(self.connection, link.item_id)
+            if item is None:
+                continue
+            becomes = plan.withdrawal(link.kind, item.status)
+            if isinstance(becomes, FlagStatus):
+                self._set_flag_status(item, becomes, reason)
+                said.append(f"flag {flag_ref(item.id)} {item.code} entered-in-error")
+            elif isinstance(becomes, TaskStatus):
+                self._set_task_status(item, becomes, "cancelled", reason)
+                said.append(f"task {task_ref(item.id)} {item.code} cancelled")
         return said
 
     def _set_flag_status(self, flag: Record, status: FlagStatus, reason: str) -> None:
@@ -321,45 +310,43 @@ class Effects:
         day_end = self.ruleset.settings.calendar.working_day_ends
         for row in repo.tasks_to_escalate(self.connection, now):
             chain = self.ruleset.escalation_chain(Role(row.first_owner_role))
-            level, due = row.escalation_level, row.due_at
-            while due <= now and level + 1 < len(chain):
-                level, due = level + 1, next_escalation_due(due, delay, day_end)
-            if level == row.escalation_level:
-                continue  # end of its chain: stays, overdue
-            task = dict(row)
-            task.update(owner_role=chain[level].value, escalation_level=level, due_at=due, updated_at=self.at)
-            repo.update_row(
-                self.connection,
-                repo.tasks,
-                row.id,
-                owner_role=task["owner_role"],
-                escalation_level=level,
-                due_at=due,
-                updated_at=self.at,
-            )
-            self._history(task, "escalated", f"not acknowledged by {row.owner_role} by its due time")
-            self.record(
-                "task_escalated",
-                [task_ref(row.id), row.nhs_number],
-                {
-                    "code": row.code,
-                    "from_role": row.owner_role,
-                    "to_role": task["owner_role"],
-                    "from_level": row.escalation_level,
-                    "to_level": level,
-                    "old_due_at": row.due_at,
-                    "due_at": due,
-                },
-            )
-            said.append(f"task {task_ref(row.id)} {row.code} escalated to {task['owner_role']} (level {level})")
-            self._notify(
-                task["owner_role"],
-                f"task:{row.id}:escalated:{level}",
-                f"wnb: task {task_ref(row.id)} {row.code} escalated to you",
-                f"Task {task_ref(row.id)} ({row.code}) was not acknowledged in time and is now yours "
-                f"(escalation level {level}). Open wnb to act.",
-            )
+            step = plan.plan_escalation(row, chain, now, delay, day_end)
+            if step is not None:
+                said.append(self._escalate(row, step))
         return said
+
+    def _escalate(self, row: Record, step: plan.Escalation) -> str:
+        task = dict(row)
+        changes = {
+            "owner_role": step.to_role,
+            "escalation_level": step.to_level,
+            "due_at": step.due_at,
+            "updated_at": self.at,
+        }
+        task.update(changes)
+        repo.update_row(self.connection, repo.tasks, row.id, **changes)
+        self._history(task, "escalated", f"not acknowledged by {step.from_role} by its due time")
+        self.record(
+            "task_escalated",
+            [task_ref(row.id), row.nhs_number],
+            {
+                "code": row.code,
+                "from_role": step.from_role,
+                "to_role": step.to_role,
+                "from_level": step.from_level,
+                "to_level": step.to_level,
+                "old_due_at": step.old_due_at,
+                "due_at": step.due_at,
+            },
+        )
+        self._notify(
+            step.to_role,
+            f"task:{row.id}:escalated:{step.to_level}",
+            f"wnb: task {task_ref(row.id)} {row.code} escalated to you",
+            f"Task {task_ref(row.id)} ({row.code}) was not acknowledged in time and is now yours "
+            f"(escalation level {step.to_level}). Open wnb to act.",
+        )
+        return f"task {task_ref(row.id)} {row.code} escalated to {step.to_role} (level {step.to_level})"
 
     # ---- what people do ----
 
@@ -374,19 +361,7 @@ class Effects:
             policy.check_task(
                 by, policy.TASK_ACTIONS[action], task_ref(task_id), task.owner_role, task.first_owner_role
             )
-        allowed = {
-            "ack": ((TaskStatus.REQUESTED.value,), TaskStatus.ACCEPTED, "acknowledged"),
-            "complete": (repo.OPEN_STATUSES, TaskStatus.COMPLETED, "completed"),
-            "cancel": (repo.OPEN_STATUSES, TaskStatus.CANCELLED, "cancelled"),
-        }
-        if action not in allowed:
-            raise InvalidAction(f"unknown task action {action!r}; use ack, complete or cancel")
-        from_statuses, to_status, verb = allowed[action]
-        if task.status not in from_statuses:
-            raise InvalidAction(
-                f"task {task_ref(task_id)} is {task.status}; only a task that is {' or '.join(from_statuses)} "
-                f"can be {verb}"
-            )
+        to_status, verb = plan.task_transition(task_id, task.status, action)
         self._set_task_status(task, to_status, verb, note)
         updated = repo.task_by_id(self.connection, task_id)
         assert updated is not None
@@ -396,10 +371,7 @@ class Effects:
         flag = repo.flag_by_id(self.connection, flag_id)
         if flag is None:
             raise NotFound(f"no flag {flag_ref(flag_id)}")
-        if flag.status != FlagStatus.ACTIVE.value:
-            raise InvalidAction(f"flag {flag_ref(flag_id)} is {flag.status}; only an active flag can be resolved")
-        if not reason.strip():
-            raise InvalidAction("resolving a flag needs a reason")
+        plan.check_flag_resolution(flag_id, flag.status, reason)
         self._set_flag_status(flag, FlagStatus.INACTIVE, reason)
         updated = repo.flag_by_id(self.connection, flag_id)
         assert updated is not None

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from wnb.core.errors import NotFound
+from wnb.core.refs import parse_ref
 from wnb.core.wording import local, plain_code
-from wnb.service.effects import parse_ref
 from wnb.store import repo
 from wnb.store.audit import records_for
 

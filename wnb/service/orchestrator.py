@@ -22,7 +22,8 @@ from wnb.core.facts import follow_up_facts
 from wnb.core.items import RawItem, check_context
 from wnb.core.nhs import Attendance
 from wnb.core.policy import Action, Principal
-from wnb.service.effects import Effects, parse_ref
+from wnb.core.refs import parse_ref
+from wnb.service.effects import Effects
 from wnb.service.ingesting import Ingesting
 from wnb.store import concurrency, repo
 from wnb.store.sql import Record

@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from wnb.core.domain import Appointment, EventState, PersonContext, TaskStatus
+from wnb.core.domain import Appointment, EventState, PersonContext
 from wnb.core.nhs import Attendance, Outcome, Priority
+from wnb.core.plan import OPEN_TASK_STATUSES
 from wnb.core.supersede import Stored
 from wnb.store.sql import Record, Sql
 from wnb.store.tables import (
@@ -40,7 +41,7 @@ links = LinkRow.__table__  # type: ignore[attr-defined]
 follow_ups = FollowUpRow.__table__  # type: ignore[attr-defined]
 rejects = RejectRow.__table__  # type: ignore[attr-defined]
 
-OPEN_STATUSES = (TaskStatus.REQUESTED.value, TaskStatus.ACCEPTED.value)
+OPEN_STATUSES = OPEN_TASK_STATUSES
 _OPEN = "('requested', 'accepted')"
 _CURRENT = f"'{EventState.CURRENT.value}'"
 

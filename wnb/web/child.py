@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.core.policy import Action
+from wnb.core.refs import parse_ref
 from wnb.service import Service
-from wnb.service.effects import parse_ref
 from wnb.store import children, listing, repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing

@@ -12,10 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 from wnb.core.calendar import london_date
 from wnb.core.csv_cells import csv_text
 from wnb.core.errors import WnbError
+from wnb.core.refs import parse_ref
 from wnb.core.wording import due_in_words
 from wnb.rule_files import load_ruleset
 from wnb.service import Service
-from wnb.service.effects import parse_ref
 from wnb.service.explain import explain_item
 from wnb.service.simulate import Simulation, period_of, simulate
 from wnb.store import audit, repo

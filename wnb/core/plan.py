@@ -1,0 +1,186 @@
+"""The lifecycle's rules as values (DOMAIN.md §5.2–5.7). Pure.
+
+Given a decision and the flags and tasks as they stand, say what changes: a new flag or a link to the active
+flag of that code (one active flag per code), a new task or a repeat of the open one (its due time only ever
+moves earlier), an escalation step up the task's chain, a person's transition of a task, a withdrawal of what
+an appointment alone supported. wnb/service/effects.py writes these plans, through one writer, and audits them.
+
+The current state comes in as rows the store read; only the attributes the Protocols below name are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Protocol
+
+from wnb.core.calendar import next_escalation_due
+from wnb.core.domain import Decision, FlagDecision, FlagStatus, Role, TaskDecision, TaskStatus
+from wnb.core.errors import InvalidAction
+from wnb.core.refs import flag_ref, task_ref
+
+OPEN_TASK_STATUSES = (TaskStatus.REQUESTED.value, TaskStatus.ACCEPTED.value)
+
+
+class FlagState(Protocol):
+    id: int
+    rule_ids: Sequence[str]
+
+
+class TaskState(Protocol):
+    id: int
+    rule_ids: Sequence[str]
+    due_at: datetime
+
+
+class EscalatingTask(Protocol):
+    id: int
+    owner_role: str
+    escalation_level: int
+    due_at: datetime
+
+
+# ---- what a decision changes ----
+
+
+@dataclass(frozen=True)
+class NewFlag:
+    wanted: FlagDecision
+
+
+@dataclass(frozen=True)
+class LinkToFlag:
+    """The code's flag is already active: link the event to it; `rule_ids` is its new list, if that grows."""
+
+    flag_id: int
+    wanted: FlagDecision
+    rule_ids: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class NewTask:
+    wanted: TaskDecision
+
+
+@dataclass(frozen=True)
+class RepeatTask:
+    """The (service, code)'s task is open: link to it; `rule_ids` if its list grows, `due_at` if earlier."""
+
+    task_id: int
+    wanted: TaskDecision
+    rule_ids: tuple[str, ...] | None
+    due_at: datetime | None
+
+
+FlagChange = NewFlag | LinkToFlag
+TaskChange = NewTask | RepeatTask
+
+
+@dataclass(frozen=True)
+class Plan:
+    flags: tuple[FlagChange, ...]
+    tasks: tuple[TaskChange, ...]
+
+
+def _merged(held: Sequence[str], asked: Sequence[str]) -> tuple[str, ...] | None:
+    merged = tuple(dict.fromkeys([*held, *asked]))
+    return None if merged == tuple(held) else merged
+
+
+def plan_flags(wanted: Sequence[FlagDecision], active: Mapping[str, FlagState]) -> tuple[FlagChange, ...]:
+    """One active flag per code: raise a flag for a code without one, else link to the one there is."""
+    changes: list[FlagChange] = []
+    for flag in wanted:
+        held = active.get(flag.code)
+        if held is None:
+            changes.append(NewFlag(flag))
+        else:
+            changes.append(LinkToFlag(held.id, flag, _merged(held.rule_ids, flag.rule_ids)))
+    return tuple(changes)
+
+
+def plan_tasks(
+    wanted: Sequence[TaskDecision], open_tasks: Mapping[tuple[str, str], TaskState]
+) -> tuple[TaskChange, ...]:
+    """One open task per (service, code), as they stand before any is applied; a repeat never delays it."""
+    changes: list[TaskChange] = []
+    for task in wanted:
+        held = open_tasks.get((task.service, task.code))
+        if held is None:
+            changes.append(NewTask(task))
+        else:
+            earlier = task.due_at if task.due_at < held.due_at else None
+            changes.append(RepeatTask(held.id, task, _merged(held.rule_ids, task.rule_ids), earlier))
+    return tuple(changes)
+
+
+def plan(
+    decision: Decision, active_flags: Mapping[str, FlagState], open_tasks: Mapping[tuple[str, str], TaskState]
+) -> Plan:
+    """Everything a decision changes, given the person's active flags and the open tasks it names."""
+    return Plan(plan_flags(decision.flags, active_flags), plan_tasks(decision.tasks, open_tasks))
+
+
+# ---- what a sweep changes ----
+
+
+@dataclass(frozen=True)
+class Escalation:
+    task_id: int
+    from_role: str
+    to_role: str
+    from_level: int
+    to_level: int
+    old_due_at: datetime
+    due_at: datetime
+
+
+def plan_escalation(
+    task: EscalatingTask, chain: Sequence[Role], now: datetime, delay_working_days: int, day_end: time
+) -> Escalation | None:
+    """Up the chain as many levels as are due by `now`; None at the end of its chain (it stays, overdue)."""
+    level, due = task.escalation_level, task.due_at
+    while due <= now and level + 1 < len(chain):
+        level, due = level + 1, next_escalation_due(due, delay_working_days, day_end)
+    if level == task.escalation_level:
+        return None
+    return Escalation(task.id, task.owner_role, chain[level].value, task.escalation_level, level, task.due_at, due)
+
+
+# ---- what people and corrections change ----
+
+# action → (the statuses it may start from, the status it gives, the verb its history and audit record use)
+TASK_TRANSITIONS: dict[str, tuple[tuple[str, ...], TaskStatus, str]] = {
+    "ack": ((TaskStatus.REQUESTED.value,), TaskStatus.ACCEPTED, "acknowledged"),
+    "complete": (OPEN_TASK_STATUSES, TaskStatus.COMPLETED, "completed"),
+    "cancel": (OPEN_TASK_STATUSES, TaskStatus.CANCELLED, "cancelled"),
+}
+
+
+def task_transition(task_id: int, status: str, action: str) -> tuple[TaskStatus, str]:
+    """The status an action gives a task now `status`, and its verb; InvalidAction when not allowed."""
+    if action not in TASK_TRANSITIONS:
+        raise InvalidAction(f"unknown task action {action!r}; use ack, complete or cancel")
+    from_statuses, to_status, verb = TASK_TRANSITIONS[action]
+    if status not in from_statuses:
+        raise InvalidAction(
+            f"task {task_ref(task_id)} is {status}; only a task that is {' or '.join(from_statuses)} can be {verb}"
+        )
+    return to_status, verb
+
+
+def check_flag_resolution(flag_id: int, status: str, reason: str) -> None:
+    """A person resolves only an active flag, and says why."""
+    if status != FlagStatus.ACTIVE.value:
+        raise InvalidAction(f"flag {flag_ref(flag_id)} is {status}; only an active flag can be resolved")
+    if not reason.strip():
+        raise InvalidAction("resolving a flag needs a reason")
+
+
+def withdrawal(kind: str, status: str) -> FlagStatus | TaskStatus | None:
+    """What an item no appointment supports any more becomes: an active flag entered-in-error, an open task
+    cancelled; None when it is already closed (a person's decision stands)."""
+    if kind == "flag":
+        return FlagStatus.ENTERED_IN_ERROR if status == FlagStatus.ACTIVE.value else None
+    return TaskStatus.CANCELLED if status in OPEN_TASK_STATUSES else None
