@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from tests.factories import CHILD, event, pas_clinic_key
 from tests.server import serving
 from wnb.api import create_app
 from wnb.api.ingestion import MAX_BODY_BYTES
@@ -22,29 +23,9 @@ from wnb.store.accounts import create_api_key, create_user
 
 STORES = ("sqlite", "postgres")  # every test here runs on both stores (conftest.py)
 
-CHILD = "9990000018"
 OTHER_CHILD = "9990000034"
 NURSE = ("nurse.jo", "correct horse battery staple")
 GOVERNANCE = ("gov.sam", "another long passphrase")
-# What the clinic key is bound to write: its events' source, its FHIR Appointments' identifier system, context.
-PAS_SOURCES = ("pas", "https://pas.example.nhs.uk/appointment")
-
-
-def event(event_id: str, **changes: Any) -> dict[str, Any]:
-    """A valid canonical event: a seven-year-old not brought to community paediatrics on Mon 2 Mar 2026."""
-    base: dict[str, Any] = {
-        "source": "pas",
-        "event_id": event_id,
-        "nhs_number": CHILD,
-        "date_of_birth": "2019-05-01",
-        "service": "community-paediatrics",
-        "appointment_id": f"a-{event_id}",
-        "appointment_at": "2026-03-02T10:00:00+00:00",
-        "attendance": "did-not-attend",
-        "recorded_at": "2026-03-02T11:00:00+00:00",
-    }
-    base.update(changes)
-    return {key: value for key, value in base.items() if value is not None}
 
 
 @dataclass
@@ -85,7 +66,7 @@ class Api:
 def api(db_url: str, ruleset: Ruleset) -> Iterator[Api]:
     db = open_database(db_url)
     service = Service(db, ruleset)
-    clinic_key = create_api_key(db, "clinic-system", "pas", sources=PAS_SOURCES, context=True)
+    clinic_key = pas_clinic_key(db)
     admin_key = create_api_key(db, "admin", "ops")
     create_user(db, NURSE[0], "safeguarding-nurse", NURSE[1])
     create_user(db, GOVERNANCE[0], "governance", GOVERNANCE[1])

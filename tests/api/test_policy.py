@@ -18,6 +18,7 @@ from typer.testing import CliRunner, Result
 
 import wnb.cli.main  # noqa: F401  (imports every command module)
 from tests.conftest import ROOT
+from tests.factories import event, raw
 from tests.ingest.test_hl7 import siu
 from tests.server import serving
 from wnb.api import create_app
@@ -50,22 +51,6 @@ def password(role: Role) -> str:
 
 def person_name(role: Role) -> str:
     return f"{role.value}.walker"
-
-
-def event(event_id: str, **changes: Any) -> dict[str, Any]:
-    """A missed community paediatrics appointment of the child on a plan, from the PAS."""
-    base: dict[str, Any] = {
-        "source": "pas",
-        "event_id": event_id,
-        "nhs_number": CHILD,
-        "date_of_birth": "2019-05-01",
-        "service": "community-paediatrics",
-        "appointment_id": f"a-{event_id}",
-        "appointment_at": "2026-03-02T10:00:00+00:00",
-        "attendance": "did-not-attend",
-        "recorded_at": "2026-03-02T11:00:00+00:00",
-    }
-    return {**base, **changes}
 
 
 @dataclass
@@ -117,7 +102,7 @@ def site(db_url: str, ruleset: Ruleset) -> Iterator[Site]:
         "ops": create_api_key(db, "admin", "ops"),
     }
     service.import_context([RawItem(1, json.dumps({"nhs_number": CHILD, **PLAN}), {"nhs_number": CHILD, **PLAN})], "t")
-    service.ingest_one(RawItem(None, json.dumps(event("e1")), event("e1")), origin="feed")
+    service.ingest_one(raw(event("e1"), line=None), origin="feed")
     app = create_app(service, settings=load_settings(session_secret=SECRET))
     with serving(app) as url:
         yield Site(url, service, keys)

@@ -21,7 +21,8 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.provenance import Provenance
 
-from tests.api.test_api import CHILD, GOVERNANCE, NURSE, OTHER_CHILD, Api, event
+from tests.api.test_api import GOVERNANCE, NURSE, OTHER_CHILD, Api
+from tests.factories import CHILD, event
 from wnb.api import create_app
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database

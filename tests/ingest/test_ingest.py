@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests.factories import CHILD, event
 from wnb.core.items import RawItem
 from wnb.ingest import csv as csv_reader
 from wnb.ingest import ndjson as ndjson_reader
@@ -22,7 +23,6 @@ from wnb.ingest import read_file
 from wnb.service import Service
 from wnb.store import listing, repo
 
-CHILD = "9990000018"
 INVALID_NHS_NUMBER = "9990000019"
 
 CSV_COLUMNS = [
@@ -39,23 +39,6 @@ CSV_COLUMNS = [
     "first_appointment",
     "recorded_at",
 ]
-
-
-def event(event_id: str, **changes: Any) -> dict[str, Any]:
-    """A valid canonical event of a seven-year-old who was not brought; `changes` override fields."""
-    base: dict[str, Any] = {
-        "source": "pas",
-        "event_id": event_id,
-        "nhs_number": CHILD,
-        "date_of_birth": "2019-05-01",
-        "service": "community-paediatrics",
-        "appointment_id": f"A-{event_id}",
-        "appointment_at": "2026-03-02T10:00:00+00:00",
-        "attendance": "did-not-attend",
-        "recorded_at": "2026-03-02T11:00:00+00:00",
-    }
-    base.update(changes)
-    return {key: value for key, value in base.items() if value is not None}
 
 
 def write_ndjson(path: Path, lines: list[dict[str, Any] | str]) -> Path:

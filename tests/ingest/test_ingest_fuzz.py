@@ -11,12 +11,10 @@ entry point and store serves all its examples.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import os
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,12 +27,12 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from tests.conftest import ROOT
+from tests.factories import pas_clinic_key, running_listener
 from tests.server import serving
 from wnb.api import create_app
 from wnb.ingest import read_file
 from wnb.ingest.mllp import Listener
 from wnb.service import Service
-from wnb.store.accounts import create_api_key
 
 STORES = ("sqlite", "postgres")
 EXAMPLES = int(os.environ.get("WNB_INGEST_EXAMPLES", "500"))
@@ -278,9 +276,7 @@ def _context(tables: Tables, tmp_path: Path, body: bytes) -> None:
 
 @pytest.fixture
 def client(service: Service, tables: Tables) -> Iterator[httpx.Client]:
-    key = create_api_key(
-        service.db, "clinic-system", "pas", sources=["pas", "https://pas.example.nhs.uk/appointment"], context=True
-    )
+    key = pas_clinic_key(service.db)
     with serving(create_app(service)) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}) as session:
         yield session
 
@@ -359,16 +355,8 @@ def _bundle(tables: Tables, client: httpx.Client, body: bytes) -> None:
 
 @pytest.fixture
 def mllp(service: Service) -> Iterator[Listener]:
-    listener = Listener(service)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(listener.start(), loop).result(10)
-    yield listener
-    asyncio.run_coroutine_threadsafe(listener.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with running_listener(service) as listener:
+        yield listener
 
 
 def test_mllp_message(tables: Tables, mllp: Listener) -> None:

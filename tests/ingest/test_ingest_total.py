@@ -3,11 +3,9 @@ and the rest of the file, batch, inbox or connection goes on; on SQLite and Post
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import factories
+from tests.factories import pas_clinic_key, running_listener
 from tests.ingest.test_inbox import drop, events_stored
 from tests.ingest.test_mllp import frame, msa
 from tests.server import serving
@@ -32,23 +32,12 @@ from wnb.store.accounts import create_api_key
 
 STORES = ("sqlite", "postgres")
 CHILD = "9990000018"
-PAS_SYSTEM = "https://pas.example.nhs.uk/appointment"  # the FHIR identifier system of the key's source
+PAS_SYSTEM = factories.PAS_SOURCES[1]  # the FHIR identifier system of the key's source
 
 
 def event(event_id: str, **changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "source": "pas",
-        "event_id": event_id,
-        "nhs_number": CHILD,
-        "date_of_birth": "2019-05-01",
-        "service": "audiology",
-        "appointment_id": f"a-{event_id}",
-        "appointment_at": "2026-03-02T10:00:00+00:00",
-        "attendance": "did-not-attend",
-        "recorded_at": "2026-03-02T11:00:00+00:00",
-    }
-    base.update(changes)
-    return base
+    """The shared event (tests/factories.py), at audiology: the service of this module's HL7 messages."""
+    return factories.event(event_id, **{"service": "audiology", **changes})
 
 
 def nested(leaf: Any, depth: int = 25) -> Any:
@@ -253,7 +242,7 @@ def api(db_url: str, ruleset: Ruleset) -> Iterator[tuple[httpx.Client, Service]]
     """A clinic system's client of the real server on loopback, and the service behind it."""
     db = open_database(db_url)
     service = Service(db, ruleset)
-    key = create_api_key(db, "clinic-system", "pas", sources=["pas", PAS_SYSTEM], context=True)
+    key = pas_clinic_key(db)
     with serving(create_app(service)) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}) as client:
         yield client, service
     db.dispose()
@@ -319,16 +308,8 @@ def test_a_fhir_bundle_answers_every_entry(api: tuple[httpx.Client, Service]) ->
 @pytest.fixture
 def listening(service: Service) -> Iterator[Listener]:
     """A real listener on a free loopback port, its event loop on a thread of its own."""
-    listener = Listener(service)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(listener.start(), loop).result(10)
-    yield listener
-    asyncio.run_coroutine_threadsafe(listener.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with running_listener(service) as listener:
+        yield listener
 
 
 def test_mllp_answers_messages_past_the_limits_and_keeps_them(listening: Listener, service: Service) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import socket
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import running_listener
 from tests.ingest.test_hl7 import ROOT, siu
 from wnb.ingest.mllp import Listener
 from wnb.service import Service
@@ -29,16 +29,8 @@ def frame(text: str) -> bytes:
 @pytest.fixture
 def listening(service: Service) -> Iterator[Listener]:
     """A real listener on a free loopback port, its event loop on a thread of its own."""
-    listener = Listener(service, limit=4096)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(listener.start(), loop).result(10)
-    yield listener
-    asyncio.run_coroutine_threadsafe(listener.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with running_listener(service, limit=4096) as listener:
+        yield listener
 
 
 def connect(listener: Listener) -> socket.socket:

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests import factories
 from tests.conftest import FixedClock
+from tests.factories import raw
 from tests.ingest.test_ingest import rejects
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
@@ -30,24 +32,12 @@ OTHER_CHILD = "9990000034"
 
 
 def event(event_id: str, **changes: Any) -> dict[str, Any]:
-    """A valid canonical event: a seven-year-old not brought to community paediatrics on Mon 2 Mar 2026."""
-    base: dict[str, Any] = {
-        "source": "pas",
-        "event_id": event_id,
-        "nhs_number": CHILD,
-        "date_of_birth": "2019-05-01",
-        "service": "community-paediatrics",
-        "appointment_id": "a1",
-        "appointment_at": "2026-03-02T10:00:00+00:00",
-        "attendance": "did-not-attend",
-        "recorded_at": "2026-03-02T11:00:00+00:00",
-    }
-    base.update(changes)
-    return {key: value for key, value in base.items() if value is not None}
+    """The shared event (tests/factories.py), every one of appointment a1 unless a test names another."""
+    return factories.event(event_id, **{"appointment_id": "a1", **changes})
 
 
 def send(service: Service, data: dict[str, Any], line: int = 1) -> str:
-    return service.ingest_one(RawItem(line, json.dumps(data), data), origin="test")
+    return service.ingest_one(raw(data, line), origin="test")
 
 
 def flags(service: Service) -> list[dict[str, Any]]:
