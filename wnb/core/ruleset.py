@@ -149,7 +149,7 @@ class CalendarSettings(_Strict):
     working_day_ends: time
 
 
-class Settings(_Strict):
+class RulesetSettings(_Strict):
     """The content of ruleset.yaml."""
 
     name: str
@@ -168,7 +168,7 @@ class Ruleset(BaseModel):
 
     directory: str
     version: str
-    settings: Settings
+    settings: RulesetSettings
     rules: tuple[Rule, ...]
 
     @property
@@ -234,7 +234,7 @@ def load_files(files: Mapping[str, bytes], where: str) -> Ruleset:
         raise RulesetError(f"{where}: no ruleset.yaml here; is this a ruleset directory?")
     settings_name = f"{where}/{SETTINGS_FILE}"
     try:
-        settings = Settings.model_validate(_read_yaml(settings_name, files[SETTINGS_FILE]))
+        settings = RulesetSettings.model_validate(_read_yaml(settings_name, files[SETTINGS_FILE]))
     except ValidationError as error:
         raise RulesetError(f"{settings_name}: {_location(error)}") from None
     rules: list[Rule] = []
