@@ -1,20 +1,26 @@
 """A ruleset directory read into the mapping of file names to bytes that wnb.core.ruleset loads.
 
-The core never touches the filesystem: this adapter reads `ruleset.yaml` and the rule files beside it (the
-scenario files in `scenarios/` are not part of a ruleset's content) and hands them on.
+The core never touches the filesystem: this adapter reads `ruleset.yaml`, the rule files and the hazard log
+(`hazards.yaml`) beside it, and the scenario files in `scenarios/` (as `scenarios/NAME.yaml`), and hands them on.
+All of them are part of the ruleset's content version.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from wnb.core.ruleset import SETTINGS_FILE, Ruleset, content_version, load_files
+from wnb.core.ruleset import SCENARIOS_FOLDER, SETTINGS_FILE, Ruleset, content_version, load_files
 
 
 def read_files(directory: str | Path) -> dict[str, bytes]:
-    """Every file of the ruleset in `directory`: ruleset.yaml and the *.yaml beside it, by name."""
+    """Every file of the ruleset in `directory`, by name: ruleset.yaml, the rules and hazards.yaml beside it, and
+    each scenarios/*.yaml as `scenarios/NAME.yaml`."""
     folder = Path(directory)
-    return {path.name: path.read_bytes() for path in sorted(folder.glob("*.yaml")) if path.is_file()}
+    files = {path.name: path.read_bytes() for path in sorted(folder.glob("*.yaml")) if path.is_file()}
+    for path in sorted((folder / SCENARIOS_FOLDER).glob("*.yaml")):
+        if path.is_file():
+            files[SCENARIOS_FOLDER + path.name] = path.read_bytes()
+    return files
 
 
 def directory_version(directory: str | Path) -> str:
