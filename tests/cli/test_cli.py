@@ -630,6 +630,40 @@ def test_rules_check_of_the_default_ruleset_exits_0_and_prints_its_version(tmp_p
     for number in range(1, 16):
         assert f"WNB-{number:02d}" in result.out
     assert "WNB-09-young-person" in result.out
+    assert "WNB-07 on missed-appointment" in result.out and "controls H-10" in result.out
+    assert re.search(r"^hazard log: 18 hazards, \d+ controls", result.out, re.MULTILINE)
+    assert "wnb: error" not in result.err
+    assert "thresholds are design choices not yet traced to the trust's own chart" in result.err
+
+
+def test_rules_check_refuses_a_rule_naming_an_unknown_hazard(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    rule_file = rules / "WNB-07.yaml"
+    text = rule_file.read_text(encoding="utf-8")
+    rule_file.write_text(text.replace("hazards: [H-10]", "hazards: [H-10, H-42]"), encoding="utf-8")
+
+    result = run_in(tmp_path, "rules", "check", str(rules))
+
+    assert result.code == 1
+    assert_one_line_error(result, "rule WNB-07 names an unknown hazard H-42", "hazards.yaml has no hazard H-42")
+    assert "valid" not in result.out
+
+
+def test_rules_check_of_a_ruleset_without_a_hazard_log_passes_with_a_warning(tmp_path: Path) -> None:
+    # A trust's own ruleset from before hazard logs: its rules name no hazard and it has no hazards.yaml.
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "hazards.yaml").unlink()
+    for rule_file in rules.glob("WNB-*.yaml"):
+        text = rule_file.read_text(encoding="utf-8")
+        rule_file.write_text(re.sub(r"^hazards: .*\n", "", text, flags=re.MULTILINE), encoding="utf-8")
+
+    result = run_in(tmp_path, "rules", "check", str(rules), columns=300)
+
+    assert result.code == 0, result.err
+    assert "valid, version" in result.out
+    assert "wnb: warning: no hazards.yaml: the ruleset has no hazard log" in result.err
 
 
 def test_rules_check_of_a_broken_rule_file_exits_1_naming_the_file_and_the_rule(tmp_path: Path) -> None:

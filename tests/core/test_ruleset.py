@@ -66,8 +66,9 @@ def test_the_version_is_a_64_hex_sha256(ruleset: Ruleset) -> None:
 
 
 # The version of rules/default as every audit evaluation record names it. Reading a ruleset from a mapping of
-# file names to bytes (issue 14) must not change it; a change to the rule files changes it, deliberately.
-DEFAULT_VERSION = "ebba11ebdd65ffbfdeee4b8f60920f8afe0e0dadfa8bcec2487dce48f1e56298"
+# file names to bytes (issue 14) did not change it; a change to the rule files changes it, deliberately, and so
+# (issue 15) does a change to its hazard log or its scenario files.
+DEFAULT_VERSION = "67de9ec544cc7f7fc5e0a66da80c7a4c755edc0600637921d58e10346c270c36"
 
 
 def test_the_default_rulesets_version_is_pinned(ruleset: Ruleset) -> None:
@@ -85,9 +86,30 @@ def test_a_ruleset_loads_from_a_mapping_of_file_names_to_bytes_alone(ruleset: Ru
     assert loaded.directory == "stored:default"
 
 
-def test_a_scenario_or_other_file_beside_the_rules_is_not_part_of_the_version() -> None:
+def test_a_file_that_is_not_yaml_is_not_part_of_the_version() -> None:
     files = read_files(DEFAULT_RULES)
-    assert content_version({**files, "notes.txt": b"anything"}) == content_version(files)
+    assert content_version({**files, "notes.txt": b"anything", "scenarios/README.md": b"x"}) == content_version(files)
+
+
+# Hashed by the code before hazard logs and scenarios were part of a version (issue 14's content_version).
+PLAIN_RULESET = {"ruleset.yaml": b"name: a trust ruleset\n", "T-01.yaml": b"id: T-01\n", "T-02.yaml": b"id: T-02\n"}
+PLAIN_VERSION = "23f64adad2fe7b7f6d08323cbc13c858d0891431f544bfcec65fe3f8f1223c0c"
+
+
+def test_a_ruleset_without_hazard_log_or_scenarios_keeps_the_version_it_had_before_they_were_hashed() -> None:
+    assert content_version(PLAIN_RULESET) == PLAIN_VERSION
+
+
+def test_the_hazard_log_and_the_scenarios_are_read_with_the_ruleset_but_are_not_rule_files(ruleset: Ruleset) -> None:
+    files = read_files(DEFAULT_RULES)
+    assert "scenarios/wnb-01-safeguarding-plan.yaml" in files
+    assert [rule.id for rule in load_files(files, "stored").rules] == RULE_IDS
+
+
+def test_the_version_changes_when_the_hazard_log_changes() -> None:
+    files = {**PLAIN_RULESET, "hazards.yaml": b"hazards: []\n"}
+    assert content_version(files) != PLAIN_VERSION
+    assert content_version({**files, "hazards.yaml": b"hazards: []\n# reviewed\n"}) != content_version(files)
 
 
 def test_a_rule_file_that_is_not_utf8_is_named() -> None:
@@ -127,10 +149,16 @@ def test_the_version_changes_when_a_rule_file_is_renamed(ruleset: Ruleset, tmp_p
     assert load_ruleset(directory).version != ruleset.version
 
 
-def test_scenario_files_are_not_part_of_the_version(ruleset: Ruleset, tmp_path: Path) -> None:
+def test_the_version_changes_when_a_scenario_file_is_added(ruleset: Ruleset, tmp_path: Path) -> None:
     directory = copy_rules(tmp_path)
     (directory / "scenarios" / "extra.yaml").write_text("name: extra\nsteps: []\n", encoding="utf-8")
-    assert load_ruleset(directory).version == ruleset.version
+    assert load_ruleset(directory).version != ruleset.version
+
+
+def test_the_version_changes_when_a_scenarios_expectation_is_edited(ruleset: Ruleset, tmp_path: Path) -> None:
+    directory = copy_rules(tmp_path)
+    edit(directory / "scenarios" / "wnb-06-repeat-in-service.yaml", "status: active", "status: inactive")
+    assert load_ruleset(directory).version != ruleset.version
 
 
 def test_the_default_parameters_are_the_numbers_of_the_decision_chart(ruleset: Ruleset) -> None:

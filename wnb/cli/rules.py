@@ -25,19 +25,47 @@ RulesDir = Annotated[Path | None, typer.Argument(help="Ruleset directory (defaul
 
 @rules_app.command("check")
 def rules_check(directory: RulesDir = None) -> None:
-    """Validate a ruleset directory; print its version (the hash of its content) and rules."""
+    """Validate a ruleset directory and its hazard log; print its version (the hash of its content) and rules."""
 
     def run() -> None:
         ruleset = load_ruleset(directory or default_rules_dir())
         from wnb.matcher import durable
 
         durable.register(ruleset)
+        summary = _check_hazard_log(directory or default_rules_dir(), ruleset)
         say(f"{directory or default_rules_dir()}: valid, version {ruleset.short_version}, {len(ruleset.rules)} rules")
         for rule in ruleset.rules:
             raised = f"flag {rule.flag.code} ({rule.flag.level.value})" if rule.flag else "no flag"
-            say(f"  {rule.id} on {rule.trigger}: {rule.title} → {raised}, {len(rule.tasks)} tasks")
+            controls = f"; controls {', '.join(rule.hazards)}" if rule.hazards else ""
+            say(f"  {rule.id} on {rule.trigger}: {rule.title} → {raised}, {len(rule.tasks)} tasks{controls}")
+        if summary:
+            say(summary)
 
     guarded(run)
+
+
+def _check_hazard_log(folder: Path, ruleset: Ruleset) -> str | None:
+    """Hold the ruleset's hazard log to its rules, scenarios and wnb's tests (wnb.core.hazards): each error is a line
+    on stderr and exit 1, each warning a line on stderr; the log's one-line summary when it passes."""
+    from datetime import UTC
+
+    from rich.markup import escape
+
+    from wnb.cli.common import err
+    from wnb.core.calendar import london_date
+    from wnb.core.hazards import check_hazard_log, describe, evidence_modules, load_hazard_log
+    from wnb.rule_files import read_files, read_suite
+
+    files = read_files(folder)
+    log = load_hazard_log(files, str(folder))
+    findings = check_hazard_log(ruleset, files, log, read_suite(evidence_modules(log)), london_date(datetime.now(UTC)))
+    for error in findings.errors:
+        err.print(f"[bold red]wnb: error:[/] {escape(error)}", highlight=False, soft_wrap=True)
+    if not findings.passed:
+        raise typer.Exit(1)
+    for warning in findings.warnings:
+        err.print(f"[yellow]wnb: warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    return describe(log) if log else None
 
 
 def _results(ruleset: Ruleset, directory: Path) -> Iterator[Any]:

@@ -2,8 +2,10 @@
 
 A ruleset is `ruleset.yaml` (parameters, counts, calendar, escalation) and one file per rule, given here as a
 mapping of file names to bytes (`load_files`): reading them from a directory is wnb/rule_files.py's, and a
-stored ruleset can be loaded the same way. Validation errors name the file, the rule id and the field. The
-version is the SHA-256 of that mapping.
+stored ruleset can be loaded the same way. The mapping may also hold the hazard log (`hazards.yaml`, read by
+wnb.core.hazards) and the scenario files (`scenarios/NAME.yaml`): neither is a rule file, but both are part of
+what a safety officer signs off, so the version (the SHA-256 of the mapping) covers them too. Validation
+errors name the file, the rule id and the field.
 """
 
 from __future__ import annotations
@@ -110,9 +112,15 @@ class TaskSpec(_Strict):
         return DueRule.parse(self.due)
 
 
+# A hazard of the hazard log (hazards.yaml): H-01, H-02, …
+HazardId = Annotated[str, Field(pattern=r"^H-[0-9]{2,}$")]
+
+
 class Rule(_Strict):
     id: str = Field(pattern=r"^[A-Z][A-Z0-9]*-[0-9A-Za-z-]+$")
     title: str
+    # The hazards of the hazard log this rule is a control of; `wnb rules check` holds the two to each other.
+    hazards: tuple[HazardId, ...] = ()
     trigger: Literal["missed-appointment", "patient-cancellation", "discharge", "follow-up-deadline"]
     when: tuple[ConditionNode, ...] = ()
     flag: FlagSpec | None = None
@@ -198,16 +206,18 @@ class Ruleset(BaseModel):
         return (first_owner, *self.settings.escalation.chains.get(first_owner, ()))
 
 
-def _location(error: ValidationError) -> str:
+def error_location(error: ValidationError) -> str:
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "(top level)"
     return f"{field}: {first['msg']}"
 
 
 SETTINGS_FILE = "ruleset.yaml"
+HAZARDS_FILE = "hazards.yaml"
+SCENARIOS_FOLDER = "scenarios/"
 
 
-def _read_yaml(name: str, content: bytes) -> Any:
+def read_yaml(name: str, content: bytes) -> Any:
     try:
         return yaml.safe_load(content.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
@@ -215,14 +225,31 @@ def _read_yaml(name: str, content: bytes) -> Any:
 
 
 def rule_file_names(files: Mapping[str, bytes]) -> list[str]:
-    """The rule files of a ruleset, in the order they load: every YAML file but ruleset.yaml, by name."""
-    return sorted(name for name in files if name.endswith(".yaml") and name != SETTINGS_FILE)
+    """The rule files of a ruleset, in the order they load: every YAML file beside ruleset.yaml but it and the
+    hazard log, by name."""
+    return sorted(
+        name
+        for name in files
+        if name.endswith(".yaml") and "/" not in name and name not in (SETTINGS_FILE, HAZARDS_FILE)
+    )
+
+
+def scenario_file_names(files: Mapping[str, bytes]) -> list[str]:
+    """The scenario files of a ruleset (`scenarios/NAME.yaml`), by name."""
+    return sorted(
+        name
+        for name in files
+        if name.startswith(SCENARIOS_FOLDER) and name.endswith(".yaml") and "/" not in name[len(SCENARIOS_FOLDER) :]
+    )
 
 
 def content_version(files: Mapping[str, bytes]) -> str:
-    """SHA-256 over the names and bytes of every file of the ruleset: ruleset.yaml, then the rules by name."""
+    """SHA-256 over the names and bytes of every file of the ruleset: ruleset.yaml, the rules by name, the hazard
+    log, then the scenarios by name. A ruleset with neither a hazard log nor scenarios keeps the version it had
+    before they were hashed; any other file (a README, notes) is not part of it."""
     digest = hashlib.sha256()
-    for name in [SETTINGS_FILE, *rule_file_names(files)]:
+    hazards = [HAZARDS_FILE] if HAZARDS_FILE in files else []
+    for name in [SETTINGS_FILE, *rule_file_names(files), *hazards, *scenario_file_names(files)]:
         digest.update(name.encode() + b"\0" + files[name] + b"\0")
     return digest.hexdigest()
 
@@ -234,19 +261,19 @@ def load_files(files: Mapping[str, bytes], where: str) -> Ruleset:
         raise RulesetError(f"{where}: no ruleset.yaml here; is this a ruleset directory?")
     settings_name = f"{where}/{SETTINGS_FILE}"
     try:
-        settings = RulesetSettings.model_validate(_read_yaml(settings_name, files[SETTINGS_FILE]))
+        settings = RulesetSettings.model_validate(read_yaml(settings_name, files[SETTINGS_FILE]))
     except ValidationError as error:
-        raise RulesetError(f"{settings_name}: {_location(error)}") from None
+        raise RulesetError(f"{settings_name}: {error_location(error)}") from None
     rules: list[Rule] = []
     sources: dict[str, str] = {}
     for file_name in rule_file_names(files):
         name = f"{where}/{file_name}"
-        raw = _read_yaml(name, files[file_name])
+        raw = read_yaml(name, files[file_name])
         rule_id = raw.get("id", "?") if isinstance(raw, dict) else "?"
         try:
             rule = Rule.model_validate(raw)
         except ValidationError as error:
-            raise RulesetError(f"{name}: rule {rule_id}: {_location(error)}") from None
+            raise RulesetError(f"{name}: rule {rule_id}: {error_location(error)}") from None
         if rule.id in sources:
             raise RulesetError(f"{name}: rule {rule.id}: id already used in {sources[rule.id]}")
         sources[rule.id] = name
