@@ -9,7 +9,7 @@ in fixtures/ are never changed: `copy_moved` writes the moved copies elsewhere.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -24,9 +24,10 @@ TEXT_FORMS: tuple[Form, ...] = (
     (re.compile(r"(?<![\d-])\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"), "iso"),
     (re.compile(r"(?<![\d/])\d{2}/\d{2}/\d{4}(?![\d/])"), "%d/%m/%Y"),
 )
-# HL7 v2: the date of a whole component that is a DTM, YYYYMMDD[HH[MM[SS]]][+HHMM] in UK local time.
+# HL7 v2: the date of a whole component that is a DTM, YYYYMMDD[HHMM[SS]][+HHMM] in UK local time; never
+# ten digits, which is how an NHS number looks.
 HL7_FORMS: tuple[Form, ...] = (
-    (re.compile(r"(?<=[|^~&])\d{8}(?=(?:\d{2}){0,3}(?:\.\d+)?(?:[+-]\d{4})?(?:[|^~&\r\n]|$))"), "%Y%m%d"),
+    (re.compile(r"(?<=[|^~&])\d{8}(?=(?:\d{4}(?:\d{2})?)?(?:\.\d+)?(?:[+-]\d{4})?(?:[|^~&\r\n]|$))"), "%Y%m%d"),
 )
 
 
@@ -81,7 +82,7 @@ def _moved_match(match: re.Match[str], form: str, weeks: int) -> str:
     return _moved(match[0], form, weeks)
 
 
-def weeks_to(today: date, days: Iterator[date]) -> int:
+def weeks_to(today: date, days: Iterable[date]) -> int:
     """The whole weeks that move the latest of `days` into the week (Monday to Sunday) of `today`."""
     last = max(days)
     return ((today - timedelta(days=today.weekday())) - (last - timedelta(days=last.weekday()))).days // 7
