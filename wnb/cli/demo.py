@@ -83,7 +83,6 @@ def run_demo(today: date, now: datetime) -> None:
     from wnb.ingest.ndjson import read as read_ndjson
     from wnb.rule_files import load_ruleset
     from wnb.service import Service
-    from wnb.settings import load_settings
     from wnb.store import audit, listing
 
     fixtures = fixtures_dir()
@@ -122,12 +121,13 @@ def run_demo(today: date, now: datetime) -> None:
         say(f"  {reject['origin']} line {reject['line']}{kind}: {reject['field']}: {reject['reason']}")
     say(f"audit log: {'intact' if verified.ok else 'BROKEN'}, {verified.records} records")
     out.print(accounts_table(accounts))
+    say(f"Explore: {on_demo_database('explain ' + (flags[0]['id'] if flags else 'F1'))}")
+
+
+def on_demo_database(command: str) -> str:
+    """The shell line that runs `wnb <command>` on the demo database from any folder."""
     program = sys.argv[0] if Path(sys.argv[0]).name == "wnb" else "wnb"
-    database = f"WNB_DATABASE_URL={shlex.quote(demo_url())}"
-    say(f"Explore: {database} {program} explain {flags[0]['id'] if flags else 'F1'}")
-    page = f"http://{LOOPBACK}:{load_settings().port}/web/"
-    say(f"Pages: {database} {program} serve, then open {page} and sign in with an account above")
-    say(f"  (or {program} demo --serve: a fresh demo, served at once)")
+    return f"WNB_DATABASE_URL={shlex.quote(demo_url())} {program} {command}"
 
 
 def serve_demo(port: int | None) -> None:
@@ -138,9 +138,18 @@ def serve_demo(port: int | None) -> None:
     os.environ["WNB_DATABASE_URL"] = demo_url()
     os.environ["WNB_RULES_DIR"] = str(fixtures_dir().parent / "rules" / "default")
     port = load_settings().port if port is None else port
-    say(f"Serving the demo at http://{LOOPBACK}:{port}/web/ — sign in with an account above; Ctrl+C stops")
+    say(f"Serving the demo at http://{LOOPBACK}:{port}/web/ — sign in with an account above; Ctrl+C stops.")
+    say(f"Later, {on_demo_database('serve')} serves it again.")
     sys.stdout.flush()
     serve(host=LOOPBACK, port=port)
+
+
+def say_how_to_open_the_pages() -> None:
+    from wnb.settings import load_settings
+
+    page = f"http://{LOOPBACK}:{load_settings().port}/web/"
+    say(f"Pages: {on_demo_database('serve')}, then open {page} and sign in with an account above")
+    say("  (or `wnb demo --serve`: a fresh demo, served at once)")
 
 
 def _refuse_in_production() -> None:
@@ -188,7 +197,9 @@ def demo(
         day = _today(today) if today is not None else None
         moment = parse_now(now) if now is not None or day is None else london_time_on(day, SWEEP_CLOCK)
         run_demo(day or london_date(moment), moment)
+        if serve:
+            serve_demo(port)
+        else:
+            say_how_to_open_the_pages()
 
     guarded(run)
-    if serve:
-        guarded(lambda: serve_demo(port))
