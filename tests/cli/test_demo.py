@@ -106,7 +106,8 @@ def test_the_demo_in_a_later_week_raises_the_same_tasks_due_as_many_weeks_later(
 
 
 def test_the_demo_creates_an_account_for_each_role_and_prints_its_password_once(later: Demo) -> None:
-    printed = dict(re.findall(r"^│ ([a-z-]+) +│ (\S+) +│$", later.out.split("Accounts, one per role")[1], re.MULTILINE))
+    table = later.out.split("Accounts (passwords shown once)")[1]
+    printed = dict(re.findall(r"^│ ([a-z-]+) +│ (\S+) +│$", table, re.MULTILINE))
 
     assert sorted(printed) == sorted(role.value for role in Role if role is not Role.CLINIC_SYSTEM)
     assert len(set(printed.values())) == len(printed)  # a new password each

@@ -54,9 +54,9 @@ def create_accounts(db: Engine) -> list[Account]:
 def accounts_table(accounts: list[Account]) -> Table:
     from rich.table import Table
 
-    table = Table(title="Accounts, one per role (passwords shown once)", title_justify="left")
-    table.add_column("user name and role")
-    table.add_column("password")
+    table = Table(title="Accounts (passwords shown once)", title_justify="left")
+    table.add_column("user name and role", overflow="fold")  # folded on a narrow terminal, never cut
+    table.add_column("password", overflow="fold")
     for name, password in accounts:
         table.add_row(name, password)
     return table
