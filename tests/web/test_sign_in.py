@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.conftest import ROOT, FixedClock
-from tests.server import free_port, serving, wait_for
+from tests.server import answers, free_port, serving, wait_for
 from wnb.api import create_app
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
@@ -341,7 +341,7 @@ def test_wnb_serve_believes_x_forwarded_for_only_from_the_proxies_it_is_given(si
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(f"{url}/health/live"), seconds=30)
+        wait_for(lambda: answers(f"{url}/health/live"), seconds=30)
         with httpx.Client(base_url=url, timeout=20) as client:
             assert try_sign_in(client, "wrong password", ELSEWHERE).status_code == 401
     finally:
@@ -350,10 +350,3 @@ def test_wnb_serve_believes_x_forwarded_for_only_from_the_proxies_it_is_given(si
     with site.db.connect() as connection:
         addresses = connection.execute(select(_failures.c.address)).scalars().all()
     assert addresses == ["127.0.0.1"]  # the made-up address was not believed
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False

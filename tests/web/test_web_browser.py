@@ -1,4 +1,5 @@
-"""The three journeys of issue 4 in headless Chromium against a real server on loopback.
+"""The three journeys of issue 4, and signing in to what `wnb demo --serve` serves (issue 17), in headless Chromium
+against a real server on loopback.
 
 Set WNB_SCREENSHOTS=docs/screenshots to save the main pages as PNG files there (see README "Pages").
 """
@@ -6,11 +7,16 @@ Set WNB_SCREENSHOTS=docs/screenshots to save the main pages as PNG files there (
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
+from tests.server import answers, free_port, wait_for
 from tests.web_fixtures import RED_CHILD, STAFF, Site, candidate_rules, running_site
 from wnb.core.ruleset import Ruleset
 from wnb.store import listing
@@ -52,13 +58,18 @@ def shot(page: sync_api.Page, name: str) -> None:
 
 
 def sign_in(browser: sync_api.Browser, site: Site, role: str, shoot: bool = False) -> sync_api.Page:
+    """A fresh browser context (its own cookies) signed in as the staff member of `role`."""
+    name, password = STAFF[role]
+    return sign_in_as(browser, site.url, name, password, shoot)
+
+
+def sign_in_as(browser: sync_api.Browser, url: str, name: str, password: str, shoot: bool = False) -> sync_api.Page:
     """A fresh browser context (its own cookies) signed in through the form, by keyboard where a person would."""
     page = browser.new_context(
         viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Europe/London"
     ).new_page()
     page.set_default_timeout(10_000)
-    page.goto(f"{site.url}/web/")
-    name, password = STAFF[role]
+    page.goto(f"{url}/web/")
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(password)
     if shoot:
@@ -160,3 +171,39 @@ def test_every_form_control_on_the_main_pages_has_a_label(browser: sync_api.Brow
             page.goto(f"{site.url}{path}")
             found[path] = page.evaluate(UNLABELLED)
     assert not any(found.values()), found
+
+
+# ---- the demo ----
+
+
+def _printed_until(stream: IO[str], marker: str) -> str:
+    """What a process prints up to and including the first line holding `marker`."""
+    printed = ""
+    for line in iter(stream.readline, ""):
+        printed += line
+        if marker in line:
+            return printed
+    raise AssertionError(f"it ended before printing {marker!r}:\n{printed}")
+
+
+def test_a_person_signs_in_with_an_account_wnb_demo_serve_printed(browser: sync_api.Browser, tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WNB_")}
+    env.update(COLUMNS="200", WNB_LOG_LEVEL="WARNING")
+    command = [str(Path(sys.executable).parent / "wnb"), "demo", "--serve", "--port", str(free_port())]
+    with (
+        (tmp_path / "demo.log").open("w") as log,
+        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=log, text=True) as demo,
+    ):
+        try:
+            assert demo.stdout is not None
+            printed = _printed_until(demo.stdout, "Serving the demo at ")
+            accounts = dict(re.findall(r"^│ ([a-z-]+) +│ (\S+) +│$", printed, re.MULTILINE))
+            address = re.search(r"Serving the demo at (http://127\.0\.0\.1:\d+)/web/", printed)
+            assert address, printed
+            wait_for(lambda: answers(f"{address[1]}/health/live"), seconds=30)
+
+            page = sign_in_as(browser, address[1], "safeguarding-lead", accounts["safeguarding-lead"])
+            sync_api.expect(page.locator("header")).to_contain_text("safeguarding-lead (safeguarding-lead)")
+            sync_api.expect(page.locator("table.worklist tbody tr").first).to_be_visible()
+        finally:
+            demo.terminate()  # and the block's end waits for it

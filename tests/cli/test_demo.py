@@ -1,0 +1,131 @@
+"""`wnb demo` (wnb/cli/demo.py) through the installed console script: the sample feeds moved to the week it
+runs, an account for each role, and the database a later `wnb serve` opens."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from wnb.core.calendar import LONDON
+from wnb.core.domain import Role
+from wnb.database import open_database
+from wnb.store.accounts import user_for_password
+
+WNB = Path(sys.executable).parent / "wnb"
+STRONG = "a-production-secret-of-more-than-32-characters"
+AS_DATED = "2026-03-18T09:00:00+00:00"  # the Wednesday the sample feeds were written for (the old default --now)
+LATER_DAY = "2026-12-02"  # a Wednesday 37 weeks later; neither stretch of weeks holds a bank holiday
+LATER_NOW = datetime(2026, 12, 2, 9, 0, tzinfo=LONDON)  # --today alone: the sweep runs at 09:00 UK time
+
+
+def wnb(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("WNB_") and key != "LINES"}
+    clean.update(
+        COLUMNS="200", WNB_DATABASE_URL=f"sqlite:///{folder / 'wnb.db'}", WNB_RULES_DIR=str(ROOT / "rules/default")
+    )
+    clean.update(env)
+    return subprocess.run(
+        [str(WNB), *args], cwd=folder, env=clean, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@dataclass
+class Demo:
+    out: str
+    database_url: str  # as printed for a later `wnb serve`
+    tasks: list[dict[str, Any]]
+
+
+def run_demo(folder: Path, *args: str) -> Demo:
+    result = wnb(folder, "demo", *args)
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"^Pages: WNB_DATABASE_URL=(\S+) ", result.stdout, re.MULTILINE)
+    assert match, result.stdout
+    (url,) = shlex.split(match[1])
+    elsewhere = folder / "elsewhere"
+    elsewhere.mkdir()
+    tasks = wnb(elsewhere, "tasks", "--json", "--all", WNB_DATABASE_URL=url)  # from another folder, as printed
+    assert tasks.returncode == 0, tasks.stderr
+    return Demo(result.stdout, url, json.loads(tasks.stdout))
+
+
+@pytest.fixture(scope="module")
+def as_dated(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    return run_demo(tmp_path_factory.mktemp("as-dated"), "--now", AS_DATED)
+
+
+@pytest.fixture(scope="module")
+def later(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    return run_demo(tmp_path_factory.mktemp("later"), "--today", LATER_DAY)
+
+
+def _due(task: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(task["due_at"])
+
+
+def _open_tasks_due_after(demo: Demo, now: datetime) -> list[str]:
+    return [task["id"] for task in demo.tasks if task["status"] in ("requested", "accepted") and _due(task) > now]
+
+
+def test_the_demo_moves_the_sample_feeds_to_the_week_of_today_and_sweeps_that_day(later: Demo) -> None:
+    assert "sample feeds moved 37 weeks later, so they end in the week of Wed 02 Dec 2026" in later.out
+    assert "bank holidays may differ" in later.out
+    assert "sweep as of Wed 02 Dec 2026 09:00 GMT" in later.out
+
+
+def test_the_demo_s_tasks_due_on_the_day_it_runs_are_not_overdue_then(as_dated: Demo, later: Demo) -> None:
+    current = _open_tasks_due_after(later, LATER_NOW)
+
+    assert current  # some work falls due later on the day the demo runs, not nine months ago
+    assert all(
+        _due(task).astimezone(LONDON).date() >= LATER_NOW.date() for task in later.tasks if task["id"] in current
+    )
+    # ... and it is the work the sample leaves open on its own day: the older tasks were overdue then too.
+    assert current == _open_tasks_due_after(as_dated, datetime.fromisoformat(AS_DATED))
+
+
+def test_the_demo_in_a_later_week_raises_the_same_tasks_due_as_many_weeks_later(as_dated: Demo, later: Demo) -> None:
+    def shape(task: dict[str, Any]) -> tuple[Any, ...]:
+        return task["id"], task["code"], task["owner_role"], task["status"], task["escalation_level"]
+
+    assert [shape(task) for task in later.tasks] == [shape(task) for task in as_dated.tasks]
+    for before, after in zip(as_dated.tasks, later.tasks, strict=True):
+        wall_clock = _due(before).astimezone(LONDON).replace(tzinfo=None) + timedelta(weeks=37)
+        assert _due(after).astimezone(LONDON).replace(tzinfo=None) == wall_clock, after["id"]
+
+
+def test_the_demo_creates_an_account_for_each_role_and_prints_its_password_once(later: Demo) -> None:
+    table = later.out.split("Accounts (passwords shown once)")[1]
+    printed = dict(re.findall(r"^│ ([a-z-]+) +│ (\S+) +│$", table, re.MULTILINE))
+
+    assert sorted(printed) == sorted(role.value for role in Role if role is not Role.CLINIC_SYSTEM)
+    assert len(set(printed.values())) == len(printed)  # a new password each
+    db = open_database(later.database_url)
+    try:
+        for name, password in printed.items():
+            person = user_for_password(db, name, password)
+            assert person is not None and person.role == Role(name), name
+    finally:
+        db.dispose()
+
+
+def test_demo_serve_is_refused_in_production_mode_before_anything_is_written(tmp_path: Path) -> None:
+    production = {"WNB_MODE": "production", "WNB_SESSION_SECRET": STRONG, "WNB_WEBHOOK_SECRET": STRONG}
+    result = wnb(tmp_path, "demo", "--serve", **production)
+
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("wnb: error: refusing to serve the demo in production mode (WNB_MODE=production)")
+    assert result.stdout == ""
+    assert not (tmp_path / "wnb-demo.db").exists()
