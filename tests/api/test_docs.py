@@ -115,3 +115,10 @@ def test_the_event_and_context_schemas_carry_examples_that_wnb_accepts(url: str)
     assert schemas["EventBatch"]["examples"] == [{"events": [event]}]
     for context in schemas["PersonContext"]["examples"]:
         PersonContext.parse(context)
+
+
+def test_the_openapi_document_points_to_the_repositorys_own_docs(url: str) -> None:
+    text = httpx.get(f"{url}/openapi.json").text
+    assert "DOMAIN.md" not in text and "ARCHITECTURE.md" not in text
+    for page in re.findall(r"docs/[a-z-]+\.md", text):
+        assert (Path(__file__).parents[2] / page).is_file(), page
