@@ -2,8 +2,8 @@
 
 `generate(events=300_000, children=50_000, seed=1, out=DIR)` writes two files:
 
-- `context.ndjson`: one person-context record (DOMAIN.md §2.3) per child, plus a few adults;
-- `events.ndjson`:  exactly `events` lines of canonical events (ARCHITECTURE.md §5), in the order a trust's
+- `context.ndjson`: one person-context record (docs/readings.md) per child, plus a few adults;
+- `events.ndjson`:  exactly `events` lines of canonical events (docs/architecture.md), in the order a trust's
   feeds would deliver them (by time received), including the awkward parts of real feeds: booked → outcome
   supersessions, corrections, withdrawals (`entered-in-error`), stale late arrivals, re-sent duplicates and
   invalid rows.

@@ -91,7 +91,10 @@ def _handle(service: Service, principal: Principal, body: bytes, bundle_expected
 @router.post(
     "/Appointment",
     summary="Post one FHIR R4 Appointment",
-    description="Mapped as DOMAIN.md §2.1 (status noshow → did-not-attend, …); answers an OperationOutcome.",
+    description=(
+        'Its status is mapped as docs/readings.md ("Attendance") says (noshow → did-not-attend, …); answers an '
+        "OperationOutcome."
+    ),
 )
 async def post_appointment(request: Request, principal: Ingester) -> JSONResponse:
     body = await _read_body(request)

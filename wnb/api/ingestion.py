@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from wnb.api.auth import ContextWriter, Ingester
 from wnb.api.problems import PROBLEM_RESPONSES, Problem
 from wnb.core import limits
-from wnb.core.domain import AttendanceEvent, PersonContext
+from wnb.core.domain import EXAMPLE_EVENT, AttendanceEvent, PersonContext
 from wnb.core.errors import InvalidEvent, NotBound
 from wnb.core.items import RawItem, check_context
 from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
@@ -33,28 +33,40 @@ router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 class EventBatch(BaseModel):
     """Several canonical events in one request, each with its own result."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": [EXAMPLE_EVENT]}]})
 
-    events: list[dict[str, Any]] = Field(max_length=MAX_BATCH, description=f"At most {MAX_BATCH} canonical events.")
+    events: list[dict[str, Any]] = Field(
+        max_length=MAX_BATCH, description=f"At most {MAX_BATCH} canonical events (AttendanceEvent)."
+    )
 
 
 class ItemResult(BaseModel):
-    index: int | None = None
-    source: str | None = None
-    event_id: str | None = None
+    """What became of one event."""
+
+    index: int | None = Field(
+        default=None, description="The event's place in the batch, from 0 (absent for one event)."
+    )
+    source: str | None = Field(default=None, description="The event's `source`, when it had one.")
+    event_id: str | None = Field(default=None, description="The event's `event_id`, when it had one.")
     status: str = Field(description="accepted, superseded, stale, duplicate or rejected")
-    field: str | None = None
-    reason: str | None = None
+    field: str | None = Field(default=None, description="For a rejected event, the field at fault, e.g. `nhs_number`.")
+    reason: str | None = Field(
+        default=None, description="For a rejected event, why; it is kept in the data-quality queue."
+    )
     refused: bool = Field(default=False, exclude=True)  # rejected for the key's binding (NotBound)
 
 
 class BatchResult(BaseModel):
-    results: list[ItemResult]
-    counts: dict[str, int]
+    """What became of each event of a batch, in order, and how many of each."""
+
+    results: list[ItemResult] = Field(description="One result per event, in the order sent.")
+    counts: dict[str, int] = Field(description='How many events had each status, e.g. `{"accepted": 2}`.')
 
 
 class ContextResult(BaseModel):
-    nhs_number: str
+    """The context record stored."""
+
+    nhs_number: str = Field(description="Whose context it is.")
     status: str = Field(description="created or updated")
 
 
@@ -197,7 +209,8 @@ def _handle_batch(service: Service, principal: Principal, data: dict[str, Any], 
     "/attendance-events",
     summary="Post one attendance event or a batch",
     description=(
-        'The body is one canonical event (ARCHITECTURE.md §5) or `{"events": [...]}` with at most '
+        'The body is one canonical event (AttendanceEvent; docs/architecture.md, "The canonical event") or '
+        '`{"events": [...]}` with at most '
         f"{MAX_BATCH} events; the body may be at most {MAX_BODY_BYTES} bytes (413 beyond). Each event is stored "
         "and evaluated before the answer. Result per event: accepted, superseded, stale, duplicate or rejected "
         "(with `field` and `reason`); a single rejected event answers 422, malformed JSON 400. A rejected event "
@@ -210,7 +223,14 @@ def _handle_batch(service: Service, principal: Principal, data: dict[str, Any], 
 async def post_attendance_events(
     request: Request,
     principal: Ingester,
-    idempotency_key: Annotated[str | None, Header(max_length=idempotency.MAX_KEY_LENGTH)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=idempotency.MAX_KEY_LENGTH,
+            description="The client's key for this request: sent again with the same body, the first answer comes back "
+            "and nothing is done twice.",
+        ),
+    ] = None,
 ) -> JSONResponse:
     service: Service = request.app.state.service
     body = await _read_body(request)
@@ -236,10 +256,15 @@ def _replay(stored: idempotency.StoredResponse, body_hash: str) -> JSONResponse:
 @router.put(
     "/people/{nhs_number}/context",
     summary="Insert or replace a person's safeguarding context",
-    description="A context record (DOMAIN.md §2.3). Its `nhs_number` may be left out; if given it must match the path.",
+    description=(
+        'A context record (PersonContext; docs/readings.md, "Safeguarding context"). Its `nhs_number` may be left '
+        "out; if given it must match the path."
+    ),
     openapi_extra=_CONTEXT_BODY,
 )
-async def put_context(nhs_number: str, principal: ContextWriter, request: Request) -> ContextResult:
+async def put_context(
+    nhs_number: Annotated[str, Path(description="The person's NHS number.")], principal: ContextWriter, request: Request
+) -> ContextResult:
     body = await _read_body(request)
     return await run_in_threadpool(_handle_context, request.app.state.service, principal, nhs_number, body)
 

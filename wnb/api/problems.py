@@ -8,7 +8,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 
 from wnb.core.errors import Forbidden, InvalidAction, InvalidEvent, NotBound, NotFound, WnbError
@@ -29,9 +29,9 @@ _STATUS_WORDS = {
 class ProblemBody(BaseModel):
     """Why a request was refused: `status` in a word, the `field` at fault (when one is), and the `reason`."""
 
-    status: str
-    field: str | None
-    reason: str
+    status: str = Field(description="In a word: rejected, refused, not_found, conflict or unavailable.")
+    field: str | None = Field(description="The field, header or part of the body at fault, if one is.")
+    reason: str = Field(description="Why, in a sentence a person can act on.")
 
 
 # Documented on every /v1 route, so the OpenAPI document shows the shape errors really have.

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from wnb.api.auth import FlagResolver, Reader, TaskActor
@@ -32,74 +32,95 @@ NhsNumber = Annotated[str, AfterValidator(_checked_nhs_number)]
 
 
 class TaskAction(StrEnum):
+    """What a person does with a task: acknowledge it (accepted), complete it or cancel it."""
+
     ACK = "ack"
     COMPLETE = "complete"
     CANCEL = "cancel"
 
 
 class NoteBody(BaseModel):
+    """A note on a task action (optional)."""
+
     model_config = ConfigDict(extra="forbid")
 
     note: str | None = Field(default=None, max_length=4000, description="Kept in the task's history.")
 
 
 class ResolveBody(BaseModel):
+    """Why a flag is resolved."""
+
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=4000, description="Why the flag is resolved.")
 
 
+_ONE_PERSON = "Only this person's (ten digits; spaces are dropped)."
+_RULE_IDS = "The rules that raised or repeated it, e.g. `WNB-06` (docs/decision-chart.md)."
+_EVENT_IDS = "The events linked to it, each as `source/event_id`."
+
+
 class Flag(BaseModel):
-    id: str
-    nhs_number: str
-    code: str
-    level: str
-    status: str
-    rule_ids: list[str]
-    raised_at: str
-    event_ids: list[str]
+    """A safeguarding flag on a child's record: at most one active per child and code."""
+
+    id: str = Field(description="`F` and a number, e.g. `F12`: what `wnb explain` and the resolve route take.")
+    nhs_number: str = Field(description="The child's (or adult's) NHS number.")
+    code: str = Field(description="What the flag says, e.g. `repeat-wnb` (docs/decision-chart.md).")
+    level: str = Field(description="red or amber.")
+    status: str = Field(description="active, inactive (resolved by a person, with a reason) or entered-in-error.")
+    rule_ids: list[str] = Field(description=_RULE_IDS)
+    raised_at: str = Field(description="When it was raised, ISO-8601 UTC.")
+    event_ids: list[str] = Field(description=_EVENT_IDS)
 
 
 class Task(BaseModel):
-    id: str
-    nhs_number: str
-    service: str
-    code: str
-    owner_role: str
-    status: str
-    due_at: str
-    escalation_level: int
-    rule_ids: list[str]
-    event_ids: list[str]
+    """Something a role must do by a due time; it escalates up a chain of roles when nobody acknowledges it."""
+
+    id: str = Field(description="`T` and a number, e.g. `T7`: what `wnb explain` and the task routes take.")
+    nhs_number: str = Field(description="The person's NHS number; empty for an admin task about wnb itself.")
+    service: str = Field(description="The clinic or team it concerns (for an admin task, what it is about).")
+    code: str = Field(description="What to do, e.g. `inform-gp` (docs/decision-chart.md).")
+    owner_role: str = Field(description="The role it is with now (it changes when it escalates).")
+    status: str = Field(description="requested, accepted (acknowledged), completed or cancelled.")
+    due_at: str = Field(description="When it is due, ISO-8601 UTC (`Z`).")
+    escalation_level: int = Field(description="How many times it has escalated: 0 while with its first owner.")
+    rule_ids: list[str] = Field(description=_RULE_IDS)
+    event_ids: list[str] = Field(description=_EVENT_IDS)
 
 
 class TimelineEvent(BaseModel):
-    id: str
-    source: str
-    event_id: str
-    service: str
-    appointment_id: str
-    appointment_at: str
-    attendance: str
-    priority: str | None
-    outcome: str | None
-    recorded_at: str
+    """One stored event of the child's, as received (see AttendanceEvent for its fields)."""
+
+    id: str = Field(description="`E` and a number: the event as stored.")
+    source: str = Field(description="The clinic system that sent it.")
+    event_id: str = Field(description="Its id within the source.")
+    service: str = Field(description="The clinic or team.")
+    appointment_id: str = Field(description="The appointment, within the source.")
+    appointment_at: str = Field(description="When the appointment was, ISO-8601 UTC.")
+    attendance: str = Field(description="What happened, by canonical name (e.g. `did-not-attend`).")
+    priority: str | None = Field(description="routine, urgent or two-week-wait, if given.")
+    outcome: str | None = Field(description="discharged, another-appointment or appointment-to-be-made-later.")
+    recorded_at: str = Field(description="When the source recorded it (else when wnb received it), ISO-8601 UTC.")
     state: str = Field(description="current, superseded or stale")
 
 
 class Timeline(BaseModel):
-    nhs_number: str
-    events: list[TimelineEvent]
-    flags: list[Flag]
-    tasks: list[Task]
+    """A child's appointments across services, with every flag and task of theirs (any status)."""
+
+    nhs_number: str = Field(description="The child's NHS number.")
+    events: list[TimelineEvent] = Field(description="Their stored events (current, superseded, stale), by time.")
+    flags: list[Flag] = Field(description="Their flags, whatever the status.")
+    tasks: list[Task] = Field(description="Their tasks, whatever the status, soonest due first.")
 
 
 @router.get("/flags", summary="Flags, active ones unless asked otherwise")
 def get_flags(
     request: Request,
     principal: Reader,
-    status: Literal["active", "inactive", "entered-in-error", "all"] = "active",
-    nhs_number: Annotated[NhsNumber | None, Query()] = None,
+    status: Annotated[
+        Literal["active", "inactive", "entered-in-error", "all"], Query(description="Only flags of this status.")
+    ] = "active",
+    nhs_number: Annotated[NhsNumber | None, Query(description=_ONE_PERSON)] = None,
 ) -> list[Flag]:
     service: Service = request.app.state.service
     with service.db.connect() as connection:
@@ -111,10 +132,15 @@ def get_flags(
 def get_tasks(
     request: Request,
     principal: Reader,
-    role: Role | None = None,
-    status: Literal["open", "all", "requested", "accepted", "completed", "cancelled"] = "open",
-    nhs_number: Annotated[NhsNumber | None, Query()] = None,
-    due_before: Annotated[AwareDatetime | None, Query(description="ISO-8601 with offset")] = None,
+    role: Annotated[Role | None, Query(description="Only tasks this role owns now.")] = None,
+    status: Annotated[
+        Literal["open", "all", "requested", "accepted", "completed", "cancelled"],
+        Query(description="Only tasks of this status (`open`: requested or accepted)."),
+    ] = "open",
+    nhs_number: Annotated[NhsNumber | None, Query(description=_ONE_PERSON)] = None,
+    due_before: Annotated[
+        AwareDatetime | None, Query(description="Only tasks due before this time, ISO-8601 with offset.")
+    ] = None,
 ) -> list[Task]:
     service: Service = request.app.state.service
     with service.db.connect() as connection:
@@ -136,7 +162,9 @@ def _instant(text: str) -> datetime:
 
 
 @router.get("/people/{nhs_number}/timeline", summary="A child's appointments, flags and tasks (an audited read)")
-def get_timeline(nhs_number: NhsNumber, request: Request, principal: Reader) -> Timeline:
+def get_timeline(
+    nhs_number: Annotated[NhsNumber, Path(description="The child's NHS number.")], request: Request, principal: Reader
+) -> Timeline:
     service: Service = request.app.state.service
     with writing(service.db) as connection:
         rows = children.appointments(connection, nhs_number)
@@ -185,14 +213,25 @@ def _flag(service: Service, flag_id: int) -> Flag:
 
 
 @router.post("/tasks/{task_id}/{action}", summary="Acknowledge, complete or cancel a task")
-def act_on_task(task_id: str, action: TaskAction, request: Request, principal: TaskActor, body: NoteBody) -> Task:
+def act_on_task(
+    task_id: Annotated[str, Path(description="The task's id, e.g. `T7`.")],
+    action: Annotated[TaskAction, Path(description="ack, complete or cancel.")],
+    request: Request,
+    principal: TaskActor,
+    body: NoteBody,
+) -> Task:
     service: Service = request.app.state.service
     row = service.act_on_task(task_id, action.value, principal, body.note)  # the task's owners: wnb.core.policy
     return _task(service, row.id)
 
 
 @router.post("/flags/{flag_id}/resolve", summary="Resolve an active flag, with a reason")
-def resolve_flag(flag_id: str, request: Request, principal: FlagResolver, body: ResolveBody) -> Flag:
+def resolve_flag(
+    flag_id: Annotated[str, Path(description="The flag's id, e.g. `F12`.")],
+    request: Request,
+    principal: FlagResolver,
+    body: ResolveBody,
+) -> Flag:
     service: Service = request.app.state.service
     row = service.resolve_flag(flag_id, principal, body.reason)
     return _flag(service, row.id)

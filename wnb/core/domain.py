@@ -49,6 +49,8 @@ class TaskStatus(StrEnum):
 
 
 class Role(StrEnum):
+    """Who a person or client system is: what they may do (wnb.core.policy) and which tasks they own."""
+
     CLINIC_SYSTEM = "clinic-system"
     BOOKING_TEAM = "booking-team"
     CLINICIAN = "clinician"
@@ -60,6 +62,8 @@ class Role(StrEnum):
 
 
 class StatusKind(StrEnum):
+    """The kinds of safeguarding status the child register records."""
+
     CHILD_PROTECTION_PLAN = "child-protection-plan"
     LOOKED_AFTER = "looked-after"
     CHILD_IN_NEED = "child-in-need"
@@ -95,6 +99,21 @@ def _in_years(value: _Dated, field: str) -> _Dated:
     return value
 
 
+# The example the OpenAPI document shows for an event: a seven-year-old not brought to an appointment.
+EXAMPLE_EVENT: dict[str, Any] = {
+    "source": "pas",
+    "event_id": "pas-000123",
+    "nhs_number": "9990000018",
+    "date_of_birth": "2019-05-01",
+    "service": "community-paediatrics",
+    "appointment_id": "A-2026-0042",
+    "appointment_at": "2026-03-02T10:00:00+00:00",
+    "attendance": "did-not-attend",
+    "priority": "routine",
+    "recorded_at": "2026-03-02T11:30:00+00:00",
+}
+
+
 def _to_utc(value: datetime, field: str) -> datetime:
     if value.tzinfo is None:
         raise InvalidEvent(field, "a time needs a UTC offset, e.g. 2026-03-02T10:00:00+00:00")
@@ -102,22 +121,64 @@ def _to_utc(value: datetime, field: str) -> datetime:
 
 
 class AttendanceEvent(BaseModel):
-    """One appointment outcome from a clinic system: the canonical event of ARCHITECTURE.md §5."""
+    """One appointment outcome from a clinic system, as docs/architecture.md ("The canonical event") describes it.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    Unknown fields are rejected, naming the field.
+    """
 
-    source: str = Field(min_length=1, max_length=100)
-    event_id: str = Field(min_length=1, max_length=200)
-    nhs_number: NhsNumber
-    date_of_birth: date | None = None
-    service: str = Field(min_length=1, max_length=100)
-    appointment_id: str = Field(min_length=1, max_length=200)
-    appointment_at: datetime
-    attendance: Attendance
-    priority: Priority | None = None
-    outcome: Outcome | None = None
-    first_appointment: bool | None = None
-    recorded_at: datetime | None = None
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [EXAMPLE_EVENT]},
+    )
+
+    source: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The clinic system that sent the event, e.g. `pas`; a client's key writes only its own sources.",
+    )
+    event_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Unique within the source: a repeated (`source`, `event_id`) is a duplicate, ignored.",
+    )
+    nhs_number: NhsNumber = Field(description="Ten digits that pass the Modulus 11 check; spaces are dropped.")
+    date_of_birth: date | None = Field(
+        default=None, description="ISO-8601 date; when absent, the one in the person's safeguarding context is used."
+    )
+    service: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The clinic or team, e.g. `community-paediatrics`: counts 'in this service' are per service.",
+    )
+    appointment_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The appointment, within the source: a later event for it replaces its outcome (or is stale).",
+    )
+    appointment_at: datetime = Field(description="When the appointment was: ISO-8601 with a UTC offset.")
+    attendance: Attendance = Field(
+        description="What happened, by name or by its NHS Data Dictionary code (ATTENDED OR DID NOT ATTEND): "
+        "attended 5, attended-late 6, late-not-seen 7, did-not-attend 3, cancelled-by-patient 2, "
+        "cancelled-by-provider 4, booked 0, entered-in-error (withdraws the appointment's earlier outcome)."
+    )
+    priority: Priority | None = Field(
+        default=None, description="The referral's priority, by name or code: routine 1, urgent 2, two-week-wait 3."
+    )
+    outcome: Outcome | None = Field(
+        default=None,
+        description="The outcome of attendance, by name or code: discharged 1, another-appointment 2, "
+        "appointment-to-be-made-later 3.",
+    )
+    first_appointment: bool | None = Field(
+        default=None, description="The source's word that this was the person's first appointment in the service."
+    )
+    recorded_at: datetime | None = Field(
+        default=None,
+        description="When the source recorded the outcome, ISO-8601 with a UTC offset: due times count from it "
+        "(from when wnb received the event, when absent), and it orders two events for one appointment.",
+    )
 
     @field_validator("attendance", mode="before")
     @classmethod
@@ -187,24 +248,57 @@ def invalid_event_from(error: ValidationError) -> InvalidEvent:
 
 
 class SafeguardingStatus(BaseModel):
+    """A child-protection plan, looked-after status, child in need or early help, over the dates it held."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: StatusKind
-    start: date
-    end: date | None = None
+    kind: StatusKind = Field(description="child-protection-plan, looked-after, child-in-need or early-help.")
+    start: date = Field(description="The first day it held (ISO-8601 date).")
+    end: date | None = Field(
+        default=None,
+        description="The last day it held, if it has ended; a child-protection plan or looked-after status still "
+        "counts for 365 days after (a ruleset parameter).",
+    )
 
 
 class PersonContext(BaseModel):
-    """A person's safeguarding context from the local child register (DOMAIN.md §2.3)."""
+    """A person's safeguarding context from the local child register (docs/readings.md, "Safeguarding context")."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "nhs_number": "9990000018",
+                    "date_of_birth": "2019-05-01",
+                    "statuses": [{"kind": "child-protection-plan", "start": "2025-11-01"}],
+                    "contacts": {"social_worker": "Duty team, Northshire Children's Services"},
+                }
+            ]
+        },
+    )
 
-    nhs_number: NhsNumber
-    date_of_birth: date | None = None
-    statuses: tuple[SafeguardingStatus, ...] = ()
-    complex_health_needs: bool = False
-    care_and_support_needs: bool = False
-    contacts: dict[str, Any] = Field(default_factory=dict)
+    nhs_number: NhsNumber = Field(description="Ten digits that pass the Modulus 11 check; spaces are dropped.")
+    date_of_birth: date | None = Field(
+        default=None, description="ISO-8601 date; used for an event that gives none (an event's own wins)."
+    )
+    statuses: tuple[SafeguardingStatus, ...] = Field(
+        default=(), description="Every safeguarding status the person has had, each with its dates."
+    )
+    complex_health_needs: bool = Field(
+        default=False, description="A child with complex health needs (rules WNB-04, WNB-05)."
+    )
+    care_and_support_needs: bool = Field(
+        default=False,
+        description="An adult who depends on a carer to attend (labelled adult-not-brought; rule WNB-11).",
+    )
+    contacts: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Who to tell, by role (e.g. `social_worker`, `lead_professional`, `gp_practice`, "
+        "`health_visitor`, `school_nurse`): a text or an object of texts each; shown on the child's page.",
+    )
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> PersonContext:

@@ -59,7 +59,8 @@ def _test(op: str, actual: Any, expected: Any) -> bool:
     )
 
 
-def _describe(condition: Condition, ruleset: Ruleset) -> str:
+def describe_condition(condition: Condition, ruleset: Ruleset) -> str:
+    """One condition in words, with the parameter it names: `missed_in_service_365d ≥ 2 ($repeat_misses)`."""
     op = condition.operator
     raw = condition.raw_value(op)
     value = ruleset.resolve(raw)
@@ -87,7 +88,7 @@ _PLANS: dict[str, list[_RulePlan]] = {}
 def _plan_node(ruleset: Ruleset, node: Any) -> _Plan:
     if isinstance(node, Condition):
         op = node.operator
-        return ("test", node.fact, op, ruleset.resolve(node.raw_value(op)), _describe(node, ruleset))
+        return ("test", node.fact, op, ruleset.resolve(node.raw_value(op)), describe_condition(node, ruleset))
     if isinstance(node, AnyOf):
         return ("any", [_plan_node(ruleset, child) for child in node.any])
     return ("all", [_plan_node(ruleset, child) for child in node.all])

@@ -49,7 +49,7 @@ def is_valid_nhs_number(raw: str | None) -> bool:
 
 
 class Attendance(StrEnum):
-    """ATTENDED OR DID NOT ATTEND, by canonical name (DOMAIN.md §2.1)."""
+    """ATTENDED OR DID NOT ATTEND, by canonical name (docs/readings.md, "Attendance")."""
 
     ATTENDED = "attended"
     ATTENDED_LATE = "attended-late"
@@ -70,12 +70,16 @@ class Attendance(StrEnum):
 
 
 class Priority(StrEnum):
+    """PRIORITY TYPE of the referral, by canonical name (codes 1, 2, 3)."""
+
     ROUTINE = "routine"
     URGENT = "urgent"
     TWO_WEEK_WAIT = "two-week-wait"
 
 
 class Outcome(StrEnum):
+    """OUTCOME OF ATTENDANCE, by canonical name (codes 1, 2, 3)."""
+
     DISCHARGED = "discharged"
     ANOTHER_APPOINTMENT = "another-appointment"
     APPOINTMENT_TO_BE_MADE_LATER = "appointment-to-be-made-later"

@@ -246,6 +246,7 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "GET /": ANONYMOUS,  # a redirect to the pages
     "GET /docs": ANONYMOUS,
     "GET /redoc": ANONYMOUS,
+    "GET /docs/assets": ANONYMOUS,  # Swagger UI's and ReDoc's scripts and styles
     "GET /openapi.json": ANONYMOUS,
     "POST /v1/attendance-events": (Action.EVENTS_INGEST,),
     "POST /v1/hl7": (Action.EVENTS_INGEST,),
