@@ -7,7 +7,7 @@ import os
 import secrets
 import shlex
 import sys
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,10 +20,15 @@ if TYPE_CHECKING:
     from rich.table import Table
     from sqlalchemy import Engine
 
+    from wnb.core.items import RawItem
+    from wnb.service import Service
+
 DEMO_FILE = Path("wnb-demo.db")
 LOOPBACK = "127.0.0.1"
+_QUARTER_HOUR = timedelta(minutes=15)
 SWEEP_CLOCK = time(9)  # with --today alone, the sweep runs at 09:00 UK time, as a working day starts
 
+TODAY_FEED = "demo-today.ndjson"  # the outcomes of the demo's own day, timed by run_demo
 Account = tuple[str, str]  # (user name, password); the user name is the role's name
 
 
@@ -49,6 +54,40 @@ def create_accounts(db: Engine) -> list[Account]:
             create_user(db, role.value, role.value, password)
             accounts.append((role.value, password))
     return accounts
+
+
+def todays_outcomes(fixtures: Path, now: datetime) -> list[RawItem]:
+    """The demo day's own outcomes (fixtures/demo-today.ndjson): each appointment 90 minutes before `now`,
+    recorded 15 minutes before it, so the work they raise falls due from now on, whatever the time of day."""
+    import json
+
+    from wnb.core.items import RawItem
+
+    items = []
+    for line, text in enumerate((fixtures / TODAY_FEED).read_text(encoding="utf-8").splitlines(), start=1):
+        data = json.loads(text)
+        data["appointment_at"] = (now - timedelta(minutes=90)).isoformat()
+        data["recorded_at"] = (now - _QUARTER_HOUR).isoformat()
+        items.append(RawItem(line, json.dumps(data), data))
+    return items
+
+
+def work_the_past(service: Service, now: datetime) -> int:
+    """What the sample's staff did before the demo's day: every open task due before `now` is completed by the
+    demo account of the role that owns it, noted so; the work left open is today's, none of it overdue."""
+    from wnb.core.domain import Role
+    from wnb.core.policy import Kind, Principal
+    from wnb.store import listing
+
+    with service.db.connect() as connection:
+        overdue = [task for task in listing.tasks(connection) if datetime.fromisoformat(task["due_at"]) < now]
+    for task in overdue:
+        owner = Principal(Kind.USER, task["owner_role"], Role(task["owner_role"]), via="demo")
+        service.act_on_task(task["id"], "complete", owner, note=PAST_NOTE, at=now)
+    return len(overdue)
+
+
+PAST_NOTE = "done before the demo's day (the sample's history, completed by wnb demo)"
 
 
 def accounts_table(accounts: list[Account]) -> Table:
@@ -104,9 +143,12 @@ def run_demo(today: date, now: datetime) -> None:
                 f"{counts.get(k, 0)} {k}" for k in ("accepted", "superseded", "stale", "duplicate", "rejected")
             )
             say(f"{feed.name}: {shown}")
+    accounts = create_accounts(db)
+    say(f"{work_the_past(service, now)} tasks due before {local(now)} completed as the sample's history")
+    counts = service.ingest(todays_outcomes(fixtures, now), origin=TODAY_FEED)
+    say(f"{TODAY_FEED}: {counts.get('accepted', 0)} outcomes of today, recorded at {local(now - _QUARTER_HOUR)}")
     counts = service.sweep(now)
     say(f"sweep as of {local(now)}: {counts['follow_ups_judged']} follow-ups judged, {counts['escalated']} escalated")
-    accounts = create_accounts(db)
     with db.connect() as connection:
         flags = listing.flags(connection)
         tasks = listing.tasks(connection)
