@@ -3,21 +3,17 @@ closed, connections capped; refusals are ACKed AR and kept, on SQLite and Postgr
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import TEST_AUDIT_KEY
+from tests.factories import running_listener
 from tests.ingest.test_hl7 import ROOT, siu
 from tests.ingest.test_mllp import err, frame, msa, read_acks, rejects, stored_events
 from wnb.ingest.mllp import Listener
@@ -28,23 +24,6 @@ from wnb.settings import Settings
 STORES = ("sqlite", "postgres")
 SOURCE = "RXX-PAS"  # MSH-4 of the test messages
 STRONG = "s" * 40
-
-
-@contextmanager
-def listening(service: Service, **options: Any) -> Iterator[Listener]:
-    """A real listener on a free loopback port, its event loop on a thread of its own."""
-    listener = Listener(service, **options)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(listener.start(), loop).result(10)
-    try:
-        yield listener
-    finally:
-        asyncio.run_coroutine_threadsafe(listener.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def connect(listener: Listener, source_address: str = "127.0.0.1") -> socket.socket:
@@ -59,7 +38,7 @@ def peers(text: str, production: bool = False) -> Peers:
 
 def send_one(service: Service, policy: Peers, source_address: str = "127.0.0.1") -> str:
     """The ACK to one message sent from `source_address` to a listener with `policy`."""
-    with listening(service, peers=policy) as listener, connect(listener, source_address) as connection:
+    with running_listener(service, peers=policy) as listener, connect(listener, source_address) as connection:
         connection.sendall(frame(siu()))
         (ack,) = read_acks(connection, 1)
     return ack
@@ -105,7 +84,7 @@ def test_in_production_a_source_not_configured_is_refused_even_from_loopback(ser
 
 
 def test_a_connection_silent_for_the_idle_time_is_closed(service: Service) -> None:
-    with listening(service, idle_seconds=0.3) as listener, connect(listener) as connection:
+    with running_listener(service, idle_seconds=0.3) as listener, connect(listener) as connection:
         connection.sendall(frame(siu()))
         assert msa(read_acks(connection, 1)[0]) == ("AA", "MSG1")
         started = time.monotonic()
@@ -114,7 +93,7 @@ def test_a_connection_silent_for_the_idle_time_is_closed(service: Service) -> No
 
 
 def test_a_connection_over_the_cap_is_closed_at_once_and_the_others_go_on(service: Service) -> None:
-    with listening(service, max_connections=2) as listener:
+    with running_listener(service, max_connections=2) as listener:
         first, second = connect(listener), connect(listener)
         try:
             for connection, control_id in ((first, "A"), (second, "B")):  # both are served

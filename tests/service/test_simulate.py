@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from tests.conftest import DEFAULT_RULES
+from tests.factories import event, raw
 from wnb import metrics
 from wnb.cli.main import app
 from wnb.core.domain import Role
@@ -31,18 +32,8 @@ END = datetime(2026, 3, 3, tzinfo=UTC)
 
 def miss(event_id: str, day: int) -> RawItem:
     """A seven-year-old not brought to community paediatrics on the given day of March 2026."""
-    data: dict[str, Any] = {
-        "source": "pas",
-        "event_id": event_id,
-        "nhs_number": CHILD,
-        "date_of_birth": "2019-05-01",
-        "service": "community-paediatrics",
-        "appointment_id": f"a-{event_id}",
-        "appointment_at": f"2026-03-{day:02d}T10:00:00+00:00",
-        "attendance": "did-not-attend",
-        "recorded_at": f"2026-03-{day:02d}T11:00:00+00:00",
-    }
-    return RawItem(None, json.dumps(data), data)
+    when = f"2026-03-{day:02d}"
+    return raw(event(event_id, appointment_at=f"{when}T10:00:00+00:00", recorded_at=f"{when}T11:00:00+00:00"), None)
 
 
 def candidate(tmp_path: Path, repeat_misses: int) -> Path:
