@@ -19,7 +19,7 @@ from sqlmodel import SQLModel
 from tests.conftest import ROOT
 from wnb.database import open_database
 from wnb.store.rejects import fingerprint
-from wnb.store.schema import alembic_config, current, head
+from wnb.store.schema import alembic_config, current, head, newest_file_revision
 from wnb.store.tables import UTCDateTime
 
 STORES = ("sqlite", "postgres")
@@ -47,6 +47,11 @@ def test_a_migrated_database_is_at_the_newest_revision(db_url: str) -> None:
     with engine.connect() as connection:
         assert current(connection) == head()
     engine.dispose()
+
+
+def test_the_newest_migration_file_holds_alembics_head() -> None:
+    # Opening a database compares its revision with this, without importing Alembic (wnb.store.schema.upgrade).
+    assert newest_file_revision() == head()
 
 
 def test_wnb_db_upgrade_migrates_a_new_database_and_then_says_it_is_current(tmp_path: Path) -> None:

@@ -10,9 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wnb.cli.common import JsonOption, OperatorOption, emit_json, guarded, operator, out, say
-from wnb.core.wording import local
-from wnb.database import open_database
+from wnb.cli.common import JsonOption, OperatorOption, emit_json, guarded, open_database, operator, out, say
 
 keys_app = typer.Typer(help="API keys for client systems.", no_args_is_help=True)
 
@@ -94,6 +92,7 @@ def keys_revoke(
 @keys_app.command("list")
 def keys_list(as_json: JsonOption = False, by: OperatorOption = None) -> None:
     """List API keys (name, role, what it may write, prefix, created, revoked); never the keys themselves."""
+    from wnb.core.wording import local
     from wnb.store.accounts import list_api_keys
 
     def run() -> None:
@@ -210,6 +209,7 @@ def users_unlock(
 @users_app.command("list")
 def users_list(as_json: JsonOption = False, by: OperatorOption = None) -> None:
     """List accounts (name, role, created, disabled); never passwords."""
+    from wnb.core.wording import local
     from wnb.store.accounts import list_users
 
     def run() -> None:

@@ -6,26 +6,16 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wnb.cli.common import fail, guarded, say
+from wnb.cli.common import fail, guarded, open_database, say
 from wnb.core.errors import WnbError
-from wnb.database import open_database
-from wnb.service.audit_checkpoints import (
-    PREFIX,
-    CheckpointWriter,
-    generate_key_pair,
-    load_private_key,
-    load_public_key,
-    read_checkpoints,
-    snapshot,
-)
-from wnb.settings import Settings, load_settings, parse_audit_keys
-from wnb.store import audit
-from wnb.store import audit as audit_log
-from wnb.store.audit_keys import new_key_entry
+
+if TYPE_CHECKING:
+    from wnb.settings import Settings
+    from wnb.store import audit
 
 audit_app = typer.Typer(
     help="The hash-chained audit log: verify, export, signed checkpoints and its keys.", no_args_is_help=True
@@ -39,6 +29,7 @@ def audit_export(
     ] = "json",
 ) -> None:
     """Write the audit log to standard output, one JSON object a line."""
+    from wnb.store import audit as audit_log
 
     def run() -> None:
         if format not in ("json", "fhir"):
@@ -78,6 +69,8 @@ def _checkpoints(
 ) -> tuple[audit.Checkpoint, ...]:
     """The checkpoints to compare the chain with: those of --checkpoints, else those wnb wrote itself
     (WNB_AUDIT_CHECKPOINT_DIR, checked with the public half of WNB_AUDIT_SIGNING_KEY) once there are any."""
+    from wnb.service.audit_checkpoints import PREFIX, load_private_key, load_public_key, read_checkpoints
+
     if folder is None:
         if public_keys:
             raise WnbError("--public-key checks checkpoints: give the folder too, --checkpoints DIR")
@@ -113,6 +106,9 @@ def _summary(result: audit.Verification, checkpoints: tuple[audit.Checkpoint, ..
 def audit_verify(checkpoints: CheckpointsOption = None, public_key: PublicKeyOption = None) -> None:
     """Recompute the hash chain, check each MAC (WNB_AUDIT_KEY), the head, and the chain against signed
     checkpoints; exit 1 naming the first record changed, removed, moved or cut off, or the item without one."""
+    from wnb.service.audit_checkpoints import snapshot
+    from wnb.settings import load_settings
+    from wnb.store import audit
 
     def run() -> None:
         settings = load_settings()
@@ -139,6 +135,8 @@ def audit_checkpoint(
 ) -> None:
     """Verify the chain, then write its head (number, hash, time) signed with WNB_AUDIT_SIGNING_KEY as a new
     file: copy it to write-once storage, where no one who can write the database can change it."""
+    from wnb.service.audit_checkpoints import CheckpointWriter, load_private_key
+    from wnb.settings import load_settings
 
     def run() -> None:
         settings = load_settings()
@@ -169,6 +167,7 @@ def audit_keygen(
 ) -> None:
     """Make the Ed25519 key pair that signs checkpoints: FOLDER/WNB_AUDIT_SIGNING_KEY (private, mode 0600, for
     WNB_SECRETS_DIR) and FOLDER/audit-signing-key.pub (public: give it to auditors). Never replaces a key."""
+    from wnb.service.audit_checkpoints import generate_key_pair
 
     def run() -> None:
         private, public = generate_key_pair(folder)
@@ -186,6 +185,8 @@ def audit_new_key(
 ) -> None:
     """Print a new audit key as ID:SECRET. Put it first in WNB_AUDIT_KEY; to rotate, keep the old keys after
     it (ID:SECRET,OLD:SECRET), so records they signed still verify."""
+    from wnb.settings import parse_audit_keys
+    from wnb.store.audit_keys import new_key_entry
 
     def run() -> None:
         entry = new_key_entry(key_id or f"k{datetime.now(UTC):%Y%m%d}")

@@ -9,19 +9,22 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from wnb.core.errors import WnbError
-from wnb.database import open_database
-from wnb.rule_files import load_ruleset
-from wnb.service import Service, utc_now
-from wnb.settings import load_settings
-from wnb.store.accounts import Principal, person_named
+
+# The service, store and settings stacks cost a second of CPU to import: each helper below imports what it
+# needs when a command calls it, so `wnb --help` and the commands that need none of them start at once.
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from sqlalchemy import Engine
+
+    from wnb.core.policy import Principal
+    from wnb.service import Service
 
 out = Console()
 
@@ -49,6 +52,8 @@ ByOption = Annotated[
 
 
 def default_rules_dir() -> Path:
+    from wnb.settings import load_settings
+
     configured = load_settings().rules_dir
     if configured:
         return configured
@@ -75,14 +80,27 @@ def guarded(call: Callable[[], T]) -> T:
         raise  # unreachable: fail exits
 
 
+def open_database(url: str | None = None, create: bool = True) -> Engine:
+    """The database of WNB_DATABASE_URL (or `url`), migrated to the newest schema unless not `create`."""
+    from wnb import database
+
+    return database.open_database(url, create)
+
+
 def service(rules: Path | None = None) -> Service:
     """The service over WNB_DATABASE_URL and the ruleset in force, notifying as WNB_NOTIFY and WNB_WEBHOOK_URL say."""
+    from wnb.rule_files import load_ruleset
+    from wnb.service import Service
+    from wnb.settings import load_settings
+
     settings = load_settings()
     ruleset = load_ruleset(rules or settings.rules_dir or default_rules_dir())
     return Service(open_database(settings.database_url), ruleset, notify=settings.notify_targets())
 
 
 def progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -106,7 +124,7 @@ def print_counts(title: str, counts: Counter[str], order: list[str]) -> None:
 
 def parse_now(text: str | None) -> datetime:
     if text is None:
-        return utc_now()
+        return datetime.now(UTC)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -132,4 +150,11 @@ OperatorOption = Annotated[
 
 def operator(by: str | None) -> Principal | str:
     """The person named by --by (an enabled account; its role is checked by wnb.core.policy), else wnb's operator."""
-    return person_named(open_database(), by) if by is not None else "cli"
+    return person(open_database(), by) if by is not None else "cli"
+
+
+def person(db: Engine, by: str) -> Principal:
+    """The enabled account named by --by, as the principal whose role wnb.core.policy checks."""
+    from wnb.store.accounts import person_named
+
+    return person_named(db, by)

@@ -8,16 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wnb.cli.common import guarded, say
+from wnb.cli.common import guarded, open_database, say
 from wnb.core.errors import WnbError
-from wnb.database import database_url, open_database
-from wnb.service.audit_checkpoints import (
-    CheckpointWriter,
-    load_private_key,
-)
-from wnb.settings import load_settings
-from wnb.store import audit
-from wnb.store.backup import backup, restore, row_counts
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -44,7 +36,8 @@ def db_upgrade() -> None:
 
 def _switch_to_audit_keys(engine: Engine) -> None:
     """With WNB_AUDIT_KEY set on a log written without it: append `audit_rekeyed` now, and checkpoint the switch."""
-
+    from wnb.service.audit_checkpoints import CheckpointWriter, load_private_key
+    from wnb.settings import load_settings
     from wnb.store.audit import switch_to_keys
     from wnb.store.db import writing
 
@@ -67,6 +60,8 @@ def db_backup(
     file: Annotated[Path, typer.Argument(help="The new backup file (never replaces one that exists).")],
 ) -> None:
     """Copy the database of WNB_DATABASE_URL to FILE while wnb runs (SQLite online backup or pg_dump -Fc)."""
+    from wnb.database import database_url
+    from wnb.store.backup import backup
 
     def run() -> None:
         taken = backup(database_url(), file)
@@ -80,6 +75,9 @@ def db_restore(
     file: Annotated[Path, typer.Argument(help="A file written by `wnb db backup`.")],
 ) -> None:
     """Restore FILE into the empty database of WNB_DATABASE_URL, then verify its audit chain (exit 1 if broken)."""
+    from wnb.database import database_url
+    from wnb.store import audit
+    from wnb.store.backup import restore, row_counts
 
     def run() -> None:
         restore(file, database_url())

@@ -11,8 +11,6 @@ import typer
 
 from wnb.cli.common import count_lines, guarded, print_counts, progress, service
 from wnb.core.errors import WnbError
-from wnb.ingest.ahead import read_checked
-from wnb.ingest.ndjson import read as read_ndjson
 
 context_app = typer.Typer(help="Safeguarding context of people (child register).", no_args_is_help=True)
 
@@ -20,6 +18,7 @@ context_app = typer.Typer(help="Safeguarding context of people (child register).
 @context_app.command("import")
 def context_import(file: Annotated[Path, typer.Argument(help="NDJSON person context records.")]) -> None:
     """Import person context records (DOB, statuses, needs, contacts); a bad line goes to `wnb rejects`."""
+    from wnb.ingest.ndjson import read as read_ndjson
 
     def run() -> None:
         if not file.is_file():
@@ -40,6 +39,7 @@ def ingest(
     rules: Annotated[Path | None, typer.Option("--rules", help="Ruleset directory.")] = None,
 ) -> None:
     """Store and evaluate every event of the files; print counts. Rejected rows go to `wnb rejects`."""
+    from wnb.ingest.ahead import read_checked
 
     def run() -> None:
         wnb = service(rules)

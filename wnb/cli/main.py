@@ -1,7 +1,8 @@
 """The `wnb` command line (ARCHITECTURE.md §4): tables for people on a terminal, JSON for scripts.
 
 Every command lives in the module of its kind and is registered here, in the order `wnb --help` lists them;
-no command module imports this one.
+no command module imports this one. The command modules import the service, store, settings and web stacks
+only inside the commands that use them, so `wnb --help` starts at once (tests/cli/test_startup.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import typer
 
 from wnb.cli import accounts, audit, database, demo, ingesting, queues, rules, serving, work
 from wnb.cli.common import guarded
-from wnb.logs import configure as configure_logging
-from wnb.settings import load_settings
 
 app = typer.Typer(
     help="wnb: Was-Not-Brought alerts for children's health services. "
@@ -53,5 +52,8 @@ for group, name in (
 @app.callback()
 def _configure_logging() -> None:
     """Logs (JSON lines on stderr, ids only) at WNB_LOG_LEVEL, default WARNING, so tables stay readable."""
+    from wnb.logs import configure as configure_logging
+    from wnb.settings import load_settings
+
     level = logging.getLevelName(guarded(load_settings).log_level or "WARNING")
     configure_logging(level if isinstance(level, int) else logging.WARNING)

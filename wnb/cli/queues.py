@@ -9,16 +9,13 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from wnb import notify
-from wnb.cli.common import AllOption, JsonOption, emit_json, guarded, out, say
-from wnb.core.wording import local
-from wnb.database import open_database
-from wnb.notify import webhook
-from wnb.store import listing
+from wnb.cli.common import AllOption, JsonOption, emit_json, guarded, open_database, out, say
 
 
 def rejects(as_json: JsonOption = False, all_: AllOption = False) -> None:
     """The data-quality queue: rejected rows and stale outcomes (kind), with the reason and the raw row."""
+    from wnb.core.wording import local
+    from wnb.store import listing
 
     def run() -> None:
         with open_database().connect() as connection:
@@ -56,6 +53,9 @@ def outbox(
     all_: Annotated[bool, typer.Option("--all", help="Delivered messages too, not only those not delivered.")] = False,
 ) -> None:
     """Notifications not delivered (pending, sending, uncertain, failed), each with what to do about it."""
+    from wnb import notify
+    from wnb.notify import webhook
+    from wnb.store import listing
 
     def run() -> None:
         with open_database().connect() as connection:
@@ -85,5 +85,7 @@ def outbox(
 
 def _times(reject: dict[str, Any]) -> str:
     """How often a rejected row was received: `1`, or `3, last Mon 02 Mar 2026 09:05 GMT`."""
+    from wnb.core.wording import local
+
     count = reject["received_count"]
     return str(count) if count == 1 else f"{count}, last {local(reject['last_received_at'])}"

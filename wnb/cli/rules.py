@@ -6,16 +6,15 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from wnb.cli.common import JsonOption, default_rules_dir, guarded, out, say
+from wnb.cli.common import JsonOption, default_rules_dir, guarded, open_database, out, say
 from wnb.core.errors import WnbError
-from wnb.core.ruleset import Ruleset
-from wnb.database import open_database
-from wnb.rule_files import load_ruleset
-from wnb.service.scenarios import run_scenario, scenario_files
+
+if TYPE_CHECKING:
+    from wnb.core.ruleset import Ruleset
 
 rules_app = typer.Typer(help="Check and test rulesets.", no_args_is_help=True)
 
@@ -26,10 +25,11 @@ RulesDir = Annotated[Path | None, typer.Argument(help="Ruleset directory (defaul
 @rules_app.command("check")
 def rules_check(directory: RulesDir = None) -> None:
     """Validate a ruleset directory and its hazard log; print its version (the hash of its content) and rules."""
+    from wnb.matcher import durable
+    from wnb.rule_files import load_ruleset
 
     def run() -> None:
         ruleset = load_ruleset(directory or default_rules_dir())
-        from wnb.matcher import durable
 
         durable.register(ruleset)
         summary = _check_hazard_log(directory or default_rules_dir(), ruleset)
@@ -69,6 +69,8 @@ def _check_hazard_log(folder: Path, ruleset: Ruleset) -> str | None:
 
 
 def _results(ruleset: Ruleset, directory: Path) -> Iterator[Any]:
+    from wnb.service.scenarios import run_scenario, scenario_files
+
     for path in scenario_files(directory):
         yield run_scenario(ruleset, path)
 
@@ -76,6 +78,7 @@ def _results(ruleset: Ruleset, directory: Path) -> Iterator[Any]:
 @rules_app.command("test")
 def rules_test(directory: RulesDir = None) -> None:
     """Run the ruleset's scenario files (DIR/scenarios/*.yaml); exit 1 if any fails."""
+    from wnb.rule_files import load_ruleset
 
     def run() -> None:
         folder = directory or default_rules_dir()
@@ -105,6 +108,7 @@ def rules_simulate(
     as_json: JsonOption = False,
 ) -> None:
     """Replay the period's stored history under a candidate ruleset (in a scratch database) and compare."""
+    from wnb.rule_files import load_ruleset
     from wnb.service.simulate import period_of, simulate, simulation_tables
 
     def run() -> None:

@@ -6,17 +6,16 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from wnb.cli.common import JsonOption, emit_json, guarded, out, say, service
+from wnb.cli.common import JsonOption, emit_json, guarded, open_database, out, say, service
 from wnb.core.errors import WnbError
-from wnb.core.wording import local
-from wnb.database import open_database
-from wnb.logs import configure as configure_logging
-from wnb.settings import Settings, load_settings, refuse_unsafe_production
+
+if TYPE_CHECKING:
+    from wnb.settings import Settings
 
 
 def _warn_about_mllp_peers(settings: Settings) -> None:
@@ -45,6 +44,8 @@ def serve(
 ) -> None:
     """Run the HTTP API (ingestion, worklist, actions; OpenAPI at /docs) and the scheduler until interrupted."""
     from wnb.api import serve as run_server
+    from wnb.logs import configure as configure_logging
+    from wnb.settings import load_settings, refuse_unsafe_production
 
     settings = guarded(load_settings)
     guarded(lambda: refuse_unsafe_production(settings))  # before the database is opened or created
@@ -68,7 +69,9 @@ def serve(
 def feeds_status(as_json: JsonOption = False) -> None:
     """Show each clinic feed watched by WNB_FEED_WINDOWS: its window, its last event and whether it is silent."""
 
+    from wnb.core.wording import local
     from wnb.service.feeds import check_feeds, window_text
+    from wnb.settings import load_settings
 
     def run() -> None:
         settings = load_settings()
@@ -135,6 +138,8 @@ def mllp_listen(
 
     from wnb.ingest.mllp import Listener
     from wnb.ingest.mllp_peers import Peers
+    from wnb.logs import configure as configure_logging
+    from wnb.settings import load_settings
 
     settings = guarded(load_settings)
 

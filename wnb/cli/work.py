@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -13,20 +14,14 @@ from wnb.cli.common import (
     JsonOption,
     emit_json,
     guarded,
+    open_database,
     out,
     parse_now,
+    person,
     print_counts,
     say,
     service,
 )
-from wnb.cli.tables import flags_table, tasks_table
-from wnb.core.wording import plain_code
-from wnb.database import open_database
-from wnb.service import utc_now
-from wnb.service.explain import explain_item
-from wnb.service.parent_letters import young_person_parent_letters
-from wnb.store import listing
-from wnb.store.accounts import person_named
 
 
 def sweep(
@@ -51,11 +46,15 @@ def flags(
 ) -> None:
     """List active flags (with --all: every flag)."""
 
+    from wnb.store import listing
+
     def run() -> None:
         with open_database().connect() as connection:
             items = listing.flags(connection, include_closed=all_, nhs_number=nhs_number)
         if as_json:
             return emit_json(items)
+        from wnb.cli.tables import flags_table
+
         out.print(flags_table(items, f"{len(items)} flag{'s' if len(items) != 1 else ''}"))
 
     guarded(run)
@@ -68,12 +67,16 @@ def tasks(
 ) -> None:
     """List open tasks, soonest due first (with --all: every task)."""
 
+    from wnb.store import listing
+
     def run() -> None:
         with open_database().connect() as connection:
             items = listing.tasks(connection, include_closed=all_, role=role)
         if as_json:
             return emit_json(items)
-        out.print(tasks_table(items, f"{len(items)} task{'s' if len(items) != 1 else ''}", utc_now()))
+        from wnb.cli.tables import tasks_table
+
+        out.print(tasks_table(items, f"{len(items)} task{'s' if len(items) != 1 else ''}", datetime.now(UTC)))
 
     guarded(run)
 
@@ -91,9 +94,11 @@ TaskId = Annotated[str, typer.Argument(help="Task id, e.g. T12.")]
 
 
 def _task_action(action: str, task_id: str, by: str, note: str | None) -> None:
+    from wnb.core.wording import plain_code
+
     def run() -> None:
         wnb = service()
-        row = wnb.act_on_task(task_id, action, person_named(wnb.db, by), note)
+        row = wnb.act_on_task(task_id, action, person(wnb.db, by), note)
         say(f"task T{row.id} {plain_code(row.code)}: {row.status}")
 
     guarded(run)
@@ -123,6 +128,8 @@ def task_young_person_letters(as_json: JsonOption = False) -> None:
 
     For the booking team: cancel each (wnb task cancel ID --by NAME --note ...) and write to the young person.
     """
+    from wnb.cli.tables import tasks_table
+    from wnb.service.parent_letters import young_person_parent_letters
 
     def run() -> None:
         with open_database().connect() as connection:
@@ -130,7 +137,7 @@ def task_young_person_letters(as_json: JsonOption = False) -> None:
         if as_json:
             return emit_json(items)
         title = f"{len(items)} open letter-to-parent task{'s' if len(items) != 1 else ''} of young people (16-17)"
-        out.print(tasks_table(items, title, utc_now()))
+        out.print(tasks_table(items, title, datetime.now(UTC)))
         if items:
             say("A young person's appointments are theirs: cancel each letter with a note and write to them instead.")
 
@@ -144,10 +151,11 @@ def flag_resolve(
     reason: Annotated[str, typer.Option("--reason", help="Why the flag is resolved (required).")],
 ) -> None:
     """Resolve an active flag (it becomes inactive), with a reason."""
+    from wnb.core.wording import plain_code
 
     def run() -> None:
         wnb = service()
-        row = wnb.resolve_flag(flag_id, person_named(wnb.db, by), reason)
+        row = wnb.resolve_flag(flag_id, person(wnb.db, by), reason)
         say(f"flag F{row.id} {plain_code(row.code)}: {row.status}")
 
     guarded(run)
@@ -155,6 +163,7 @@ def flag_resolve(
 
 def explain(item_id: Annotated[str, typer.Argument(help="A flag (F12) or task (T34) id.")]) -> None:
     """Show the events, facts and rule conditions that produced a flag or task, in plain words."""
+    from wnb.service.explain import explain_item
 
     def run() -> None:
         with open_database().connect() as connection:

@@ -11,13 +11,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
-
 LONDON = ZoneInfo("Europe/London")
 
 
 @lru_cache(maxsize=64)
 def _bank_holidays(year: int) -> frozenset[date]:
+    import holidays  # a tenth of a second to import: only when a working day is first counted, not at start
+
     return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
 
 

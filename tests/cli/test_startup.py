@@ -1,0 +1,67 @@
+"""`wnb` starts at once (issue 17): the store, service, settings, web and API stacks are imported only inside the
+commands that use them. Their cost is measured by bench/cli_startup.py; these check what is imported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# What `wnb --help` never imports.
+HEAVY = (
+    *("sqlalchemy", "sqlmodel", "alembic", "psycopg", "fastapi", "starlette", "uvicorn", "durable", "apscheduler"),
+    *("pydantic", "pydantic_settings", "fhir", "holidays", "structlog"),
+    *("wnb.store", "wnb.service", "wnb.settings", "wnb.database", "wnb.api", "wnb.web", "wnb.matcher", "wnb.ingest"),
+)
+# What listing tasks never imports: the web, the API, the rules engine, the scheduler, the migrations.
+NOT_FOR_A_LIST = (
+    *("fastapi", "starlette", "uvicorn", "durable", "apscheduler", "alembic", "fhir"),
+    *("wnb.service", "wnb.api", "wnb.web", "wnb.matcher", "wnb.ingest", "wnb.notify"),
+)
+
+# `wnb ARGS...` in a fresh interpreter, then the name of every module it imported, on stderr.
+RUN_THEN_LIST_MODULES = """
+import sys
+from wnb.cli.main import app
+try:
+    app(sys.argv[1:], prog_name="wnb")
+except SystemExit as stop:
+    assert not stop.code, stop.code
+sys.stderr.write("\\n".join(sorted(sys.modules)))
+"""
+
+
+def imported_by(*args: str, folder: Path) -> list[str]:
+    env = {**os.environ, "WNB_DATABASE_URL": f"sqlite:///{folder / 'wnb.db'}"}
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_THEN_LIST_MODULES, *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stderr.split()
+
+
+def among(modules: list[str], stacks: tuple[str, ...]) -> list[str]:
+    return [name for name in modules if any(name == stack or name.startswith(f"{stack}.") for stack in stacks)]
+
+
+def test_wnb_help_imports_none_of_the_store_service_settings_web_or_rules_engine_stacks(tmp_path: Path) -> None:
+    imported = imported_by("--help", folder=tmp_path)
+
+    assert "wnb.cli.work" in imported  # the commands were registered
+    assert among(imported, HEAVY) == []
+
+
+def test_listing_tasks_imports_neither_the_web_the_api_the_rules_engine_nor_the_migrations(tmp_path: Path) -> None:
+    imported_by("tasks", "--json", folder=tmp_path)  # makes the database (the migrations run once)
+
+    imported = imported_by("tasks", "--json", folder=tmp_path)
+
+    assert "wnb.store.listing" in imported
+    assert among(imported, NOT_FOR_A_LIST) == []
