@@ -369,6 +369,15 @@ def test_tasks_role_filter_lists_only_that_roles_tasks(loaded: Loaded) -> None:
     assert result.json() == expected
 
 
+def test_tasks_role_filter_refuses_an_unknown_role_with_exit_2_naming_the_known_roles(tmp_path: Path) -> None:
+    result = run_in(tmp_path, "tasks", "--role", "safeguarding-nurses", columns=200)
+
+    assert result.code == 2
+    assert "'safeguarding-nurses' is not a role" in result.err
+    assert "booking-team" in result.err and "safeguarding-nurse," in result.err and "admin" in result.err
+    assert not (tmp_path / "wnb.db").exists()  # refused before any database is opened
+
+
 def test_flags_nhs_number_filter_lists_only_that_persons_flags(loaded: Loaded) -> None:
     result = loaded.run("flags", "--json", "--nhs-number", COMPLEX_CHILD)
 

@@ -60,10 +60,22 @@ def flags(
     guarded(run)
 
 
+def _known_role(role: str | None) -> str | None:
+    """--role names one of wnb's roles (those of wnb.core.policy, which own the rule files' tasks), else exit 2."""
+    from wnb.core.domain import Role
+
+    known = [known.value for known in Role]
+    if role is not None and role not in known:
+        raise typer.BadParameter(f"{role!r} is not a role; the roles are {', '.join(known)}")
+    return role
+
+
 def tasks(
     as_json: JsonOption = False,
     all_: AllOption = False,
-    role: Annotated[str | None, typer.Option("--role", help="Only tasks owned by this role.")] = None,
+    role: Annotated[
+        str | None, typer.Option("--role", help="Only tasks owned by this role.", callback=_known_role)
+    ] = None,
 ) -> None:
     """List open tasks, soonest due first (with --all: every task)."""
 
