@@ -624,6 +624,36 @@ def test_explain_shows_each_condition_of_a_fired_rule_verbatim(loaded: Loaded) -
     assert "priority in [urgent, two-week-wait]" in result.out
 
 
+def test_explain_json_gives_a_flags_rules_events_and_conditions_as_one_object(loaded: Loaded) -> None:
+    flag = loaded.flag("high-clinical-need-wnb")
+
+    found = loaded.run("explain", flag["id"], "--json").json()
+
+    assert {key: found[key] for key in ("id", "kind", "nhs_number", "code", "rule_ids")} == {
+        "id": flag["id"],
+        "kind": "flag",
+        "nhs_number": flag["nhs_number"],
+        "code": "high-clinical-need-wnb",
+        "rule_ids": flag["rule_ids"],
+    }
+    assert [f"{cause['event']['source']}/{cause['event']['event_id']}" for cause in found["because"]] == flag[
+        "event_ids"
+    ]
+    rules = [rule for cause in found["because"] for rule in cause["evaluation"]["rules"]]
+    assert {rule["rule_id"] for rule in rules} == set(flag["rule_ids"])
+    assert {"test": "is_child = true", "held": True, "actual": True} in rules[0]["conditions"]
+
+
+def test_explain_json_gives_a_tasks_history_with_utc_times(loaded: Loaded) -> None:
+    task = loaded.task("clinician-review", COMPLEX_CHILD)
+
+    found = loaded.run("explain", task["id"], "--json").json()
+
+    assert found["id"] == task["id"] and found["kind"] == "task" and found["owner_role"] == task["owner_role"]
+    assert found["history"][0]["action"] == "created"
+    assert datetime.fromisoformat(found["history"][0]["at"]).utcoffset() is not None
+
+
 def test_explain_an_unknown_id_is_a_one_line_error(loaded: Loaded) -> None:
     assert_one_line_error(loaded.run("explain", "F9999"), "F9999")
 

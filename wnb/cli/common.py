@@ -134,8 +134,8 @@ def parse_now(text: str | None) -> datetime:
     return moment.astimezone(UTC)
 
 
-def emit_json(items: list[dict[str, Any]]) -> None:
-    sys.stdout.write(json.dumps(items, indent=2) + "\n")
+def emit_json(found: list[dict[str, Any]] | dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(found, indent=2) + "\n")
 
 
 OperatorOption = Annotated[

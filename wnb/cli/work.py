@@ -173,13 +173,21 @@ def flag_resolve(
     guarded(run)
 
 
-def explain(item_id: Annotated[str, typer.Argument(help="A flag (F12) or task (T34) id.")]) -> None:
+def explain(
+    item_id: Annotated[str, typer.Argument(help="A flag (F12) or task (T34) id.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the explanation as one JSON object, for scripts.")
+    ] = False,
+) -> None:
     """Show the events, facts and rule conditions that produced a flag or task, in plain words."""
-    from wnb.service.explain import explain_item
+    from wnb.service.explain import explanation, explanation_lines
 
     def run() -> None:
         with open_database().connect() as connection:
-            for line in explain_item(connection, item_id):
-                say(line)
+            found = explanation(connection, item_id)
+        if as_json:
+            return emit_json(found)
+        for line in explanation_lines(found):
+            say(line)
 
     guarded(run)

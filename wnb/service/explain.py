@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -17,68 +18,142 @@ def _fact_words(name: str, value: Any) -> str:
     return f"{name.replace('_', ' ')} = {str(value).lower() if isinstance(value, bool) else value}"
 
 
-def explain_item(connection: Connection, ref: str) -> list[str]:
-    """Lines of plain text explaining flag `F…` or task `T…`."""
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def explanation(connection: Connection, ref: str) -> dict[str, Any]:
+    """What produced flag `F…` or task `T…`, as data (`wnb explain --json`): the item, each appointment behind it
+    with the evaluation that asked for it (the item's rules' conditions, the facts), and a task's history.
+    Times are UTC, ISO 8601."""
     kind = "flag" if ref.strip().upper().startswith("F") else "task"
     item_id = parse_ref(ref, "F" if kind == "flag" else "T")
     row = repo.flag_by_id(connection, item_id) if kind == "flag" else repo.task_by_id(connection, item_id)
     if row is None:
         raise NotFound(f"no {kind} {ref}; ids look like F12 (flag) or T34 (task)")
-    lines: list[str] = []
+    item: dict[str, Any] = {"id": f"{kind[0].upper()}{row.id}", "kind": kind, "nhs_number": row.nhs_number}
     if kind == "flag":
-        lines.append(f"Flag F{row.id}: {plain_code(row.code)} ({row.level}) for NHS number {row.nhs_number}")
-        lines.append(f"  status {row.status}, raised {local(row.raised_at)} by rules {', '.join(row.rule_ids)}")
-        if row.status_reason:
-            lines.append(f"  {row.status} because: {row.status_reason} ({row.changed_by}, {local(row.changed_at)})")
+        item |= {"code": row.code, "level": row.level, "status": row.status, "raised_at": _iso(row.raised_at)}
+        item |= {"status_reason": row.status_reason, "changed_by": row.changed_by, "changed_at": _iso(row.changed_at)}
     else:
-        lines.append(f"Task T{row.id}: {plain_code(row.code)} in {row.service} for NHS number {row.nhs_number}")
-        lines.append(
-            f"  owner {row.owner_role} (first {row.first_owner_role}, escalation level {row.escalation_level}), "
-            f"status {row.status}, due {local(row.due_at)}; asked for by rules {', '.join(row.rule_ids)}"
-        )
+        item |= {"code": row.code, "service": row.service, "status": row.status, "due_at": _iso(row.due_at)}
+        item |= {key: getattr(row, key) for key in ("owner_role", "first_owner_role", "escalation_level")}
+    item["rule_ids"] = list(row.rule_ids)
     links = repo.all_links(connection, kind, item_id)
     evaluations = {record["seq"]: record for record in records_for(connection, [link.audit_seq for link in links])}
-    for link in links:
-        event = repo.event_by_pk(connection, link.event_pk)
-        assert event is not None
-        state = "" if link.active else " (no longer supports it: the appointment was corrected)"
-        lines.append("")
-        lines.append(f"Because of appointment {link.appointment_id} from {link.source}{state}:")
-        lines.append(
-            f"  {event.service}, {local(event.appointment_at)}: {event.attendance}"
-            + (f", outcome {event.outcome}" if event.outcome else "")
-            + (f", priority {event.priority}" if event.priority else "")
-            + f"; recorded {local(event.recorded_at)} (event {event.source}/{event.event_id})"
-        )
-        record = evaluations.get(link.audit_seq)
-        if record is None:
-            continue
+    item["because"] = [_because(connection, link, evaluations.get(link.audit_seq), row.rule_ids) for link in links]
+    if kind == "task":
+        item["history"] = [
+            {
+                "at": _iso(change.at),
+                "action": change.action,
+                "actor": change.actor,
+                "status": change.status,
+                "owner_role": change.owner_role,
+                "due_at": _iso(change.due_at),
+                "note": change.note,
+            }
+            for change in repo.task_history_of(connection, item_id)
+        ]
+    return item
+
+
+def _because(connection: Connection, link: Any, record: dict[str, Any] | None, rule_ids: Any) -> dict[str, Any]:
+    """One appointment behind an item: its event, and the evaluation of it that asked for the item (if kept)."""
+    event = repo.event_by_pk(connection, link.event_pk)
+    assert event is not None
+    because: dict[str, Any] = {
+        "appointment_id": link.appointment_id,
+        "source": link.source,
+        "active": link.active,
+        "event": {
+            "source": event.source,
+            "event_id": event.event_id,
+            "service": event.service,
+            "appointment_at": _iso(event.appointment_at),
+            "attendance": event.attendance,
+            "outcome": event.outcome,
+            "priority": event.priority,
+            "recorded_at": _iso(event.recorded_at),
+        },
+        "evaluation": None,
+    }
+    if record is not None:
         payload = record["payload"]
-        if "follow_up_deadline" in payload:
-            lines.append(f"  judged at its follow-up deadline {local(payload['follow_up_deadline'])}")
+        facts = payload.get("facts") or {}
+        because["evaluation"] = {
+            "seq": record["seq"],
+            "ruleset_version": str(record["ruleset_version"]),
+            "follow_up_deadline": payload.get("follow_up_deadline"),
+            "fired": payload.get("fired", []),
+            "rules": [rule for rule in payload.get("conditions", []) if rule["rule_id"] in rule_ids],
+            "facts": {name: value for name, value in facts.items() if not name.startswith("trigger_")},
+        }
+    return because
+
+
+def explain_item(connection: Connection, ref: str) -> list[str]:
+    """Lines of plain text explaining flag `F…` or task `T…`."""
+    return explanation_lines(explanation(connection, ref))
+
+
+def explanation_lines(item: dict[str, Any]) -> list[str]:
+    """An explanation (see `explanation`) in words, for a terminal or a page."""
+    lines: list[str] = []
+    rules = ", ".join(item["rule_ids"])
+    if item["kind"] == "flag":
         lines.append(
-            f"  evaluation #{record['seq']} under ruleset {str(record['ruleset_version'])[:12]} "
-            f"fired {', '.join(payload.get('fired', [])) or 'nothing'}"
+            f"Flag {item['id']}: {plain_code(item['code'])} ({item['level']}) for NHS number {item['nhs_number']}"
         )
-        for rule in payload.get("conditions", []):
-            if rule["rule_id"] not in row.rule_ids:
-                continue
+        lines.append(f"  status {item['status']}, raised {local(item['raised_at'])} by rules {rules}")
+        if item["status_reason"]:
+            changed = f"{item['changed_by']}, {local(item['changed_at'])}"
+            lines.append(f"  {item['status']} because: {item['status_reason']} ({changed})")
+    else:
+        lines.append(
+            f"Task {item['id']}: {plain_code(item['code'])} in {item['service']} for NHS number {item['nhs_number']}"
+        )
+        lines.append(
+            f"  owner {item['owner_role']} (first {item['first_owner_role']}, escalation level "
+            f"{item['escalation_level']}), status {item['status']}, due {local(item['due_at'])}; asked for by rules "
+            f"{rules}"
+        )
+    for because in item["because"]:
+        event = because["event"]
+        state = "" if because["active"] else " (no longer supports it: the appointment was corrected)"
+        lines.append("")
+        lines.append(f"Because of appointment {because['appointment_id']} from {because['source']}{state}:")
+        lines.append(
+            f"  {event['service']}, {local(event['appointment_at'])}: {event['attendance']}"
+            + (f", outcome {event['outcome']}" if event["outcome"] else "")
+            + (f", priority {event['priority']}" if event["priority"] else "")
+            + f"; recorded {local(event['recorded_at'])} (event {event['source']}/{event['event_id']})"
+        )
+        evaluation = because["evaluation"]
+        if evaluation is None:
+            continue
+        if evaluation["follow_up_deadline"] is not None:
+            lines.append(f"  judged at its follow-up deadline {local(evaluation['follow_up_deadline'])}")
+        lines.append(
+            f"  evaluation #{evaluation['seq']} under ruleset {evaluation['ruleset_version'][:12]} "
+            f"fired {', '.join(evaluation['fired']) or 'nothing'}"
+        )
+        for rule in evaluation["rules"]:
             lines.append(f"  {rule['rule_id']} fired because:")
             for condition in rule["conditions"]:
                 mark = "yes" if condition["held"] else "no "
                 actual = "unknown" if condition["actual"] is None else str(condition["actual"]).lower()
                 lines.append(f"    [{mark}] {condition['test']}  (was {actual})")
-        facts = payload.get("facts") or {}
+        facts = evaluation["facts"]
         if facts:
-            shown = [name for name in facts if not name.startswith("trigger_")]
-            lines.append("  facts: " + "; ".join(_fact_words(name, facts[name]) for name in shown))
-    if kind == "task":
+            lines.append("  facts: " + "; ".join(_fact_words(name, value) for name, value in facts.items()))
+    if item["kind"] == "task":
         lines.append("")
         lines.append("History:")
-        for change in repo.task_history_of(connection, item_id):
-            note = f" — {change.note}" if change.note else ""
+        for change in item["history"]:
+            note = f" — {change['note']}" if change["note"] else ""
             lines.append(
-                f"  {local(change.at)} {change.action} by {change.actor}: {change.status}, {change.owner_role}, "
-                f"due {local(change.due_at)}{note}"
+                f"  {local(change['at'])} {change['action']} by {change['actor']}: {change['status']}, "
+                f"{change['owner_role']}, due {local(change['due_at'])}{note}"
             )
     return lines
