@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from tests.conftest import ROOT
+from wnb.cli.demo import TODAY_FEED
 from wnb.cli.demo_feeds import HL7_FORMS, TEXT_FORMS, copy_moved, days_in, forms_of, move_dates, weeks_to
 from wnb.ingest import read_file
 
@@ -34,6 +35,8 @@ def test_every_date_of_every_sample_file_moves_by_the_same_whole_weeks_and_nothi
     assert weeks == 37
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in FIXTURES.iterdir())
     for original in FIXTURES.iterdir():
+        if original.name == TODAY_FEED:
+            continue  # no dates: run_demo times the demo day's own outcomes from its clock
         moved = tmp_path / original.name
         before = list(days_in(original.read_text(encoding="utf-8"), forms_of(original)))
         after = list(days_in(moved.read_text(encoding="utf-8"), forms_of(moved)))
