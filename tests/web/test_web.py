@@ -295,6 +295,30 @@ def test_opening_a_childs_page_is_audited_with_the_reader(site: Site) -> None:
     assert records[-1]["actor"] == "user:gov.sam" and records[-1]["subject"] == [RED_CHILD]
 
 
+def test_a_childs_page_starts_with_the_timeline_across_services(site: Site) -> None:
+    with signed_in(site, "safeguarding-nurse") as client:
+        page = client.get(f"/web/children/{RED_CHILD}")
+    timeline = page.text.split('<table id="chronology">')[1].split("</table>")[0]
+    assert page.text.index('id="timeline"') < page.text.index('id="safeguarding"')
+    assert "child protection plan started" in timeline and "red flag raised" in timeline
+    assert "not brought (did not attend); appointment a-red-1 from pas" in timeline
+
+
+def test_the_chronology_prints_under_its_own_policy_and_downloads_as_csv_each_audited(site: Site) -> None:
+    before = len(audit_records(site, "record_read"))
+    with signed_in(site, "safeguarding-nurse") as client:
+        printable = client.get(f"/web/children/{RED_CHILD}/chronology")
+        table = client.get(f"/web/children/{RED_CHILD}/chronology", params={"format": "csv"})
+        wrong = client.get(f"/web/children/{RED_CHILD}/chronology", params={"format": "pdf"})
+    assert printable.status_code == 200 and "Multi-agency chronology: NHS 9990000018" in printable.text
+    assert printable.headers["content-security-policy"].startswith("default-src 'none'; style-src 'sha256-")
+    assert table.headers["content-type"].startswith("text/csv") and "attachment" in table.headers["content-disposition"]
+    assert table.text.startswith("date,agency or service,event,significance,action taken,by whom")
+    assert wrong.status_code == 400
+    views = [record["payload"]["view"] for record in audit_records(site, "record_read")[before:]]
+    assert views == ["chronology", "chronology"]
+
+
 def test_an_invalid_nhs_number_is_refused_naming_the_problem(site: Site) -> None:
     with signed_in(site, "governance") as client:
         answer = client.get("/web/children", params={"nhs_number": "1234567890"})

@@ -1,9 +1,11 @@
 """The work people do: `wnb sweep`, `wnb flags`, `wnb tasks`, `wnb task ack|complete|cancel|young-person-letters`,
-`wnb flag resolve` and `wnb explain`."""
+`wnb flag resolve`, `wnb explain` and `wnb chronology`."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,6 +24,7 @@ from wnb.cli.common import (
     say,
     service,
 )
+from wnb.core.errors import WnbError
 
 
 def sweep(
@@ -189,5 +192,46 @@ def explain(
             return emit_json(found)
         for line in explanation_lines(found):
             say(line)
+
+    guarded(run)
+
+
+def chronology(
+    nhs_number: Annotated[str, typer.Argument(help="The child's NHS number (spaces allowed).")],
+    by: ByOption,
+    form: Annotated[
+        str, typer.Option("--format", help="csv (a spreadsheet), html (to print) or json (for scripts).")
+    ] = "csv",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write it to this file instead of the terminal.")
+    ] = None,
+) -> None:
+    """A child's multi-agency chronology: every outcome, flag, task and action in time order (an audited read)."""
+    from wnb.core import chronology as rows
+    from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
+    from wnb.core.policy import Action, check
+    from wnb.store import chronology as store
+
+    def run() -> None:
+        if form not in ("csv", "html", "json"):
+            raise WnbError(f"--format {form!r}: use csv, html or json")
+        number = normalise_nhs_number(nhs_number)
+        if problem := nhs_number_problem(number):
+            raise WnbError(f"{nhs_number!r}: {problem}")
+        db = open_database()
+        reader = person(db, by)
+        check(reader, Action.RECORDS_READ)
+        now = datetime.now(UTC)
+        found = store.export(db, number, reader.actor, now, form)
+        text = {
+            "csv": lambda: rows.as_csv(found),
+            "json": lambda: rows.as_json(number, found),
+            "html": lambda: rows.as_html(number, found, now),
+        }[form]()
+        if out_file is None:
+            sys.stdout.write(text)
+        else:
+            out_file.write_text(text, encoding="utf-8")
+            say(f"{len(found)} rows written to {out_file}")
 
     guarded(run)

@@ -254,6 +254,7 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "GET /v1/flags": (Action.RECORDS_READ,),
     "GET /v1/tasks": (Action.RECORDS_READ,),
     "GET /v1/people/{nhs_number}/timeline": (Action.RECORDS_READ,),
+    "GET /v1/people/{nhs_number}/chronology": (Action.RECORDS_READ,),
     "POST /v1/tasks/{task_id}/{action}": tuple(TASK_ACTIONS.values()),
     "POST /v1/flags/{flag_id}/resolve": (Action.FLAG_RESOLVE,),
     "POST /fhir/Appointment": (Action.EVENTS_INGEST,),
@@ -272,6 +273,7 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "POST /web/tasks/{task_id}/{action}": (Action.TASK_ACKNOWLEDGE, Action.TASK_COMPLETE),  # no cancel on the pages
     "GET /web/children": (Action.RECORDS_READ,),
     "GET /web/children/{nhs_number}": (Action.RECORDS_READ,),
+    "GET /web/children/{nhs_number}/chronology": (Action.RECORDS_READ,),
     "POST /web/flags/{flag_id}/resolve": (Action.FLAG_RESOLVE,),
     "GET /web/governance": (Action.GOVERNANCE_READ,),
     "GET /web/governance.csv": (Action.GOVERNANCE_READ,),
@@ -299,6 +301,7 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "cli audit keygen": (Action.OPERATE,),
     "cli audit new-key": (Action.OPERATE,),
     "cli explain": (Action.RECORDS_EXPLAIN,),
+    "cli chronology": (Action.RECORDS_READ,),
     "cli rules check": (Action.RULES_CHECK,),
     "cli rules test": (Action.RULES_CHECK,),
     "cli rules simulate": (Action.RULES_SIMULATE,),
