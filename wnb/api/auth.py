@@ -90,6 +90,7 @@ Ingester = Annotated[Principal, Depends(require(Action.EVENTS_INGEST))]
 ContextWriter = Annotated[Principal, Depends(require(Action.CONTEXT_WRITE))]
 Reader = Annotated[Principal, Depends(require(Action.RECORDS_READ))]
 AuditReader = Annotated[Principal, Depends(require(Action.AUDIT_READ))]
+GovernanceReader = Annotated[Principal, Depends(require(Action.GOVERNANCE_READ))]
 MetricsReader = Annotated[Principal, Depends(require(Action.METRICS_READ))]
 TaskActor = Annotated[Principal, Depends(require(Action.TASK_ACKNOWLEDGE))]  # the task itself is checked by Service
 FlagResolver = Annotated[Principal, Depends(require(Action.FLAG_RESOLVE))]
