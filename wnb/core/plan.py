@@ -246,12 +246,10 @@ def plan_assignment(
         if task.assignee is None:
             raise InvalidAction(f"task {ref} is not assigned to anyone, so there is nothing to release")
         return Assignment(task.id, action, verb, status, None, task.assignee, reason)
-    if action == "claim" and to is not None:
-        if task.assignee is not None and task.assignee != to.name:
-            raise InvalidAction(
-                f"task {ref} is assigned to {task.assignee}; they release it, or a lead reassigns it, before it is "
-                "claimed"
-            )
+    if action == "claim" and to is not None and task.assignee not in (None, to.name):
+        raise InvalidAction(
+            f"task {ref} is assigned to {task.assignee}; they release it, or a lead reassigns it, before it is claimed"
+        )
     if to is None:
         raise InvalidAction(f"assigning task {ref} needs the account it is assigned to")
     if not to.enabled:
