@@ -17,7 +17,7 @@ from typing import Protocol
 
 from wnb.core.calendar import next_escalation_due
 from wnb.core.domain import Decision, FlagDecision, FlagStatus, Role, TaskDecision, TaskStatus
-from wnb.core.errors import InvalidAction
+from wnb.core.errors import InvalidAction, NoteRequired
 from wnb.core.refs import flag_ref, task_ref
 
 OPEN_TASK_STATUSES = (TaskStatus.REQUESTED.value, TaskStatus.ACCEPTED.value)
@@ -202,7 +202,7 @@ def check_task_note(task_id: int, action: str, note: str | None) -> None:
     """Completing or cancelling a task needs a note that is not blank (what was done, or why not needed)."""
     if action in NOTE_REQUIRED and not (note or "").strip():
         verb = TASK_TRANSITIONS[action].verb
-        raise InvalidAction(
+        raise NoteRequired(
             f"task {task_ref(task_id)} can be {verb} only with a note saying "
             f"{'what was done' if action == 'complete' else 'why it is not needed'}"
         )

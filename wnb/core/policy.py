@@ -242,7 +242,7 @@ def check_assignment(
             f"{' → '.join(role.value for role in chain)} (allowed: {', '.join(sorted(ACT_FOR_ANY_ROLE))}, "
             "or named-nurse when the chain reaches them)"
         )
-    if action == "release" and principal.name != assignee and not may_assign(principal, chain):
+    if action == "release" and assignee not in (None, principal.name) and not may_assign(principal, chain):
         raise Forbidden(
             f"task {ref} is assigned to {assignee}; {principal.describe()} may not release it "
             "(allowed: its assignee, or one who may assign it)"

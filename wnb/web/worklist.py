@@ -160,12 +160,10 @@ def act(
     wnb: Service = request.app.state.service
     if action not in ACTIONS:
         flash(request, f"Unknown action {action!r}: use acknowledge or complete.", "error")
-    elif action == "complete" and not note.strip():
-        flash(request, f"Task {task_id} was not completed: write a note of what was done first.", "error")
     else:
         try:  # a task of a role not theirs is refused by the service (wnb.core.policy): the refusal page, 403
             row = wnb.act_on_task(task_id, action, principal, note.strip() or None)
             flash(request, f"Task T{row.id} ({task_words(row.code).lower()}) {ACTIONS[action]}.")
-        except (InvalidAction, NotFound) as error:  # e.g. a colleague completed it a moment ago
+        except (InvalidAction, NotFound) as error:  # a colleague completed it a moment ago; no note (NoteRequired)
             flash(request, str(error), "error")
     return _back(back)
