@@ -94,3 +94,6 @@ GovernanceReader = Annotated[Principal, Depends(require(Action.GOVERNANCE_READ))
 MetricsReader = Annotated[Principal, Depends(require(Action.METRICS_READ))]
 TaskActor = Annotated[Principal, Depends(require(Action.TASK_ACKNOWLEDGE))]  # the task itself is checked by Service
 FlagResolver = Annotated[Principal, Depends(require(Action.FLAG_RESOLVE))]
+TaskClaimer = Annotated[Principal, Depends(require(Action.TASK_CLAIM))]
+TaskAssigner = Annotated[Principal, Depends(require(Action.TASK_ASSIGN))]
+TaskReleaser = Annotated[Principal, Depends(require(Action.TASK_RELEASE))]

@@ -69,7 +69,7 @@ def tasks_table(items: list[dict[str, Any]], title: str, now: datetime) -> Table
             item["nhs_number"],
             escape(item["service"]),
             escape(plain_code(item["code"])),
-            item["owner_role"],
+            item["owner_role"] + (f" ({item['assignee']})" if item.get("assignee") else ""),
             item["status"],
             _due(item, now),
             str(item["escalation_level"]),

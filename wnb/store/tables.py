@@ -127,6 +127,8 @@ class TaskRow(SQLModel, table=True):
     created_at: datetime = _utc(nullable=False)
     ruleset_version: str
     updated_at: datetime = _utc(nullable=False)
+    # The person it is assigned to (issue 16): an account of its owner role; NULL while it is with the role.
+    assignee: str | None = Field(default=None, index=True)
 
 
 class TaskHistoryRow(SQLModel, table=True):
@@ -144,6 +146,7 @@ class TaskHistoryRow(SQLModel, table=True):
     due_at: datetime = _utc(nullable=False)
     escalation_level: int
     note: str | None = Field(default=None, sa_column=Column(Text()))
+    assignee: str | None = None  # whom the task was with after the change
 
 
 class LinkRow(SQLModel, table=True):
@@ -275,6 +278,7 @@ class UserRow(SQLModel, table=True):
     password_hash: str
     created_at: datetime = _utc(nullable=False)
     disabled_at: datetime | None = _utc()
+    email: str | None = None  # where an assignment to them is announced (issue 16); None: only their role's mailbox
 
 
 class IdempotencyRow(SQLModel, table=True):
