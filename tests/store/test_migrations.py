@@ -77,6 +77,7 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
         for table in ("audit", "audit_head"):  # audit key ids and MACs came with 0008
             connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN key_id")
             connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN mac")
+        connection.exec_driver_sql("DROP TABLE ruleset_version")  # the ruleset registry came with 0010
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
     old.dispose()
     engine = open_database(url)
