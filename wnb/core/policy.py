@@ -155,7 +155,9 @@ POLICY: dict[Action, Rule] = {
     Action.KEYS_ADMIN: Rule("create, bind, revoke and list API keys", _ADMIN, True),
     Action.USERS_ADMIN: Rule("create, disable, list and unlock accounts; set a password", _ADMIN, True),
     Action.OPERATE: Rule("run the service, listeners and inbox; migrate, back up, restore", _NOBODY, True),
-    Action.ACCOUNT_PASSWORD: Rule("change one's own password on the pages", _READERS | _SAFETY_OFFICER, False, "only one's own"),
+    Action.ACCOUNT_PASSWORD: Rule(
+        "change one's own password on the pages", _READERS | _SAFETY_OFFICER, False, "only one's own"
+    ),
     Action.RULES_PROPOSE: Rule("propose a ruleset version with its evidence", _SAFETY, False),
     Action.RULES_APPROVE: Rule(
         "approve or reject a proposed ruleset version",

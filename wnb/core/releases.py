@@ -116,7 +116,9 @@ def first_registration(version: str, by: str, note: str, now: datetime) -> Relea
     )
 
 
-def propose(existing: Release | None, version: str, by: str, note: str | None, active: str | None, now: datetime) -> Release:
+def propose(
+    existing: Release | None, version: str, by: str, note: str | None, active: str | None, now: datetime
+) -> Release:
     """The version proposed by `by`, its evidence compared against `active`.
 
     The same content proposed again is refused while its evidence still holds; when the active version has
@@ -152,7 +154,9 @@ def _decider(release: Release, by: str, role: Role | None, verb: str) -> None:
             f"only a {Role.CLINICAL_SAFETY_OFFICER.value} may {verb} a ruleset version; {by} has the role {shown}"
         )
     if by == release.proposed_by:
-        raise ReleaseRefused(f"{by} proposed version {release.short} and so may not {verb} it: another safety officer must")
+        raise ReleaseRefused(
+            f"{by} proposed version {release.short} and so may not {verb} it: another safety officer must"
+        )
     if release.status is not Status.PROPOSED:
         raise ReleaseRefused(f"version {release.short} is {release.status.value}: only a proposed version is {verb}d")
 
@@ -216,9 +220,7 @@ def activate(
             )
         became = replace(release, status=Status.SCHEDULED, activated_by=by, activated_at=now, active_from=at)
         return Activation(replace(became, rollback=rollback or release.rollback), None, None)
-    became = replace(
-        release, status=Status.ACTIVE, activated_by=by, activated_at=now, active_from=now, retired_at=None
-    )
+    became = replace(release, status=Status.ACTIVE, activated_by=by, activated_at=now, active_from=now, retired_at=None)
     retired = replace(active, status=Status.RETIRED, retired_at=now) if active is not None else None
     unscheduled = replace(scheduled, status=_before_scheduling(scheduled)) if scheduled is not None else None
     return Activation(replace(became, rollback=rollback or release.rollback), retired, unscheduled)
