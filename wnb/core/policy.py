@@ -166,7 +166,7 @@ POLICY: dict[Action, Rule] = {
         "never the version's proposer; the password checked as at sign-in",
     ),
     Action.RULES_ACTIVATE: Rule(
-        "activate or schedule a ruleset version; roll back",
+        "activate, schedule or roll back a ruleset version",
         _ADMIN,
         False,
         "in production only an approved version; its evidence against the active version",
