@@ -91,6 +91,10 @@ class Action(StrEnum):
     USERS_ADMIN = "users.admin"
     OPERATE = "service.operate"
     ACCOUNT_PASSWORD = "account.password"
+    RULES_PROPOSE = "rules.propose"
+    RULES_APPROVE = "rules.approve"
+    RULES_ACTIVATE = "rules.activate"
+    RULES_HISTORY = "rules.history"
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,10 @@ _PEOPLE_WHO_ACT = frozenset(
 )
 _READERS = _PEOPLE_WHO_ACT | {Role.GOVERNANCE}  # children's records: every person; never a clinic system
 _GOVERNORS = frozenset({Role.GOVERNANCE, Role.SAFEGUARDING_LEAD, Role.ADMIN})
+# The clinical safety officer signs off ruleset versions: they read the evidence, the audit and the dashboard,
+# and simulate, but open no child's record.
+_SAFETY = _GOVERNORS | {Role.CLINICAL_SAFETY_OFFICER}
+_SAFETY_OFFICER = frozenset({Role.CLINICAL_SAFETY_OFFICER})
 _DATA_QUALITY = frozenset({Role.GOVERNANCE, Role.BOOKING_TEAM, Role.SAFEGUARDING_LEAD, Role.ADMIN})
 # DOMAIN.md §5.7: a flag is resolved by the safeguarding team (and an administrator).
 _FLAG_RESOLVERS = frozenset({Role.SAFEGUARDING_NURSE, Role.NAMED_NURSE, Role.SAFEGUARDING_LEAD, Role.ADMIN})
@@ -153,16 +161,32 @@ POLICY: dict[Action, Rule] = {
     Action.FLAG_RESOLVE: Rule("resolve a flag", _FLAG_RESOLVERS, True),
     Action.REJECTS_READ: Rule("read the data-quality queue", _DATA_QUALITY, True),
     Action.REJECTS_HANDLE: Rule("mark a rejected row handled", _DATA_QUALITY, False),
-    Action.GOVERNANCE_READ: Rule("open the governance dashboard and read its figures (JSON, CSV)", _GOVERNORS, False),
-    Action.AUDIT_READ: Rule("read, export or verify the audit log", _GOVERNORS, True),
-    Action.RULES_SIMULATE: Rule("simulate a candidate ruleset on past data", _GOVERNORS, True),
+    Action.GOVERNANCE_READ: Rule("open the governance dashboard and read its figures (JSON, CSV)", _SAFETY, False),
+    Action.AUDIT_READ: Rule("read, export or verify the audit log", _SAFETY, True),
+    Action.RULES_SIMULATE: Rule("simulate a candidate ruleset on past data", _SAFETY, True),
     Action.RULES_CHECK: Rule("check or test a ruleset", _NOBODY, True),
     Action.METRICS_READ: Rule("read the Prometheus metrics", _ADMIN, False),
     Action.SWEEP: Rule("run the sweep (WNB-14, escalations)", _NOBODY, True),
     Action.KEYS_ADMIN: Rule("create, bind, revoke and list API keys", _ADMIN, True),
     Action.USERS_ADMIN: Rule("create, disable, list and unlock accounts; set a password", _ADMIN, True),
     Action.OPERATE: Rule("run the service, listeners and inbox; migrate, back up, restore", _NOBODY, True),
-    Action.ACCOUNT_PASSWORD: Rule("change one's own password on the pages", _READERS, False, "only one's own"),
+    Action.ACCOUNT_PASSWORD: Rule(
+        "change one's own password on the pages", _READERS | _SAFETY_OFFICER, False, "only one's own"
+    ),
+    Action.RULES_PROPOSE: Rule("propose a ruleset version with its evidence", _SAFETY, False),
+    Action.RULES_APPROVE: Rule(
+        "approve or reject a proposed ruleset version",
+        _SAFETY_OFFICER,
+        False,
+        "never the version's proposer; the password checked as at sign-in",
+    ),
+    Action.RULES_ACTIVATE: Rule(
+        "activate, schedule or roll back a ruleset version",
+        _ADMIN,
+        False,
+        "in production only an approved version; its evidence against the active version",
+    ),
+    Action.RULES_HISTORY: Rule("read the ruleset registry: history, differences", _SAFETY, True),
 }
 
 TASK_ACTIONS = {"ack": Action.TASK_ACKNOWLEDGE, "complete": Action.TASK_COMPLETE, "cancel": Action.TASK_CANCEL}
@@ -361,6 +385,12 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "cli rules check": (Action.RULES_CHECK,),
     "cli rules test": (Action.RULES_CHECK,),
     "cli rules simulate": (Action.RULES_SIMULATE,),
+    "cli rules propose": (Action.RULES_PROPOSE,),
+    "cli rules approve": (Action.RULES_APPROVE,),
+    "cli rules reject": (Action.RULES_APPROVE,),
+    "cli rules activate": (Action.RULES_ACTIVATE,),
+    "cli rules history": (Action.RULES_HISTORY,),
+    "cli rules diff": (Action.RULES_HISTORY,),
     "cli demo": (Action.OPERATE,),
     "cli serve": (Action.OPERATE,),
     "cli feeds": (Action.OPERATE,),

@@ -354,3 +354,30 @@ class SignInFailureRow(SQLModel, table=True):
     last_failed_at: datetime = _utc(nullable=False)
     refused_until: datetime = _utc(nullable=False)
     locked: bool = False  # the lock was reached (and audited once for this run of failures)
+
+
+class RulesetVersionRow(SQLModel, table=True):
+    """A version of the ruleset registry (issue 15): its files, evidence, and who proposed, decided and activated
+    it, when and why. Only wnb/store/rulesets.py touches it; its statuses are wnb.core.releases.Status."""
+
+    __tablename__ = "ruleset_version"
+    __table_args__ = (Index("ix_ruleset_version_status", "status"),)
+
+    version: str = Field(primary_key=True)  # the content hash of the files (wnb.core.ruleset.content_version)
+    files: dict[str, str] = _json(nullable=False)  # file name → UTF-8 text, scenarios/ and hazards.yaml included
+    status: str  # proposed | approved | scheduled | active | retired | rejected
+    proposed_by: str
+    proposed_at: datetime = _utc(nullable=False)
+    note: str | None = Field(default=None, sa_column=Column(Text()))
+    approved_by: str | None = None
+    approved_at: datetime | None = _utc()
+    reason: str | None = Field(default=None, sa_column=Column(Text()))  # the approval's or rejection's reason
+    rejected_by: str | None = None
+    rejected_at: datetime | None = _utc()
+    activated_by: str | None = None
+    activated_at: datetime | None = _utc()
+    active_from: datetime | None = _utc()
+    retired_at: datetime | None = _utc()
+    compared_against: str | None = None  # the version active when the evidence was made
+    evidence: dict[str, Any] = _json(nullable=False)  # check, scenarios, backtest per rule and per role
+    rollback: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})  # marked for review

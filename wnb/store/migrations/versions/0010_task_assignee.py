@@ -3,7 +3,7 @@ e-mail address, where an assignment to them is announced.
 
 Every task already stored stays with its role (assignee NULL); every account has no address until given one.
 
-Revision ID: 0010_task_assignee
+Revision ID: 0010
 Revises: 0009
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlmodel.sql.sqltypes import AutoString
 
 # Named, not numbered alone: the ruleset registry (branch h/registry) adds a migration after 0009 too.
-revision = "0010_task_assignee"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
