@@ -87,15 +87,16 @@ def open_database(url: str | None = None, create: bool = True) -> Engine:
     return database.open_database(url, create)
 
 
-def service(rules: Path | None = None) -> Service:
+def service(rules: Path | None = None, follow_registry: bool = False) -> Service:
     """The service over WNB_DATABASE_URL and the ruleset in force, notifying as WNB_NOTIFY and WNB_WEBHOOK_URL say.
 
     The ruleset in force is the registry's active version (on first start, WNB_RULES_DIR's, registered as active,
-    not yet approved); `rules`, a directory given on the command line, is used instead of it when given.
+    not yet approved); `rules`, a directory given on the command line, is used instead of it when given. With
+    `follow_registry` (wnb serve), each transaction takes the version active when it starts.
     """
     from wnb.rule_files import load_ruleset
     from wnb.service import Service
-    from wnb.service.active_ruleset import active_ruleset
+    from wnb.service.active_ruleset import ActiveRulesets
     from wnb.settings import load_settings
 
     settings = load_settings()
@@ -103,10 +104,10 @@ def service(rules: Path | None = None) -> Service:
     if rules is not None:
         if settings.is_production:
             raise WnbError("--rules is refused in production: events are judged by the registry's active version")
-        ruleset = load_ruleset(rules)
-    else:
-        ruleset = active_ruleset(db, settings.rules_dir or default_rules_dir(), datetime.now(UTC))
-    return Service(db, ruleset, notify=settings.notify_targets())
+        return Service(db, load_ruleset(rules), notify=settings.notify_targets())
+    active = ActiveRulesets(db, settings.rules_dir or default_rules_dir())
+    following = active if follow_registry else None
+    return Service(db, active(datetime.now(UTC)), notify=settings.notify_targets(), rulesets=following)
 
 
 def progress() -> Progress:
