@@ -154,6 +154,30 @@ def task_cancel(task_id: TaskId, by: ByOption, note: RequiredNote) -> None:
     _task_action("cancel", task_id, by, note)
 
 
+@task_app.command("wait")
+def task_wait(
+    task_id: TaskId,
+    by: ByOption,
+    until: Annotated[str, typer.Option("--until", help="The date the reply is due, e.g. 2026-12-10 (UK date).")],
+    reason: Annotated[str, typer.Option("--reason", help="Whose reply, and for what (kept in its history).")],
+) -> None:
+    """Mark an acknowledged task "waiting for a reply until" a date; then it is back at the top of your list."""
+    from datetime import date
+
+    from wnb.core.wording import plain_code
+
+    def run() -> None:
+        try:
+            day = date.fromisoformat(until)
+        except ValueError:
+            raise WnbError(f"--until {until!r} is not a date, e.g. 2026-12-10") from None
+        wnb = service()
+        row = wnb.wait_on_task(task_id, day, reason, person(wnb.db, by))
+        say(f"task T{row.id} {plain_code(row.code)}: waiting for a reply until {day:%a %d %b %Y}")
+
+    guarded(run)
+
+
 def _assignment(action: str, task_id: str, by: str, to: str | None = None, reason: str | None = None) -> None:
     from wnb.core.wording import plain_code
 

@@ -151,6 +151,12 @@ class FollowUp(_Strict):
 class Escalation(_Strict):
     delay_working_days: int = Field(ge=1)
     chains: dict[Role, tuple[Role, ...]]
+    # Both added with issue 16; a version stored before them loads with these defaults.
+    # An acknowledged task not completed by the end of this working day after its acknowledgement goes back to
+    # `requested` at the next role of its chain. Off (None) unless a ruleset sets it.
+    acknowledged_timeout_working_days: int | None = Field(default=None, ge=1)
+    # How far ahead an acknowledged task may be marked "waiting for a reply".
+    waiting_max_working_days: int = Field(default=10, ge=1)
 
 
 class CalendarSettings(_Strict):
