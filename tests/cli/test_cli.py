@@ -705,6 +705,41 @@ def test_rules_check_of_a_ruleset_without_a_hazard_log_passes_with_a_warning(tmp
     assert "wnb: warning: no hazards.yaml: the ruleset has no hazard log" in result.err
 
 
+def test_rules_check_shows_each_flag_with_its_title(tmp_path: Path) -> None:
+    result = run_in(tmp_path, "rules", "check", str(RULES), columns=300)
+
+    assert result.code == 0, result.err
+    assert "flag safeguarding-plan-wnb “Not brought: child known to children's social care” (red)" in result.out
+
+
+def test_rules_check_refuses_a_task_code_without_a_title(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    settings = rules / "ruleset.yaml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(re.sub(r"^  inform-gp: .*\n", "", text, flags=re.MULTILINE), encoding="utf-8")
+
+    result = run_in(tmp_path, "rules", "check", str(rules))
+
+    assert result.code == 1
+    assert_one_line_error(result, "ruleset.yaml", "titles", "no title for rule WNB-01: task inform-gp")
+    assert "valid" not in result.out
+
+
+def test_rules_check_of_a_ruleset_without_titles_passes_its_codes_reading_as_words(tmp_path: Path) -> None:
+    # A trust's ruleset from before titles: no `titles:` map at all.
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    settings = rules / "ruleset.yaml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text[: text.index("\n# The words people read")] + "\n", encoding="utf-8")
+
+    result = run_in(tmp_path, "rules", "check", str(rules), columns=300)
+
+    assert result.code == 0, result.err
+    assert "flag safeguarding-plan-wnb “Safeguarding plan wnb” (red)" in result.out
+
+
 def test_rules_check_of_a_broken_rule_file_exits_1_naming_the_file_and_the_rule(tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(RULES, broken)
