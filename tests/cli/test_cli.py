@@ -386,16 +386,28 @@ def test_flags_nhs_number_filter_lists_only_that_persons_flags(loaded: Loaded) -
     assert {flag["code"] for flag in result.json()} == {"high-clinical-need-wnb"}
 
 
-def test_the_flags_and_tasks_tables_show_ids_and_codes_for_people(loaded: Loaded) -> None:
+def test_the_flags_and_tasks_tables_show_ids_and_titles_for_people(loaded: Loaded) -> None:
     flags_table = loaded.run("flags", columns=200)
     tasks_table = loaded.run("tasks", "--role", "safeguarding-nurse", columns=200)
 
     assert flags_table.code == 0 and tasks_table.code == 0
     assert f"{len(loaded.flags)} flags" in flags_table.out
     assert loaded.flag("safeguarding-plan-wnb")["id"] in flags_table.words
-    assert "safeguarding plan wnb" in flags_table.words
-    assert "notify social worker" in tasks_table.words
+    assert "Not brought: child known to children's social care" in flags_table.words
+    assert "Tell the child's social worker" in tasks_table.words
     assert "booking-team" not in tasks_table.words
+
+
+def test_the_tables_show_statuses_and_nhs_numbers_in_words_not_codes(loaded: Loaded) -> None:
+    flags_table = loaded.run("flags", columns=200)
+    tasks_table = loaded.run("tasks", columns=200)
+    number = loaded.flag("safeguarding-plan-wnb")["nhs_number"]
+
+    assert f"{number[:3]} {number[3:6]} {number[6:]}" in flags_table.words
+    assert number not in flags_table.words
+    assert "not yet acknowledged" in tasks_table.words
+    for code in ("requested", "safeguarding-plan-wnb", "notify-social-worker"):
+        assert code not in flags_table.words + tasks_table.words
 
 
 # ---- acting on tasks and flags ----

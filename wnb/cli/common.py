@@ -87,6 +87,18 @@ def open_database(url: str | None = None, create: bool = True) -> Engine:
     return database.open_database(url, create)
 
 
+def code_titles() -> Callable[[str], str]:
+    """The words of each flag and task code in the ruleset in force (WNB_RULES_DIR or rules/default), for the
+    tables people read; a code it does not title reads as its words. Only its titles are read: a listing does
+    not pay for loading the rules."""
+    from wnb.core.wording import code_title
+    from wnb.rule_files import read_titles
+    from wnb.settings import load_settings
+
+    titles = read_titles(load_settings().rules_dir or default_rules_dir())
+    return lambda code: titles.get(code) or code_title(code)
+
+
 def service(rules: Path | None = None) -> Service:
     """The service over WNB_DATABASE_URL and the ruleset in force, notifying as WNB_NOTIFY and WNB_WEBHOOK_URL say."""
     from wnb.rule_files import load_ruleset

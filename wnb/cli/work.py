@@ -12,6 +12,7 @@ from wnb.cli.common import (
     AllOption,
     ByOption,
     JsonOption,
+    code_titles,
     emit_json,
     guarded,
     open_database,
@@ -55,7 +56,7 @@ def flags(
             return emit_json(items)
         from wnb.cli.tables import flags_table
 
-        out.print(flags_table(items, f"{len(items)} flag{'s' if len(items) != 1 else ''}"))
+        out.print(flags_table(items, f"{len(items)} flag{'s' if len(items) != 1 else ''}", code_titles()))
 
     guarded(run)
 
@@ -88,7 +89,8 @@ def tasks(
             return emit_json(items)
         from wnb.cli.tables import tasks_table
 
-        out.print(tasks_table(items, f"{len(items)} task{'s' if len(items) != 1 else ''}", datetime.now(UTC)))
+        title = f"{len(items)} task{'s' if len(items) != 1 else ''}"
+        out.print(tasks_table(items, title, datetime.now(UTC), code_titles()))
 
     guarded(run)
 
@@ -149,7 +151,7 @@ def task_young_person_letters(as_json: JsonOption = False) -> None:
         if as_json:
             return emit_json(items)
         title = f"{len(items)} open letter-to-parent task{'s' if len(items) != 1 else ''} of young people (16-17)"
-        out.print(tasks_table(items, title, datetime.now(UTC)))
+        out.print(tasks_table(items, title, datetime.now(UTC), code_titles()))
         if items:
             say("A young person's appointments are theirs: cancel each letter with a note and write to them instead.")
 

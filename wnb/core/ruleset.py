@@ -263,6 +263,16 @@ def content_version(files: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
+def titles_in(content: bytes, where: str) -> dict[str, str]:
+    """Only the `titles:` map of a ruleset.yaml, for a face that shows codes in words without loading (and so
+    checking) the whole ruleset; {} when it has none. The map must be words by code, like RulesetSettings'."""
+    raw = read_yaml(where, content)
+    titles = raw.get("titles", {}) if isinstance(raw, dict) else {}
+    if not isinstance(titles, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in titles.items()):
+        raise RulesetError(f"{where}: titles: give the words of each code, as code: words")
+    return dict(titles)
+
+
 def load_files(files: Mapping[str, bytes], where: str) -> Ruleset:
     """Validate a ruleset given as its files (name to bytes); every problem is a RulesetError naming file, rule
     and field. `where` says where the files came from (a directory, a stored version) in those messages."""
