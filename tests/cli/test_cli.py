@@ -447,7 +447,7 @@ def test_task_cancel_cancels_the_task_and_keeps_who_and_the_note_in_its_history(
     assert cancelled.code == 0, cancelled.err
     assert "cancelled" in cancelled.out
     history = copy("explain", task["id"], columns=300).out
-    assert "status cancelled" in history
+    assert "It is cancelled" in history
     assert "cancelled by user:clerk.two" in history
     assert "duplicate referral" in history
 
@@ -610,6 +610,36 @@ def test_explain_a_flag_names_its_rules_and_the_events_behind_it(loaded: Loaded)
     assert "WNB-01" in result.out
     assert "pas/pas-1" in result.out
     assert "A1" in result.out
+
+
+def test_explain_reads_as_sentences_with_the_rules_title_and_the_nhs_number_spaced(loaded: Loaded) -> None:
+    flag = loaded.flag("safeguarding-plan-wnb")
+    number = flag["nhs_number"]
+
+    result = loaded.run("explain", flag["id"], columns=300)
+
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == (
+        f"Flag {flag['id']}: Not brought: child known to children's social care (red), "
+        f"NHS number {number[:3]} {number[3:6]} {number[6:]}."
+    )
+    assert "  It is active;" in result.out
+    assert "  WNB-01, “A child on a child protection plan, or looked after, was not brought”:" in lines
+    assert any(
+        line.startswith(f"    The child (NHS {number[:3]} {number[3:6]} {number[6:]}) was not brought to ")
+        and line.endswith("a child-protection plan or looked-after status counts for this appointment.")
+        for line in lines
+    ), result.out
+
+
+def test_explain_json_keeps_the_codes(loaded: Loaded) -> None:
+    flag = loaded.flag("safeguarding-plan-wnb")
+
+    found = loaded.run("explain", flag["id"], "--json").json()
+
+    assert found["code"] == "safeguarding-plan-wnb" and found["status"] == "active"
+    assert found["nhs_number"] == flag["nhs_number"]
 
 
 def test_explain_a_task_names_its_rules_the_events_behind_it_and_its_history(loaded: Loaded) -> None:
@@ -836,7 +866,8 @@ def test_demo_runs_from_any_folder_and_shows_flags_tasks_rejects_and_an_intact_a
     assert "Open tasks (" in result.out
     assert "rows rejected to the data-quality queue" in result.out
     assert "audit log: intact" in result.out
-    assert "safeguarding plan wnb" in result.words
+    assert "Not brought: child known to children's social care" in result.words
+    assert "safeguarding-plan-wnb" not in result.words
     assert (tmp_path / "wnb-demo.db").is_file()
 
 

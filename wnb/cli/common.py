@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from wnb.core.policy import Principal
+    from wnb.core.ruleset import Ruleset
     from wnb.service import Service
 
 out = Console()
@@ -97,6 +98,14 @@ def code_titles() -> Callable[[str], str]:
 
     titles = read_titles(load_settings().rules_dir or default_rules_dir())
     return lambda code: titles.get(code) or code_title(code)
+
+
+def ruleset_in_force() -> Ruleset:
+    """The ruleset of WNB_RULES_DIR (or rules/default), loaded and checked."""
+    from wnb.rule_files import load_ruleset
+    from wnb.settings import load_settings
+
+    return load_ruleset(load_settings().rules_dir or default_rules_dir())
 
 
 def service(rules: Path | None = None) -> Service:

@@ -20,6 +20,7 @@ from wnb.cli.common import (
     parse_now,
     person,
     print_counts,
+    ruleset_in_force,
     say,
     service,
 )
@@ -189,7 +190,7 @@ def explain(
             found = explanation(connection, item_id)
         if as_json:
             return emit_json(found)
-        for line in explanation_lines(found):
+        for line in explanation_lines(found, ruleset_in_force()):
             say(line)
 
     guarded(run)

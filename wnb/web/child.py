@@ -43,6 +43,11 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         flags = listing.flags(connection, include_closed=True, nhs_number=number)
         tasks = listing.tasks(connection, include_closed=True, nhs_number=number)
         history = {item["id"]: repo.task_history_of(connection, int(item["id"][1:])) for item in tasks}
+        came_from = {
+            f"{kind[0].upper()}{item_id}": found
+            for kind, items in (("flag", flags), ("task", tasks))
+            for item_id, found in children.origins(connection, kind, [int(item["id"][1:]) for item in items]).items()
+        }
         context = repo.person_context(connection, number)
         born = children.births(connection, {number}).get(number)
         audit = AuditLog(connection)
@@ -55,14 +60,20 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         age=age_in_words(born, wnb.clock()),
         born=born,
         appointments=appointments,
-        active_flags=[flag for flag in flags if flag["status"] == "active"],
-        past_flags=[flag for flag in flags if flag["status"] != "active"],
+        active_flags=red_first([flag for flag in flags if flag["status"] == "active"]),
+        past_flags=red_first([flag for flag in flags if flag["status"] != "active"]),
         open_tasks=[task for task in tasks if task["status"] in repo.OPEN_STATUSES],
         closed_tasks=[task for task in tasks if task["status"] not in repo.OPEN_STATUSES],
         history=history,
+        came_from=came_from,
         context=context,
         may_resolve=may(principal, Action.FLAG_RESOLVE),
     )
+
+
+def red_first(flags: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Red flags before amber, each level in the order raised: the most serious is read first."""
+    return sorted(flags, key=lambda flag: (flag["level"] != "red", flag["raised_at"], int(flag["id"][1:])))
 
 
 @router.post("/flags/{flag_id}/resolve", dependencies=[CsrfChecked], summary="Resolve a flag, with a reason")
@@ -77,7 +88,7 @@ def resolve(
         flash(request, "Resolving a flag needs a reason: say why it no longer applies.", "error")
     else:
         row = wnb.resolve_flag(flag_id, principal, reason.strip())
-        flash(request, f"Flag F{row.id} ({row.code.replace('-', ' ')}) resolved.")
+        flash(request, f"Flag F{row.id} ({wnb.ruleset.title(row.code)}) resolved.")
         return RedirectResponse(f"{PREFIX}/children/{row.nhs_number}", status_code=303)
     with wnb.db.connect() as connection:
         flag = repo.flag_by_id(connection, parse_ref(flag_id, "F"))
