@@ -17,6 +17,7 @@ from wnb.core.domain import Role
 from wnb.core.nhs import spaced_nhs_number
 from wnb.core.policy import Action, Kind, allows
 from wnb.core.ruleset import Ruleset
+from wnb.core.sentences import service_words
 from wnb.core.wording import code_title, flag_status, local, local_short, plain_code, task_status
 from wnb.store.accounts import Principal
 from wnb.web.session import csrf_token, may
@@ -46,6 +47,7 @@ TEMPLATES.env.filters["words"] = _words  # a flag's code as what it means
 TEMPLATES.env.filters["task_status"] = task_status
 TEMPLATES.env.filters["flag_status"] = flag_status
 TEMPLATES.env.filters["nhs"] = spaced_nhs_number
+TEMPLATES.env.filters["service"] = service_words
 TEMPLATES.env.globals["prefix"] = PREFIX
 
 
