@@ -419,7 +419,7 @@ def test_task_ack_accepts_the_task_which_stays_in_the_open_list(copy: Callable[.
     acked = copy("task", "ack", task["id"], "--by", "nurse.one", "--note", "calling the family today")
 
     assert acked.code == 0, acked.err
-    assert f"task {task['id']}" in acked.out and "accepted" in acked.out
+    assert f"task {task['id']}" in acked.out and ": acknowledged" in acked.out
     listed = {item["id"]: item for item in copy("tasks", "--json").json()}
     assert listed[task["id"]]["status"] == "accepted"
 
@@ -430,7 +430,7 @@ def test_a_completed_task_leaves_the_open_list_but_all_still_shows_it(copy: Call
     done = copy("task", "complete", task["id"], "--by", "nurse.one", "--note", "family contacted")
 
     assert done.code == 0, done.err
-    assert "completed" in done.out
+    assert ": done" in done.out
     assert task["id"] not in {item["id"] for item in copy("tasks", "--json").json()}
     every = {item["id"]: item for item in copy("tasks", "--json", "--all").json()}
     assert every[task["id"]]["status"] == "completed"
@@ -475,7 +475,7 @@ def test_flag_resolve_makes_the_flag_inactive_with_the_reason(copy: Callable[...
     resolved = copy("flag", "resolve", flag["id"], "--by", "nurse.one", "--reason", "seen at home visit")
 
     assert resolved.code == 0, resolved.err
-    assert "inactive" in resolved.out
+    assert ": resolved" in resolved.out
     assert flag["id"] not in {item["id"] for item in copy("flags", "--json").json()}
     every = {item["id"]: item for item in copy("flags", "--all", "--json").json()}
     assert every[flag["id"]]["status"] == "inactive"

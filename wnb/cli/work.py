@@ -109,12 +109,12 @@ TaskId = Annotated[str, typer.Argument(help="Task id, e.g. T12.")]
 
 
 def _task_action(action: str, task_id: str, by: str, note: str | None) -> None:
-    from wnb.core.wording import plain_code
+    from wnb.core.wording import task_status
 
     def run() -> None:
         wnb = service()
         row = wnb.act_on_task(task_id, action, person(wnb.db, by), note)
-        say(f"task T{row.id} {plain_code(row.code)}: {row.status}")
+        say(f"task T{row.id} ({wnb.ruleset.title(row.code)}): {task_status(row.status)}")
 
     guarded(run)
 
@@ -166,12 +166,12 @@ def flag_resolve(
     reason: Annotated[str, typer.Option("--reason", help="Why the flag is resolved (required).")],
 ) -> None:
     """Resolve an active flag (it becomes inactive), with a reason."""
-    from wnb.core.wording import plain_code
+    from wnb.core.wording import flag_status
 
     def run() -> None:
         wnb = service()
         row = wnb.resolve_flag(flag_id, person(wnb.db, by), reason)
-        say(f"flag F{row.id} {plain_code(row.code)}: {row.status}")
+        say(f"flag F{row.id} ({wnb.ruleset.title(row.code)}): {flag_status(row.status)}")
 
     guarded(run)
 
