@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -410,3 +413,77 @@ def test_metrics_count_ingested_events_raised_items_and_overdue_tasks_for_an_adm
     assert 'wnb_items_raised_total{kind="task",rule="WNB-09"}' in text
     assert 'wnb_overdue_tasks{role="booking-team"}' in text  # the event was recorded in 2026-03: all overdue
     assert "wnb_sweep_seconds" in text and "9990000018" not in text
+
+
+# ---- the governance figures for analysts ----
+
+MARCH_WEEK = {"from": "2026-03-01", "to": "2026-03-07"}  # the factories' appointments are on Mon 2 Mar 2026
+
+
+def processing_days() -> dict[str, str]:
+    """A period around today, when the test's events are processed (whatever the time of day)."""
+    today = datetime.now(UTC).date()
+    return {"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+
+
+def test_the_governance_figures_are_json_dated_by_appointment_unless_asked_otherwise(api: Api) -> None:
+    with api.clinic() as client:
+        client.post("/v1/attendance-events", json=event("e1"))
+    with api.person(GOVERNANCE) as client:
+        march = client.get("/v1/reports/governance", params=MARCH_WEEK)
+        march_processed = client.get("/v1/reports/governance", params={**MARCH_WEEK, "by": "processed"})
+        today_processed = client.get("/v1/reports/governance", params={**processing_days(), "by": "processed"})
+        today = client.get("/v1/reports/governance", params=processing_days())
+    assert march.status_code == 200 and march.headers["content-type"].startswith("application/json")
+    report = march.json()
+    assert report["period"] == {
+        "first_day": "2026-03-01",
+        "last_day": "2026-03-07",
+        "starts_at": "2026-03-01T00:00:00+00:00",
+        "ends_at": "2026-03-08T00:00:00+00:00",
+        "by": "appointment",
+    }
+    assert report["evaluations"] == 1 and report["sources"][0]["accepted"] == 1
+    assert all(rule["title"] == api.service.ruleset.rule(rule["rule_id"]).title for rule in report["rules"])
+    assert report["rules"] and report["roles"] and all(role["tasks_raised"] >= 1 for role in report["roles"])
+    # Processed today, not in March: the processing date puts it in today's period instead.
+    assert march_processed.json()["evaluations"] == 0 and today.json()["evaluations"] == 0
+    assert today_processed.json()["evaluations"] == 1 and today_processed.json()["period"]["by"] == "processed"
+
+
+def test_the_governance_figures_are_csv_when_asked_with_formula_cells_escaped(api: Api) -> None:
+    with httpx.Client(base_url=api.url, headers={"X-API-Key": api.admin_key}, timeout=10) as admin:
+        admin.post("/v1/attendance-events", json=event("e1", source="=HYPERLINK(1)"))
+    with api.person(GOVERNANCE) as client:
+        by_format = client.get("/v1/reports/governance", params={**MARCH_WEEK, "format": "csv"})
+        by_accept = client.get("/v1/reports/governance", params=MARCH_WEEK, headers={"Accept": "text/csv"})
+    assert by_format.headers["content-type"].startswith("text/csv")
+    assert "wnb-governance-2026-03-01-to-2026-03-07.csv" in by_format.headers["content-disposition"]
+    assert by_accept.text == by_format.text
+    rows = list(csv.reader(io.StringIO(by_format.text)))
+    assert rows[0] == ["section", "name", "measure", "value"]
+    assert ["period", "2026-03-01T00:00:00+00:00/2026-03-08T00:00:00+00:00", "dated by", "appointment"] in rows
+    assert ["source", "'=HYPERLINK(1)", "accepted", "1"] in rows  # a formula is text in a spreadsheet
+
+
+def test_the_governance_figures_are_for_a_governance_key_and_refused_to_a_nurse(api: Api) -> None:
+    analyst_key = create_api_key(api.service.db, "governance", "analyst")
+    with httpx.Client(base_url=api.url, headers={"X-API-Key": analyst_key}, timeout=10) as analyst:
+        by_key = analyst.get("/v1/reports/governance", params=MARCH_WEEK)
+    with api.person(NURSE) as client:
+        nurse = client.get("/v1/reports/governance", params=MARCH_WEEK)
+    with api.clinic() as client:
+        clinic = client.get("/v1/reports/governance", params=MARCH_WEEK)
+    with api.anonymous() as client:
+        anonymous = client.get("/v1/reports/governance", params=MARCH_WEEK)
+    assert by_key.status_code == 200 and by_key.json()["period"]["by"] == "appointment"
+    assert nurse.status_code == 403 and "governance" in nurse.json()["reason"]
+    assert clinic.status_code == 403 and anonymous.status_code == 401
+
+
+def test_a_governance_period_that_ends_before_it_starts_is_refused(api: Api) -> None:
+    with api.person(GOVERNANCE) as client:
+        answer = client.get("/v1/reports/governance", params={"from": "2026-03-07", "to": "2026-03-01"})
+        unknown = client.get("/v1/reports/governance", params={**MARCH_WEEK, "by": "received"})
+    assert answer.status_code == 422 and answer.json()["field"] == "to"
+    assert unknown.status_code == 422

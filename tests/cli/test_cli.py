@@ -48,6 +48,7 @@ TASK_KEYS = [
     "status",
     "due_at",
     "escalation_level",
+    "assignee",
     "rule_ids",
     "event_ids",
 ]
@@ -457,7 +458,7 @@ def test_acting_on_a_completed_task_is_a_one_line_error(
 ) -> None:
     task = loaded.tasks[0]
     engine = open_database(f"sqlite:///{tmp_path / 'wnb.db'}")
-    Service(engine, ruleset).act_on_task(task["id"], "complete", person_named(engine, "nurse.one"))
+    Service(engine, ruleset).act_on_task(task["id"], "complete", person_named(engine, "nurse.one"), "phoned")
     engine.dispose()
 
     again = copy("task", "ack", task["id"], "--by", "nurse.one")
@@ -466,7 +467,7 @@ def test_acting_on_a_completed_task_is_a_one_line_error(
 
 
 def test_acting_on_an_unknown_task_is_a_one_line_error(loaded: Loaded) -> None:
-    assert_one_line_error(loaded.run("task", "complete", "T9999", "--by", "nurse.one"), "T9999")
+    assert_one_line_error(loaded.run("task", "complete", "T9999", "--by", "nurse.one", "--note", "x"), "T9999")
 
 
 def test_flag_resolve_makes_the_flag_inactive_with_the_reason(copy: Callable[..., Run], loaded: Loaded) -> None:

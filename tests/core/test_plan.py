@@ -81,7 +81,7 @@ def test_a_decision_plans_its_flags_and_its_tasks_from_the_state_before_either_i
 
 
 def requested(level: int, due: datetime) -> SimpleNamespace:
-    return SimpleNamespace(id=5, owner_role=CHAIN[level].value, escalation_level=level, due_at=due)
+    return SimpleNamespace(id=5, owner_role=CHAIN[level].value, escalation_level=level, due_at=due, assignee=None)
 
 
 def test_a_task_not_yet_due_does_not_escalate() -> None:
@@ -140,7 +140,7 @@ def test_a_transition_the_status_does_not_allow_is_refused_naming_the_task(statu
 
 
 def test_an_unknown_action_is_refused_with_the_ones_there_are() -> None:
-    with pytest.raises(InvalidAction, match="use ack, complete or cancel"):
+    with pytest.raises(InvalidAction, match="use ack, complete, cancel, claim, assign, release"):
         plan.task_transition(4, "requested", "delete")
 
 
@@ -165,3 +165,105 @@ def test_only_an_active_flag_is_resolved_and_only_with_a_reason() -> None:
 )
 def test_a_withdrawal_closes_only_what_is_still_open(kind: str, status: str, becomes: object) -> None:
     assert plan.withdrawal(kind, status) == becomes
+
+
+# ---- people own the work (issue 16): notes, claims, assignments, releases ----
+
+
+def test_an_escalation_clears_the_assignee_and_names_whom_it_was_with() -> None:
+    task_ = SimpleNamespace(**{**vars(requested(0, MONDAY_5PM)), "assignee": "sam.booker"})
+    step = plan.plan_escalation(task_, CHAIN, MONDAY_5PM, 1, DAY_END)
+    assert step is not None and step.to_role == "clinician" and step.cleared_assignee == "sam.booker"
+
+
+@pytest.mark.parametrize("action", ["complete", "cancel"])
+@pytest.mark.parametrize("note", [None, "", "   \n"])
+def test_completing_or_cancelling_without_a_note_is_refused(action: str, note: str | None) -> None:
+    with pytest.raises(InvalidAction, match="task T4 can be .* only with a note"):
+        plan.check_task_note(4, action, note)
+
+
+def test_a_note_is_enough_to_complete_and_acknowledging_needs_none() -> None:
+    plan.check_task_note(4, "complete", "phoned the parent")
+    plan.check_task_note(4, "cancel", "duplicate of T3")
+    plan.check_task_note(4, "ack", None)
+
+
+def open_task(status: str = "requested", assignee: str | None = None) -> SimpleNamespace:
+    return SimpleNamespace(id=4, status=status, owner_role="booking-team", assignee=assignee)
+
+
+SAM = plan.Member("sam.booker", "booking-team", enabled=True)
+ALEX = plan.Member("alex.booker", "booking-team", enabled=True)
+
+
+def test_claiming_a_requested_task_acknowledges_it_and_makes_it_the_claimers() -> None:
+    change = plan.plan_assignment(open_task(), "claim", SAM)
+    assert (change.status, change.assignee, change.previous, change.verb) == (
+        TaskStatus.ACCEPTED,
+        "sam.booker",
+        None,
+        "claimed",
+    )
+
+
+def test_claiming_an_acknowledged_task_keeps_it_acknowledged() -> None:
+    assert plan.plan_assignment(open_task("accepted"), "claim", SAM).status is TaskStatus.ACCEPTED
+
+
+def test_a_task_assigned_to_me_but_not_acknowledged_is_acknowledged_when_i_claim_it() -> None:
+    change = plan.plan_assignment(open_task("requested", "sam.booker"), "claim", SAM)
+    assert (change.status, change.assignee) == (TaskStatus.ACCEPTED, "sam.booker")
+
+
+def test_a_task_assigned_to_someone_else_is_not_claimed_over_them() -> None:
+    with pytest.raises(InvalidAction, match="assigned to alex.booker; they release it, or a lead reassigns it"):
+        plan.plan_assignment(open_task("accepted", "alex.booker"), "claim", SAM)
+
+
+def test_a_lead_assigning_a_task_leaves_its_status_as_it_was() -> None:
+    change = plan.plan_assignment(open_task(), "assign", SAM)
+    assert (change.status, change.assignee, change.verb) == (TaskStatus.REQUESTED, "sam.booker", "assigned")
+
+
+def test_reassigning_from_one_person_to_another_needs_a_reason() -> None:
+    with pytest.raises(InvalidAction, match="reassigning it to sam.booker needs a reason"):
+        plan.plan_assignment(open_task("accepted", "alex.booker"), "assign", SAM, reason="  ")
+    change = plan.plan_assignment(open_task("accepted", "alex.booker"), "assign", SAM, reason="alex is on leave")
+    assert (change.assignee, change.previous, change.reason) == ("sam.booker", "alex.booker", "alex is on leave")
+
+
+def test_a_task_is_assigned_only_to_an_enabled_member_of_its_owner_role() -> None:
+    with pytest.raises(InvalidAction, match="a task is assigned only to a member of its role"):
+        plan.plan_assignment(open_task(), "assign", plan.Member("dr.who", "clinician", enabled=True))
+    with pytest.raises(InvalidAction, match="the account sam.booker is disabled"):
+        plan.plan_assignment(open_task(), "assign", plan.Member("sam.booker", "booking-team", enabled=False))
+    with pytest.raises(InvalidAction, match="needs the account"):
+        plan.plan_assignment(open_task(), "assign", None)
+
+
+def test_assigning_a_task_to_whom_it_is_assigned_already_is_refused() -> None:
+    with pytest.raises(InvalidAction, match="assigned to sam.booker already"):
+        plan.plan_assignment(open_task("accepted", "sam.booker"), "assign", SAM)
+
+
+def test_a_release_hands_the_task_back_to_its_role_keeping_its_status() -> None:
+    change = plan.plan_assignment(open_task("accepted", "sam.booker"), "release")
+    assert (change.status, change.assignee, change.previous, change.verb) == (
+        TaskStatus.ACCEPTED,
+        None,
+        "sam.booker",
+        "released",
+    )
+
+
+def test_a_task_assigned_to_nobody_is_not_released() -> None:
+    with pytest.raises(InvalidAction, match="not assigned to anyone"):
+        plan.plan_assignment(open_task(), "release")
+
+
+@pytest.mark.parametrize("action", ["claim", "assign", "release"])
+@pytest.mark.parametrize("status", ["completed", "cancelled"])
+def test_a_closed_task_is_neither_claimed_assigned_nor_released(action: str, status: str) -> None:
+    with pytest.raises(InvalidAction, match=f"task T4 is {status}"):
+        plan.plan_assignment(open_task(status, "alex.booker"), action, SAM)

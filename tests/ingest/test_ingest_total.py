@@ -366,7 +366,7 @@ def test_an_unreadable_file_is_quarantined_with_one_admin_task_and_the_files_beh
     assert "wnb_inbox_quarantined_files 3.0" in scrape(client, service)
 
     for task in tasks:
-        service.act_on_task(task["id"], "complete", by=policy.system("ops"))
+        service.act_on_task(task["id"], "complete", by=policy.system("ops"), note="file removed from the inbox")
     assert client.get("/health/ready").json() == {"status": "ok"}
     assert "wnb_inbox_quarantined_files 0.0" in scrape(client, service)
 

@@ -82,6 +82,11 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
         for table in ("audit", "audit_head"):  # audit key ids and MACs came with 0008
             connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN key_id")
             connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN mac")
+        connection.exec_driver_sql("DROP INDEX ix_task_assignee")  # a task's assignee came with 0010
+        connection.exec_driver_sql("ALTER TABLE task DROP COLUMN assignee")
+        connection.exec_driver_sql("ALTER TABLE task_history DROP COLUMN assignee")
+        connection.exec_driver_sql("ALTER TABLE user_account DROP COLUMN email")  # and so did accounts' addresses
+        connection.exec_driver_sql("DROP TABLE ruleset_version")  # the ruleset registry came with 0011
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
     old.dispose()
     engine = open_database(url)

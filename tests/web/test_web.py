@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import io
 import json
 import re
@@ -295,6 +296,30 @@ def test_opening_a_childs_page_is_audited_with_the_reader(site: Site) -> None:
     assert records[-1]["actor"] == "user:gov.sam" and records[-1]["subject"] == [RED_CHILD]
 
 
+def test_a_childs_page_starts_with_the_timeline_across_services(site: Site) -> None:
+    with signed_in(site, "safeguarding-nurse") as client:
+        page = client.get(f"/web/children/{RED_CHILD}")
+    timeline = page.text.split('<table id="chronology">')[1].split("</table>")[0]
+    assert page.text.index('id="timeline"') < page.text.index('id="safeguarding"')
+    assert "child protection plan started" in timeline and "red flag raised" in timeline
+    assert "not brought (did not attend); appointment a-red-1 from pas" in timeline
+
+
+def test_the_chronology_prints_under_its_own_policy_and_downloads_as_csv_each_audited(site: Site) -> None:
+    before = len(audit_records(site, "record_read"))
+    with signed_in(site, "safeguarding-nurse") as client:
+        printable = client.get(f"/web/children/{RED_CHILD}/chronology")
+        table = client.get(f"/web/children/{RED_CHILD}/chronology", params={"format": "csv"})
+        wrong = client.get(f"/web/children/{RED_CHILD}/chronology", params={"format": "pdf"})
+    assert printable.status_code == 200 and "Multi-agency chronology: NHS 9990000018" in printable.text
+    assert printable.headers["content-security-policy"].startswith("default-src 'none'; style-src 'sha256-")
+    assert table.headers["content-type"].startswith("text/csv") and "attachment" in table.headers["content-disposition"]
+    assert table.text.startswith("date,agency or service,event,significance,action taken,by whom")
+    assert wrong.status_code == 400
+    views = [record["payload"]["view"] for record in audit_records(site, "record_read")[before:]]
+    assert views == ["chronology", "chronology"]
+
+
 def test_an_invalid_nhs_number_is_refused_naming_the_problem(site: Site) -> None:
     with signed_in(site, "governance") as client:
         answer = client.get("/web/children", params={"nhs_number": "1234567890"})
@@ -344,7 +369,34 @@ def test_the_dashboard_draws_its_charts_as_svg(site: Site) -> None:
         page = client.get("/web/governance", params={"first": "2026-02-01", "last": "2026-03-02"}).text
     assert page.count("<svg") == 2
     assert 'aria-label="Flags and tasks raised per rule"' in page
-    assert re.search(r"<th scope=\"row\">WNB-01</th><td>1</td><td>1</td>", page)
+    row = r"<th scope=\"row\">WNB-01 · <span class=\"rule-title\">[^<]+</span></th><td>1</td><td>1</td>"
+    assert re.search(row, page)
+
+
+def test_the_dashboard_labels_its_rule_chart_by_rule_title(site: Site) -> None:
+    title = site.service.ruleset.rule("WNB-01").title
+    with signed_in(site, "governance") as client:
+        page = client.get("/web/governance", params={"first": "2026-02-01", "last": "2026-03-02"}).text
+    chart = page[page.index('aria-label="Flags and tasks raised per rule"') : page.index("</svg>")]
+    assert f"<title>WNB-01 · {html.escape(title)}</title>" in chart  # the whole title as the label's tooltip
+    assert re.search(r">WNB-01 · A child on a child protection plan[^<]*</text>", chart)
+
+
+def test_the_dashboard_keeps_its_dating_in_the_url_and_says_which_it_uses(site: Site) -> None:
+    with signed_in(site, "governance") as client:
+        default = client.get("/web/governance", params={"first": "2026-02-01", "last": "2026-03-02"}).text
+        processed = client.get(
+            "/web/governance", params={"first": "2026-02-01", "last": "2026-03-02", "by": "processed"}
+        ).text
+        csv_link = re.search(r'id="csv" href="([^"]+)"', processed)
+        assert csv_link is not None
+        answer = client.get(html.unescape(csv_link.group(1)))
+    assert '<option value="appointment" selected>' in default and "counted by appointment date" in default
+    assert '<option value="processed" selected>' in processed and "by when wnb processed them" in processed
+    assert "by=processed" in html.unescape(csv_link.group(1))
+    assert ["period", "2026-02-01T00:00:00+00:00/2026-03-03T00:00:00+00:00", "dated by", "processed"] in list(
+        csv.reader(io.StringIO(answer.text))
+    )
 
 
 def test_the_dashboard_lists_tasks_overdue_now_in_words(site: Site) -> None:

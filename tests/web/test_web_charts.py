@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ElementTree
 
-from wnb.web.charts import BAR_WIDTH, bar_chart
+from wnb.web.charts import BAR_WIDTH, bar_chart, fitted
 
 
 def test_a_chart_is_well_formed_svg_with_a_title_for_screen_readers() -> None:
@@ -27,3 +27,17 @@ def test_labels_from_the_data_are_escaped() -> None:
 
 def test_an_empty_period_says_so() -> None:
     assert "Nothing in this period." in str(bar_chart("t", [], ["x"]))
+
+
+def test_a_long_label_above_its_bars_is_shortened_with_the_whole_label_as_its_tooltip() -> None:
+    label = "WNB-02 · A child known to a lead professional (child in need, early help) was not brought " * 2
+    svg = str(bar_chart("t", [(label, [3])], ["flags"], labels_above=True))
+    root = ElementTree.fromstring(svg)
+    tooltip = root.findall("{http://www.w3.org/2000/svg}text")[1].find("{http://www.w3.org/2000/svg}title")
+    assert tooltip is not None and tooltip.text == label
+    shown = tooltip.tail or ""  # what the label shows, after its tooltip
+    assert shown.startswith("WNB-02 · A child known") and shown.endswith("…") and len(shown) < len(label)
+
+
+def test_a_short_label_above_its_bars_is_shown_whole() -> None:
+    assert fitted("WNB-01 · Short", 500) == "WNB-01 · Short"

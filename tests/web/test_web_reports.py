@@ -1,17 +1,19 @@
-"""The governance dashboard's figures for a period, from a real SQLite file."""
+"""The governance dashboard's figures for a period, on a real SQLite file and a real PostgreSQL database."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from tests.conftest import ROOT, FixedClock
-from tests.web_fixtures import RED_CHILD, event
+from tests.web_fixtures import AMBER_CHILD, RED_CHILD, event
 from wnb.core.domain import Role
 from wnb.core.policy import Principal
 from wnb.ingest.ndjson import read as read_ndjson
 from wnb.service import Service
 from wnb.store import listing
-from wnb.store.reports import dashboard
+from wnb.store.reports import PeriodBy, dashboard
+
+STORES = ("sqlite", "postgres")  # every test here runs on both stores (conftest.py)
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = datetime(2026, 3, 8, tzinfo=UTC)
@@ -65,3 +67,60 @@ def test_a_period_before_anything_happened_is_empty(service: Service, clock: Fix
     with service.db.connect() as connection:
         board = dashboard(connection, datetime(2026, 1, 1, tzinfo=UTC), START, clock.now)
     assert board.evaluations == 0 and not board.rules and not board.feeds
+
+
+# ---- a period dated by appointment (the default) or by when wnb processed it ----
+
+
+def late_and_early(service: Service, clock: FixedClock) -> None:
+    """A red child's miss of Fri 20 Feb processed on Mon 2 Mar (in the week from START), and an amber child's
+    miss of Tue 3 Mar (in the week) processed on Tue 10 Mar, after it."""
+    service.import_context(read_ndjson(ROOT / "fixtures" / "context.ndjson"), origin="context")
+    clock.now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    service.ingest([event(RED_CHILD, "before", "2026-02-20")], origin="feed")
+    clock.now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    service.ingest([event(AMBER_CHILD, "after", "2026-03-03", date_of_birth="2012-08-30")], origin="feed")
+
+
+def test_an_appointment_in_the_period_processed_after_it_counts_by_appointment_date(
+    service: Service, clock: FixedClock
+) -> None:
+    late_and_early(service, clock)
+    with service.db.connect() as connection:
+        board = dashboard(connection, START, END, clock.now)
+    assert board.by is PeriodBy.APPOINTMENT
+    assert board.evaluations == 1
+    assert "WNB-01" not in board.fired and board.fired  # the amber child's rules, not the red child's
+    assert "red" not in board.flags_by_level and board.flags_by_level["amber"] >= 1
+    assert [(feed.source, feed.accepted) for feed in board.feeds] == [("pas", 1)]
+
+
+def test_an_appointment_before_the_period_processed_in_it_counts_by_processing_date(
+    service: Service, clock: FixedClock
+) -> None:
+    late_and_early(service, clock)
+    with service.db.connect() as connection:
+        board = dashboard(connection, START, END, clock.now, PeriodBy.PROCESSED)
+    assert board.by is PeriodBy.PROCESSED
+    assert board.evaluations == 1
+    assert board.fired["WNB-01"] == 1 and board.flags_by_rule["WNB-01"] == 1
+    assert board.flags_by_level["red"] == 1 and "amber" not in board.flags_by_level
+    assert [(feed.source, feed.accepted) for feed in board.feeds] == [("pas", 1)]
+    assert ["period", f"{START.isoformat()}/{END.isoformat()}", "dated by", "processed"] in board.csv_rows()
+
+
+def test_a_task_acted_on_after_the_period_is_timed_in_its_appointments_period(
+    service: Service, clock: FixedClock
+) -> None:
+    late_and_early(service, clock)
+    with service.db.connect() as connection:
+        task = next(t for t in listing.tasks(connection) if t["nhs_number"] == AMBER_CHILD)
+    service.act_on_task(str(task["id"]), "ack", NURSE_JO, at=datetime(2026, 3, 10, 14, tzinfo=UTC))
+    with service.db.connect() as connection:
+        by_appointment = dashboard(connection, START, END, clock.now)
+        by_processing = dashboard(connection, START, END, clock.now, PeriodBy.PROCESSED)
+    assert [(t.role, t.acknowledged, t.median_hours_to_ack) for t in by_appointment.timings] == [
+        (task["owner_role"], 1, 2.0)
+    ]
+    assert by_processing.timings == []
+    assert by_appointment.tasks_by_role[task["owner_role"]] >= 1

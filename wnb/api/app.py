@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute, Mount
 
-from wnb.api import docs, fhir, fhir_read, hl7, ingestion, observe, worklist
+from wnb.api import chronology, docs, fhir, fhir_read, hl7, ingestion, observe, reports, worklist
 from wnb.api.headers import SecurityHeaders
 from wnb.api.problems import install_handlers
 from wnb.core.calendar import is_working_day
@@ -130,9 +130,11 @@ def create_app(
     observe.install(app)
     app.include_router(ingestion.router)
     app.include_router(worklist.router)
+    app.include_router(chronology.router)
     app.include_router(fhir.router)
     app.include_router(fhir_read.router)
     app.include_router(hl7.router)
+    app.include_router(reports.router)
     # The pages (issue 4) at /web. The development default secret is never used to sign (anyone could forge a
     # session with it): without a secret of its own the pages sign with a random one per process.
     from wnb.web import mount_web  # here: wnb.web imports the API's role checks

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 
-from wnb.core.errors import Forbidden, InvalidAction, InvalidEvent, NotBound, NotFound, WnbError
+from wnb.core.errors import Forbidden, InvalidAction, InvalidEvent, NotBound, NoteRequired, NotFound, WnbError
 from wnb.store.concurrency import DatabaseUnavailable, is_connection_loss
 
 _STATUS_WORDS = {
@@ -77,6 +77,8 @@ def problem_from(error: WnbError) -> Problem:
         return Problem(422, error.field, error.reason)
     if isinstance(error, NotFound):
         return Problem(404, None, str(error))
+    if isinstance(error, NoteRequired):
+        return Problem(422, "note", str(error))
     if isinstance(error, InvalidAction):
         return Problem(409, None, str(error))
     return Problem(400, None, str(error))

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from wnb.api.auth import FlagResolver, Reader, TaskActor
+from wnb.api.auth import FlagResolver, Reader, TaskActor, TaskAssigner, TaskClaimer, TaskReleaser
 from wnb.api.problems import PROBLEM_RESPONSES
 from wnb.core.domain import Role, TaskStatus
 from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
@@ -40,11 +40,26 @@ class TaskAction(StrEnum):
 
 
 class NoteBody(BaseModel):
-    """A note on a task action (optional)."""
+    """A note on a task action: required to complete or cancel (what was done, or why it is not needed)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(default=None, max_length=4000, description="Kept in the task's history.")
+    note: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="Kept in the task's history; required, not blank, to complete or cancel.",
+    )
+
+
+class AssignBody(BaseModel):
+    """Whom a task is assigned to, and why when it is taken from someone else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=100, description="The user name of an enabled account of its role.")
+    reason: str | None = Field(
+        default=None, max_length=4000, description="Why; required to take it from the person it is assigned to."
+    )
 
 
 class ResolveBody(BaseModel):
@@ -84,6 +99,9 @@ class Task(BaseModel):
     status: str = Field(description="requested, accepted (acknowledged), completed or cancelled.")
     due_at: str = Field(description="When it is due, ISO-8601 UTC (`Z`).")
     escalation_level: int = Field(description="How many times it has escalated: 0 while with its first owner.")
+    assignee: str | None = Field(
+        description="The user name of the person it is assigned to (one of its owner role); null while with the role."
+    )
     rule_ids: list[str] = Field(description=_RULE_IDS)
     event_ids: list[str] = Field(description=_EVENT_IDS)
 
@@ -141,11 +159,21 @@ def get_tasks(
     due_before: Annotated[
         AwareDatetime | None, Query(description="Only tasks due before this time, ISO-8601 with offset.")
     ] = None,
+    assignee: Annotated[
+        str | None,
+        Query(max_length=100, description="Only tasks assigned to this person (a user name); `me`: the caller."),
+    ] = None,
 ) -> list[Task]:
     service: Service = request.app.state.service
+    if assignee == "me":
+        assignee = principal.name
     with service.db.connect() as connection:
         items = listing.tasks(
-            connection, include_closed=status != "open", role=role.value if role else None, nhs_number=nhs_number
+            connection,
+            include_closed=status != "open",
+            role=role.value if role else None,
+            nhs_number=nhs_number,
+            assignee=assignee,
         )
     wanted = {s.value for s in TaskStatus} if status == "all" else {status}
     if status == "open":
@@ -212,6 +240,38 @@ def _flag(service: Service, flag_id: int) -> Flag:
     return next(Flag(**item) for item in items if item["id"] == f"F{flag_id}")
 
 
+_TASK_ID = "The task's id, e.g. `T7`."
+
+
+# Before the route of `{action}`, which would take `claim` for an action it does not know.
+@router.post("/tasks/{task_id}/claim", summary="Claim a task of one's role: assign it to oneself")
+def claim_task(task_id: Annotated[str, Path(description=_TASK_ID)], request: Request, principal: TaskClaimer) -> Task:
+    """A requested task claimed is acknowledged too; a task assigned to someone else is refused (409)."""
+    service: Service = request.app.state.service
+    row = service.assign_task(task_id, "claim", principal)
+    return _task(service, row.id)
+
+
+@router.post("/tasks/{task_id}/assign", summary="Assign or reassign a task to a named member of its role")
+def assign_task(
+    task_id: Annotated[str, Path(description=_TASK_ID)], request: Request, principal: TaskAssigner, body: AssignBody
+) -> Task:
+    """For leads (wnb.core.policy); the assignee is e-mailed at their account's address when notifications are on."""
+    service: Service = request.app.state.service
+    row = service.assign_task(task_id, "assign", principal, body.to, body.reason)
+    return _task(service, row.id)
+
+
+@router.post("/tasks/{task_id}/release", summary="Hand a task assigned to a person back to its role")
+def release_task(
+    task_id: Annotated[str, Path(description=_TASK_ID)], request: Request, principal: TaskReleaser
+) -> Task:
+    """By its assignee, or one who may assign it."""
+    service: Service = request.app.state.service
+    row = service.assign_task(task_id, "release", principal)
+    return _task(service, row.id)
+
+
 @router.post("/tasks/{task_id}/{action}", summary="Acknowledge, complete or cancel a task")
 def act_on_task(
     task_id: Annotated[str, Path(description="The task's id, e.g. `T7`.")],
@@ -221,7 +281,8 @@ def act_on_task(
     body: NoteBody,
 ) -> Task:
     service: Service = request.app.state.service
-    row = service.act_on_task(task_id, action.value, principal, body.note)  # the task's owners: wnb.core.policy
+    # The task's owners (wnb.core.policy), then a note to complete or cancel (wnb.core.plan: 422 on `note`).
+    row = service.act_on_task(task_id, action.value, principal, body.note)
     return _task(service, row.id)
 
 

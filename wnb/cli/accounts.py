@@ -138,6 +138,9 @@ def users_create(
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
     by: OperatorOption = None,
+    email: Annotated[
+        str | None, typer.Option("--email", help="Their e-mail address: where a task assigned to them is announced.")
+    ] = None,
 ) -> None:
     """Create a person's account; the password (12 characters or more) is stored as an argon2 hash."""
     from wnb.store.accounts import create_user
@@ -147,7 +150,7 @@ def users_create(
             password = sys.stdin.readline().rstrip("\n")
         else:
             password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-        create_user(open_database(), name, role, password, actor=operator(by))
+        create_user(open_database(), name, role, password, actor=operator(by), email=email)
         say(f"user {name} created with role {role}")
 
     guarded(run)

@@ -109,14 +109,25 @@ def ruleset_in_force() -> Ruleset:
 
 
 def service(rules: Path | None = None) -> Service:
-    """The service over WNB_DATABASE_URL and the ruleset in force, notifying as WNB_NOTIFY and WNB_WEBHOOK_URL say."""
+    """The service over WNB_DATABASE_URL and the ruleset in force, notifying as WNB_NOTIFY and WNB_WEBHOOK_URL say.
+
+    The ruleset in force is the registry's active version (on first start, WNB_RULES_DIR's, registered as active,
+    not yet approved); `rules`, a directory given on the command line, is used instead of it when given.
+    """
     from wnb.rule_files import load_ruleset
     from wnb.service import Service
+    from wnb.service.active_ruleset import active_ruleset
     from wnb.settings import load_settings
 
     settings = load_settings()
-    ruleset = load_ruleset(rules or settings.rules_dir or default_rules_dir())
-    return Service(open_database(settings.database_url), ruleset, notify=settings.notify_targets())
+    db = open_database(settings.database_url)
+    if rules is not None:
+        if settings.is_production:
+            raise WnbError("--rules is refused in production: events are judged by the registry's active version")
+        ruleset = load_ruleset(rules)
+    else:
+        ruleset = active_ruleset(db, settings.rules_dir or default_rules_dir(), datetime.now(UTC))
+    return Service(db, ruleset, notify=settings.notify_targets())
 
 
 def progress() -> Progress:

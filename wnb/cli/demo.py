@@ -130,7 +130,8 @@ def run_demo(today: date, now: datetime) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{DEMO_FILE}{suffix}").unlink(missing_ok=True)
     db = open_database(demo_url())
-    service = Service(db, load_ruleset(fixtures.parent / "rules" / "default"))
+    # The demo day's clock: every record is made at `now`, so its history reads in order on that day.
+    service = Service(db, load_ruleset(fixtures.parent / "rules" / "default"), clock=lambda: now)
     out.print(f"[bold]wnb demo[/] — ruleset {service.ruleset.short_version}, database {DEMO_FILE}")
     with tempfile.TemporaryDirectory(prefix="wnb-demo-") as moved:
         folder = Path(moved)

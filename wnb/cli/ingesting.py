@@ -36,7 +36,13 @@ def ingest(
     format: Annotated[
         str | None, typer.Option("--format", help="ndjson, csv, fhir or hl7 (default: by content).")
     ] = None,
-    rules: Annotated[Path | None, typer.Option("--rules", help="Ruleset directory.")] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="A ruleset directory to judge by instead of the registry's active version (refused in production).",
+        ),
+    ] = None,
 ) -> None:
     """Store and evaluate every event of the files; print counts. Rejected rows go to `wnb rejects`."""
     from wnb.ingest.ahead import read_checked

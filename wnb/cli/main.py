@@ -28,6 +28,7 @@ for command, name in (
     (queues.rejects, None),
     (queues.outbox, None),
     (work.explain, None),
+    (work.chronology, None),
     (demo.demo, None),
     (serving.serve, None),
     (serving.feeds_status, "feeds"),

@@ -75,7 +75,7 @@ def tasks_table(items: list[dict[str, Any]], title: str, now: datetime, titles: 
             spaced_nhs_number(item["nhs_number"]),
             escape(item["service"]),
             escape(titles(item["code"])),
-            item["owner_role"],
+            item["owner_role"] + (f" ({item['assignee']})" if item.get("assignee") else ""),
             task_status(item["status"]),
             _due(item, now),
             str(item["escalation_level"]),

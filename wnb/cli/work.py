@@ -1,9 +1,11 @@
-"""The work people do: `wnb sweep`, `wnb flags`, `wnb tasks`, `wnb task ack|complete|cancel|young-person-letters`,
-`wnb flag resolve` and `wnb explain`."""
+"""The work people do: `wnb sweep`, `wnb flags`, `wnb tasks`, `wnb task ack|complete|cancel|claim|assign|release`,
+`wnb task young-person-letters`, `wnb flag resolve`, `wnb explain` and `wnb chronology`."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,6 +26,7 @@ from wnb.cli.common import (
     say,
     service,
 )
+from wnb.core.errors import WnbError
 
 
 def sweep(
@@ -76,16 +79,27 @@ def tasks(
     as_json: JsonOption = False,
     all_: AllOption = False,
     role: Annotated[
-        str | None, typer.Option("--role", help="Only tasks owned by this role.", callback=_known_role)
+        str | None,
+        typer.Option("--role", help="Only tasks owned by this role (a team's tasks).", callback=_known_role),
     ] = None,
+    assignee: Annotated[str | None, typer.Option("--assignee", help="Only tasks assigned to this person.")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Only tasks assigned to the person named by --by.")] = False,
+    team: Annotated[bool, typer.Option("--team", help="Only tasks of the role of the person named by --by.")] = False,
+    by: Annotated[str | None, typer.Option("--by", help="Who is asking, for --mine and --team: a user name.")] = None,
 ) -> None:
-    """List open tasks, soonest due first (with --all: every task)."""
+    """List open tasks, soonest due first (with --all: every task); --mine or --team with --by: my tasks, my team's."""
 
     from wnb.store import listing
 
     def run() -> None:
+        if (mine or team) and by is None:
+            raise WnbError("--mine and --team need --by NAME: the person whose tasks (or team's tasks) to list")
+        if mine and assignee is not None and assignee != by:
+            raise WnbError("--mine lists the tasks of --by; give --assignee alone for someone else's")
+        asker = person(open_database(), by) if by is not None and (mine or team) else None
+        shown_role = asker.role.value if team and asker is not None and asker.role is not None else role
         with open_database().connect() as connection:
-            items = listing.tasks(connection, include_closed=all_, role=role)
+            items = listing.tasks(connection, include_closed=all_, role=shown_role, assignee=by if mine else assignee)
         if as_json:
             return emit_json(items)
         from wnb.cli.tables import tasks_table
@@ -96,13 +110,19 @@ def tasks(
     guarded(run)
 
 
-task_app = typer.Typer(help="Act on a task: acknowledge, complete or cancel.", no_args_is_help=True)
+task_app = typer.Typer(
+    help="Act on a task: acknowledge, complete or cancel; claim, assign or release it.", no_args_is_help=True
+)
 
 
 flag_app = typer.Typer(help="Act on a flag.", no_args_is_help=True)
 
 
 NoteOption = Annotated[str | None, typer.Option("--note", help="A note kept in the task's history.")]
+# Completing or cancelling says what was done, or why it was not needed (issue 16): the option is required.
+RequiredNote = Annotated[
+    str, typer.Option("--note", help="What was done, or why it is not needed (required); kept in its history.")
+]
 
 
 TaskId = Annotated[str, typer.Argument(help="Task id, e.g. T12.")]
@@ -126,15 +146,52 @@ def task_ack(task_id: TaskId, by: ByOption, note: NoteOption = None) -> None:
 
 
 @task_app.command("complete")
-def task_complete(task_id: TaskId, by: ByOption, note: NoteOption = None) -> None:
-    """Complete a task, with a note of what was done."""
+def task_complete(task_id: TaskId, by: ByOption, note: RequiredNote) -> None:
+    """Complete a task, with a note of what was done (required)."""
     _task_action("complete", task_id, by, note)
 
 
 @task_app.command("cancel")
-def task_cancel(task_id: TaskId, by: ByOption, note: NoteOption = None) -> None:
-    """Cancel a task that is not needed, with a note of why."""
+def task_cancel(task_id: TaskId, by: ByOption, note: RequiredNote) -> None:
+    """Cancel a task that is not needed, with a note of why (required)."""
     _task_action("cancel", task_id, by, note)
+
+
+def _assignment(action: str, task_id: str, by: str, to: str | None = None, reason: str | None = None) -> None:
+    from wnb.core.wording import plain_code
+
+    def run() -> None:
+        wnb = service()
+        row = wnb.assign_task(task_id, action, person(wnb.db, by), to, reason)
+        who = f"assigned to {row.assignee}" if row.assignee else f"with the {row.owner_role} role"
+        say(f"task T{row.id} {plain_code(row.code)}: {row.status}, {who}")
+
+    guarded(run)
+
+
+@task_app.command("claim")
+def task_claim(task_id: TaskId, by: ByOption) -> None:
+    """Assign a task of your role to yourself; a requested task claimed is acknowledged too."""
+    _assignment("claim", task_id, by)
+
+
+@task_app.command("assign")
+def task_assign(
+    task_id: TaskId,
+    to: Annotated[str, typer.Option("--to", help="The user name of an enabled account of the task's role.")],
+    by: ByOption,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (required to take it from the person it is assigned to).")
+    ] = None,
+) -> None:
+    """Assign (or reassign) a task to a named member of its role: for leads (wnb.core.policy)."""
+    _assignment("assign", task_id, by, to, reason)
+
+
+@task_app.command("release")
+def task_release(task_id: TaskId, by: ByOption) -> None:
+    """Hand a task assigned to a person back to its role: its assignee, or one who may assign it."""
+    _assignment("release", task_id, by)
 
 
 @task_app.command("young-person-letters")
@@ -192,5 +249,46 @@ def explain(
             return emit_json(found)
         for line in explanation_lines(found, ruleset_in_force()):
             say(line)
+
+    guarded(run)
+
+
+def chronology(
+    nhs_number: Annotated[str, typer.Argument(help="The child's NHS number (spaces allowed).")],
+    by: ByOption,
+    form: Annotated[
+        str, typer.Option("--format", help="csv (a spreadsheet), html (to print) or json (for scripts).")
+    ] = "csv",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write it to this file instead of the terminal.")
+    ] = None,
+) -> None:
+    """A child's multi-agency chronology: every outcome, flag, task and action in time order (an audited read)."""
+    from wnb.core import chronology as rows
+    from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
+    from wnb.core.policy import Action, check
+    from wnb.store import chronology as store
+
+    def run() -> None:
+        if form not in ("csv", "html", "json"):
+            raise WnbError(f"--format {form!r}: use csv, html or json")
+        number = normalise_nhs_number(nhs_number)
+        if problem := nhs_number_problem(number):
+            raise WnbError(f"{nhs_number!r}: {problem}")
+        db = open_database()
+        reader = person(db, by)
+        check(reader, Action.RECORDS_READ)
+        now = datetime.now(UTC)
+        found = store.export(db, number, reader.actor, now, form)
+        text = {
+            "csv": lambda: rows.as_csv(found),
+            "json": lambda: rows.as_json(number, found),
+            "html": lambda: rows.as_html(number, found, now),
+        }[form]()
+        if out_file is None:
+            sys.stdout.write(text)
+        else:
+            out_file.write_text(text, encoding="utf-8")
+            say(f"{len(found)} rows written to {out_file}")
 
     guarded(run)

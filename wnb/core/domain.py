@@ -58,6 +58,7 @@ class Role(StrEnum):
     NAMED_NURSE = "named-nurse"
     SAFEGUARDING_LEAD = "safeguarding-lead"
     GOVERNANCE = "governance"
+    CLINICAL_SAFETY_OFFICER = "clinical-safety-officer"  # signs off ruleset versions (DCB0129/DCB0160)
     ADMIN = "admin"
 
 

@@ -37,6 +37,10 @@ class InvalidAction(WnbError):
     """A human action that the item's current status does not allow."""
 
 
+class NoteRequired(InvalidAction):
+    """Completing or cancelling a task without a note of what was done or why (issue 16); the API answers 422."""
+
+
 class EngineError(WnbError):
     """The rule matcher reported an error during an evaluation."""
 

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from wnb.core.calendar import next_escalation_due
 from wnb.core.domain import Decision, FlagDecision, FlagStatus, Role, TaskDecision, TaskStatus
-from wnb.core.errors import InvalidAction
+from wnb.core.errors import InvalidAction, NoteRequired
 from wnb.core.refs import flag_ref, task_ref
 
 OPEN_TASK_STATUSES = (TaskStatus.REQUESTED.value, TaskStatus.ACCEPTED.value)
@@ -39,6 +39,14 @@ class EscalatingTask(Protocol):
     owner_role: str
     escalation_level: int
     due_at: datetime
+    assignee: str | None
+
+
+class AssignableTask(Protocol):
+    id: int
+    status: str
+    owner_role: str
+    assignee: str | None
 
 
 # ---- what a decision changes ----
@@ -134,6 +142,7 @@ class Escalation:
     to_level: int
     old_due_at: datetime
     due_at: datetime
+    cleared_assignee: str | None = None  # the person it was assigned to: it goes to the next role, not to them
 
 
 def plan_escalation(
@@ -145,29 +154,120 @@ def plan_escalation(
         level, due = level + 1, next_escalation_due(due, delay_working_days, day_end)
     if level == task.escalation_level:
         return None
-    return Escalation(task.id, task.owner_role, chain[level].value, task.escalation_level, level, task.due_at, due)
+    return Escalation(
+        task.id, task.owner_role, chain[level].value, task.escalation_level, level, task.due_at, due, task.assignee
+    )
 
 
 # ---- what people and corrections change ----
 
-# action → (the statuses it may start from, the status it gives, the verb its history and audit record use)
-TASK_TRANSITIONS: dict[str, tuple[tuple[str, ...], TaskStatus, str]] = {
-    "ack": ((TaskStatus.REQUESTED.value,), TaskStatus.ACCEPTED, "acknowledged"),
-    "complete": (OPEN_TASK_STATUSES, TaskStatus.COMPLETED, "completed"),
-    "cancel": (OPEN_TASK_STATUSES, TaskStatus.CANCELLED, "cancelled"),
+
+@dataclass(frozen=True)
+class Transition:
+    """What a person's action on a task may start from, the status it gives (None: the status stays) and the verb
+    its history and audit record use."""
+
+    from_statuses: tuple[str, ...]
+    to_status: TaskStatus | None
+    verb: str
+
+
+TASK_TRANSITIONS: dict[str, Transition] = {
+    "ack": Transition((TaskStatus.REQUESTED.value,), TaskStatus.ACCEPTED, "acknowledged"),
+    "complete": Transition(OPEN_TASK_STATUSES, TaskStatus.COMPLETED, "completed"),
+    "cancel": Transition(OPEN_TASK_STATUSES, TaskStatus.CANCELLED, "cancelled"),
+    # Who owns the work (issue 16): claiming is taking it on, so a requested task claimed is acknowledged too.
+    "claim": Transition(OPEN_TASK_STATUSES, TaskStatus.ACCEPTED, "claimed"),
+    "assign": Transition(OPEN_TASK_STATUSES, None, "assigned"),
+    "release": Transition(OPEN_TASK_STATUSES, None, "released"),
 }
+ASSIGNMENT_ACTIONS = ("claim", "assign", "release")
+NOTE_REQUIRED = ("complete", "cancel")  # a task closed says what was done, or why it was not needed
 
 
 def task_transition(task_id: int, status: str, action: str) -> tuple[TaskStatus, str]:
     """The status an action gives a task now `status`, and its verb; InvalidAction when not allowed."""
     if action not in TASK_TRANSITIONS:
-        raise InvalidAction(f"unknown task action {action!r}; use ack, complete or cancel")
-    from_statuses, to_status, verb = TASK_TRANSITIONS[action]
-    if status not in from_statuses:
+        raise InvalidAction(f"unknown task action {action!r}; use {', '.join(TASK_TRANSITIONS)}")
+    transition = TASK_TRANSITIONS[action]
+    if status not in transition.from_statuses:
         raise InvalidAction(
-            f"task {task_ref(task_id)} is {status}; only a task that is {' or '.join(from_statuses)} can be {verb}"
+            f"task {task_ref(task_id)} is {status}; only a task that is "
+            f"{' or '.join(transition.from_statuses)} can be {transition.verb}"
         )
-    return to_status, verb
+    return transition.to_status or TaskStatus(status), transition.verb
+
+
+def check_task_note(task_id: int, action: str, note: str | None) -> None:
+    """Completing or cancelling a task needs a note that is not blank (what was done, or why not needed)."""
+    if action in NOTE_REQUIRED and not (note or "").strip():
+        verb = TASK_TRANSITIONS[action].verb
+        raise NoteRequired(
+            f"task {task_ref(task_id)} can be {verb} only with a note saying "
+            f"{'what was done' if action == 'complete' else 'why it is not needed'}"
+        )
+
+
+@dataclass(frozen=True)
+class Member:
+    """An account as an assignment needs it: its name, role, and whether it is enabled."""
+
+    name: str
+    role: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A claim, an assignment or a release: the task's status and assignee after it, and whom it was with."""
+
+    task_id: int
+    action: str
+    verb: str
+    status: TaskStatus
+    assignee: str | None
+    previous: str | None
+    reason: str | None
+
+
+def plan_assignment(
+    task: AssignableTask, action: str, to: Member | None = None, reason: str | None = None
+) -> Assignment:
+    """Who a task is with after a claim (`to` is the one claiming), an assignment `to` a member of its role, or a
+    release.
+
+    A task is assigned only to an enabled account of its owner role; taking it from one person to another is a
+    reassignment and needs a reason; a task assigned to someone else is not claimed over them (a lead reassigns
+    it); only an assigned task is released.
+    """
+    status, verb = task_transition(task.id, task.status, action)
+    ref, reason = task_ref(task.id), (reason or "").strip() or None
+    if action == "release":
+        if task.assignee is None:
+            raise InvalidAction(f"task {ref} is not assigned to anyone, so there is nothing to release")
+        return Assignment(task.id, action, verb, status, None, task.assignee, reason)
+    if action == "claim" and to is not None and task.assignee not in (None, to.name):
+        raise InvalidAction(
+            f"task {ref} is assigned to {task.assignee}; they release it, or a lead reassigns it, before it is claimed"
+        )
+    if to is None:
+        raise InvalidAction(f"assigning task {ref} needs the account it is assigned to")
+    if not to.enabled:
+        raise InvalidAction(f"the account {to.name} is disabled, so task {ref} cannot be assigned to it")
+    if to.role != task.owner_role:
+        raise InvalidAction(
+            f"task {ref} is for the {task.owner_role} role and {to.name} is {to.role}; "
+            "a task is assigned only to a member of its role"
+        )
+    if task.assignee == to.name:
+        if action == "claim" and status.value != task.status:
+            return Assignment(task.id, action, verb, status, to.name, task.assignee, reason)
+        raise InvalidAction(f"task {ref} is assigned to {to.name} already")
+    if action == "assign" and task.assignee is not None and reason is None:
+        raise InvalidAction(
+            f"task {ref} is assigned to {task.assignee}; reassigning it to {to.name} needs a reason (--reason)"
+        )
+    return Assignment(task.id, action, verb, status, to.name, task.assignee, reason)
 
 
 def check_flag_resolution(flag_id: int, status: str, reason: str) -> None:

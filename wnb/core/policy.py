@@ -75,6 +75,9 @@ class Action(StrEnum):
     TASK_ACKNOWLEDGE = "task.acknowledge"
     TASK_COMPLETE = "task.complete"
     TASK_CANCEL = "task.cancel"
+    TASK_CLAIM = "task.claim"
+    TASK_ASSIGN = "task.assign"
+    TASK_RELEASE = "task.release"
     FLAG_RESOLVE = "flag.resolve"
     REJECTS_READ = "rejects.read"
     REJECTS_HANDLE = "rejects.handle"
@@ -88,6 +91,10 @@ class Action(StrEnum):
     USERS_ADMIN = "users.admin"
     OPERATE = "service.operate"
     ACCOUNT_PASSWORD = "account.password"
+    RULES_PROPOSE = "rules.propose"
+    RULES_APPROVE = "rules.approve"
+    RULES_ACTIVATE = "rules.activate"
+    RULES_HISTORY = "rules.history"
 
 
 @dataclass(frozen=True)
@@ -105,15 +112,28 @@ _PEOPLE_WHO_ACT = frozenset(
 )
 _READERS = _PEOPLE_WHO_ACT | {Role.GOVERNANCE}  # children's records: every person; never a clinic system
 _GOVERNORS = frozenset({Role.GOVERNANCE, Role.SAFEGUARDING_LEAD, Role.ADMIN})
+# The clinical safety officer signs off ruleset versions: they read the evidence, the audit and the dashboard,
+# and simulate, but open no child's record.
+_SAFETY = _GOVERNORS | {Role.CLINICAL_SAFETY_OFFICER}
+_SAFETY_OFFICER = frozenset({Role.CLINICAL_SAFETY_OFFICER})
 _DATA_QUALITY = frozenset({Role.GOVERNANCE, Role.BOOKING_TEAM, Role.SAFEGUARDING_LEAD, Role.ADMIN})
 # DOMAIN.md §5.7: a flag is resolved by the safeguarding team (and an administrator).
 _FLAG_RESOLVERS = frozenset({Role.SAFEGUARDING_NURSE, Role.NAMED_NURSE, Role.SAFEGUARDING_LEAD, Role.ADMIN})
 # Who may act on a task whatever role owns it.
 ACT_FOR_ANY_ROLE = frozenset({Role.SAFEGUARDING_LEAD, Role.ADMIN})
 _ADMIN = frozenset({Role.ADMIN})
+# Who assigns a task to a named person (issue 16): the lead and an administrator any task; the named nurse a
+# task whose escalation chain reaches the named nurse (the chains they oversee).
+_LEADS = frozenset({Role.SAFEGUARDING_LEAD, Role.NAMED_NURSE, Role.ADMIN})
 _NOBODY: frozenset[Role] = frozenset()
 
 _TASK_CONDITION = "a task only its current owner role, the role that first owned it, safeguarding-lead or admin"
+_ASSIGN_CONDITION = (
+    "safeguarding-lead or admin any task; named-nurse a task whose escalation chain reaches named-nurse; "
+    "only to an enabled account of the task's owner role"
+)
+_CLAIM_CONDITION = "only a task of one's own role now, not assigned to someone else"
+_RELEASE_CONDITION = "only its assignee, or one who may assign it"
 _SOURCE_CONDITION = "clinic-system only for the sources its key is bound to; admin for any source (audited)"
 
 POLICY: dict[Action, Rule] = {
@@ -135,22 +155,42 @@ POLICY: dict[Action, Rule] = {
     Action.TASK_ACKNOWLEDGE: Rule("acknowledge a task", _PEOPLE_WHO_ACT, True, _TASK_CONDITION),
     Action.TASK_COMPLETE: Rule("complete a task", _PEOPLE_WHO_ACT, True, _TASK_CONDITION),
     Action.TASK_CANCEL: Rule("cancel a task", _PEOPLE_WHO_ACT, True, _TASK_CONDITION),
+    Action.TASK_CLAIM: Rule("claim a task (assign it to oneself)", _PEOPLE_WHO_ACT, False, _CLAIM_CONDITION),
+    Action.TASK_ASSIGN: Rule("assign or reassign a task to a named person", _LEADS, False, _ASSIGN_CONDITION),
+    Action.TASK_RELEASE: Rule("release a task assigned to a person", _PEOPLE_WHO_ACT, False, _RELEASE_CONDITION),
     Action.FLAG_RESOLVE: Rule("resolve a flag", _FLAG_RESOLVERS, True),
     Action.REJECTS_READ: Rule("read the data-quality queue", _DATA_QUALITY, True),
     Action.REJECTS_HANDLE: Rule("mark a rejected row handled", _DATA_QUALITY, False),
-    Action.GOVERNANCE_READ: Rule("open the governance dashboard", _GOVERNORS, False),
-    Action.AUDIT_READ: Rule("read, export or verify the audit log", _GOVERNORS, True),
-    Action.RULES_SIMULATE: Rule("simulate a candidate ruleset on past data", _GOVERNORS, True),
+    Action.GOVERNANCE_READ: Rule("open the governance dashboard and read its figures (JSON, CSV)", _SAFETY, False),
+    Action.AUDIT_READ: Rule("read, export or verify the audit log", _SAFETY, True),
+    Action.RULES_SIMULATE: Rule("simulate a candidate ruleset on past data", _SAFETY, True),
     Action.RULES_CHECK: Rule("check or test a ruleset", _NOBODY, True),
     Action.METRICS_READ: Rule("read the Prometheus metrics", _ADMIN, False),
     Action.SWEEP: Rule("run the sweep (WNB-14, escalations)", _NOBODY, True),
     Action.KEYS_ADMIN: Rule("create, bind, revoke and list API keys", _ADMIN, True),
     Action.USERS_ADMIN: Rule("create, disable, list and unlock accounts; set a password", _ADMIN, True),
     Action.OPERATE: Rule("run the service, listeners and inbox; migrate, back up, restore", _NOBODY, True),
-    Action.ACCOUNT_PASSWORD: Rule("change one's own password on the pages", _READERS, False, "only one's own"),
+    Action.ACCOUNT_PASSWORD: Rule(
+        "change one's own password on the pages", _READERS | _SAFETY_OFFICER, False, "only one's own"
+    ),
+    Action.RULES_PROPOSE: Rule("propose a ruleset version with its evidence", _SAFETY, False),
+    Action.RULES_APPROVE: Rule(
+        "approve or reject a proposed ruleset version",
+        _SAFETY_OFFICER,
+        False,
+        "never the version's proposer; the password checked as at sign-in",
+    ),
+    Action.RULES_ACTIVATE: Rule(
+        "activate, schedule or roll back a ruleset version",
+        _ADMIN,
+        False,
+        "in production only an approved version; its evidence against the active version",
+    ),
+    Action.RULES_HISTORY: Rule("read the ruleset registry: history, differences", _SAFETY, True),
 }
 
 TASK_ACTIONS = {"ack": Action.TASK_ACKNOWLEDGE, "complete": Action.TASK_COMPLETE, "cancel": Action.TASK_CANCEL}
+ASSIGNMENT_ACTIONS = {"claim": Action.TASK_CLAIM, "assign": Action.TASK_ASSIGN, "release": Action.TASK_RELEASE}
 
 
 def allows(principal: Principal, action: Action) -> bool:
@@ -199,6 +239,37 @@ def check_task(principal: Principal, action: Action, ref: str, owner_role: str, 
         raise Forbidden(
             f"task {ref} is for the {owners} role; {principal.describe()} may not act on it "
             f"(allowed: its owner roles, {', '.join(sorted(ACT_FOR_ANY_ROLE))})"
+        )
+
+
+def may_assign(principal: Principal, chain: tuple[Role, ...]) -> bool:
+    """Whether `principal` may assign a task whose escalation chain is `chain` (its first owner role first)."""
+    if not allows(principal, Action.TASK_ASSIGN):
+        return False
+    return principal.role in ACT_FOR_ANY_ROLE or principal.role in chain
+
+
+def check_assignment(
+    principal: Principal, action: str, ref: str, owner_role: str, assignee: str | None, chain: tuple[Role, ...]
+) -> None:
+    """Raise Forbidden unless `principal` may claim, assign or release the task `ref` (wnb.core.plan says whether
+    the task's state allows it)."""
+    check(principal, ASSIGNMENT_ACTIONS[action])
+    if action == "claim" and principal.role is not None and principal.role.value != owner_role:
+        raise Forbidden(
+            f"task {ref} is for the {owner_role} role; {principal.describe()} may not claim it "
+            "(a task is claimed by a member of its role)"
+        )
+    if action == "assign" and not may_assign(principal, chain):
+        raise Forbidden(
+            f"{principal.describe()} may not assign task {ref}: its chain is "
+            f"{' → '.join(role.value for role in chain)} (allowed: {', '.join(sorted(ACT_FOR_ANY_ROLE))}, "
+            "or named-nurse when the chain reaches them)"
+        )
+    if action == "release" and assignee not in (None, principal.name) and not may_assign(principal, chain):
+        raise Forbidden(
+            f"task {ref} is assigned to {assignee}; {principal.describe()} may not release it "
+            "(allowed: its assignee, or one who may assign it)"
         )
 
 
@@ -254,7 +325,12 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "GET /v1/flags": (Action.RECORDS_READ,),
     "GET /v1/tasks": (Action.RECORDS_READ,),
     "GET /v1/people/{nhs_number}/timeline": (Action.RECORDS_READ,),
+    "GET /v1/people/{nhs_number}/chronology": (Action.RECORDS_READ,),
+    "GET /v1/reports/governance": (Action.GOVERNANCE_READ,),
     "POST /v1/tasks/{task_id}/{action}": tuple(TASK_ACTIONS.values()),
+    "POST /v1/tasks/{task_id}/claim": (Action.TASK_CLAIM,),
+    "POST /v1/tasks/{task_id}/assign": (Action.TASK_ASSIGN,),
+    "POST /v1/tasks/{task_id}/release": (Action.TASK_RELEASE,),
     "POST /v1/flags/{flag_id}/resolve": (Action.FLAG_RESOLVE,),
     "POST /fhir/Appointment": (Action.EVENTS_INGEST,),
     "POST /fhir": (Action.EVENTS_INGEST,),
@@ -270,8 +346,11 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "POST /web/password": (Action.ACCOUNT_PASSWORD,),
     "GET /web/": (Action.WORKLIST,),
     "POST /web/tasks/{task_id}/{action}": (Action.TASK_ACKNOWLEDGE, Action.TASK_COMPLETE),  # no cancel on the pages
+    "POST /web/tasks/{task_id}/claim": (Action.TASK_CLAIM,),
+    "POST /web/tasks/{task_id}/release": (Action.TASK_RELEASE,),
     "GET /web/children": (Action.RECORDS_READ,),
     "GET /web/children/{nhs_number}": (Action.RECORDS_READ,),
+    "GET /web/children/{nhs_number}/chronology": (Action.RECORDS_READ,),
     "POST /web/flags/{flag_id}/resolve": (Action.FLAG_RESOLVE,),
     "GET /web/governance": (Action.GOVERNANCE_READ,),
     "GET /web/governance.csv": (Action.GOVERNANCE_READ,),
@@ -290,6 +369,9 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "cli task ack": (Action.TASK_ACKNOWLEDGE,),
     "cli task complete": (Action.TASK_COMPLETE,),
     "cli task cancel": (Action.TASK_CANCEL,),
+    "cli task claim": (Action.TASK_CLAIM,),
+    "cli task assign": (Action.TASK_ASSIGN,),
+    "cli task release": (Action.TASK_RELEASE,),
     "cli task young-person-letters": (Action.RECORDS_READ,),
     "cli flag resolve": (Action.FLAG_RESOLVE,),
     "cli rejects": (Action.REJECTS_READ,),
@@ -299,9 +381,16 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "cli audit keygen": (Action.OPERATE,),
     "cli audit new-key": (Action.OPERATE,),
     "cli explain": (Action.RECORDS_EXPLAIN,),
+    "cli chronology": (Action.RECORDS_READ,),
     "cli rules check": (Action.RULES_CHECK,),
     "cli rules test": (Action.RULES_CHECK,),
     "cli rules simulate": (Action.RULES_SIMULATE,),
+    "cli rules propose": (Action.RULES_PROPOSE,),
+    "cli rules approve": (Action.RULES_APPROVE,),
+    "cli rules reject": (Action.RULES_APPROVE,),
+    "cli rules activate": (Action.RULES_ACTIVATE,),
+    "cli rules history": (Action.RULES_HISTORY,),
+    "cli rules diff": (Action.RULES_HISTORY,),
     "cli demo": (Action.OPERATE,),
     "cli serve": (Action.OPERATE,),
     "cli feeds": (Action.OPERATE,),

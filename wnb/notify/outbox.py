@@ -97,6 +97,11 @@ def enqueue(
     return queued
 
 
+def enqueue_to_person(connection: Connection, address: str, key: str, subject: str, body: str, at: datetime) -> int:
+    """Queue one message to one person's own address (an assignment to them), not to a role's mailboxes."""
+    return enqueue(connection, {address: (address,)}, address, key, subject, body, at)
+
+
 def _claim(db: Engine, now: datetime, channels: list[str]) -> Record | None:
     """Take the oldest due row (pending → sending) in its own transaction, or None when nothing is due.
 

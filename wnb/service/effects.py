@@ -95,6 +95,7 @@ class Effects:
                 "due_at": task["due_at"],
                 "escalation_level": task["escalation_level"],
                 "note": note,
+                "assignee": task.get("assignee"),
             },
         )
 
@@ -252,6 +253,11 @@ class Effects:
         if self.addresses:
             notify.enqueue(self.connection, self.addresses, role, key, subject, body, self.at)
 
+    def _notify_person(self, address: str, key: str, subject: str, body: str) -> None:
+        """Queue e-mail to one person's address in this transaction, when notifications are configured."""
+        if self.addresses:
+            notify.enqueue_to_person(self.connection, address, key, subject, body, self.at)
+
     def withdraw(self, appointment: tuple[str, str], reason: str) -> list[str]:
         """The appointment no longer supports anything: unlink it; what it alone raised is withdrawn."""
         said: list[str] = []
@@ -300,7 +306,8 @@ class Effects:
         self.record(
             f"task_{action}",
             [task_ref(task.id), task.nhs_number],
-            {"code": task.code, "from": task.status, "to": status, "note": note, **self.via},
+            # Whom it was assigned to, beside the actor: a role-mate may act on a colleague's task (issue 16).
+            {"code": task.code, "from": task.status, "to": status, "note": note, "assignee": task.assignee, **self.via},
         )
 
     def escalate_due(self, now: datetime) -> list[str]:
@@ -322,10 +329,12 @@ class Effects:
             "escalation_level": step.to_level,
             "due_at": step.due_at,
             "updated_at": self.at,
+            "assignee": None,  # it is the next role's now, not the person it was assigned to
         }
         task.update(changes)
         repo.update_row(self.connection, repo.tasks, row.id, **changes)
-        self._history(task, "escalated", f"not acknowledged by {step.from_role} by its due time")
+        unassigned = f"; no longer assigned to {step.cleared_assignee}" if step.cleared_assignee else ""
+        self._history(task, "escalated", f"not acknowledged by {step.from_role} by its due time{unassigned}")
         self.record(
             "task_escalated",
             [task_ref(row.id), row.nhs_number],
@@ -337,6 +346,7 @@ class Effects:
                 "to_level": step.to_level,
                 "old_due_at": step.old_due_at,
                 "due_at": step.due_at,
+                "cleared_assignee": step.cleared_assignee,
             },
         )
         self._notify(
@@ -362,7 +372,55 @@ class Effects:
                 by, policy.TASK_ACTIONS[action], task_ref(task_id), task.owner_role, task.first_owner_role
             )
         to_status, verb = plan.task_transition(task_id, task.status, action)
-        self._set_task_status(task, to_status, verb, note)
+        plan.check_task_note(task_id, action, note)
+        self._set_task_status(task, to_status, verb, note.strip() if note else note)
+        updated = repo.task_by_id(self.connection, task_id)
+        assert updated is not None
+        return updated
+
+    def assign_task(
+        self,
+        task_id: int,
+        action: str,
+        by: Principal,
+        to: plan.Member | None,
+        reason: str | None = None,
+        email: str | None = None,
+    ) -> Record:
+        """Claim (`to` is `by`'s own account), assign `to` a member of the task's role, or release a task, as
+        wnb.core.policy and wnb.core.plan allow; the assignee hears by e-mail (`email`) when notifications are on."""
+        task = repo.task_by_id(self.connection, task_id)
+        if task is None:
+            raise NotFound(f"no task {task_ref(task_id)}")
+        if action not in policy.ASSIGNMENT_ACTIONS:
+            raise InvalidAction(f"unknown assignment {action!r}; use claim, assign or release")
+        chain = self.ruleset.escalation_chain(Role(task.first_owner_role))
+        policy.check_assignment(by, action, task_ref(task_id), task.owner_role, task.assignee, chain)
+        change = plan.plan_assignment(task, action, to, reason)
+        values = {"status": change.status.value, "assignee": change.assignee, "updated_at": self.at}
+        repo.update_row(self.connection, repo.tasks, task_id, **values)
+        self._history({**dict(task), **values}, change.verb, change.reason)
+        self.record(
+            f"task_{change.verb}",
+            [task_ref(task_id), task.nhs_number],
+            {
+                "code": task.code,
+                "from": task.status,
+                "to": change.status,
+                "assignee": change.assignee,
+                "previous_assignee": change.previous,
+                "reason": change.reason,
+                **self.via,
+            },
+        )
+        if change.assignee is not None and change.assignee != change.previous and email:
+            self._notify_person(
+                email,
+                f"task:{task_id}:assigned:{change.assignee}:{self.at.isoformat()}",
+                f"wnb: task {task_ref(task_id)} {task.code} assigned to you",
+                f"Task {task_ref(task_id)} ({task.code}, due {task.due_at.isoformat()}) is assigned to you"
+                f"{'' if change.action == 'claim' else ' by ' + by.name}. Open wnb to act.",
+            )
         updated = repo.task_by_id(self.connection, task_id)
         assert updated is not None
         return updated

@@ -25,7 +25,7 @@ from wnb.core.policy import Action, Principal
 from wnb.core.refs import parse_ref
 from wnb.service.effects import Effects
 from wnb.service.ingesting import Ingesting
-from wnb.store import concurrency, repo
+from wnb.store import accounts, concurrency, repo
 from wnb.store.sql import Record
 
 log = structlog.get_logger("wnb")
@@ -91,13 +91,36 @@ class Service(Ingesting):
         self, ref: str, action: str, by: Principal, note: str | None = None, at: datetime | None = None
     ) -> Record:
         """Acknowledge, complete or cancel a task as `by`: refused (Forbidden) unless the task is their role's
-        now or was first, or they are the safeguarding lead or an administrator (wnb.core.policy)."""
+        now or was first, or they are the safeguarding lead or an administrator (wnb.core.policy); completing or
+        cancelling needs a note (wnb.core.plan). Whoever it is assigned to, their role-mates may act on it."""
         policy.check(by, policy.TASK_ACTIONS.get(action, Action.TASK_ACKNOWLEDGE))
         with self._transaction() as (connection, audit):
             concurrency.lock_owner(connection, "task", parse_ref(ref, "T"))  # replicas: not mid-evaluation
             effects = Effects(connection, audit, self.ruleset, at or self.clock(), by.actor)
             effects.via = by.via_detail
             return effects.act_on_task(parse_ref(ref, "T"), action, note, by)
+
+    @concurrency.retried("task assignment")  # replicas: run again from the start when it lost a race
+    def assign_task(
+        self,
+        ref: str,
+        action: str,
+        by: Principal,
+        to: str | None = None,
+        reason: str | None = None,
+        at: datetime | None = None,
+    ) -> Record:
+        """Claim a task as `by`, assign it `to` a named member of its role, or release it (issue 16): refused
+        (Forbidden) unless wnb.core.policy allows `by`; the assignee hears by e-mail when notifications are on."""
+        policy.check(by, policy.ASSIGNMENT_ACTIONS.get(action, Action.TASK_CLAIM))
+        task_id = parse_ref(ref, "T")
+        with self._transaction() as (connection, audit):
+            concurrency.lock_owner(connection, "task", task_id)  # replicas: not mid-evaluation
+            name = by.name if action == "claim" else to
+            member, email = accounts.assignable(connection, name) if action != "release" and name else (None, None)
+            effects = Effects(connection, audit, self.ruleset, at or self.clock(), by.actor, self.notify)
+            effects.via = by.via_detail
+            return effects.assign_task(task_id, action, by, member, reason, email)
 
     @concurrency.retried("flag action")  # replicas: run again from the start when it lost a race
     def resolve_flag(self, ref: str, by: Principal, reason: str, at: datetime | None = None) -> Record:

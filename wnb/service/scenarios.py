@@ -127,6 +127,11 @@ def run_scenario(ruleset: Ruleset, path: Path, database_url: str | None = None) 
     return result
 
 
+def _note(value: Any) -> str | None:
+    """A task step's `note:` as text (YAML may read `note: 2` as a number); completing or cancelling needs one."""
+    return None if value is None else str(value)
+
+
 def _run_step(service: Service, clock: _StepClock, defaults: dict[str, Any], step: dict[str, Any], number: int) -> None:
     ((kind, body),) = step.items()
     body = _plain(body)
@@ -143,7 +148,7 @@ def _run_step(service: Service, clock: _StepClock, defaults: dict[str, Any], ste
         with service.db.connect() as connection:
             ref = listing.find_open_task(connection, str(body["nhs_number"]), body["service"], body["code"])
         by = policy.system(str(body.get("by", "scenario")))  # a scenario plays every part: wnb itself
-        service.act_on_task(ref, body["do"], by, body.get("note"), _instant(body["at"]))
+        service.act_on_task(ref, body["do"], by, _note(body.get("note")), _instant(body["at"]))
     elif kind == "flag":
         with service.db.connect() as connection:
             ref = listing.find_active_flag(connection, str(body["nhs_number"]), body["code"])

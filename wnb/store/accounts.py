@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from wnb.core import policy
 from wnb.core.domain import Role
 from wnb.core.errors import WnbError
+from wnb.core.plan import Member
 from wnb.core.policy import Kind, Principal
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
@@ -245,14 +246,34 @@ def list_users(db_engine: Engine, actor: Operator = "cli") -> list[dict[str, str
     with db_engine.connect() as connection:
         rows = connection.execute(select(_users).order_by(_users.c.name)).all()
     return [
-        {"name": r.name, "role": r.role, "created_at": _iso(r.created_at), "disabled_at": _iso(r.disabled_at)}
+        {
+            "name": r.name,
+            "role": r.role,
+            "email": r.email,
+            "created_at": _iso(r.created_at),
+            "disabled_at": _iso(r.disabled_at),
+        }
         for r in rows
     ]
 
 
-def create_user(db_engine: Engine, name: str, role: str, password: str, actor: Operator = "cli") -> None:
-    """Create a person's account with an argon2 hash of `password`."""
-    checked_role, checked_name = _role(role), _name(name)
+def _email(email: str | None) -> str | None:
+    """An e-mail address as given, or None; refused unless it reads as one (a name, @, a domain with a dot)."""
+    if email is None or not email.strip():
+        return None
+    address = email.strip()
+    local, _, domain = address.rpartition("@")
+    if not local or "." not in domain or any(ch.isspace() for ch in address) or len(address) > 254:
+        raise WnbError(f"e-mail address {address!r} is not one: give name@example.nhs.uk")
+    return address
+
+
+def create_user(
+    db_engine: Engine, name: str, role: str, password: str, actor: Operator = "cli", email: str | None = None
+) -> None:
+    """Create a person's account with an argon2 hash of `password`, and their e-mail address if given (where an
+    assignment to them is announced)."""
+    checked_role, checked_name, address = _role(role), _name(name), _email(email)
     by = _operator(actor, policy.Action.USERS_ADMIN)
     if checked_role is Role.CLINIC_SYSTEM:
         raise WnbError("clinic-system is a role for client systems: create an API key instead")
@@ -263,11 +284,14 @@ def create_user(db_engine: Engine, name: str, role: str, password: str, actor: O
         "role": checked_role.value,
         "password_hash": _hasher.hash(password),
         "created_at": datetime.now(UTC),
+        "email": address,
     }
     try:
         with writing(db_engine) as connection:
             connection.execute(insert(_users).values(**row))
             payload = {"name": checked_name, "role": checked_role.value, **by.via_detail}
+            if address:
+                payload["email"] = address
             _audit(connection, by.actor, "user_created", f"user:{checked_name}", payload)
     except IntegrityError:
         raise WnbError(f"a user named {checked_name!r} exists already") from None
@@ -297,6 +321,15 @@ def user_for_password(db_engine: Engine, name: str, password: str) -> Principal 
     if row is None or row.disabled_at is not None:
         return None
     return Principal(Kind.USER, row.name, Role(row.role))
+
+
+def assignable(connection: Connection, name: str) -> tuple[Member, str | None]:
+    """The account `name` as an assignment needs it (wnb.core.plan.Member), and its e-mail address if it has one;
+    WnbError when no account has that name."""
+    row = connection.execute(select(_users).where(_users.c.name == name)).first()
+    if row is None:
+        raise WnbError(f"no account named {name!r} to assign the task to (see `wnb users list`)")
+    return Member(row.name, row.role, row.disabled_at is None), row.email
 
 
 def person_named(db_engine: Engine, name: str, via: str = "cli") -> Principal:

@@ -57,8 +57,12 @@ def tasks(
     role: str | None = None,
     nhs_number: str | None = None,
     code: str | None = None,
+    assignee: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Tasks soonest due first: open ones (or every one), of a role, a person, a code, or assigned to someone."""
     query = select(repo.tasks).order_by(repo.tasks.c.due_at, repo.tasks.c.id)
+    if assignee:
+        query = query.where(repo.tasks.c.assignee == assignee)
     if code:
         query = query.where(repo.tasks.c.code == code)
     if not include_closed:
@@ -79,6 +83,7 @@ def tasks(
             "status": row.status,
             "due_at": row.due_at.isoformat().replace("+00:00", "Z"),
             "escalation_level": row.escalation_level,
+            "assignee": row.assignee,  # the person it is assigned to; None while it is with its role
             "rule_ids": list(row.rule_ids),
             "event_ids": events.get(row.id, []),
         }

@@ -1,5 +1,12 @@
 """The governance dashboard's figures for a period, read from the database; and the same figures as CSV rows.
 
+A period is dated by the appointments behind its figures (the default: what governance asks about is the
+appointments a child was not brought to) or by when wnb processed them (`PeriodBy`). Under appointment dates:
+an evaluation by its event's appointment, a flag or task by the appointment that raised it (its first link),
+the acknowledgements, completions and escalations of a task by that task's appointment, an accepted event by
+its own. What has no appointment is dated as processed: a rejected row (its dates cannot be trusted) and an
+admin task about wnb itself. Tasks overdue are counted as of now, whatever the period.
+
 Also the flags and tasks first raised in a period, which a simulation compares with its replay.
 """
 
@@ -9,9 +16,11 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Integer, Subquery, and_, cast, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from wnb.store import repo
 from wnb.store.tables import AuditRow
@@ -19,6 +28,45 @@ from wnb.store.tables import AuditRow
 _audit = AuditRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__
 
 MAX_LISTED = 100
+
+
+class PeriodBy(StrEnum):
+    """What puts a figure in a period: the appointment behind it, or when wnb processed it."""
+
+    APPOINTMENT = "appointment"
+    PROCESSED = "processed"
+
+
+def _dated(
+    by: PeriodBy,
+    start: datetime,
+    end: datetime,
+    processed_at: ColumnElement[Any],
+    appointment_at: ColumnElement[Any] | None = None,
+) -> ColumnElement[bool]:
+    """The condition that a row falls in [start, end): by its appointment time, or (with none) as processed."""
+    processed = and_(processed_at >= start, processed_at < end)
+    if by is PeriodBy.PROCESSED or appointment_at is None:
+        return processed
+    return or_(and_(appointment_at >= start, appointment_at < end), and_(appointment_at.is_(None), processed))
+
+
+def _raising_appointments(kind: str) -> Subquery:
+    """Each flag's or task's (`kind`) raising appointment: the appointment time of its first link."""
+    links, events = repo.links, repo.events
+    first = (
+        select(links.c.item_id, func.min(links.c.id).label("link_id"))
+        .where(links.c.kind == kind)
+        .group_by(links.c.item_id)
+        .subquery()
+    )
+    return (
+        select(first.c.item_id, events.c.appointment_at)
+        .select_from(first)
+        .join(links, links.c.id == first.c.link_id)
+        .join(events, events.c.id == links.c.event_pk)
+        .subquery()
+    )
 
 
 @dataclass(frozen=True)
@@ -47,20 +95,30 @@ class Item:
         }
 
 
-def raised_items(connection: Connection, start: datetime, end: datetime) -> list[Item]:
-    """The flags and tasks first raised in [start, end) in one database."""
+def raised_items(
+    connection: Connection, start: datetime, end: datetime, by: PeriodBy = PeriodBy.PROCESSED
+) -> list[Item]:
+    """The flags and tasks of one database raised in [start, end), or raised by an appointment in it (`by`)."""
     flags, tasks = repo.flags, repo.tasks
+    flag_appointments, task_appointments = _raising_appointments("flag"), _raising_appointments("task")
+    flag_rows = (
+        select(flags)
+        .outerjoin(flag_appointments, flag_appointments.c.item_id == flags.c.id)
+        .where(_dated(by, start, end, flags.c.raised_at, flag_appointments.c.appointment_at))
+        .order_by(flags.c.id)
+    )
     items = [
-        Item("flag", row.nhs_number, row.code, None, None, tuple(row.rule_ids))
-        for row in connection.execute(
-            select(flags).where(flags.c.raised_at >= start, flags.c.raised_at < end).order_by(flags.c.id)
-        )
+        Item("flag", row.nhs_number, row.code, None, None, tuple(row.rule_ids)) for row in connection.execute(flag_rows)
     ]
+    task_rows = (
+        select(tasks)
+        .outerjoin(task_appointments, task_appointments.c.item_id == tasks.c.id)
+        .where(_dated(by, start, end, tasks.c.created_at, task_appointments.c.appointment_at))
+        .order_by(tasks.c.id)
+    )
     items += [
         Item("task", row.nhs_number, row.code, row.service, row.first_owner_role, tuple(row.rule_ids))
-        for row in connection.execute(
-            select(tasks).where(tasks.c.created_at >= start, tasks.c.created_at < end).order_by(tasks.c.id)
-        )
+        for row in connection.execute(task_rows)
     ]
     return items
 
@@ -92,6 +150,7 @@ class Dashboard:
 
     start: datetime
     end: datetime
+    by: PeriodBy = PeriodBy.APPOINTMENT
     evaluations: int = 0
     fired: Counter[str] = field(default_factory=Counter)
     flags_by_rule: Counter[str] = field(default_factory=Counter)
@@ -112,6 +171,7 @@ class Dashboard:
         """section, name, measure, value: one figure per row, for a spreadsheet."""
         rows = [["section", "name", "measure", "value"]]
         period = f"{self.start.isoformat()}/{self.end.isoformat()}"
+        rows.append(["period", period, "dated by", self.by.value])
         rows.append(["period", period, "evaluations", str(self.evaluations)])
         for rule in self.rules:
             rows.append(["rule", rule, "fired", str(self.fired[rule])])
@@ -146,35 +206,51 @@ def _median(values: list[float]) -> float | None:
 
 
 def _rule_outcomes(connection: Connection, board: Dashboard) -> None:
-    table = _audit
-    query = select(table.c.payload).where(
-        table.c.action == "evaluation", table.c.at >= board.start, table.c.at < board.end
-    )
+    table, events = _audit, repo.events
+    query = select(table.c.payload).where(table.c.action == "evaluation")
+    if board.by is PeriodBy.APPOINTMENT:
+        # An evaluation's subject starts with its event, `E<id>` (wnb/service: every evaluation is of one event).
+        # Joined on the event's primary key so that SQLite looks each one up instead of scanning the events.
+        event_pk = cast(func.substr(table.c.subject[0].as_string(), 2), Integer)
+        query = query.join(events, events.c.id == event_pk)
+    query = query.where(_dated(board.by, board.start, board.end, table.c.at, _appointment_of(board, events)))
     for (payload,) in connection.execute(query):
         board.evaluations += 1
         board.fired.update(payload.get("fired", []))
 
 
+def _appointment_of(board: Dashboard, table: Any) -> ColumnElement[Any] | None:
+    """The appointment time that dates rows of `table` (an event, or a raising appointment) when asked for."""
+    return table.c.appointment_at if board.by is PeriodBy.APPOINTMENT else None
+
+
 def _raised(connection: Connection, board: Dashboard) -> None:
     flags = repo.flags
-    for item in raised_items(connection, board.start, board.end):
+    for item in raised_items(connection, board.start, board.end, board.by):
         target = board.flags_by_rule if item.kind == "flag" else board.tasks_by_rule
         target.update(item.rule_ids)
         if item.role:
             board.tasks_by_role[item.role] += 1
-    levels = select(flags.c.level, func.count()).where(flags.c.raised_at >= board.start, flags.c.raised_at < board.end)
+    raising = _raising_appointments("flag")
+    levels = (
+        select(flags.c.level, func.count())
+        .outerjoin(raising, raising.c.item_id == flags.c.id)
+        .where(_dated(board.by, board.start, board.end, flags.c.raised_at, _appointment_of(board, raising)))
+    )
     for level, number in connection.execute(levels.group_by(flags.c.level)):
         board.flags_by_level[level] = number
 
 
 def _timings(connection: Connection, board: Dashboard) -> None:
     """Per role that acted: hours from a task's creation to its acknowledgement and to its completion."""
-    history, tasks = repo.task_history, repo.tasks
+    history, tasks, raising = repo.task_history, repo.tasks, _raising_appointments("task")
     query = (
         select(history.c.action, history.c.owner_role, history.c.at, tasks.c.created_at)
         .join(tasks, tasks.c.id == history.c.task_id)
+        .outerjoin(raising, raising.c.item_id == tasks.c.id)
         .where(
-            history.c.at >= board.start, history.c.at < board.end, history.c.action.in_(["acknowledged", "completed"])
+            _dated(board.by, board.start, board.end, history.c.at, _appointment_of(board, raising)),
+            history.c.action.in_(["acknowledged", "completed"]),
         )
     )
     hours: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -205,8 +281,14 @@ def _overdue_and_escalated(connection: Connection, board: Dashboard, now: dateti
         .limit(MAX_LISTED)
     )
     board.overdue = [dict(row._mapping) for row in connection.execute(longest)]
-    escalated = select(history.c.owner_role, func.count()).where(
-        history.c.action == "escalated", history.c.at >= board.start, history.c.at < board.end
+    raising = _raising_appointments("task")
+    escalated = (
+        select(history.c.owner_role, func.count())
+        .outerjoin(raising, raising.c.item_id == history.c.task_id)
+        .where(
+            history.c.action == "escalated",
+            _dated(board.by, board.start, board.end, history.c.at, _appointment_of(board, raising)),
+        )
     )
     for role, number in connection.execute(escalated.group_by(history.c.owner_role)):
         board.escalated_by_role[role] = number
@@ -217,12 +299,13 @@ def _feeds(connection: Connection, board: Dashboard) -> None:
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     query = (
         select(events.c.source, events.c.state, func.count())
-        .where(events.c.received_at >= board.start, events.c.received_at < board.end)
+        .where(_dated(board.by, board.start, board.end, events.c.received_at, _appointment_of(board, events)))
         .group_by(events.c.source, events.c.state)
     )
     for source, state, number in connection.execute(query):
         counts[source]["stale" if state == "stale" else "accepted"] += number
     # Distinct rejected rows first received in the period: a row sent again is counted once, like a duplicate event.
+    # Always by when received: a refused row's appointment time, if it has one, is not to be trusted.
     refused = (
         select(func.coalesce(rejects.c.source, rejects.c.origin), func.count())
         .where(rejects.c.received_at >= board.start, rejects.c.received_at < board.end, rejects.c.kind == "reject")
@@ -235,9 +318,11 @@ def _feeds(connection: Connection, board: Dashboard) -> None:
     ]
 
 
-def dashboard(connection: Connection, start: datetime, end: datetime, now: datetime) -> Dashboard:
-    """Every figure of the governance dashboard for [start, end); overdue counts are as of `now`."""
-    board = Dashboard(start, end)
+def dashboard(
+    connection: Connection, start: datetime, end: datetime, now: datetime, by: PeriodBy = PeriodBy.APPOINTMENT
+) -> Dashboard:
+    """Every figure of the governance dashboard for [start, end), dated `by`; overdue counts are as of `now`."""
+    board = Dashboard(start, end, by)
     _rule_outcomes(connection, board)
     _raised(connection, board)
     _timings(connection, board)

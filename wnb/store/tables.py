@@ -127,6 +127,8 @@ class TaskRow(SQLModel, table=True):
     created_at: datetime = _utc(nullable=False)
     ruleset_version: str
     updated_at: datetime = _utc(nullable=False)
+    # The person it is assigned to (issue 16): an account of its owner role; NULL while it is with the role.
+    assignee: str | None = Field(default=None, index=True)
 
 
 class TaskHistoryRow(SQLModel, table=True):
@@ -144,6 +146,7 @@ class TaskHistoryRow(SQLModel, table=True):
     due_at: datetime = _utc(nullable=False)
     escalation_level: int
     note: str | None = Field(default=None, sa_column=Column(Text()))
+    assignee: str | None = None  # whom the task was with after the change
 
 
 class LinkRow(SQLModel, table=True):
@@ -275,6 +278,7 @@ class UserRow(SQLModel, table=True):
     password_hash: str
     created_at: datetime = _utc(nullable=False)
     disabled_at: datetime | None = _utc()
+    email: str | None = None  # where an assignment to them is announced (issue 16); None: only their role's mailbox
 
 
 class IdempotencyRow(SQLModel, table=True):
@@ -350,3 +354,30 @@ class SignInFailureRow(SQLModel, table=True):
     last_failed_at: datetime = _utc(nullable=False)
     refused_until: datetime = _utc(nullable=False)
     locked: bool = False  # the lock was reached (and audited once for this run of failures)
+
+
+class RulesetVersionRow(SQLModel, table=True):
+    """A version of the ruleset registry (issue 15): its files, evidence, and who proposed, decided and activated
+    it, when and why. Only wnb/store/rulesets.py touches it; its statuses are wnb.core.releases.Status."""
+
+    __tablename__ = "ruleset_version"
+    __table_args__ = (Index("ix_ruleset_version_status", "status"),)
+
+    version: str = Field(primary_key=True)  # the content hash of the files (wnb.core.ruleset.content_version)
+    files: dict[str, str] = _json(nullable=False)  # file name → UTF-8 text, scenarios/ and hazards.yaml included
+    status: str  # proposed | approved | scheduled | active | retired | rejected
+    proposed_by: str
+    proposed_at: datetime = _utc(nullable=False)
+    note: str | None = Field(default=None, sa_column=Column(Text()))
+    approved_by: str | None = None
+    approved_at: datetime | None = _utc()
+    reason: str | None = Field(default=None, sa_column=Column(Text()))  # the approval's or rejection's reason
+    rejected_by: str | None = None
+    rejected_at: datetime | None = _utc()
+    activated_by: str | None = None
+    activated_at: datetime | None = _utc()
+    active_from: datetime | None = _utc()
+    retired_at: datetime | None = _utc()
+    compared_against: str | None = None  # the version active when the evidence was made
+    evidence: dict[str, Any] = _json(nullable=False)  # check, scenarios, backtest per rule and per role
+    rollback: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})  # marked for review

@@ -11,16 +11,36 @@ COLOURS = ("#005eb8", "#7a4a00")
 ROW = 22
 LABEL_WIDTH = 150
 BAR_WIDTH = 320
+LABEL_ROW = 18  # a label above its bars (labels_above)
+CHARACTER_WIDTH = 7  # about what one character of a 13 px sans-serif label takes
 
 
-def bar_chart(title: str, rows: list[tuple[str, list[int]]], series: list[str]) -> Markup:
-    """Horizontal grouped bars: one group per row label, one bar per series, each with its number."""
+def fitted(label: str, width: int) -> str:
+    """`label` shortened with an ellipsis to about `width` pixels, at a word's end where one is near."""
+    most = max(width // CHARACTER_WIDTH, 2)
+    if len(label) <= most:
+        return label
+    cut = label[: most - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > most // 2 else cut).rstrip(" ,;·") + "…"
+
+
+def bar_chart(
+    title: str, rows: list[tuple[str, list[int]]], series: list[str], *, labels_above: bool = False
+) -> Markup:
+    """Horizontal grouped bars: one group per row label, one bar per series, each with its number.
+
+    With `labels_above` each label has a line of its own above its bars (for long labels such as a rule's id
+    and title), shortened to the chart's width; the whole label is the label's and each bar's tooltip.
+    """
     groups = max(len(rows), 1)
-    height = 28 + groups * ROW * len(series) + groups * 6
+    width = LABEL_WIDTH + BAR_WIDTH + 60
+    height = 28 + groups * ROW * len(series) + groups * 6 + (groups * LABEL_ROW if labels_above else 0)
     biggest = max([value for _, values in rows for value in values] + [1])
+    bar_x, bar_width = (0, LABEL_WIDTH + BAR_WIDTH) if labels_above else (LABEL_WIDTH, BAR_WIDTH)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
-        f'width="{LABEL_WIDTH + BAR_WIDTH + 60}" height="{height}" class="chart">',
+        f'width="{width}" height="{height}" class="chart">',
         f"<title>{escape(title)}</title>",
     ]
     legend_x = LABEL_WIDTH
@@ -32,14 +52,21 @@ def bar_chart(title: str, rows: list[tuple[str, list[int]]], series: list[str]) 
     if not rows:
         parts.append(f'<text x="0" y="{y + 14}" font-size="13">Nothing in this period.</text>')
     for label, values in rows:
-        parts.append(f'<text x="0" y="{y + 15}" font-size="13">{escape(label)}</text>')
-        for index, value in enumerate(values):
-            width = round(BAR_WIDTH * value / biggest)
+        if labels_above:
+            shown = fitted(label, width)
             parts.append(
-                f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="{width}" height="{ROW - 6}" '
+                f'<text x="0" y="{y + 13}" font-size="13"><title>{escape(label)}</title>{escape(shown)}</text>'
+            )
+            y += LABEL_ROW
+        else:
+            parts.append(f'<text x="0" y="{y + 15}" font-size="13">{escape(label)}</text>')
+        for index, value in enumerate(values):
+            length = round(bar_width * value / biggest)
+            parts.append(
+                f'<rect x="{bar_x}" y="{y + 3}" width="{length}" height="{ROW - 6}" '
                 f'fill="{COLOURS[index % 2]}"><title>{escape(label)} {escape(series[index])}: {value}</title></rect>'
             )
-            parts.append(f'<text x="{LABEL_WIDTH + width + 4}" y="{y + 15}" font-size="12">{value}</text>')
+            parts.append(f'<text x="{bar_x + length + 4}" y="{y + 15}" font-size="12">{value}</text>')
             y += ROW
         y += 6
     parts.append("</svg>")

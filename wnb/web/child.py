@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from wnb.core import chronology as rows
 from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.core.policy import Action
 from wnb.core.refs import parse_ref
 from wnb.service import Service
-from wnb.store import children, listing, repo
+from wnb.store import children, chronology, listing, repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, age_in_words, flash, render
@@ -50,6 +51,7 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         }
         context = repo.person_context(connection, number)
         born = children.births(connection, {number}).get(number)
+        timeline = chronology.entries(connection, number, wnb.ruleset.title)
         audit = AuditLog(connection)
         audit.append(wnb.clock(), principal.actor, "record_read", [number], {"view": "web-child-page"})
         audit.finish()
@@ -59,6 +61,7 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         nhs_number=number,
         age=age_in_words(born, wnb.clock()),
         born=born,
+        chronology=timeline,
         appointments=appointments,
         active_flags=red_first([flag for flag in flags if flag["status"] == "active"]),
         past_flags=red_first([flag for flag in flags if flag["status"] != "active"]),
@@ -69,6 +72,31 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         context=context,
         may_resolve=may(principal, Action.FLAG_RESOLVE),
     )
+
+
+@router.get(
+    "/children/{nhs_number}/chronology", summary="A child's chronology to print (HTML) or as CSV (an audited read)"
+)
+def chronology_export(
+    request: Request,
+    nhs_number: str,
+    principal: ChildReader,
+    form: Annotated[str, Query(alias="format", description="html (to print) or csv")] = "html",
+) -> Response:
+    wnb: Service = request.app.state.service
+    number = normalise_nhs_number(nhs_number)
+    if problem := nhs_number_problem(number):
+        return render(request, "find_child.html", status_code=400, error=problem, nhs_number=nhs_number)
+    if form not in ("html", "csv"):
+        return render(request, "error.html", status_code=400, message="format: use html or csv")
+    now = wnb.clock()
+    entries = chronology.export(wnb.db, number, principal.actor, now, f"web-{form}", wnb.ruleset.title)
+    if form == "csv":
+        disposition = f'attachment; filename="chronology-{number}.csv"'
+        return Response(
+            rows.as_csv(entries), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition}
+        )
+    return HTMLResponse(rows.as_html(number, entries, now), headers={"Content-Security-Policy": rows.PRINT_POLICY})
 
 
 def red_first(flags: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from wnb.service.simulate import Simulation, period_of, simulate
 from wnb.store import audit, repo
 from wnb.store.audit_search import AuditFilter, audit_page
 from wnb.store.db import writing
-from wnb.store.reports import dashboard
+from wnb.store.reports import PeriodBy, dashboard
 from wnb.web.charts import bar_chart
 from wnb.web.render import render
 from wnb.web.session import AuditReader, CsrfChecked, Explainer, Governor, Simulator
@@ -46,18 +46,32 @@ def _period(first: str, last: str, now: datetime) -> tuple[date, date, str | Non
     return start_day, end_day, None
 
 
+def _dated_by(by: str) -> PeriodBy:
+    """The period's dates as asked (`?by=processed`); the appointments' dates unless asked otherwise."""
+    return PeriodBy.PROCESSED if by == PeriodBy.PROCESSED.value else PeriodBy.APPOINTMENT
+
+
+def rule_label(rule_id: str, titles: dict[str, str]) -> str:
+    """`WNB-02 · A child known to a lead professional …`: a rule's id and title (the id alone when the current
+    ruleset no longer has it)."""
+    title = titles.get(rule_id)
+    return f"{rule_id} · {title}" if title else rule_id
+
+
 @router.get("/governance", response_class=HTMLResponse, summary="Governance dashboard for a period")
-def governance(request: Request, principal: Governor, first: str = "", last: str = "") -> HTMLResponse:
+def governance(request: Request, principal: Governor, first: str = "", last: str = "", by: str = "") -> HTMLResponse:
     wnb: Service = request.app.state.service
     now = wnb.clock()
     start_day, end_day, problem = _period(first, last, now)
     start, end = period_of(start_day, end_day)
     with wnb.db.connect() as connection:
-        board = dashboard(connection, start, end, now)
+        board = dashboard(connection, start, end, now, _dated_by(by))
+    titles = {rule.id: rule.title for rule in wnb.ruleset.rules}
     rules_chart = bar_chart(
         "Flags and tasks raised per rule",
-        [(rule, [board.flags_by_rule[rule], board.tasks_by_rule[rule]]) for rule in board.rules],
+        [(rule_label(rule, titles), [board.flags_by_rule[rule], board.tasks_by_rule[rule]]) for rule in board.rules],
         ["flags", "tasks"],
+        labels_above=True,
     )
     feeds_chart = bar_chart(
         "Events accepted and rows rejected per source",
@@ -70,6 +84,8 @@ def governance(request: Request, principal: Governor, first: str = "", last: str
         board=board,
         first=start_day.isoformat(),
         last=end_day.isoformat(),
+        by=board.by.value,
+        titles=titles,
         problem=problem,
         rules_chart=rules_chart,
         feeds_chart=feeds_chart,
@@ -78,12 +94,12 @@ def governance(request: Request, principal: Governor, first: str = "", last: str
 
 
 @router.get("/governance.csv", summary="The governance dashboard's figures as CSV")
-def governance_csv(request: Request, principal: Governor, first: str = "", last: str = "") -> Response:
+def governance_csv(request: Request, principal: Governor, first: str = "", last: str = "", by: str = "") -> Response:
     wnb: Service = request.app.state.service
     start_day, end_day, _ = _period(first, last, wnb.clock())
     start, end = period_of(start_day, end_day)
     with wnb.db.connect() as connection:
-        board = dashboard(connection, start, end, wnb.clock())
+        board = dashboard(connection, start, end, wnb.clock(), _dated_by(by))
     name = f"wnb-governance-{start_day.isoformat()}-to-{end_day.isoformat()}.csv"
     return Response(
         csv_text(board.csv_rows()),  # formula-like cells escaped (wnb/core/csv_cells.py)

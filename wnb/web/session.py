@@ -129,6 +129,8 @@ def sign_in_location(next_path: str) -> str:
 CsrfChecked = Depends(csrf_checked)
 Worker = Annotated[Principal, Depends(viewer(Action.TASK_ACKNOWLEDGE))]  # the task itself is checked by Service
 FlagResolver = Annotated[Principal, Depends(viewer(Action.FLAG_RESOLVE))]
+Claimer = Annotated[Principal, Depends(viewer(Action.TASK_CLAIM))]
+Releaser = Annotated[Principal, Depends(viewer(Action.TASK_RELEASE))]
 ChildReader = Annotated[Principal, Depends(viewer(Action.RECORDS_READ))]
 Explainer = Annotated[Principal, Depends(viewer(Action.RECORDS_EXPLAIN))]
 Governor = Annotated[Principal, Depends(viewer(Action.GOVERNANCE_READ))]
