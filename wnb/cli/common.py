@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from wnb.core.policy import Principal
+    from wnb.core.ruleset import Ruleset
     from wnb.service import Service
 
 out = Console()
@@ -85,6 +86,26 @@ def open_database(url: str | None = None, create: bool = True) -> Engine:
     from wnb import database
 
     return database.open_database(url, create)
+
+
+def code_titles() -> Callable[[str], str]:
+    """The words of each flag and task code in the ruleset in force (WNB_RULES_DIR or rules/default), for the
+    tables people read; a code it does not title reads as its words. Only its titles are read: a listing does
+    not pay for loading the rules."""
+    from wnb.core.wording import code_title
+    from wnb.rule_files import read_titles
+    from wnb.settings import load_settings
+
+    titles = read_titles(load_settings().rules_dir or default_rules_dir())
+    return lambda code: titles.get(code) or code_title(code)
+
+
+def ruleset_in_force() -> Ruleset:
+    """The ruleset of WNB_RULES_DIR (or rules/default), loaded and checked."""
+    from wnb.rule_files import load_ruleset
+    from wnb.settings import load_settings
+
+    return load_ruleset(load_settings().rules_dir or default_rules_dir())
 
 
 def service(rules: Path | None = None, follow_registry: bool = False) -> Service:
