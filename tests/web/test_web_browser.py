@@ -94,8 +94,9 @@ def test_a_nurse_acknowledges_and_completes_the_red_task_at_the_top(browser: syn
     )
     row = page.locator(f"#task-{task_id}")
     sync_api.expect(row).to_contain_text("acknowledged")
+    row.locator("details.complete summary").click()  # the note and its confirmation open on demand
     row.get_by_label("Note").fill("Social worker told by phone")
-    row.get_by_role("button", name=f"Complete {task_id}").click()
+    row.get_by_role("button", name=f"Complete {task_id}", exact=True).click()
     sync_api.expect(page.get_by_role("status")).to_contain_text("completed")
     sync_api.expect(page.locator(f"#task-{task_id}")).to_have_count(0)
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 
 from wnb.core.domain import Level, Role
-from wnb.core.errors import InvalidAction, NotFound
+from wnb.core.errors import InvalidAction, NotFound, WnbError
 from wnb.core.ruleset import Ruleset
 from wnb.core.wording import due_in_words
 from wnb.service import Service
@@ -72,6 +72,18 @@ def _is_whose(row: Row, whose: str, name: str) -> bool:
     return whose == "all" or (whose == "mine" and assignee == name) or (whose == "unassigned" and assignee is None)
 
 
+PAGE_SIZE = 50
+SORTS = {"urgency": "most urgent first", "due": "soonest due first"}
+
+
+def _matches(row: Row, query: str) -> bool:
+    """A search by NHS number (spaces allowed, any part of it) or by service name."""
+    digits = query.replace(" ", "")
+    if digits.isdigit():
+        return digits in row.task["nhs_number"]
+    return query.lower() in row.task["service"].lower()
+
+
 @router.get("/", response_class=HTMLResponse, summary="My worklist")
 def worklist(
     request: Request,
@@ -80,6 +92,9 @@ def worklist(
     status: str = "open",
     role: str = "",
     whose: str = "all",
+    q: str = "",
+    sort: str = "urgency",
+    page: int = 1,
 ) -> Response:
     wnb: Service = request.app.state.service
     now = wnb.clock()
@@ -92,13 +107,22 @@ def worklist(
         whose = "all"
     with wnb.db.connect() as connection:
         everything = worklist_rows(connection, wnb.ruleset, now, shown_role, None, "open")
+    query = q.strip()[:100]
     rows = [
         row
         for row in everything
         if (not service or row.task["service"] == service)
         and (status == "open" or row.task["status"] == status)
         and _is_whose(row, whose, principal.name)
+        and (not query or _matches(row, query))
     ]
+    if sort not in SORTS:
+        sort = "urgency"
+    if sort == "due":
+        rows.sort(key=lambda row: (row.task["due_at"], row.task["id"]))
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     counts = {
         "open": len(everything),
         "overdue": sum(row.overdue for row in everything),
@@ -108,7 +132,14 @@ def worklist(
     return render(
         request,
         "worklist.html",
-        rows=rows,
+        rows=shown,
+        matching=len(rows),
+        page=page,
+        pages=pages,
+        page_size=PAGE_SIZE,
+        q=query,
+        sort=sort,
+        sorts=SORTS,
         counts=counts,
         services=sorted({row.task["service"] for row in everything}),
         service=service,
@@ -123,6 +154,32 @@ def worklist(
 
 def _back(back: str) -> RedirectResponse:
     return RedirectResponse(back if back.startswith(PREFIX + "/") else PREFIX + "/", status_code=303)
+
+
+@router.post("/tasks/acknowledge", dependencies=[CsrfChecked], summary="Acknowledge the selected tasks")
+def acknowledge_selected(
+    request: Request,
+    principal: Worker,
+    task: Annotated[list[str] | None, Form(max_length=20)] = None,
+    back: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """Each selected task is acknowledged as one action of its own (and audited so); any refused is named."""
+    wnb: Service = request.app.state.service
+    chosen = list(dict.fromkeys(task or []))[:PAGE_SIZE]
+    done, refused = 0, []
+    for ref in chosen:
+        try:
+            wnb.act_on_task(ref, "ack", principal)
+            done += 1
+        except WnbError as error:
+            refused.append(f"{ref}: {error}")
+    if not chosen:
+        flash(request, "Select the tasks to acknowledge first.", "error")
+    else:
+        flash(request, f"{done} task{'s' if done != 1 else ''} acknowledged.", "ok" if not refused else "error")
+        for reason in refused:
+            flash(request, reason, "error")
+    return _back(back)
 
 
 # Before the route of `{action}`, which would take `claim` for an action it does not know.
