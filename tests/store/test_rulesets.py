@@ -47,7 +47,8 @@ def test_a_version_goes_from_first_registration_to_proposed_approved_and_active(
     assert active is not None and active.version == first.version
     active = rulesets.active(db, later)
     assert active is not None and active.version == proposed.version
-    assert [release.status for release in rulesets.history(db)] == [Status.RETIRED, Status.ACTIVE]
+    statuses = {release.version: release.status for release in rulesets.history(db)}
+    assert statuses == {first.version: Status.RETIRED, proposed.version: Status.ACTIVE}
     with db.connect() as connection:
         assert audit_verify.verify(connection).ok
     db.dispose()
