@@ -167,6 +167,16 @@ class Settings(BaseSettings):
     audit_checkpoint_minutes: float = Field(
         60, ge=0, description="minutes between the checkpoints wnb serve writes (0: none; needs the two above)"
     )
+    context_stale_days: int = Field(
+        90, ge=1, description="days after which a person's safeguarding context counts as not refreshed"
+    )
+    context_match_min: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="the share of judged events whose person has context below which /health/ready warns and an "
+        "admin task opens (0: never)",
+    )
 
     @field_validator("notify", mode="before")
     @classmethod

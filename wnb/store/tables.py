@@ -354,3 +354,16 @@ class SignInFailureRow(SQLModel, table=True):
     last_failed_at: datetime = _utc(nullable=False)
     refused_until: datetime = _utc(nullable=False)
     locked: bool = False  # the lock was reached (and audited once for this run of failures)
+
+
+class RecipientRow(SQLModel, table=True):
+    """An organisation of the recipient directory (issue 18 part 1), keyed by its ODS code: where a contact
+    naming only the code is sent. Replaced whole by a later import of the same code."""
+
+    __tablename__ = "recipient"
+
+    ods_code: str = Field(primary_key=True)
+    name: str
+    email: str | None = None
+    endpoint: str | None = None
+    updated_at: datetime = _utc(nullable=False)
