@@ -13,7 +13,7 @@ from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.core.policy import Action
 from wnb.core.refs import parse_ref
 from wnb.service import Service
-from wnb.store import children, chronology, listing, repo
+from wnb.store import children, chronology, listing, recipients, repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, age_in_words, flash, render
@@ -45,6 +45,7 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         tasks = listing.tasks(connection, include_closed=True, nhs_number=number)
         history = {item["id"]: repo.task_history_of(connection, int(item["id"][1:])) for item in tasks}
         context = repo.person_context(connection, number)
+        contacts = recipients.completed_contacts(connection, context.structured_contacts if context else ())
         born = children.births(connection, {number}).get(number)
         timeline = chronology.entries(connection, number)
         audit = AuditLog(connection)
@@ -64,6 +65,7 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         closed_tasks=[task for task in tasks if task["status"] not in repo.OPEN_STATUSES],
         history=history,
         context=context,
+        contacts=contacts,
         may_resolve=may(principal, Action.FLAG_RESOLVE),
     )
 
