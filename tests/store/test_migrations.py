@@ -86,6 +86,7 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
         connection.exec_driver_sql("ALTER TABLE task DROP COLUMN assignee")
         connection.exec_driver_sql("ALTER TABLE task_history DROP COLUMN assignee")
         connection.exec_driver_sql("ALTER TABLE user_account DROP COLUMN email")  # and so did accounts' addresses
+        connection.exec_driver_sql("DROP TABLE recipient")  # the recipient directory came with 0011_recipient_directory
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
     old.dispose()
     engine = open_database(url)
