@@ -107,13 +107,8 @@ class Scheduler:
             )
         self.context = context
         if context is not None:
-            self._scheduler.add_job(  # at start too: a register feed that never arrived shows at once
-                self.check_context,
-                "interval",
-                minutes=context_minutes,
-                id="context-match",
-                next_run_time=datetime.now(UTC),
-            )
+            # First after one interval, not at start: a service just started has had no time to get its register.
+            self._scheduler.add_job(self.check_context, "interval", minutes=context_minutes, id="context-match")
         self.started_at = datetime.now(UTC)
         self._scheduler.add_job(  # the watch: silent feeds and a failing sweep, every minute
             self.watch, "interval", seconds=feed_seconds, id="watch", next_run_time=datetime.now(UTC)
