@@ -3,6 +3,7 @@ from the database when scraped. Labels carry sources, results, rule ids and role
 
 from __future__ import annotations
 
+import math
 from collections import Counter as Counts
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -13,6 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import Engine
 
+from wnb.store.quality import ContextCoverage, context_coverage
 from wnb.store.sql import Sql
 
 REGISTRY = CollectorRegistry()
@@ -48,6 +50,19 @@ FEED_AGE = Gauge(
 INBOX_QUARANTINED = Gauge(
     "wnb_inbox_quarantined_files",
     "Inbox files quarantined (unreadable or of unknown type) whose admin task is still open",
+    registry=REGISTRY,
+)
+CONTEXT_MATCH = Gauge(
+    "wnb_context_match_ratio",
+    "Share of judged events whose person has safeguarding context (NaN while there are no events)",
+    registry=REGISTRY,
+)
+PEOPLE_WITHOUT_CONTEXT = Gauge(
+    "wnb_people_without_context", "People with judged events but no safeguarding context", registry=REGISTRY
+)
+CONTEXT_STALE = Gauge(
+    "wnb_context_stale",
+    "People whose safeguarding context was not refreshed within WNB_CONTEXT_STALE_DAYS",
     registry=REGISTRY,
 )
 
@@ -89,9 +104,17 @@ def count_raised(kind: str, rule_ids: Iterable[str]) -> None:
         RAISED.labels(kind=kind, rule=rule_id).inc()
 
 
-def scrape(db: Engine, now: datetime) -> bytes:
+def record_coverage(coverage: ContextCoverage) -> None:
+    """Set the gauges of joined-up data quality (wnb/store/quality.py)."""
+    CONTEXT_MATCH.set(math.nan if coverage.ratio is None else coverage.ratio)
+    PEOPLE_WITHOUT_CONTEXT.set(coverage.people_without_context)
+    CONTEXT_STALE.set(coverage.stale_contexts)
+
+
+def scrape(db: Engine, now: datetime, context_stale_days: int = 90) -> bytes:
     """The text exposition format, with the database gauges read now."""
     with db.connect() as connection:
+        record_coverage(context_coverage(connection, now, context_stale_days))
         rows = (
             Sql(connection)
             .execute(

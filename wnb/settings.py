@@ -24,6 +24,8 @@ from wnb.core.errors import WnbError
 DEFAULT_SESSION_SECRET = "development-session-secret-change-me"
 DEFAULT_WEBHOOK_SECRET = "development-webhook-secret-change-me"
 MIN_SECRET_LENGTH = 32
+CONTEXT_STALE_DAYS = 90  # a person's safeguarding context not refreshed for longer is listed as stale
+CONTEXT_MATCH_MIN = 0.8  # the share of events with context below which /health/ready warns
 AUDIT_KEY_MISSING = (
     "WNB_AUDIT_KEY is not set: production writes and verifies the audit log only with its key; set it to "
     "ID:SECRET (make one with `wnb audit new-key`) or put it in the file WNB_AUDIT_KEY of WNB_SECRETS_DIR"
@@ -166,6 +168,16 @@ class Settings(BaseSettings):
     )
     audit_checkpoint_minutes: float = Field(
         60, ge=0, description="minutes between the checkpoints wnb serve writes (0: none; needs the two above)"
+    )
+    context_stale_days: int = Field(
+        CONTEXT_STALE_DAYS, ge=1, description="days after which a person's safeguarding context counts as not refreshed"
+    )
+    context_match_min: float = Field(
+        CONTEXT_MATCH_MIN,
+        ge=0,
+        le=1,
+        description="the share of judged events whose person has context below which /health/ready warns and an "
+        "admin task opens (0: never)",
     )
 
     @field_validator("notify", mode="before")

@@ -28,9 +28,11 @@ from tests.web_fixtures import (
     candidate_rules,
     running_site,
 )
+from wnb.core.contacts import Recipient
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
-from wnb.store import audit, listing, repo
+from wnb.store import audit, listing, quality, recipients, repo
+from wnb.store.db import writing
 from wnb.store.sessions import start_session
 
 
@@ -571,3 +573,41 @@ def test_the_audit_log_pages_back_to_older_records(site: Site) -> None:
         second = client.get(older[1].replace("&amp;", "&")).text
     shown = [int(seq) for seq in re.findall(r'<tr data-action="\w+"><td>(\d+)</td>', second)]
     assert shown and max(shown) < int(older[2])
+
+
+def test_the_data_quality_page_shows_the_context_match_rate_and_the_contacts_needing_structure(site: Site) -> None:
+    with signed_in(site, "booking-team") as client:
+        with site.service.db.connect() as connection:
+            coverage = quality.context_coverage(connection, site.clock(), stale_days=90)
+            needing = quality.contacts_needing_structure(connection)
+        page = client.get("/web/rejects").text
+    assert coverage.ratio is not None and needing  # the fixtures' register gives its contacts as text
+    share = f"{coverage.ratio * 100:.0f}% ({coverage.events_with_context} of {coverage.events})"
+    assert re.search(rf'<dd id="match-rate">{re.escape(share)}', page)
+    assert f'<dd id="without-context-count">{coverage.people_without_context}</dd>' in page
+    assert f'<dd id="unstructured-count">{len(needing)}</dd>' in page
+    (table,) = re.findall(r'<table id="unstructured">.*?</table>', page, re.S)
+    row = f"<td>social-worker</td><td>{html.escape(needing[0].text)}</td>"
+    assert needing[0].nhs_number == RED_CHILD and row in table.replace("&#39;", "&#x27;")
+
+
+def test_a_childs_page_shows_a_contact_naming_only_an_ods_code_completed_from_the_directory(site: Site) -> None:
+    child = "9990000123"
+    with writing(site.service.db) as connection:
+        recipients.save_recipients(
+            connection,
+            [Recipient(ods_code="Y00009", name="Hillside Surgery", email="hillside@nhs.net")],
+            site.clock(),
+            "test",
+        )
+    record = {
+        "nhs_number": child,
+        "date_of_birth": "2019-05-01",
+        "contacts": {"school_nurse": "Hillside school nursing team"},
+        "structured_contacts": [{"role": "gp-practice", "ods_code": "Y00009"}],
+    }
+    site.service.import_context([RawItem(1, json.dumps(record), record)], origin="context")
+    with signed_in(site, "safeguarding-nurse") as client:
+        page = client.get(f"/web/children/{child}").text
+    assert '<dd class="structured">Hillside Surgery, ODS Y00009, hillside@nhs.net</dd>' in page
+    assert 'Hillside school nursing team <span class="muted">(free text)</span>' in page

@@ -31,6 +31,7 @@ from wnb.notify import SmtpSettings
 from wnb.notify.webhook import WebhookSettings
 from wnb.service import Service
 from wnb.service.audit_checkpoints import CheckpointWriter, load_private_key
+from wnb.service.context_match import ContextWatch
 from wnb.service.feeds import FeedWatch
 from wnb.service.scheduler import Scheduler
 from wnb.settings import DEFAULT_SESSION_SECRET, Settings, load_settings, refuse_unsafe_production
@@ -59,6 +60,7 @@ def create_app(
     hook = WebhookSettings(settings.webhook_secret.get_secret_value()) if settings.webhook_url else None
     feeds = FeedWatch(service.db, settings.feed_windows, datetime.now(UTC)) if settings.feed_windows else None
     checkpoints = _checkpoint_writer(service, settings)
+    context = ContextWatch(service.db, settings.context_match_min, settings.context_stale_days)
     scheduler = (
         Scheduler(
             service,
@@ -69,6 +71,7 @@ def create_app(
             feeds=feeds,
             checkpoints=checkpoints,
             checkpoint_minutes=settings.audit_checkpoint_minutes,
+            context=context,
         )
         if sweep_minutes
         else None
@@ -121,6 +124,7 @@ def create_app(
     app.state.sign_in_limits = limits
     app.state.heartbeat = scheduler.heartbeat if scheduler else None
     app.state.feeds = feeds if scheduler else None
+    app.state.context_watch = context if scheduler else None
     install_handlers(app)
 
     @app.get("/health/live", summary="The process is up (no authentication)")

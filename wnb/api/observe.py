@@ -70,14 +70,16 @@ def install(app: FastAPI) -> None:
     def prometheus(request: Request, _: MetricsReader) -> PlainTextResponse:
         notify.record_backlog(request.app.state.service.db)  # also when no delivery job runs (no channel set)
         inbox.record_quarantined(request.app.state.service.db)
-        body = metrics.scrape(request.app.state.service.db, datetime.now(UTC))
+        stale_days = request.app.state.settings.context_stale_days
+        body = metrics.scrape(request.app.state.service.db, datetime.now(UTC), stale_days)
         return PlainTextResponse(body.decode(), media_type="text/plain; version=0.0.4")
 
     @app.get(
         "/health/ready",
         summary=(
             "The database answers, the sweep is not stalled and no clinic feed is silent (no authentication); "
-            "quarantined inbox files whose admin task is open are listed under `warnings`"
+            "quarantined inbox files whose admin task is open, and a context match rate below "
+            "WNB_CONTEXT_MATCH_MIN, are listed under `warnings`"
         ),
     )
     def ready(request: Request) -> Response:
@@ -97,7 +99,13 @@ def install(app: FastAPI) -> None:
             return JSONResponse(body, status_code=503)
         # Ready all the same: one bad nightly file must not take every replica out of the load balancer.
         quarantined = inbox.record_quarantined(request.app.state.service.db)
-        if quarantined:
-            warnings = [{"quarantined_file": item["file"], "admin_task": item["task"]} for item in quarantined]
+        warnings: list[dict[str, object]] = [
+            {"quarantined_file": item["file"], "admin_task": item["task"]} for item in quarantined
+        ]
+        # Ready too: the service works; what it is told about children is incomplete (wnb/service/context_match.py).
+        context = getattr(request.app.state, "context_watch", None)
+        if context is not None and (low := context.warning()) is not None:
+            warnings.append(low)
+        if warnings:
             return JSONResponse({"status": "ok", "warnings": warnings})
         return JSONResponse({"status": "ok"})

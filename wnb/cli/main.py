@@ -11,7 +11,7 @@ import logging
 
 import typer
 
-from wnb.cli import accounts, audit, database, demo, ingesting, queues, rules, serving, work
+from wnb.cli import accounts, audit, database, demo, ingesting, queues, recipients, rules, serving, work
 from wnb.cli.common import guarded
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ for command, name in (
 
 for group, name in (
     (ingesting.context_app, "context"),
+    (recipients.recipients_app, "recipients"),
     (work.task_app, "task"),
     (work.flag_app, "flag"),
     (audit.audit_app, "audit"),

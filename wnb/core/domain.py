@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wnb.core.calendar import london_date
+from wnb.core.contacts import Contact
 from wnb.core.errors import InvalidEvent
 from wnb.core.limits import year_problem
 from wnb.core.nhs import (
@@ -276,6 +277,15 @@ class PersonContext(BaseModel):
                     "date_of_birth": "2019-05-01",
                     "statuses": [{"kind": "child-protection-plan", "start": "2025-11-01"}],
                     "contacts": {"social_worker": "Duty team, Northshire Children's Services"},
+                    "structured_contacts": [
+                        {"role": "gp-practice", "ods_code": "Y00001"},
+                        {
+                            "role": "social-worker",
+                            "organisation": "Northshire Children's Services",
+                            "person": "A. Duty",
+                            "email": "duty.team@northshire.gov.uk",
+                        },
+                    ],
                 }
             ]
         },
@@ -298,7 +308,14 @@ class PersonContext(BaseModel):
     contacts: dict[str, Any] = Field(
         default_factory=dict,
         description="Who to tell, by role (e.g. `social_worker`, `lead_professional`, `gp_practice`, "
-        "`health_visitor`, `school_nurse`): a text or an object of texts each; shown on the child's page.",
+        "`health_visitor`, `school_nurse`): a text or an object of texts each; shown on the child's page, and "
+        "listed on the data-quality page as needing structure until `structured_contacts` gives that role.",
+    )
+    structured_contacts: tuple[Contact, ...] = Field(
+        default=(),
+        description="Contacts a machine can use: each a `role` (gp-practice, social-worker, lead-professional, "
+        "health-visitor, school-nurse) with an `organisation` and its `ods_code`, a `person`, a secure `email` "
+        "and an https `endpoint` (FHIR); one naming only an ODS code is completed from the recipient directory.",
     )
 
     @classmethod

@@ -365,6 +365,8 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     # the command line (`wnb ...`): as wnb's operator, or as the person named by --by where it has one
     "cli ingest": (Action.EVENTS_INGEST,),
     "cli context import": (Action.CONTEXT_WRITE,),
+    "cli recipients import": (Action.CONTEXT_WRITE,),
+    "cli recipients list": (Action.RECORDS_READ,),
     "cli sweep": (Action.SWEEP,),
     "cli flags": (Action.RECORDS_READ,),
     "cli tasks": (Action.RECORDS_READ,),

@@ -1,5 +1,6 @@
 """The in-process scheduler (APScheduler 3.x, jobs in memory): the sweep with a heartbeat, inbox polling,
-outbox delivery (e-mail and webhooks), the watch on silent clinic feeds and signed audit checkpoints.
+outbox delivery (e-mail and webhooks), the watch on silent clinic feeds, the context match rate and signed audit
+checkpoints.
 
 The sweep runs once at start, which catches up on everything that fell due while the service was down
 (deadlines and due times are judged against `now`, so one late run does the work of all missed ones),
@@ -23,6 +24,7 @@ from wnb.ingest import inbox
 from wnb.notify.webhook import WebhookSettings
 from wnb.service import Service
 from wnb.service.audit_checkpoints import CheckpointWriter
+from wnb.service.context_match import ContextWatch
 from wnb.service.feeds import FeedWatch
 from wnb.store.admin_tasks import open_admin_task
 
@@ -66,6 +68,8 @@ class Scheduler:
         feed_seconds: float = 60,
         checkpoints: CheckpointWriter | None = None,
         checkpoint_minutes: float = 60,
+        context: ContextWatch | None = None,
+        context_minutes: float = 15,
     ) -> None:
         self.service = service
         self.heartbeat = Heartbeat(timedelta(minutes=sweep_minutes))
@@ -101,6 +105,10 @@ class Scheduler:
                 id="audit-checkpoint",
                 next_run_time=datetime.now(UTC),
             )
+        self.context = context
+        if context is not None:
+            # First after one interval, not at start: a service just started has had no time to get its register.
+            self._scheduler.add_job(self.check_context, "interval", minutes=context_minutes, id="context-match")
         self.started_at = datetime.now(UTC)
         self._scheduler.add_job(  # the watch: silent feeds and a failing sweep, every minute
             self.watch, "interval", seconds=feed_seconds, id="watch", next_run_time=datetime.now(UTC)
@@ -145,6 +153,14 @@ class Scheduler:
             self.check_sweep(now)
         except Exception as error:  # keep the scheduler alive; the next check tries again
             log.error("watch_failed", error=type(error).__name__)
+
+    def check_context(self) -> None:
+        """Measure the context match rate; below the minimum, one admin task (wnb/service/context_match.py)."""
+        assert self.context is not None
+        try:
+            self.context.check(datetime.now(UTC))
+        except Exception as error:  # keep the scheduler alive; the next check tries again
+            log.error("context_check_failed", error=type(error).__name__)
 
     def check_sweep(self, now: datetime) -> str | None:
         """Set the sweep-age gauge; open an admin task when no sweep has succeeded for three intervals."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,10 +42,21 @@ def head() -> str:
     return found
 
 
+_REVISION = re.compile(r'^revision = "([^"]+)"$', re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
 def newest_file_revision() -> str:
-    """The newest revision by file name (revision NNNN lives in versions/NNNN_what.py), read without Alembic;
-    tests/store/test_migrations.py checks that it is head()."""
-    return max(path.name.partition("_")[0] for path in VERSIONS.glob("[0-9]*_*.py"))
+    """The revision of the newest migration file by number (versions/NNNN_what.py), read without Alembic;
+    tests/store/test_migrations.py checks that it is head().
+
+    Read from the file's `revision = "..."` line: a revision may be named (`0010_task_assignee`) so that
+    branches adding migrations in parallel do not collide, and then it is more than the file's number.
+    """
+    newest = max(VERSIONS.glob("[0-9]*_*.py"), key=lambda path: path.name.partition("_")[0])
+    found = _REVISION.search(newest.read_text(encoding="utf-8"))
+    assert found is not None, f"{newest.name} names no revision"
+    return found[1]
 
 
 def is_at_newest_revision(connection: Connection) -> bool:

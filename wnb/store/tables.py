@@ -384,3 +384,16 @@ class RulesetVersionRow(SQLModel, table=True):
     compared_against: str | None = None  # the version active when the evidence was made
     evidence: dict[str, Any] = _json(nullable=False)  # check, scenarios, backtest per rule and per role
     rollback: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})  # marked for review
+
+
+class RecipientRow(SQLModel, table=True):
+    """An organisation of the recipient directory (issue 18 part 1), keyed by its ODS code: where a contact
+    naming only the code is sent. Replaced whole by a later import of the same code."""
+
+    __tablename__ = "recipient"
+
+    ods_code: str = Field(primary_key=True)
+    name: str
+    email: str | None = None
+    endpoint: str | None = None
+    updated_at: datetime = _utc(nullable=False)

@@ -159,7 +159,9 @@ def mount_web(
     """
     if not session_secret:
         session_secret = secrets.token_urlsafe(32)  # production mode refuses to start without one (settings)
-    app.mount(PREFIX, create_web(service, session_secret, https_only, limits))
+    web = create_web(service, session_secret, https_only, limits)
+    web.state.settings = getattr(app.state, "settings", None)  # the data-quality page's thresholds
+    app.mount(PREFIX, web)
 
     async def to_pages(request: Request) -> Response:
         return RedirectResponse(PREFIX + "/", status_code=307)

@@ -13,7 +13,7 @@ from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.core.policy import Action
 from wnb.core.refs import parse_ref
 from wnb.service import Service
-from wnb.store import children, chronology, listing, repo
+from wnb.store import children, chronology, listing, recipients, repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, age_in_words, flash, render
@@ -50,6 +50,7 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
             for item_id, found in children.origins(connection, kind, [int(item["id"][1:]) for item in items]).items()
         }
         context = repo.person_context(connection, number)
+        contacts = recipients.completed_contacts(connection, context.structured_contacts if context else ())
         born = children.births(connection, {number}).get(number)
         timeline = chronology.entries(connection, number, wnb.ruleset.title)
         audit = AuditLog(connection)
@@ -70,6 +71,7 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         history=history,
         came_from=came_from,
         context=context,
+        contacts=contacts,
         may_resolve=may(principal, Action.FLAG_RESOLVE),
     )
 

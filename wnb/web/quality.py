@@ -1,4 +1,6 @@
-"""The data-quality queue: rejected rows with reason, source and raw text, and marking one handled (audited)."""
+"""The data-quality queue: rejected rows with reason, source and raw text, and marking one handled (audited);
+joined-up data quality above it: the context match rate, people with events but no context, context not
+refreshed, and the free-text contacts that need structure."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from wnb.core import policy
 from wnb.core.errors import NotFound
 from wnb.core.policy import Action, Principal
 from wnb.service import Service
+from wnb.settings import CONTEXT_MATCH_MIN, CONTEXT_STALE_DAYS, Settings
 from wnb.store import listing, quality
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, flash, render
@@ -43,10 +46,25 @@ def mark_handled(db: Engine, ref: str, by: Principal, note: str, at: datetime) -
 @router.get("/rejects", response_class=HTMLResponse, summary="The data-quality queue")
 def rejects_page(request: Request, principal: RejectsReader, show: str = "open") -> HTMLResponse:
     wnb: Service = request.app.state.service
+    settings: Settings | None = getattr(request.app.state, "settings", None)
+    stale_days = settings.context_stale_days if settings else CONTEXT_STALE_DAYS
+    match_min = settings.context_match_min if settings else CONTEXT_MATCH_MIN
     with wnb.db.connect() as connection:
         items = listing.rejects(connection, include_handled=show == "all")
         handled = quality.handled(connection)
-    return render(request, "rejects.html", items=items, handled=handled, show=show)
+        coverage = quality.context_coverage(connection, wnb.clock(), stale_days)
+        unstructured = quality.contacts_needing_structure(connection)
+    return render(
+        request,
+        "rejects.html",
+        items=items,
+        handled=handled,
+        show=show,
+        coverage=coverage,
+        match_min=match_min,
+        unstructured=unstructured,
+        listed=quality.LISTED,
+    )
 
 
 @router.post("/rejects/{ref}/handled", dependencies=[CsrfChecked], summary="Mark a rejected row handled")
