@@ -391,6 +391,7 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "cli rules activate": (Action.RULES_ACTIVATE,),
     "cli rules history": (Action.RULES_HISTORY,),
     "cli rules diff": (Action.RULES_HISTORY,),
+    "cli rules report": (Action.RULES_HISTORY,),
     "cli demo": (Action.OPERATE,),
     "cli serve": (Action.OPERATE,),
     "cli feeds": (Action.OPERATE,),
