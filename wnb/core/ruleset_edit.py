@@ -113,7 +113,7 @@ def edit_parameters(files: Mapping[str, bytes], values: Mapping[str, str]) -> tu
     root = yaml.compose(settings)
     spans = []
     for name, value in changed.items():
-        node = _scalar_at(root, name.split("."))
+        node = _scalar_at(root, name.split(".")) if root is not None else None
         assert node is not None  # editable_parameters found it
         spans.append((node.start_mark.index, node.end_mark.index, _written(value)))
     edited = dict(files)

@@ -146,9 +146,13 @@ def _backtest_section(backtest: Mapping[str, Any] | None, replaced: str | None) 
         f"replayed; {'differs' if backtest.get('differs') else 'raises exactly what was raised'}.</p>",
     ]
     rule_rows, rule_classes = [], []
+    counts = ("actual_flags", "simulated_flags", "actual_tasks", "simulated_tasks")
     for row in backtest.get("by_rule", []):
         rule_rows.append(
-            [_e(row["key"]), *(_e(row[k]) for k in ("actual_flags", "simulated_flags", "actual_tasks", "simulated_tasks"))]
+            [
+                _e(row["key"]),
+                *(_e(row[k]) for k in counts),
+            ]
         )
         rule_classes.append("differs" if row.get("differs") else "")
     headers = ["rule", "flags raised", "flags under this version", "tasks raised", "tasks under this version"]
@@ -180,7 +184,7 @@ def render_report(release: Release, files: Mapping[str, bytes], evidence: Mappin
         f"<title>Safety case report: ruleset version {_e(release.short)}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>Safety case report: ruleset version {_e(release.short)}</h1>",
-        "<h2 id=\"release\">The release</h2>",
+        '<h2 id="release">The release</h2>',
         _table(
             ["", ""],
             [
