@@ -82,6 +82,23 @@ def candidate_rules(folder: Path, repeat_misses: int) -> Path:
     return target
 
 
+def stored_candidate(service: Service, folder: Path, repeat_misses: int) -> str:
+    """candidate_rules stored in the registry as proposed (with no evidence: the simulate page's candidates are
+    versions of the registry, never a server path); its version."""
+    from wnb.core.domain import Role
+    from wnb.core.policy import Kind, Principal
+    from wnb.rule_files import read_files
+    from wnb.store import rulesets
+
+    files = read_files(candidate_rules(folder, repeat_misses))
+    by = Principal(Kind.USER, "gov.sam", Role.GOVERNANCE)
+    active = rulesets.active(service.db, service.clock())
+    release = rulesets.propose(
+        service.db, files, by, "a test candidate", {}, active.version if active else None, service.clock()
+    )
+    return release.version
+
+
 @dataclass
 class Site:
     url: str

@@ -17,7 +17,7 @@ from typing import IO
 import pytest
 
 from tests.server import answers, free_port, wait_for
-from tests.web_fixtures import RED_CHILD, STAFF, Site, candidate_rules, running_site
+from tests.web_fixtures import RED_CHILD, STAFF, Site, running_site, stored_candidate
 from wnb.core.ruleset import Ruleset
 from wnb.store import listing
 
@@ -131,7 +131,7 @@ def test_a_booking_team_user_cannot_open_governance_pages(browser: sync_api.Brow
 def test_a_governance_user_simulates_a_changed_threshold_and_sees_the_difference(
     browser: sync_api.Browser, site: Site
 ) -> None:
-    folder = candidate_rules(site.folder, repeat_misses=3)
+    version = stored_candidate(site.service, site.folder, repeat_misses=3)
     page = sign_in(browser, site, "governance")
     page.get_by_label("From").fill("2026-02-01")
     page.get_by_label("To (included)").fill("2026-03-02")
@@ -140,7 +140,7 @@ def test_a_governance_user_simulates_a_changed_threshold_and_sees_the_difference
     shot(page, "governance")
 
     page.get_by_role("link", name="Simulate").click()
-    page.get_by_label("Candidate ruleset directory").fill(str(folder))
+    page.get_by_label("Ruleset version").select_option(version)
     page.get_by_label("From").fill("2026-02-01")
     page.get_by_label("To (included)").fill("2026-03-02")
     page.get_by_role("button", name="Run simulation").click()
