@@ -228,6 +228,7 @@ def _decide(
 ) -> Response:
     wnb: Service = request.app.state.service
     now = wnb.clock()
+    rulesets.find(wnb.db, version)  # an unknown version is said so before the password is checked
     try:
         person = check_password(
             wnb.db, principal.name, password, client_address(request), now, request.app.state.sign_in_limits, via="web"
