@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from wnb.core.ruleset import SCENARIOS_FOLDER, SETTINGS_FILE, Ruleset, content_version, load_files
+from wnb.core.ruleset import SCENARIOS_FOLDER, SETTINGS_FILE, Ruleset, content_version, load_files, titles_in
 
 
 def read_files(directory: str | Path) -> dict[str, bytes]:
@@ -28,6 +28,12 @@ def read_files(directory: str | Path) -> dict[str, bytes]:
 def directory_version(directory: str | Path) -> str:
     """The version of the ruleset in `directory`, as load_ruleset would give it."""
     return content_version(read_files(directory))
+
+
+def read_titles(directory: str | Path) -> dict[str, str]:
+    """The words of each flag and task code, from `directory`'s ruleset.yaml alone ({} without one)."""
+    path = Path(directory) / SETTINGS_FILE
+    return titles_in(path.read_bytes(), str(path)) if path.is_file() else {}
 
 
 def load_ruleset(directory: str | Path) -> Ruleset:

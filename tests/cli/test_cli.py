@@ -387,16 +387,28 @@ def test_flags_nhs_number_filter_lists_only_that_persons_flags(loaded: Loaded) -
     assert {flag["code"] for flag in result.json()} == {"high-clinical-need-wnb"}
 
 
-def test_the_flags_and_tasks_tables_show_ids_and_codes_for_people(loaded: Loaded) -> None:
+def test_the_flags_and_tasks_tables_show_ids_and_titles_for_people(loaded: Loaded) -> None:
     flags_table = loaded.run("flags", columns=200)
     tasks_table = loaded.run("tasks", "--role", "safeguarding-nurse", columns=200)
 
     assert flags_table.code == 0 and tasks_table.code == 0
     assert f"{len(loaded.flags)} flags" in flags_table.out
     assert loaded.flag("safeguarding-plan-wnb")["id"] in flags_table.words
-    assert "safeguarding plan wnb" in flags_table.words
-    assert "notify social worker" in tasks_table.words
+    assert "Not brought: child known to children's social care" in flags_table.words
+    assert "Tell the child's social worker" in tasks_table.words
     assert "booking-team" not in tasks_table.words
+
+
+def test_the_tables_show_statuses_and_nhs_numbers_in_words_not_codes(loaded: Loaded) -> None:
+    flags_table = loaded.run("flags", columns=200)
+    tasks_table = loaded.run("tasks", columns=200)
+    number = loaded.flag("safeguarding-plan-wnb")["nhs_number"]
+
+    assert f"{number[:3]} {number[3:6]} {number[6:]}" in flags_table.words
+    assert number not in flags_table.words
+    assert "not yet acknowledged" in tasks_table.words
+    for code in ("requested", "safeguarding-plan-wnb", "notify-social-worker"):
+        assert code not in flags_table.words + tasks_table.words
 
 
 # ---- acting on tasks and flags ----
@@ -408,7 +420,7 @@ def test_task_ack_accepts_the_task_which_stays_in_the_open_list(copy: Callable[.
     acked = copy("task", "ack", task["id"], "--by", "nurse.one", "--note", "calling the family today")
 
     assert acked.code == 0, acked.err
-    assert f"task {task['id']}" in acked.out and "accepted" in acked.out
+    assert f"task {task['id']}" in acked.out and ": acknowledged" in acked.out
     listed = {item["id"]: item for item in copy("tasks", "--json").json()}
     assert listed[task["id"]]["status"] == "accepted"
 
@@ -419,7 +431,7 @@ def test_a_completed_task_leaves_the_open_list_but_all_still_shows_it(copy: Call
     done = copy("task", "complete", task["id"], "--by", "nurse.one", "--note", "family contacted")
 
     assert done.code == 0, done.err
-    assert "completed" in done.out
+    assert ": done" in done.out
     assert task["id"] not in {item["id"] for item in copy("tasks", "--json").json()}
     every = {item["id"]: item for item in copy("tasks", "--json", "--all").json()}
     assert every[task["id"]]["status"] == "completed"
@@ -436,7 +448,7 @@ def test_task_cancel_cancels_the_task_and_keeps_who_and_the_note_in_its_history(
     assert cancelled.code == 0, cancelled.err
     assert "cancelled" in cancelled.out
     history = copy("explain", task["id"], columns=300).out
-    assert "status cancelled" in history
+    assert "It is cancelled" in history
     assert "cancelled by user:clerk.two" in history
     assert "duplicate referral" in history
 
@@ -464,7 +476,7 @@ def test_flag_resolve_makes_the_flag_inactive_with_the_reason(copy: Callable[...
     resolved = copy("flag", "resolve", flag["id"], "--by", "nurse.one", "--reason", "seen at home visit")
 
     assert resolved.code == 0, resolved.err
-    assert "inactive" in resolved.out
+    assert ": resolved" in resolved.out
     assert flag["id"] not in {item["id"] for item in copy("flags", "--json").json()}
     every = {item["id"]: item for item in copy("flags", "--all", "--json").json()}
     assert every[flag["id"]]["status"] == "inactive"
@@ -601,6 +613,36 @@ def test_explain_a_flag_names_its_rules_and_the_events_behind_it(loaded: Loaded)
     assert "A1" in result.out
 
 
+def test_explain_reads_as_sentences_with_the_rules_title_and_the_nhs_number_spaced(loaded: Loaded) -> None:
+    flag = loaded.flag("safeguarding-plan-wnb")
+    number = flag["nhs_number"]
+
+    result = loaded.run("explain", flag["id"], columns=300)
+
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == (
+        f"Flag {flag['id']}: Not brought: child known to children's social care (red), "
+        f"NHS number {number[:3]} {number[3:6]} {number[6:]}."
+    )
+    assert "  It is active;" in result.out
+    assert "  WNB-01, “A child on a child protection plan, or looked after, was not brought”:" in lines
+    assert any(
+        line.startswith(f"    The child (NHS {number[:3]} {number[3:6]} {number[6:]}) was not brought to ")
+        and line.endswith("a child-protection plan or looked-after status counts for this appointment.")
+        for line in lines
+    ), result.out
+
+
+def test_explain_json_keeps_the_codes(loaded: Loaded) -> None:
+    flag = loaded.flag("safeguarding-plan-wnb")
+
+    found = loaded.run("explain", flag["id"], "--json").json()
+
+    assert found["code"] == "safeguarding-plan-wnb" and found["status"] == "active"
+    assert found["nhs_number"] == flag["nhs_number"]
+
+
 def test_explain_a_task_names_its_rules_the_events_behind_it_and_its_history(loaded: Loaded) -> None:
     task = loaded.task("clinician-review", COMPLEX_CHILD)
 
@@ -706,6 +748,41 @@ def test_rules_check_of_a_ruleset_without_a_hazard_log_passes_with_a_warning(tmp
     assert "wnb: warning: no hazards.yaml: the ruleset has no hazard log" in result.err
 
 
+def test_rules_check_shows_each_flag_with_its_title(tmp_path: Path) -> None:
+    result = run_in(tmp_path, "rules", "check", str(RULES), columns=300)
+
+    assert result.code == 0, result.err
+    assert "flag safeguarding-plan-wnb “Not brought: child known to children's social care” (red)" in result.out
+
+
+def test_rules_check_refuses_a_task_code_without_a_title(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    settings = rules / "ruleset.yaml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(re.sub(r"^  inform-gp: .*\n", "", text, flags=re.MULTILINE), encoding="utf-8")
+
+    result = run_in(tmp_path, "rules", "check", str(rules))
+
+    assert result.code == 1
+    assert_one_line_error(result, "ruleset.yaml", "titles", "no title for rule WNB-01: task inform-gp")
+    assert "valid" not in result.out
+
+
+def test_rules_check_of_a_ruleset_without_titles_passes_its_codes_reading_as_words(tmp_path: Path) -> None:
+    # A trust's ruleset from before titles: no `titles:` map at all.
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    settings = rules / "ruleset.yaml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text[: text.index("\n# The words people read")] + "\n", encoding="utf-8")
+
+    result = run_in(tmp_path, "rules", "check", str(rules), columns=300)
+
+    assert result.code == 0, result.err
+    assert "flag safeguarding-plan-wnb “Safeguarding plan wnb” (red)" in result.out
+
+
 def test_rules_check_of_a_broken_rule_file_exits_1_naming_the_file_and_the_rule(tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(RULES, broken)
@@ -790,7 +867,8 @@ def test_demo_runs_from_any_folder_and_shows_flags_tasks_rejects_and_an_intact_a
     assert "Open tasks (" in result.out
     assert "rows rejected to the data-quality queue" in result.out
     assert "audit log: intact" in result.out
-    assert "safeguarding plan wnb" in result.words
+    assert "Not brought: child known to children's social care" in result.words
+    assert "safeguarding-plan-wnb" not in result.words
     assert (tmp_path / "wnb-demo.db").is_file()
 
 

@@ -1,5 +1,5 @@
-"""The flag and task tables at 80 columns (issue 17): ids and NHS numbers whole on their row's first line, nothing
-cut short, no line wider than the terminal."""
+"""The flag and task tables at 80 columns (issue 17): ids and NHS numbers (spaced, 999 000 0018) whole on their
+row's first line, nothing cut short, no line wider than the terminal; codes and statuses in words (issue 16)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rich.table import Table
 
 from tests.cli.test_cli import run_in
 from wnb.cli.tables import flags_table, tasks_table
+from wnb.core.nhs import spaced_nhs_number
 from wnb.core.ruleset import Ruleset
 
 NOW = datetime(2026, 3, 18, 9, 0, tzinfo=UTC)
@@ -31,11 +32,13 @@ def assert_readable(text: str, items: list[dict[str, Any]], width: int = 80) -> 
     assert "…" not in text  # nothing is cut short: a long word folds onto the next line
     assert max(len(line) for line in text.splitlines()) <= width
     for item in items:
-        assert re.search(rf"│ {item['id']} +│ {item['nhs_number']} │", text), (item["id"], text)
+        assert re.search(rf"│ {item['id']} +│ {spaced_nhs_number(item['nhs_number'])} │", text), (item["id"], text)
 
 
 def test_a_three_digit_task_id_and_the_longest_task_title_fit_80_columns(ruleset: Ruleset) -> None:
-    longest = max((task.code for rule in ruleset.rules for task in rule.tasks), key=len)
+    longest = max(
+        (task.code for rule in ruleset.rules for task in rule.tasks), key=lambda code: len(ruleset.title(code))
+    )
     items = [
         {
             "id": "T123",
@@ -59,13 +62,17 @@ def test_a_three_digit_task_id_and_the_longest_task_title_fit_80_columns(ruleset
         },
     ]
 
-    text = rendered(tasks_table(items, "2 tasks", NOW))
+    text = rendered(tasks_table(items, "2 tasks", NOW, ruleset.title))
 
     assert_readable(text, items)
     assert "overdue" in text
+    words = " ".join(rendered(tasks_table(items, "2 tasks", NOW, ruleset.title), width=200).split())
+    assert "999 000 0018" in words and "9990000018" not in words
+    assert "not yet acknowledged" in words and "requested" not in words
+    assert "Tell the GP" in words and "inform-gp" not in words
 
 
-def test_a_three_digit_flag_id_with_several_rules_fits_80_columns() -> None:
+def test_a_three_digit_flag_id_with_several_rules_fits_80_columns(ruleset: Ruleset) -> None:
     items = [
         {
             "id": "F123",
@@ -78,9 +85,10 @@ def test_a_three_digit_flag_id_with_several_rules_fits_80_columns() -> None:
         }
     ]
 
-    text = rendered(flags_table(items, "1 flag"))
+    text = rendered(flags_table(items, "1 flag", ruleset.title))
 
     assert_readable(text, items)
+    assert "safeguarding-plan-wnb" not in text and "children's" in text
 
 
 @pytest.fixture(scope="module")

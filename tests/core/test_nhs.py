@@ -16,6 +16,7 @@ from wnb.core.nhs import (
     parse_attendance,
     parse_outcome,
     parse_priority,
+    spaced_nhs_number,
 )
 
 # ---- NHS number: Modulus 11 ----
@@ -253,3 +254,17 @@ def test_an_event_accepts_codes_for_attendance_priority_and_outcome() -> None:
         Priority.URGENT,
         Outcome.DISCHARGED,
     )
+
+
+def test_an_nhs_number_is_shown_in_three_three_four_groups() -> None:
+    assert spaced_nhs_number("9990000018") == "999 000 0018"
+    assert len(spaced_nhs_number("9434765919")) == 12
+
+
+def test_an_nhs_number_given_with_spaces_is_regrouped() -> None:
+    assert spaced_nhs_number("99900 00018") == "999 000 0018"
+
+
+@pytest.mark.parametrize("raw", ["", "12345", "99900000181", "NHS0000018"])
+def test_anything_but_ten_digits_is_shown_as_given(raw: str) -> None:
+    assert spaced_nhs_number(raw) == raw

@@ -3,7 +3,7 @@ due times only move earlier, the escalation chain walk, the task transitions and
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -267,3 +267,41 @@ def test_a_task_assigned_to_nobody_is_not_released() -> None:
 def test_a_closed_task_is_neither_claimed_assigned_nor_released(action: str, status: str) -> None:
     with pytest.raises(InvalidAction, match=f"task T4 is {status}"):
         plan.plan_assignment(open_task(status, "alex.booker"), action, SAM)
+
+
+# ---- waiting for a reply, and the acknowledgement timeout ----
+
+
+def acknowledged(at: datetime, waiting_until: datetime | None = None, level: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(
+        id=5, owner_role=CHAIN[level].value, escalation_level=level, acknowledged_at=at, waiting_until=waiting_until
+    )
+
+
+def test_a_wait_is_refused_unless_acknowledged_after_today_and_within_the_limit() -> None:
+    today = date(2026, 3, 2)
+    plan.check_wait(5, "accepted", date(2026, 3, 16), today, 10)  # ten working days on: allowed
+    for status, until, why in [
+        ("requested", date(2026, 3, 3), "only an acknowledged task"),
+        ("accepted", today, "after today"),
+        ("accepted", date(2026, 3, 17), "more than 10 working days"),
+    ]:
+        with pytest.raises(InvalidAction, match=why):
+            plan.check_wait(5, status, until, today, 10)
+
+
+def test_the_timeout_falls_at_the_end_of_the_nth_working_day_after_the_acknowledgement() -> None:
+    friday = datetime(2026, 4, 2, 10, 0, tzinfo=UTC)  # Thu 2 Apr; Good Friday and Easter Monday follow
+    before = datetime(2026, 4, 7, 15, 59, tzinfo=UTC)
+    assert plan.plan_acknowledgement_timeout(acknowledged(friday), CHAIN, before, 1, 1, DAY_END) is None
+    step = plan.plan_acknowledgement_timeout(acknowledged(friday), CHAIN, before + timedelta(minutes=1), 1, 1, DAY_END)
+    assert step is not None and (step.to_role, step.to_level) == ("clinician", 1)
+    assert step.deadline == datetime(2026, 4, 7, 16, 0, tzinfo=UTC)  # Tue 17:00 BST
+
+
+def test_a_waiting_task_does_not_time_out_and_one_at_the_end_of_its_chain_stays_with_its_role() -> None:
+    late = MONDAY_5PM + timedelta(days=10)
+    waiting = acknowledged(MONDAY_5PM, waiting_until=late + timedelta(days=1))
+    assert plan.plan_acknowledgement_timeout(waiting, CHAIN, late, 1, 1, DAY_END) is None
+    step = plan.plan_acknowledgement_timeout(acknowledged(MONDAY_5PM, level=2), CHAIN, late, 1, 1, DAY_END)
+    assert step is not None and (step.to_role, step.to_level) == ("safeguarding-nurse", 2)

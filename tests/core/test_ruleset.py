@@ -23,6 +23,7 @@ from wnb.core.ruleset import (
     compile_rules,
     content_version,
     load_files,
+    untitled_codes,
 )
 from wnb.rule_files import directory_version, load_ruleset, read_files
 
@@ -67,8 +68,8 @@ def test_the_version_is_a_64_hex_sha256(ruleset: Ruleset) -> None:
 
 # The version of rules/default as every audit evaluation record names it. Reading a ruleset from a mapping of
 # file names to bytes (issue 14) did not change it; a change to the rule files changes it, deliberately, and so
-# (issue 15) does a change to its hazard log or its scenario files.
-DEFAULT_VERSION = "39d48e96f8ada6eebbd18d616efec7bd5095a7a2ae468e3567128658e7b37e8f"
+# (issue 15) does a change to its hazard log or its scenario files, and (issue 16) the `titles:` map.
+DEFAULT_VERSION = "e1eb6d80de68d19497eab3f83d873a6a2b72a30503541f642c29ef247f0a87ef"
 
 
 def test_the_default_rulesets_version_is_pinned(ruleset: Ruleset) -> None:
@@ -645,3 +646,42 @@ def test_wnb_09_writes_to_the_parent_under_16_and_to_the_young_person_at_16_and_
     assert "WNB-09-young-person" not in fired_by_interpreter(ruleset, child)
     assert "WNB-09-young-person" in fired_by_interpreter(ruleset, young)
     assert "WNB-09" not in fired_by_interpreter(ruleset, young)
+
+
+# ---- titles: the words of each flag and task code (issue 16) ----
+
+
+def _without_titles(files: dict[str, bytes]) -> dict[str, bytes]:
+    text = files["ruleset.yaml"].decode("utf-8")
+    return {**files, "ruleset.yaml": text[: text.index("\n# The words people read")].encode("utf-8") + b"\n"}
+
+
+def test_every_flag_and_task_code_of_the_default_ruleset_has_a_title(ruleset: Ruleset) -> None:
+    assert untitled_codes(ruleset) == []
+    assert ruleset.title("safeguarding-plan-wnb") == "Not brought: child known to children's social care"
+    assert ruleset.title("notify-social-worker") == "Tell the child's social worker"
+
+
+def test_the_looked_after_childs_flags_do_not_say_plan(ruleset: Ruleset) -> None:
+    for rule_id in ("WNB-01", "WNB-13"):
+        flag = ruleset.rule(rule_id).flag
+        assert flag is not None
+        assert "plan" not in ruleset.title(flag.code).lower()
+
+
+def test_a_code_the_titles_map_leaves_out_is_named_with_its_rule() -> None:
+    files = read_files(DEFAULT_RULES)
+    text = files["ruleset.yaml"].decode("utf-8")
+    trimmed = re.sub(r"^  (repeat-wnb|contact-family): .*\n", "", text, flags=re.MULTILINE)
+    ruleset = load_files({**files, "ruleset.yaml": trimmed.encode("utf-8")}, "stored")
+
+    assert untitled_codes(ruleset) == ["rule WNB-03: task contact-family", "rule WNB-06: flag repeat-wnb"]
+
+
+def test_a_ruleset_without_a_titles_map_loads_and_reads_its_codes_as_words() -> None:
+    ruleset = load_files(_without_titles(read_files(DEFAULT_RULES)), "stored")
+
+    assert ruleset.settings.titles == {}
+    assert untitled_codes(ruleset) == []
+    assert ruleset.title("notify-social-worker") == "Notify social worker"
+    assert ruleset.title("notification-failed") == "Pass on a notification that could not be delivered"

@@ -638,11 +638,16 @@ def test_wnb_01_on_an_unknown_age_is_explained_with_the_age_as_unknown(service: 
 
     (flag,) = flags(service)
     with service.db.connect() as connection:
-        lines = explain_item(connection, flag["id"])
+        lines = explain_item(connection, flag["id"], service.ruleset)
 
     assert flag["rule_ids"] == ["WNB-01"]
-    assert "    [no ] is_child = true  (was unknown)" in lines
-    assert "    [yes] age_known = false  (was false)" in lines
+    assert "    WNB-01 [no ] is_child = true  (was unknown)" in lines
+    assert "    WNB-01 [yes] age_known = false  (was false)" in lines
+    sentence = next(line for line in lines if line.startswith("    The person (NHS "))
+    assert sentence.endswith(
+        "nobody knows the date of birth; and a child-protection plan or looked-after status "
+        "counts for this appointment."
+    )
 
 
 def test_a_miss_of_unknown_age_waits_for_no_follow_up_deadline(service: Service) -> None:

@@ -87,7 +87,9 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
         connection.exec_driver_sql("ALTER TABLE task_history DROP COLUMN assignee")
         connection.exec_driver_sql("ALTER TABLE user_account DROP COLUMN email")  # and so did accounts' addresses
         connection.exec_driver_sql("DROP TABLE ruleset_version")  # the ruleset registry came with 0011
-        connection.exec_driver_sql("DROP TABLE ruleset_report")  # its reports and the pages' jobs came with 0012
+        for column in ("acknowledged_at", "waiting_until", "waiting_reason"):  # waiting on someone came with 0012
+            connection.exec_driver_sql(f"ALTER TABLE task DROP COLUMN {column}")
+        connection.exec_driver_sql("DROP TABLE ruleset_report")  # its reports and the pages' jobs came with 0013
         connection.exec_driver_sql("DROP TABLE ruleset_job")
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
     old.dispose()

@@ -431,7 +431,7 @@ def test_explain_shows_the_rules_behind_a_task(site: Site) -> None:
     task = open_task(site, RED_CHILD, "safeguarding-nurse")
     with signed_in(site, "governance") as client:
         page = client.get(f"/web/explain/{task['id']}").text
-    assert "WNB-01 fired because" in page
+    assert "WNB-01, “A child on a child protection plan, or looked after, was not brought”:" in page
 
 
 def test_explain_is_audited_as_a_read_of_the_childs_record(site: Site) -> None:

@@ -90,10 +90,10 @@ def test_a_nurse_acknowledges_and_completes_the_red_task_at_the_top(browser: syn
 
     first.get_by_role("button", name=f"Acknowledge {task_id}").click()
     sync_api.expect(page.get_by_role("status")).to_contain_text(
-        f"Task {task_id} (tell the child's social worker) acknowledged"
+        f"Task {task_id} (Tell the child's social worker) acknowledged"
     )
     row = page.locator(f"#task-{task_id}")
-    sync_api.expect(row).to_contain_text("accepted")
+    sync_api.expect(row).to_contain_text("acknowledged")
     row.get_by_label("Note").fill("Social worker told by phone")
     row.get_by_role("button", name=f"Complete {task_id}").click()
     sync_api.expect(page.get_by_role("status")).to_contain_text("completed")
@@ -148,7 +148,7 @@ def test_a_governance_user_simulates_a_changed_threshold_and_sees_the_difference
     repeat = page.locator('#sim-rules tr[data-key="WNB-06"]')
     sync_api.expect(repeat).to_have_class("differs")
     sync_api.expect(repeat).to_contain_text("flags -1")
-    sync_api.expect(page.locator("#only-actual")).to_contain_text("repeat wnb")
+    sync_api.expect(page.locator("#only-actual")).to_contain_text("Repeatedly not brought")
     shot(page, "simulate")
     with site.service.db.connect() as connection:  # the real database still holds the flag
         assert any(flag["code"] == "repeat-wnb" for flag in listing.flags(connection))

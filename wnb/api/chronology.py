@@ -51,7 +51,7 @@ def get_chronology(
     ] = "json",
 ) -> Chronology | Response:
     service: Service = request.app.state.service
-    entries = stored.export(service.db, nhs_number, principal.actor, service.clock(), form)
+    entries = stored.export(service.db, nhs_number, principal.actor, service.clock(), form, service.ruleset.title)
     if form == "csv":
         filename = f"chronology-{nhs_number}.csv"
         return Response(

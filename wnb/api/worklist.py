@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -269,6 +269,25 @@ def release_task(
     """By its assignee, or one who may assign it."""
     service: Service = request.app.state.service
     row = service.assign_task(task_id, "release", principal)
+    return _task(service, row.id)
+
+
+class WaitBody(BaseModel):
+    """Until when an acknowledged task waits for a reply, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    until: date = Field(description="The date the reply is due (UK date); at most the ruleset's working days ahead.")
+    reason: str = Field(min_length=1, max_length=4000, description="Whose reply, and for what; kept in its history.")
+
+
+@router.post("/tasks/{task_id}/wait", summary="Mark an acknowledged task waiting for a reply until a date")
+def wait_on_task(
+    task_id: Annotated[str, Path(description=_TASK_ID)], request: Request, principal: TaskActor, body: WaitBody
+) -> Task:
+    """At that date the task is back at the top of its owner's list and they are told (the sweep)."""
+    service: Service = request.app.state.service
+    row = service.wait_on_task(task_id, body.until, body.reason, principal)
     return _task(service, row.id)
 
 

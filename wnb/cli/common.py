@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from wnb.core.policy import Principal
+    from wnb.core.ruleset import Ruleset
     from wnb.service import Service
 
 out = Console()
@@ -87,15 +88,36 @@ def open_database(url: str | None = None, create: bool = True) -> Engine:
     return database.open_database(url, create)
 
 
-def service(rules: Path | None = None) -> Service:
+def code_titles() -> Callable[[str], str]:
+    """The words of each flag and task code in the ruleset in force (WNB_RULES_DIR or rules/default), for the
+    tables people read; a code it does not title reads as its words. Only its titles are read: a listing does
+    not pay for loading the rules."""
+    from wnb.core.wording import code_title
+    from wnb.rule_files import read_titles
+    from wnb.settings import load_settings
+
+    titles = read_titles(load_settings().rules_dir or default_rules_dir())
+    return lambda code: titles.get(code) or code_title(code)
+
+
+def ruleset_in_force() -> Ruleset:
+    """The ruleset of WNB_RULES_DIR (or rules/default), loaded and checked."""
+    from wnb.rule_files import load_ruleset
+    from wnb.settings import load_settings
+
+    return load_ruleset(load_settings().rules_dir or default_rules_dir())
+
+
+def service(rules: Path | None = None, follow_registry: bool = False) -> Service:
     """The service over WNB_DATABASE_URL and the ruleset in force, notifying as WNB_NOTIFY and WNB_WEBHOOK_URL say.
 
     The ruleset in force is the registry's active version (on first start, WNB_RULES_DIR's, registered as active,
-    not yet approved); `rules`, a directory given on the command line, is used instead of it when given.
+    not yet approved); `rules`, a directory given on the command line, is used instead of it when given. With
+    `follow_registry` (wnb serve), each transaction takes the version active when it starts.
     """
     from wnb.rule_files import load_ruleset
     from wnb.service import Service
-    from wnb.service.active_ruleset import active_ruleset
+    from wnb.service.active_ruleset import ActiveRulesets
     from wnb.settings import load_settings
 
     settings = load_settings()
@@ -103,10 +125,10 @@ def service(rules: Path | None = None) -> Service:
     if rules is not None:
         if settings.is_production:
             raise WnbError("--rules is refused in production: events are judged by the registry's active version")
-        ruleset = load_ruleset(rules)
-    else:
-        ruleset = active_ruleset(db, settings.rules_dir or default_rules_dir(), datetime.now(UTC))
-    return Service(db, ruleset, notify=settings.notify_targets())
+        return Service(db, load_ruleset(rules), notify=settings.notify_targets())
+    active = ActiveRulesets(db, settings.rules_dir or default_rules_dir())
+    following = active if follow_registry else None
+    return Service(db, active(datetime.now(UTC)), notify=settings.notify_targets(), rulesets=following)
 
 
 def progress() -> Progress:

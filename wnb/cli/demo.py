@@ -185,8 +185,8 @@ def run_demo(today: date, now: datetime) -> None:
         rejects = listing.rejects(connection)
         verified = audit.verify(connection)
     db.dispose()
-    out.print(flags_table(flags, f"Active flags ({len(flags)})"))
-    out.print(tasks_table(tasks, f"Open tasks ({len(tasks)}), soonest due first", now))
+    out.print(flags_table(flags, f"Active flags ({len(flags)})", service.ruleset.title))
+    out.print(tasks_table(tasks, f"Open tasks ({len(tasks)}), soonest due first", now, service.ruleset.title))
     say(f"{len(rejects)} rows rejected to the data-quality queue:")
     for reject in rejects:
         kind = " (stale outcome)" if reject["kind"] == "stale-outcome" else ""

@@ -32,16 +32,40 @@ def rules_check(directory: RulesDir = None) -> None:
         ruleset = load_ruleset(directory or default_rules_dir())
 
         durable.register(ruleset)
+        _check_titles(ruleset)
         summary = _check_hazard_log(directory or default_rules_dir(), ruleset)
         say(f"{directory or default_rules_dir()}: valid, version {ruleset.short_version}, {len(ruleset.rules)} rules")
         for rule in ruleset.rules:
-            raised = f"flag {rule.flag.code} ({rule.flag.level.value})" if rule.flag else "no flag"
+            raised = (
+                f"flag {rule.flag.code} “{ruleset.title(rule.flag.code)}” ({rule.flag.level.value})"
+                if rule.flag
+                else "no flag"
+            )
             controls = f"; controls {', '.join(rule.hazards)}" if rule.hazards else ""
             say(f"  {rule.id} on {rule.trigger}: {rule.title} → {raised}, {len(rule.tasks)} tasks{controls}")
         if summary:
             say(summary)
 
     guarded(run)
+
+
+def _check_titles(ruleset: Ruleset) -> None:
+    """Every flag and task code a rule uses has its words in ruleset.yaml's `titles:` (when the map is given):
+    each missing one is a line on stderr, and exit 1."""
+    from rich.markup import escape
+
+    from wnb.cli.common import err
+    from wnb.core.ruleset import SETTINGS_FILE, untitled_codes
+
+    missing = untitled_codes(ruleset)
+    for code in missing:
+        err.print(
+            f"[bold red]wnb: error:[/] {escape(f'{ruleset.directory}/{SETTINGS_FILE}: titles: no title for {code}')}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if missing:
+        raise typer.Exit(1)
 
 
 def _check_hazard_log(folder: Path, ruleset: Ruleset) -> str | None:

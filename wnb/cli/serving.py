@@ -55,7 +55,7 @@ def serve(
         _warn_about_mllp_peers(settings)
     guarded(
         lambda: run_server(
-            service(),
+            service(follow_registry=True),  # a newly activated version judges without a restart
             host or settings.host,
             settings.port if port is None else port,
             sweep_minutes or settings.sweep_minutes,

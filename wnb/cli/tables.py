@@ -1,19 +1,25 @@
 """The flag and task tables people read on a terminal (`wnb flags`, `wnb tasks`, `wnb demo`).
 
-At any width an id or NHS number is shown whole, on one line: people read it and type it back. The other
-columns wrap at spaces, and a word too long for its column folds onto the next line rather than being cut.
+At any width an id or NHS number is shown whole, on one line: people read it and type it back (an NHS number
+spaced 999 000 0018, 12 characters). The other columns wrap at spaces, and a word too long for its column folds
+onto the next line rather than being cut. Codes and statuses are shown in words: a flag's or task's title from
+the ruleset (`titles`, by default the code in words), "not yet acknowledged" for `requested`; `--json` keeps the
+codes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 
-from wnb.core.wording import due_in_words, local, local_short, plain_code
+from wnb.core.nhs import spaced_nhs_number
+from wnb.core.wording import code_title, due_in_words, flag_status, local, local_short, task_status
+
+Titles = Callable[[str], str]  # a flag or task code → its words (Ruleset.title)
 
 WHOLE = ("id", "NHS number")
 
@@ -35,15 +41,15 @@ def _level(level: str) -> str:
     return f"[bold red]{level}[/]" if level == "red" else f"[yellow]{level}[/]"
 
 
-def flags_table(items: list[dict[str, Any]], title: str) -> Table:
+def flags_table(items: list[dict[str, Any]], title: str, titles: Titles = code_title) -> Table:
     columns = ("id", "NHS number", "flag", "level", "status", "rules", "raised (UK time)")
     rows = [
         (
             item["id"],
-            item["nhs_number"],
-            escape(plain_code(item["code"])),
+            spaced_nhs_number(item["nhs_number"]),
+            escape(titles(item["code"])),
             _level(item["level"]),
-            item["status"],
+            flag_status(item["status"]),
             ", ".join(item["rule_ids"]),
             local(item["raised_at"]),
         )
@@ -61,16 +67,16 @@ def _due(item: dict[str, Any], now: datetime) -> str:
     return local_short(item["due_at"])
 
 
-def tasks_table(items: list[dict[str, Any]], title: str, now: datetime) -> Table:
+def tasks_table(items: list[dict[str, Any]], title: str, now: datetime, titles: Titles = code_title) -> Table:
     columns = ("id", "NHS number", "service", "what to do", "owner", "status", "due (UK time)", "level")
     rows = [
         (
             item["id"],
-            item["nhs_number"],
+            spaced_nhs_number(item["nhs_number"]),
             escape(item["service"]),
-            escape(plain_code(item["code"])),
+            escape(titles(item["code"])),
             item["owner_role"] + (f" ({item['assignee']})" if item.get("assignee") else ""),
-            item["status"],
+            task_status(item["status"]),
             _due(item, now),
             str(item["escalation_level"]),
         )

@@ -14,6 +14,7 @@ from wnb.cli.common import (
     AllOption,
     ByOption,
     JsonOption,
+    code_titles,
     emit_json,
     guarded,
     open_database,
@@ -21,6 +22,7 @@ from wnb.cli.common import (
     parse_now,
     person,
     print_counts,
+    ruleset_in_force,
     say,
     service,
 )
@@ -58,7 +60,7 @@ def flags(
             return emit_json(items)
         from wnb.cli.tables import flags_table
 
-        out.print(flags_table(items, f"{len(items)} flag{'s' if len(items) != 1 else ''}"))
+        out.print(flags_table(items, f"{len(items)} flag{'s' if len(items) != 1 else ''}", code_titles()))
 
     guarded(run)
 
@@ -102,7 +104,8 @@ def tasks(
             return emit_json(items)
         from wnb.cli.tables import tasks_table
 
-        out.print(tasks_table(items, f"{len(items)} task{'s' if len(items) != 1 else ''}", datetime.now(UTC)))
+        title = f"{len(items)} task{'s' if len(items) != 1 else ''}"
+        out.print(tasks_table(items, title, datetime.now(UTC), code_titles()))
 
     guarded(run)
 
@@ -126,12 +129,12 @@ TaskId = Annotated[str, typer.Argument(help="Task id, e.g. T12.")]
 
 
 def _task_action(action: str, task_id: str, by: str, note: str | None) -> None:
-    from wnb.core.wording import plain_code
+    from wnb.core.wording import task_status
 
     def run() -> None:
         wnb = service()
         row = wnb.act_on_task(task_id, action, person(wnb.db, by), note)
-        say(f"task T{row.id} {plain_code(row.code)}: {row.status}")
+        say(f"task T{row.id} ({wnb.ruleset.title(row.code)}): {task_status(row.status)}")
 
     guarded(run)
 
@@ -152,6 +155,30 @@ def task_complete(task_id: TaskId, by: ByOption, note: RequiredNote) -> None:
 def task_cancel(task_id: TaskId, by: ByOption, note: RequiredNote) -> None:
     """Cancel a task that is not needed, with a note of why (required)."""
     _task_action("cancel", task_id, by, note)
+
+
+@task_app.command("wait")
+def task_wait(
+    task_id: TaskId,
+    by: ByOption,
+    until: Annotated[str, typer.Option("--until", help="The date the reply is due, e.g. 2026-12-10 (UK date).")],
+    reason: Annotated[str, typer.Option("--reason", help="Whose reply, and for what (kept in its history).")],
+) -> None:
+    """Mark an acknowledged task "waiting for a reply until" a date; then it is back at the top of your list."""
+    from datetime import date
+
+    from wnb.core.wording import plain_code
+
+    def run() -> None:
+        try:
+            day = date.fromisoformat(until)
+        except ValueError:
+            raise WnbError(f"--until {until!r} is not a date, e.g. 2026-12-10") from None
+        wnb = service()
+        row = wnb.wait_on_task(task_id, day, reason, person(wnb.db, by))
+        say(f"task T{row.id} {plain_code(row.code)}: waiting for a reply until {day:%a %d %b %Y}")
+
+    guarded(run)
 
 
 def _assignment(action: str, task_id: str, by: str, to: str | None = None, reason: str | None = None) -> None:
@@ -206,7 +233,7 @@ def task_young_person_letters(as_json: JsonOption = False) -> None:
         if as_json:
             return emit_json(items)
         title = f"{len(items)} open letter-to-parent task{'s' if len(items) != 1 else ''} of young people (16-17)"
-        out.print(tasks_table(items, title, datetime.now(UTC)))
+        out.print(tasks_table(items, title, datetime.now(UTC), code_titles()))
         if items:
             say("A young person's appointments are theirs: cancel each letter with a note and write to them instead.")
 
@@ -220,12 +247,12 @@ def flag_resolve(
     reason: Annotated[str, typer.Option("--reason", help="Why the flag is resolved (required).")],
 ) -> None:
     """Resolve an active flag (it becomes inactive), with a reason."""
-    from wnb.core.wording import plain_code
+    from wnb.core.wording import flag_status
 
     def run() -> None:
         wnb = service()
         row = wnb.resolve_flag(flag_id, person(wnb.db, by), reason)
-        say(f"flag F{row.id} {plain_code(row.code)}: {row.status}")
+        say(f"flag F{row.id} ({wnb.ruleset.title(row.code)}): {flag_status(row.status)}")
 
     guarded(run)
 
@@ -244,7 +271,7 @@ def explain(
             found = explanation(connection, item_id)
         if as_json:
             return emit_json(found)
-        for line in explanation_lines(found):
+        for line in explanation_lines(found, ruleset_in_force()):
             say(line)
 
     guarded(run)
@@ -276,7 +303,7 @@ def chronology(
         reader = person(db, by)
         check(reader, Action.RECORDS_READ)
         now = datetime.now(UTC)
-        found = store.export(db, number, reader.actor, now, form)
+        found = store.export(db, number, reader.actor, now, form, code_titles())
         text = {
             "csv": lambda: rows.as_csv(found),
             "json": lambda: rows.as_json(number, found),

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import html
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time
 from typing import Protocol
@@ -21,7 +21,7 @@ from typing import Protocol
 from wnb.core.calendar import LONDON
 from wnb.core.csv_cells import csv_text
 from wnb.core.domain import PersonContext
-from wnb.core.wording import plain_code
+from wnb.core.wording import code_title, plain_code
 
 COLUMNS = ("date", "agency or service", "event", "significance", "action taken", "by whom")
 ROUTINE = "routine"
@@ -120,8 +120,10 @@ def build(
     context: PersonContext | None,
     flags_of_appointment: Mapping[tuple[str, str], Sequence[int]],
     appointments_of_task: Mapping[int, Sequence[tuple[str, str]]],
+    titles: Callable[[str], str] = code_title,
 ) -> list[Entry]:
-    """Every row of the child's chronology, oldest first (rows at the same instant keep the order built)."""
+    """Every row of the child's chronology, oldest first (rows at the same instant keep the order built); flags
+    and tasks by their `titles` (the ruleset's, Ruleset.title)."""
     level_of_flag = {flag.id: flag.level for flag in flags}
 
     def significance(keys: Iterable[tuple[str, str]]) -> str:
@@ -142,7 +144,7 @@ def build(
         )
     for flag in flags:
         rows.append(
-            Entry(flag.raised_at, "wnb", f"{flag.level} flag raised: {plain_code(flag.code)}", flag.level, "", "wnb")
+            Entry(flag.raised_at, "wnb", f"{flag.level} flag raised: {titles(flag.code)}", flag.level, "", "wnb")
         )
         if flag.status != "active" and flag.changed_at is not None:
             became = "withdrawn: entered in error" if flag.status == "entered-in-error" else "resolved"
@@ -150,7 +152,7 @@ def build(
                 Entry(
                     flag.changed_at,
                     "wnb",
-                    f"{flag.level} flag {became}: {plain_code(flag.code)}",
+                    f"{flag.level} flag {became}: {titles(flag.code)}",
                     flag.level,
                     flag.status_reason or "",
                     flag.changed_by or "",
@@ -162,7 +164,7 @@ def build(
         if task is None:
             continue
         what = _TASK_ACTIONS.get(change.action, plain_code(change.action))
-        event = f"{what}: {plain_code(task.code)} (T{task.id}), with {change.owner_role}"
+        event = f"{what}: {titles(task.code)} (T{task.id}), with {change.owner_role}"
         rows.append(
             Entry(
                 change.at,

@@ -44,6 +44,15 @@ def _problem(raw: str | None) -> str | None:
     return None
 
 
+def spaced_nhs_number(number: str) -> str:
+    """An NHS number as people read and say it, 3-3-4: '9990000018' → '999 000 0018'. Anything that is not ten
+    digits (spaces or dashes aside) is shown as given, never half-formatted."""
+    digits = normalise_nhs_number(number)
+    if not re.fullmatch(r"[0-9]{10}", digits):
+        return number
+    return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+
+
 def is_valid_nhs_number(raw: str | None) -> bool:
     return nhs_number_problem(raw) is None
 

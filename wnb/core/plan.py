@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Protocol
 
-from wnb.core.calendar import next_escalation_due
+from wnb.core.calendar import add_working_days, london_date, london_time_on, next_escalation_due
 from wnb.core.domain import Decision, FlagDecision, FlagStatus, Role, TaskDecision, TaskStatus
 from wnb.core.errors import InvalidAction, NoteRequired
 from wnb.core.refs import flag_ref, task_ref
@@ -284,3 +284,67 @@ def withdrawal(kind: str, status: str) -> FlagStatus | TaskStatus | None:
     if kind == "flag":
         return FlagStatus.ENTERED_IN_ERROR if status == FlagStatus.ACTIVE.value else None
     return TaskStatus.CANCELLED if status in OPEN_TASK_STATUSES else None
+
+
+# ---- waiting on someone, and the acknowledgement timeout (issue 16) ----
+
+
+class AcknowledgedTask(Protocol):
+    id: int
+    owner_role: str
+    escalation_level: int
+    acknowledged_at: datetime | None
+    waiting_until: datetime | None
+
+
+def check_wait(task_id: int, status: str, until: date, today: date, max_working_days: int) -> None:
+    """An acknowledged task may wait for a reply until a later date, at most `max_working_days` working days on."""
+    if status != TaskStatus.ACCEPTED.value:
+        raise InvalidAction(f"task {task_ref(task_id)} is {status}; only an acknowledged task can wait for a reply")
+    if until <= today:
+        raise InvalidAction(f"waiting until {until:%d %b %Y}: give a date after today")
+    if until > add_working_days(today, max_working_days):
+        raise InvalidAction(
+            f"waiting until {until:%d %b %Y} is more than {max_working_days} working days away (the ruleset's "
+            "escalation.waiting_max_working_days); ask again nearer the time"
+        )
+
+
+def reply_due(until: date) -> datetime:
+    """When a wait ends: the start of its date, UK time (the task is back at the top of its owner's list)."""
+    return london_time_on(until, time(0))
+
+
+@dataclass(frozen=True)
+class AcknowledgementTimeout:
+    """An acknowledged task not completed in time, back to `requested` at the next role of its chain."""
+
+    task_id: int
+    from_role: str
+    to_role: str
+    from_level: int
+    to_level: int
+    deadline: datetime
+    due_at: datetime
+
+
+def plan_acknowledgement_timeout(
+    task: AcknowledgedTask,
+    chain: Sequence[Role],
+    now: datetime,
+    timeout_working_days: int,
+    delay_working_days: int,
+    day_end: time,
+) -> AcknowledgementTimeout | None:
+    """Due at `day_end` on the n-th working day after its acknowledgement; None before that, or while it waits
+    for a reply. At the end of its chain it goes back to `requested` with the role it has."""
+    if task.acknowledged_at is None or (task.waiting_until is not None and task.waiting_until > now):
+        return None
+    deadline = london_time_on(add_working_days(london_date(task.acknowledged_at), timeout_working_days), day_end)
+    if now < deadline:
+        return None
+    level = min(task.escalation_level + 1, len(chain) - 1)
+    due = next_escalation_due(deadline, delay_working_days, day_end)
+    return AcknowledgementTimeout(
+        task.id, task.owner_role, chain[level].value, task.escalation_level, level, deadline, due
+    )

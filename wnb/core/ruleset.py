@@ -23,6 +23,7 @@ from wnb.core.calendar import DueRule
 from wnb.core.domain import Level, Role
 from wnb.core.errors import RulesetError
 from wnb.core.facts import BUILTIN_FACTS, TRIGGERS
+from wnb.core.wording import code_title
 
 # The id of the one fact document of an evaluation, and the catch-all rule every document matches.
 FACTS_ID = "facts"
@@ -151,6 +152,12 @@ class FollowUp(_Strict):
 class Escalation(_Strict):
     delay_working_days: int = Field(ge=1)
     chains: dict[Role, tuple[Role, ...]]
+    # Both added with issue 16; a version stored before them loads with these defaults.
+    # An acknowledged task not completed by the end of this working day after its acknowledgement goes back to
+    # `requested` at the next role of its chain. Off (None) unless a ruleset sets it.
+    acknowledged_timeout_working_days: int | None = Field(default=None, ge=1)
+    # How far ahead an acknowledged task may be marked "waiting for a reply".
+    waiting_max_working_days: int = Field(default=10, ge=1)
 
 
 class CalendarSettings(_Strict):
@@ -167,6 +174,10 @@ class RulesetSettings(_Strict):
     discharge_review: DischargeReview
     follow_up: FollowUp
     escalation: Escalation
+    # The words people read for each flag and task code (pages and terminal tables; JSON and FHIR keep the
+    # code). Optional so that a ruleset written before it still loads: a code without a title reads as its
+    # words (wnb.core.wording.code_title); `wnb rules check` requires one for every code once the map is given.
+    titles: dict[str, str] = {}
 
 
 class Ruleset(BaseModel):
@@ -200,6 +211,10 @@ class Ruleset(BaseModel):
         if isinstance(value, tuple):
             return tuple(self.resolve(item) for item in value)
         return value
+
+    def title(self, code: str) -> str:
+        """What people read for a flag or task code: its title in ruleset.yaml, else the code in words."""
+        return self.settings.titles.get(code) or code_title(code)
 
     def escalation_chain(self, first_owner: Role) -> tuple[Role, ...]:
         """The roles a task first owned by `first_owner` moves through, starting with that role."""
@@ -252,6 +267,16 @@ def content_version(files: Mapping[str, bytes]) -> str:
     for name in [SETTINGS_FILE, *rule_file_names(files), *hazards, *scenario_file_names(files)]:
         digest.update(name.encode() + b"\0" + files[name] + b"\0")
     return digest.hexdigest()
+
+
+def titles_in(content: bytes, where: str) -> dict[str, str]:
+    """Only the `titles:` map of a ruleset.yaml, for a face that shows codes in words without loading (and so
+    checking) the whole ruleset; {} when it has none. The map must be words by code, like RulesetSettings'."""
+    raw = read_yaml(where, content)
+    titles = raw.get("titles", {}) if isinstance(raw, dict) else {}
+    if not isinstance(titles, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in titles.items()):
+        raise RulesetError(f"{where}: titles: give the words of each code, as code: words")
+    return dict(titles)
 
 
 def load_files(files: Mapping[str, bytes], where: str) -> Ruleset:
@@ -322,6 +347,24 @@ def _check_settings(ruleset: Ruleset, path: str) -> None:
             raise RulesetError(
                 f"{path}: {count} rules test {fact} with {op}; the matcher supports at most {MAX_SAME_TEST}"
             )
+
+
+def untitled_codes(ruleset: Ruleset) -> list[str]:
+    """The flag and task codes the rules use that the ruleset's `titles:` map gives no words, each once, as
+    `rule WNB-01: flag safeguarding-plan-wnb`; none when the ruleset has no titles map (an older ruleset, whose
+    codes read as their words)."""
+    titles = ruleset.settings.titles
+    if not titles:
+        return []
+    missing: list[str] = []
+    seen: set[str] = set()
+    for rule in ruleset.rules:
+        used = ([("flag", rule.flag.code)] if rule.flag else []) + [("task", task.code) for task in rule.tasks]
+        for kind, code in used:
+            if code not in titles and code not in seen:
+                seen.add(code)
+                missing.append(f"rule {rule.id}: {kind} {code}")
+    return missing
 
 
 def _conditions(nodes: tuple[Any, ...]) -> list[Condition]:

@@ -39,3 +39,38 @@ def due_in_words(due: datetime | str, now: datetime) -> str:
 def plain_code(code: str) -> str:
     """A kebab-case code as words: 'notify-social-worker' → 'notify social worker'."""
     return code.replace("-", " ")
+
+
+# The tasks wnb raises itself, not a rule (wnb/notify/__init__.py): no ruleset titles them.
+SYSTEM_TITLES = {
+    "notification-uncertain": "Ask the recipient whether a notification arrived (it may not have; not resent)",
+    "notification-failed": "Pass on a notification that could not be delivered",
+}
+
+
+def code_title(code: str) -> str:
+    """The words of a code no ruleset titles: wnb's own tasks', else the code as words ('Call school')."""
+    return SYSTEM_TITLES.get(code) or plain_code(code).capitalize()
+
+
+TASK_STATUS_WORDS = {
+    "requested": "not yet acknowledged",
+    "accepted": "acknowledged",
+    "completed": "done",
+    "cancelled": "cancelled",
+}
+FLAG_STATUS_WORDS = {
+    "active": "active",
+    "inactive": "resolved",
+    "entered-in-error": "withdrawn (entered in error)",
+}
+
+
+def task_status(status: str) -> str:
+    """A task's status as people say it: 'requested' → 'not yet acknowledged', 'completed' → 'done'."""
+    return TASK_STATUS_WORDS.get(status) or plain_code(status)
+
+
+def flag_status(status: str) -> str:
+    """A flag's status as people say it: 'inactive' → 'resolved'."""
+    return FLAG_STATUS_WORDS.get(status) or plain_code(status)

@@ -101,7 +101,7 @@ class RulesBeside:
     """A MatcherProcess for a long ingest, started when first asked and started again after a failure."""
 
     def __init__(self, ruleset: Ruleset) -> None:
-        self._ruleset = ruleset
+        self.ruleset = ruleset
         self.process: MatcherProcess | None = None
 
     def outcomes(self, documents: list[dict[str, Any]]) -> Iterator[Outcome]:
@@ -125,7 +125,7 @@ class RulesBeside:
             self.process.close()
             self.process = None
         if self.process is None:
-            self.process = MatcherProcess(self._ruleset)
+            self.process = MatcherProcess(self.ruleset)
         return self.process
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -81,15 +82,39 @@ class ServiceBase:
         ruleset: Ruleset,
         clock: Callable[[], datetime] = utc_now,
         notify: Mapping[str, tuple[str, ...]] | None = None,
+        rulesets: Callable[[datetime], Ruleset] | None = None,
     ):
         self.notify = notify or {}  # role → e-mail addresses for red flags and escalations
         self.db = db
-        self.ruleset = ruleset
         self.clock = clock
+        self._latest = ruleset
+        # Following the registry (wnb serve): the version in force when each transaction or chunk starts.
+        self._rulesets = rulesets
+        self._fixed: ContextVar[Ruleset | None] = ContextVar(f"wnb-ruleset-{id(self)}", default=None)
+
+    @property
+    def ruleset(self) -> Ruleset:
+        """The ruleset this transaction or chunk is judged by (fixed for the whole of it), else the newest seen."""
+        return self._fixed.get() or self._latest
+
+    @contextmanager
+    def _in_force(self) -> Iterator[Ruleset]:
+        """Fix the ruleset for what runs inside: the registry's active version now, when the service follows the
+        registry; inside a fixed one, that one stays (a chunk's transactions are judged by the chunk's)."""
+        fixed = self._fixed.get()
+        if fixed is not None or self._rulesets is None:
+            yield fixed or self._latest
+            return
+        self._latest = ruleset = self._rulesets(self.clock())
+        token = self._fixed.set(ruleset)
+        try:
+            yield ruleset
+        finally:
+            self._fixed.reset(token)
 
     @contextmanager
     def _transaction(self) -> Iterator[tuple[Connection, AuditLog]]:
-        with writing(self.db) as connection:
+        with self._in_force(), writing(self.db) as connection:
             audit = AuditLog(connection)
             yield connection, audit
             audit.finish()

@@ -8,96 +8,25 @@ one writer (wnb/store/writers.py: a chunk's, or a single change's), audits it an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection
-
-from wnb import metrics, notify
+from wnb import metrics
 from wnb.core import plan, policy
+from wnb.core.calendar import london_date
 from wnb.core.domain import Decision, FlagDecision, FlagStatus, Level, Role, TaskDecision, TaskStatus
 from wnb.core.errors import InvalidAction, NotFound
 from wnb.core.policy import Principal
 from wnb.core.refs import flag_ref, task_ref
-from wnb.core.ruleset import Ruleset
+from wnb.service.timed_effects import TimedEffects
 from wnb.store import repo
-from wnb.store.audit import AuditLog, AuditRef
+from wnb.store.audit import AuditRef
 from wnb.store.sql import Record
-from wnb.store.writers import DirectWriter, Writer
 
 
-class Effects:
-    """Changes to flags and tasks at one instant by one actor, inside one transaction."""
-
-    def __init__(
-        self,
-        connection: Connection,
-        audit: AuditLog,
-        ruleset: Ruleset,
-        at: datetime,
-        actor: str,
-        addresses: Mapping[str, tuple[str, ...]] | None = None,
-        writer: Writer | None = None,
-    ):
-        # Ingestion gives a chunk's writer (rows written at the chunk's end); a single change writes directly.
-        self.writer: Writer = writer or DirectWriter(connection, audit)
-        self.addresses = addresses or {}
-        self.connection = connection
-        self.audit = audit
-        self.ruleset = ruleset
-        self.at = at
-        self.actor = actor
-        self.via: dict[str, str] = {}  # a person's action: how they came (`{"via": "cli"}`), kept in its audit record
-
-    def record(self, action: str, subject: list[str], payload: dict[str, Any]) -> AuditRef:
-        return self.audit.append(self.at, self.actor, action, subject, payload, self.ruleset.version)
-
-    def _insert(self, table: Any, values: dict[str, Any]) -> int:
-        return self.writer.insert(table, values)
-
-    def _update(self, table: Any, pk: int, **values: Any) -> None:
-        self.writer.update(table, pk, values)
-
-    def _link(
-        self,
-        kind: str,
-        item_id: int,
-        appointment: tuple[str, str],
-        event_pk: int,
-        seq: AuditRef,
-        new: bool = False,
-    ) -> None:
-        if not new and self.writer.is_linked(kind, item_id, *appointment):
-            return
-        link = {
-            "kind": kind,
-            "item_id": item_id,
-            "source": appointment[0],
-            "appointment_id": appointment[1],
-            "event_pk": event_pk,
-            "audit_seq": seq,  # the evaluation's number, given when the transaction's records are chained
-            "active": True,
-            "linked_at": self.at,
-        }
-        self.writer.insert_link(link)
-
-    def _history(self, task: dict[str, Any], action: str, note: str | None = None) -> None:
-        self._insert(
-            repo.task_history,
-            {
-                "task_id": task["id"],
-                "at": self.at,
-                "actor": self.actor,
-                "action": action,
-                "status": task["status"],
-                "owner_role": task["owner_role"],
-                "due_at": task["due_at"],
-                "escalation_level": task["escalation_level"],
-                "note": note,
-                "assignee": task.get("assignee"),
-            },
-        )
+class Effects(TimedEffects):
+    """Changes to flags and tasks at one instant by one actor, inside one transaction: a decision's, a
+    withdrawal's, a sweep's (wnb/service/timed_effects.py) and people's."""
 
     def apply(
         self,
@@ -248,16 +177,6 @@ class Effects:
         moved = " (due earlier)" if change.due_at is not None else ""
         return f"linked to open task {task_ref(change.task_id)} {change.wanted.code}{moved}"
 
-    def _notify(self, role: str, key: str, subject: str, body: str) -> None:
-        """Queue e-mail to the role's addresses in this transaction (delivered later from the outbox)."""
-        if self.addresses:
-            notify.enqueue(self.connection, self.addresses, role, key, subject, body, self.at)
-
-    def _notify_person(self, address: str, key: str, subject: str, body: str) -> None:
-        """Queue e-mail to one person's address in this transaction, when notifications are configured."""
-        if self.addresses:
-            notify.enqueue_to_person(self.connection, address, key, subject, body, self.at)
-
     def withdraw(self, appointment: tuple[str, str], reason: str) -> list[str]:
         """The appointment no longer supports anything: unlink it; what it alone raised is withdrawn."""
         said: list[str] = []
@@ -279,86 +198,30 @@ class Effects:
                 said.append(f"task {task_ref(item.id)} {item.code} cancelled")
         return said
 
-    def _set_flag_status(self, flag: Record, status: FlagStatus, reason: str) -> None:
-        repo.update_row(
-            self.connection,
-            repo.flags,
-            flag.id,
-            status=status.value,
-            status_reason=reason,
-            changed_at=self.at,
-            changed_by=self.actor,
-        )
-        self.writer.closed("flag", flag.id)
-        self.record(
-            f"flag_{status.value.replace('-', '_')}",
-            [flag_ref(flag.id), flag.nhs_number],
-            {"code": flag.code, "from": flag.status, "to": status, "reason": reason, **self.via},
-        )
-
-    def _set_task_status(self, task: Record, status: TaskStatus, action: str, note: str | None) -> None:
-        values = dict(task)
-        values.update(status=status.value, updated_at=self.at)
-        repo.update_row(self.connection, repo.tasks, task.id, status=status.value, updated_at=self.at)
-        if not status.is_open:
-            self.writer.closed("task", task.id)
-        self._history(values, action, note)
-        self.record(
-            f"task_{action}",
-            [task_ref(task.id), task.nhs_number],
-            # Whom it was assigned to, beside the actor: a role-mate may act on a colleague's task (issue 16).
-            {"code": task.code, "from": task.status, "to": status, "note": note, "assignee": task.assignee, **self.via},
-        )
-
-    def escalate_due(self, now: datetime) -> list[str]:
-        """Move every `requested` task whose due time has passed up its chain, as many levels as are due."""
-        said: list[str] = []
-        delay = self.ruleset.settings.escalation.delay_working_days
-        day_end = self.ruleset.settings.calendar.working_day_ends
-        for row in repo.tasks_to_escalate(self.connection, now):
-            chain = self.ruleset.escalation_chain(Role(row.first_owner_role))
-            step = plan.plan_escalation(row, chain, now, delay, day_end)
-            if step is not None:
-                said.append(self._escalate(row, step))
-        return said
-
-    def _escalate(self, row: Record, step: plan.Escalation) -> str:
-        task = dict(row)
-        changes = {
-            "owner_role": step.to_role,
-            "escalation_level": step.to_level,
-            "due_at": step.due_at,
-            "updated_at": self.at,
-            "assignee": None,  # it is the next role's now, not the person it was assigned to
-        }
-        task.update(changes)
-        repo.update_row(self.connection, repo.tasks, row.id, **changes)
-        unassigned = f"; no longer assigned to {step.cleared_assignee}" if step.cleared_assignee else ""
-        self._history(task, "escalated", f"not acknowledged by {step.from_role} by its due time{unassigned}")
-        self.record(
-            "task_escalated",
-            [task_ref(row.id), row.nhs_number],
-            {
-                "code": row.code,
-                "from_role": step.from_role,
-                "to_role": step.to_role,
-                "from_level": step.from_level,
-                "to_level": step.to_level,
-                "old_due_at": step.old_due_at,
-                "due_at": step.due_at,
-                "cleared_assignee": step.cleared_assignee,
-            },
-        )
-        self._notify(
-            step.to_role,
-            f"task:{row.id}:escalated:{step.to_level}",
-            f"wnb: task {task_ref(row.id)} {row.code} escalated to you",
-            f"Task {task_ref(row.id)} ({row.code}) was not acknowledged in time and is now yours "
-            f"(escalation level {step.to_level}). Open wnb to act.",
-        )
-        return f"task {task_ref(row.id)} {row.code} escalated to {step.to_role} (level {step.to_level})"
-
     # ---- what people do ----
+
+    def wait_on_task(self, task_id: int, until: date, reason: str, by: Principal | None = None) -> Record:
+        """Mark an acknowledged task "waiting for a reply until" a date, with why (wnb.core.plan.check_wait)."""
+        task = repo.task_by_id(self.connection, task_id)
+        if task is None:
+            raise NotFound(f"no task {task_ref(task_id)}")
+        if by is not None:
+            policy.check_task(by, policy.TASK_ACTIONS["ack"], task_ref(task_id), task.owner_role, task.first_owner_role)
+        if not reason.strip():
+            raise InvalidAction("waiting for a reply needs a reason: who, and for what")
+        limit = self.ruleset.settings.escalation.waiting_max_working_days
+        plan.check_wait(task_id, task.status, until, london_date(self.at), limit)
+        changes = {"waiting_until": plan.reply_due(until), "waiting_reason": reason.strip(), "updated_at": self.at}
+        repo.update_row(self.connection, repo.tasks, task_id, **changes)
+        self._history({**dict(task), **changes}, "waiting", f"waiting for a reply until {until:%d %b %Y}: {reason}")
+        self.record(
+            "task_waiting",
+            [task_ref(task_id), task.nhs_number],
+            {"code": task.code, "until": until.isoformat(), "reason": reason.strip(), **self.via},
+        )
+        updated = repo.task_by_id(self.connection, task_id)
+        assert updated is not None
+        return updated
 
     def act_on_task(self, task_id: int, action: str, note: str | None, by: Principal | None = None) -> Record:
         """Acknowledge, complete or cancel a task; `by` (when given) must be allowed it by wnb.core.policy."""
@@ -397,7 +260,9 @@ class Effects:
         chain = self.ruleset.escalation_chain(Role(task.first_owner_role))
         policy.check_assignment(by, action, task_ref(task_id), task.owner_role, task.assignee, chain)
         change = plan.plan_assignment(task, action, to, reason)
-        values = {"status": change.status.value, "assignee": change.assignee, "updated_at": self.at}
+        values: dict[str, Any] = {"status": change.status.value, "assignee": change.assignee, "updated_at": self.at}
+        if change.status is TaskStatus.ACCEPTED and task.status == TaskStatus.REQUESTED.value:
+            values["acknowledged_at"] = self.at  # a claim acknowledges
         repo.update_row(self.connection, repo.tasks, task_id, **values)
         self._history({**dict(task), **values}, change.verb, change.reason)
         self.record(

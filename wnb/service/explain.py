@@ -1,4 +1,5 @@
-"""`wnb explain ID`: for a flag or task, the events, facts and rule conditions that produced it, in words."""
+"""`wnb explain ID`: for a flag or task, the events, facts and rule conditions that produced it, as data
+(`--json`) and as sentences (wnb.core.sentences) with each rule's title."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from wnb.core.errors import NotFound
+from wnb.core.nhs import spaced_nhs_number
 from wnb.core.refs import parse_ref
-from wnb.core.wording import local, plain_code
+from wnb.core.ruleset import Ruleset
+from wnb.core.sentences import rule_reasons, rule_sentence, rule_title, service_words, what_happened
+from wnb.core.wording import flag_status, local, plain_code, task_status
 from wnb.store import repo
 from wnb.store.audit import records_for
 
@@ -92,68 +96,78 @@ def _because(connection: Connection, link: Any, record: dict[str, Any] | None, r
     return because
 
 
-def explain_item(connection: Connection, ref: str) -> list[str]:
-    """Lines of plain text explaining flag `F…` or task `T…`."""
-    return explanation_lines(explanation(connection, ref))
+def explain_item(connection: Connection, ref: str, ruleset: Ruleset) -> list[str]:
+    """Lines of plain text explaining flag `F…` or task `T…`, in the words of `ruleset` (the one in force)."""
+    return explanation_lines(explanation(connection, ref), ruleset)
 
 
-def explanation_lines(item: dict[str, Any]) -> list[str]:
-    """An explanation (see `explanation`) in words, for a terminal or a page."""
+def explanation_lines(item: dict[str, Any], ruleset: Ruleset) -> list[str]:
+    """An explanation (see `explanation`) as sentences, for a terminal or a page: the item by its title, each
+    appointment behind it and, for each rule that asked for it, the rule's title and the conditions that held in
+    words; then, for whoever checks the rules, each condition as written and the facts."""
     lines: list[str] = []
+    number = spaced_nhs_number(item["nhs_number"])
     rules = ", ".join(item["rule_ids"])
     if item["kind"] == "flag":
-        lines.append(
-            f"Flag {item['id']}: {plain_code(item['code'])} ({item['level']}) for NHS number {item['nhs_number']}"
-        )
-        lines.append(f"  status {item['status']}, raised {local(item['raised_at'])} by rules {rules}")
+        lines.append(f"Flag {item['id']}: {ruleset.title(item['code'])} ({item['level']}), NHS number {number}.")
+        lines.append(f"  It is {flag_status(item['status'])}; raised {local(item['raised_at'])} by {rules}.")
         if item["status_reason"]:
             changed = f"{item['changed_by']}, {local(item['changed_at'])}"
-            lines.append(f"  {item['status']} because: {item['status_reason']} ({changed})")
+            lines.append(f"  {flag_status(item['status']).capitalize()} because: {item['status_reason']} ({changed})")
     else:
-        lines.append(
-            f"Task {item['id']}: {plain_code(item['code'])} in {item['service']} for NHS number {item['nhs_number']}"
+        escalated = (
+            f", escalated {item['escalation_level']} level{'s' if item['escalation_level'] != 1 else ''} from "
+            f"{plain_code(item['first_owner_role'])}"
+            if item["escalation_level"]
+            else ""
         )
         lines.append(
-            f"  owner {item['owner_role']} (first {item['first_owner_role']}, escalation level "
-            f"{item['escalation_level']}), status {item['status']}, due {local(item['due_at'])}; asked for by rules "
-            f"{rules}"
+            f"Task {item['id']}: {ruleset.title(item['code'])}, in {service_words(item['service'])}, "
+            f"NHS number {number}."
+        )
+        lines.append(
+            f"  It is {task_status(item['status'])}, owned by the {plain_code(item['owner_role'])}{escalated}, due "
+            f"{local(item['due_at'])}; asked for by {rules}."
         )
     for because in item["because"]:
         event = because["event"]
-        state = "" if because["active"] else " (no longer supports it: the appointment was corrected)"
+        state = " It no longer supports this: the appointment was corrected." if not because["active"] else ""
         lines.append("")
-        lines.append(f"Because of appointment {because['appointment_id']} from {because['source']}{state}:")
         lines.append(
-            f"  {event['service']}, {local(event['appointment_at'])}: {event['attendance']}"
-            + (f", outcome {event['outcome']}" if event["outcome"] else "")
-            + (f", priority {event['priority']}" if event["priority"] else "")
-            + f"; recorded {local(event['recorded_at'])} (event {event['source']}/{event['event_id']})"
+            f"Because of appointment {because['appointment_id']} from {because['source']} (event "
+            f"{event['source']}/{event['event_id']}, recorded {local(event['recorded_at'])}):{state}"
         )
         evaluation = because["evaluation"]
+        facts = evaluation["facts"] if evaluation is not None else {}
+        happened = what_happened(event, facts, item["nhs_number"])
         if evaluation is None:
+            lines.append(f"  {happened}.")
             continue
         if evaluation["follow_up_deadline"] is not None:
-            lines.append(f"  judged at its follow-up deadline {local(evaluation['follow_up_deadline'])}")
+            happened += f"; judged at its follow-up deadline, {local(evaluation['follow_up_deadline'])}"
+        for rule in evaluation["rules"]:
+            reasons = rule_reasons(ruleset, rule["rule_id"], rule["conditions"], str(event["service"]))
+            lines.append(f"  {rule['rule_id']}, “{rule_title(ruleset, rule['rule_id'])}”:")
+            lines.append(f"    {rule_sentence(happened, reasons)}")
         lines.append(
-            f"  evaluation #{evaluation['seq']} under ruleset {evaluation['ruleset_version'][:12]} "
-            f"fired {', '.join(evaluation['fired']) or 'nothing'}"
+            f"  As checked (evaluation #{evaluation['seq']}, ruleset {evaluation['ruleset_version'][:12]}, which "
+            f"applied {', '.join(evaluation['fired']) or 'no rule'}):"
         )
         for rule in evaluation["rules"]:
-            lines.append(f"  {rule['rule_id']} fired because:")
             for condition in rule["conditions"]:
                 mark = "yes" if condition["held"] else "no "
                 actual = "unknown" if condition["actual"] is None else str(condition["actual"]).lower()
-                lines.append(f"    [{mark}] {condition['test']}  (was {actual})")
-        facts = evaluation["facts"]
+                lines.append(f"    {rule['rule_id']} [{mark}] {condition['test']}  (was {actual})")
         if facts:
-            lines.append("  facts: " + "; ".join(_fact_words(name, value) for name, value in facts.items()))
+            lines.append("  Facts: " + "; ".join(_fact_words(name, value) for name, value in facts.items()))
     if item["kind"] == "task":
         lines.append("")
         lines.append("History:")
         for change in item["history"]:
             note = f" — {change['note']}" if change["note"] else ""
             lines.append(
-                f"  {local(change['at'])} {change['action']} by {change['actor']}: {change['status']}, "
-                f"{change['owner_role']}, due {local(change['due_at'])}{note}"
+                f"  {local(change['at'])} {plain_code(change['action'])} by {change['actor']}: "
+                f"{task_status(change['status'])}, {plain_code(change['owner_role'])}, due {local(change['due_at'])}"
+                f"{note}"
             )
     return lines

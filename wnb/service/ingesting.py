@@ -64,9 +64,13 @@ class Ingesting(Storing):
                 while True:
                     batch = list(islice(iterator, chunk))
                     if batch:
-                        rules = None if first else self.rules_beside
-                        for status, _ in self._ingest_chunk_or_each(batch, origin, actor, rules):
-                            counts[status] += 1
+                        with self._in_force() as ruleset:  # one version for the whole chunk
+                            if self.rules_beside.ruleset.version != ruleset.version:  # activated meanwhile
+                                self.rules_beside.close()
+                                self.rules_beside = RulesBeside(ruleset)
+                            rules = None if first else self.rules_beside
+                            for status, _ in self._ingest_chunk_or_each(batch, origin, actor, rules):
+                                counts[status] += 1
                         first = False
                         if progress:
                             progress(len(batch))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 import structlog
 from sqlalchemy import Connection
@@ -51,6 +51,7 @@ class Service(Ingesting):
             for follow_up in repo.pending_follow_ups(connection, now):
                 counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1
             counts["escalated"] = len(effects.escalate_due(now))
+            counts["returned"] = len(effects.return_due(now))  # replies due; acknowledgements timed out
         log.info("sweep_ran", now=now.isoformat(), **counts)
         return counts
 
@@ -99,6 +100,17 @@ class Service(Ingesting):
             effects = Effects(connection, audit, self.ruleset, at or self.clock(), by.actor)
             effects.via = by.via_detail
             return effects.act_on_task(parse_ref(ref, "T"), action, note, by)
+
+    @concurrency.retried("task action")  # replicas: run again from the start when it lost a race
+    def wait_on_task(self, ref: str, until: date, reason: str, by: Principal, at: datetime | None = None) -> Record:
+        """Mark an acknowledged task "waiting for a reply until" `until`, with why, as one who may act on it; at
+        that date the sweep puts it back at the top of its owner's list and tells them."""
+        policy.check(by, Action.TASK_ACKNOWLEDGE)
+        with self._transaction() as (connection, audit):
+            concurrency.lock_owner(connection, "task", parse_ref(ref, "T"))  # replicas: not mid-evaluation
+            effects = Effects(connection, audit, self.ruleset, at or self.clock(), by.actor)
+            effects.via = by.via_detail
+            return effects.wait_on_task(parse_ref(ref, "T"), until, reason, by)
 
     @concurrency.retried("task assignment")  # replicas: run again from the start when it lost a race
     def assign_task(

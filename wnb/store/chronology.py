@@ -4,17 +4,21 @@ their history, the links between them and the appointments, and the safeguarding
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
 
 from wnb.core import chronology
+from wnb.core.wording import code_title
 from wnb.store import children, repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 
 
-def entries(connection: Connection, nhs_number: str) -> list[chronology.Entry]:
+def entries(
+    connection: Connection, nhs_number: str, titles: Callable[[str], str] = code_title
+) -> list[chronology.Entry]:
     flags = list(connection.execute(select(repo.flags).where(repo.flags.c.nhs_number == nhs_number)).all())
     tasks = list(connection.execute(select(repo.tasks).where(repo.tasks.c.nhs_number == nhs_number)).all())
     history = list(
@@ -41,13 +45,16 @@ def entries(connection: Connection, nhs_number: str) -> list[chronology.Entry]:
         repo.person_context(connection, nhs_number),
         flags_of_appointment,
         appointments_of_task,
+        titles,
     )
 
 
-def export(db: Engine, nhs_number: str, actor: str, at: datetime, form: str) -> list[chronology.Entry]:
+def export(
+    db: Engine, nhs_number: str, actor: str, at: datetime, form: str, titles: Callable[[str], str] = code_title
+) -> list[chronology.Entry]:
     """The chronology, its reading audited (`record_read`, view `chronology`, the form it leaves in)."""
     with writing(db) as connection:
-        found = entries(connection, nhs_number)
+        found = entries(connection, nhs_number, titles)
         audit = AuditLog(connection)
         audit.append(at, actor, "record_read", [nhs_number], {"view": "chronology", "format": form})
         audit.finish()

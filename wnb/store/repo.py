@@ -382,6 +382,22 @@ def tasks_to_escalate(connection: Connection, now: datetime) -> list[Record]:
     )
 
 
+def replies_due(connection: Connection, now: datetime) -> list[Record]:
+    """Acknowledged tasks whose wait for a reply has ended, soonest first."""
+    return Sql(connection).fetch_all(
+        tasks,
+        "SELECT * FROM task WHERE status = 'accepted' AND waiting_until <= :now ORDER BY waiting_until, id",
+        {"now": now},
+    )
+
+
+def acknowledged_tasks(connection: Connection) -> list[Record]:
+    """Acknowledged tasks, for the acknowledgement timeout (a ruleset that sets one)."""
+    return Sql(connection).fetch_all(
+        tasks, "SELECT * FROM task WHERE status = 'accepted' AND acknowledged_at IS NOT NULL ORDER BY id", {}
+    )
+
+
 def pending_follow_ups(connection: Connection, now: datetime) -> list[Record]:
     """Missed appointments whose WNB-14 deadline has come and that were not yet judged."""
     return Sql(connection).fetch_all(

@@ -129,6 +129,9 @@ class TaskRow(SQLModel, table=True):
     updated_at: datetime = _utc(nullable=False)
     # The person it is assigned to (issue 16): an account of its owner role; NULL while it is with the role.
     assignee: str | None = Field(default=None, index=True)
+    acknowledged_at: datetime | None = _utc()  # the acknowledgement timeout counts from it
+    waiting_until: datetime | None = _utc()  # waiting for a reply until then (the start of its day, UK time)
+    waiting_reason: str | None = Field(default=None, sa_column=Column(Text()))
 
 
 class TaskHistoryRow(SQLModel, table=True):

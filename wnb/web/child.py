@@ -44,9 +44,14 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         flags = listing.flags(connection, include_closed=True, nhs_number=number)
         tasks = listing.tasks(connection, include_closed=True, nhs_number=number)
         history = {item["id"]: repo.task_history_of(connection, int(item["id"][1:])) for item in tasks}
+        came_from = {
+            f"{kind[0].upper()}{item_id}": found
+            for kind, items in (("flag", flags), ("task", tasks))
+            for item_id, found in children.origins(connection, kind, [int(item["id"][1:]) for item in items]).items()
+        }
         context = repo.person_context(connection, number)
         born = children.births(connection, {number}).get(number)
-        timeline = chronology.entries(connection, number)
+        timeline = chronology.entries(connection, number, wnb.ruleset.title)
         audit = AuditLog(connection)
         audit.append(wnb.clock(), principal.actor, "record_read", [number], {"view": "web-child-page"})
         audit.finish()
@@ -58,11 +63,12 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         born=born,
         chronology=timeline,
         appointments=appointments,
-        active_flags=[flag for flag in flags if flag["status"] == "active"],
-        past_flags=[flag for flag in flags if flag["status"] != "active"],
+        active_flags=red_first([flag for flag in flags if flag["status"] == "active"]),
+        past_flags=red_first([flag for flag in flags if flag["status"] != "active"]),
         open_tasks=[task for task in tasks if task["status"] in repo.OPEN_STATUSES],
         closed_tasks=[task for task in tasks if task["status"] not in repo.OPEN_STATUSES],
         history=history,
+        came_from=came_from,
         context=context,
         may_resolve=may(principal, Action.FLAG_RESOLVE),
     )
@@ -84,13 +90,18 @@ def chronology_export(
     if form not in ("html", "csv"):
         return render(request, "error.html", status_code=400, message="format: use html or csv")
     now = wnb.clock()
-    entries = chronology.export(wnb.db, number, principal.actor, now, f"web-{form}")
+    entries = chronology.export(wnb.db, number, principal.actor, now, f"web-{form}", wnb.ruleset.title)
     if form == "csv":
         disposition = f'attachment; filename="chronology-{number}.csv"'
         return Response(
             rows.as_csv(entries), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition}
         )
     return HTMLResponse(rows.as_html(number, entries, now), headers={"Content-Security-Policy": rows.PRINT_POLICY})
+
+
+def red_first(flags: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Red flags before amber, each level in the order raised: the most serious is read first."""
+    return sorted(flags, key=lambda flag: (flag["level"] != "red", flag["raised_at"], int(flag["id"][1:])))
 
 
 @router.post("/flags/{flag_id}/resolve", dependencies=[CsrfChecked], summary="Resolve a flag, with a reason")
@@ -105,7 +116,7 @@ def resolve(
         flash(request, "Resolving a flag needs a reason: say why it no longer applies.", "error")
     else:
         row = wnb.resolve_flag(flag_id, principal, reason.strip())
-        flash(request, f"Flag F{row.id} ({row.code.replace('-', ' ')}) resolved.")
+        flash(request, f"Flag F{row.id} ({wnb.ruleset.title(row.code)}) resolved.")
         return RedirectResponse(f"{PREFIX}/children/{row.nhs_number}", status_code=303)
     with wnb.db.connect() as connection:
         flag = repo.flag_by_id(connection, parse_ref(flag_id, "F"))

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from wnb.core.audit_words import RecordWords, record_words
 from wnb.core.calendar import london_date
 from wnb.core.csv_cells import csv_text
 from wnb.core.errors import WnbError
 from wnb.core.refs import parse_ref
 from wnb.core.releases import Release
-from wnb.core.ruleset import load_files
+from wnb.core.ruleset import Ruleset, load_files
 from wnb.core.wording import due_in_words
 from wnb.service import Service
 from wnb.service.explain import explain_item
@@ -139,28 +141,27 @@ def audit_log(
         filters={"actor": actor, "action": action, "subject": subject, "first": first, "last": last},
         next_before=page.records[-1]["seq"] if page.more else None,
         problem=problem,
-        summary=_summary,
+        describe=_describer(wnb.ruleset),
     )
 
 
-def _summary(record: dict[str, Any]) -> str:
-    """A short line of what a record says: codes, statuses, reasons, rules fired; never the facts."""
-    payload = record["payload"]
-    parts = []
-    for key in ("code", "from", "to", "to_role", "view", "outcome", "reason", "note", "field"):
-        value = payload.get(key)
-        if value not in (None, "", [], {}):
-            parts.append(f"{key.replace('_', ' ')}: {value}")
-    if payload.get("fired"):
-        parts.append("fired: " + ", ".join(payload["fired"]))
-    return "; ".join(str(part) for part in parts)[:300]
+def _describer(ruleset: Ruleset) -> Callable[[dict[str, Any]], RecordWords]:
+    """What each record says, in words: codes and rules by the titles of the ruleset in force."""
+
+    def rule_title(rule_id: str) -> str:
+        return next((rule.title for rule in ruleset.rules if rule.id == rule_id), "a rule of another ruleset")
+
+    def describe(record: dict[str, Any]) -> RecordWords:
+        return record_words(record["action"], record["payload"] or {}, ruleset.title, rule_title)
+
+    return describe
 
 
 @router.get("/explain/{ref}", response_class=HTMLResponse, summary="Why a flag or task was raised")
 def explain(request: Request, ref: str, principal: Explainer) -> HTMLResponse:
     wnb: Service = request.app.state.service
     with writing(wnb.db) as connection:
-        lines = explain_item(connection, ref)
+        lines = explain_item(connection, ref, wnb.ruleset)
         kind = "F" if ref.strip().upper().startswith("F") else "T"
         item_id = parse_ref(ref, kind)
         row = repo.flag_by_id(connection, item_id) if kind == "F" else repo.task_by_id(connection, item_id)

@@ -8,54 +8,48 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from sqlalchemy import Engine
 from starlette.templating import Jinja2Templates
 
 from wnb.core.calendar import LONDON
 from wnb.core.domain import Role
+from wnb.core.nhs import spaced_nhs_number
 from wnb.core.policy import Action, Kind, allows
-from wnb.core.wording import local, local_short, plain_code
+from wnb.core.ruleset import Ruleset
+from wnb.core.sentences import service_words
+from wnb.core.wording import code_title, flag_status, local, local_short, plain_code, task_status
 from wnb.store import rulesets
 from wnb.store.accounts import Principal
 from wnb.web.session import csrf_token, may
 
 PREFIX = "/web"
 
-# What each task of the default ruleset asks a person to do, in plain words (a trust's own codes fall back
-# to their words: `call-school` → "Call school").
-TASK_WORDS = {
-    "notify-social-worker": "Tell the child's social worker",
-    "safeguarding-review": "Review the child's safeguarding",
-    "reoffer-appointment": "Offer a new appointment",
-    "inform-gp": "Tell the GP",
-    "inform-health-visitor-or-school-nurse": "Tell the health visitor or school nurse",
-    "inform-lead-professional": "Tell the lead professional",
-    "contact-family": "Contact the family",
-    "clinician-review": "Clinician to review the missed care",
-    "safeguarding-discussion": "Discuss with the safeguarding team",
-    "consider-mash-referral": "Consider a referral to the MASH",
-    "letter-to-parent": "Send a letter to the parent or carer",
-    "letter-to-young-person": "Send a letter to the young person",
-    "confirm-date-of-birth": "Find out the person's date of birth",
-    "adult-wellbeing-review": "Review the adult's wellbeing",
-    "discharge-review": "Review the discharge",
-    "follow-up-check": "Check a follow-up appointment is booked",
-    # The admin's tasks about notifications (wnb/notify/__init__.py); the task's history says which and to whom.
-    "notification-uncertain": "Ask the recipient whether a notification arrived (it may not have; not resent)",
-    "notification-failed": "Pass on a notification that could not be delivered",
-}
+
+def task_words(code: str, ruleset: Ruleset | None = None) -> str:
+    """What a flag or task code means to a person: its title in the ruleset in force, else its words."""
+    return ruleset.title(code) if ruleset is not None else code_title(code)
 
 
-def task_words(code: str) -> str:
-    """What a task asks of a person, in plain words."""
-    return TASK_WORDS.get(code) or plain_code(code).capitalize()
+@pass_context
+def _words(context: Context, code: str) -> str:
+    """A flag's or task's code as the ruleset in force titles it (`{{ t.code | todo }}`)."""
+    request = context.get("request")
+    service = getattr(request.app.state, "service", None) if request is not None else None
+    return task_words(code, service.ruleset if service is not None else None)
 
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TEMPLATES.env.filters["local"] = local
 TEMPLATES.env.filters["local_short"] = local_short
 TEMPLATES.env.filters["plain"] = plain_code
-TEMPLATES.env.filters["todo"] = task_words
+TEMPLATES.env.filters["todo"] = _words  # a task's code as what to do
+TEMPLATES.env.filters["words"] = _words  # a flag's code as what it means
+TEMPLATES.env.filters["task_status"] = task_status
+TEMPLATES.env.filters["flag_status"] = flag_status
+TEMPLATES.env.filters["nhs"] = spaced_nhs_number
+TEMPLATES.env.filters["service"] = service_words
 TEMPLATES.env.globals["prefix"] = PREFIX
 
 

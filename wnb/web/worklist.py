@@ -163,7 +163,7 @@ def act(
     else:
         try:  # a task of a role not theirs is refused by the service (wnb.core.policy): the refusal page, 403
             row = wnb.act_on_task(task_id, action, principal, note.strip() or None)
-            flash(request, f"Task T{row.id} ({task_words(row.code).lower()}) {ACTIONS[action]}.")
+            flash(request, f"Task T{row.id} ({task_words(row.code, wnb.ruleset)}) {ACTIONS[action]}.")
         except (InvalidAction, NotFound) as error:  # a colleague completed it a moment ago; no note (NoteRequired)
             flash(request, str(error), "error")
     return _back(back)

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlmodel.sql.sqltypes import AutoString
 
-# Named, not numbered alone: the ruleset registry (branch h/registry) adds a migration after 0009 too.
 revision = "0010"
 down_revision = "0009"
 branch_labels = None

@@ -1,8 +1,8 @@
 """The safety case reports of ruleset versions, each with its hash, and the background jobs of proposals made on
 the pages (issue 15).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sqlmodel.sql.sqltypes import AutoString
 
 import wnb.store.tables
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
