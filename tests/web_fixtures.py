@@ -108,11 +108,16 @@ class Site:
 
 
 @contextmanager
-def running_site(folder: Path, ruleset: Ruleset) -> Iterator[Site]:
-    """A seeded database file and `wnb serve`'s app (API and pages) on a free loopback port."""
+def running_site(folder: Path, ruleset: Ruleset, follow_registry: bool = False) -> Iterator[Site]:
+    """A seeded database file and `wnb serve`'s app (API and pages) on a free loopback port; `follow_registry`
+    judges each transaction by the registry's active version, as `wnb serve` does (the default ruleset registered
+    as active, not yet approved, on the first evaluation)."""
+    from wnb.service.active_ruleset import ActiveRulesets
+
     db = open_database(f"sqlite:///{folder / 'wnb.db'}")
     clock = FixedClock(NOW)
-    service = Service(db, ruleset, clock)
+    following = ActiveRulesets(db, DEFAULT_RULES) if follow_registry else None
+    service = Service(db, ruleset, clock, rulesets=following)
     for role, (name, password) in STAFF.items():
         create_user(db, name, role, password)
     seed(service, clock)

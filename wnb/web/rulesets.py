@@ -174,6 +174,8 @@ async def upload_submit(request: Request, principal: Proposer) -> Response:
         job_id = start_proposal(wnb.db, files, "the uploaded files", principal, note or None, wnb.clock)
     except WnbError as problem:
         return _rulesets_with_error(request, wnb, str(problem))
+    finally:
+        await form.close()  # the uploads' spooled files
     return _started(request, job_id)
 
 
