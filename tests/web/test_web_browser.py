@@ -164,7 +164,14 @@ def test_every_form_control_on_the_main_pages_has_a_label(browser: sync_api.Brow
     found: dict[str, list[str]] = {}
     for role, paths in {
         "safeguarding-nurse": ["/web/", f"/web/children/{RED_CHILD}", "/web/children"],
-        "governance": ["/web/governance", "/web/audit", "/web/simulate", "/web/rejects"],
+        "governance": [
+            "/web/governance",
+            "/web/audit",
+            "/web/simulate",
+            "/web/rejects",
+            "/web/rulesets",
+            "/web/rulesets/propose",
+        ],
     }.items():
         page = sign_in(browser, site, role)
         for path in paths:
