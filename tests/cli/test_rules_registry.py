@@ -323,5 +323,7 @@ def test_simulate_takes_a_version_of_the_registry(registry: Registry) -> None:
     result = _run("rules", "simulate", "--version", registry.a[:8], "--from", "2026-01-01", "--to", "2026-01-31")
     assert result.exit_code == 0, result.output
     assert f"version {registry.a[:12]}" in result.stdout
+    local = _run("rules", "simulate", "--rules", str(DEFAULT_RULES), "--from", "2026-01-01", "--to", "2026-01-31")
+    assert local.exit_code == 0 and str(DEFAULT_RULES) in local.stdout  # a local candidate directory still works
     both = _run("rules", "simulate", "--from", "2026-01-01", "--to", "2026-01-31")
     assert both.exit_code != 0 and "--rules DIR or as --version" in both.output
