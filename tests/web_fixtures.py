@@ -82,6 +82,23 @@ def candidate_rules(folder: Path, repeat_misses: int) -> Path:
     return target
 
 
+def stored_candidate(service: Service, folder: Path, repeat_misses: int) -> str:
+    """candidate_rules stored in the registry as proposed (with no evidence: the simulate page's candidates are
+    versions of the registry, never a server path); its version."""
+    from wnb.core.domain import Role
+    from wnb.core.policy import Kind, Principal
+    from wnb.rule_files import read_files
+    from wnb.store import rulesets
+
+    files = read_files(candidate_rules(folder, repeat_misses))
+    by = Principal(Kind.USER, "gov.sam", Role.GOVERNANCE)
+    active = rulesets.active(service.db, service.clock())
+    release = rulesets.propose(
+        service.db, files, by, "a test candidate", {}, active.version if active else None, service.clock()
+    )
+    return release.version
+
+
 @dataclass
 class Site:
     url: str
@@ -91,11 +108,16 @@ class Site:
 
 
 @contextmanager
-def running_site(folder: Path, ruleset: Ruleset) -> Iterator[Site]:
-    """A seeded database file and `wnb serve`'s app (API and pages) on a free loopback port."""
+def running_site(folder: Path, ruleset: Ruleset, follow_registry: bool = False) -> Iterator[Site]:
+    """A seeded database file and `wnb serve`'s app (API and pages) on a free loopback port; `follow_registry`
+    judges each transaction by the registry's active version, as `wnb serve` does (the default ruleset registered
+    as active, not yet approved, on the first evaluation)."""
+    from wnb.service.active_ruleset import ActiveRulesets
+
     db = open_database(f"sqlite:///{folder / 'wnb.db'}")
     clock = FixedClock(NOW)
-    service = Service(db, ruleset, clock)
+    following = ActiveRulesets(db, DEFAULT_RULES) if follow_registry else None
+    service = Service(db, ruleset, clock, rulesets=following)
     for role, (name, password) in STAFF.items():
         create_user(db, name, role, password)
     seed(service, clock)

@@ -183,7 +183,10 @@ def test_every_command_of_the_cli_is_in_the_entry_points_table_and_every_entry_i
 
 
 def _fill(path: str, task: str, flag: str, action: str) -> str:
-    values = {"nhs_number": CHILD, "task_id": task, "flag_id": flag, "action": action, "ref": "R1"}
+    values = {
+        "nhs_number": CHILD, "task_id": task, "flag_id": flag, "action": action, "ref": "R1", "job_id": "1",
+        "version": "abcdef0123",
+    }  # fmt: skip
     return re.sub(r"\{(\w+)\}", lambda match: values[match.group(1)], path)
 
 
@@ -198,7 +201,7 @@ def _body(key: str) -> dict[str, Any]:
     if key.startswith(("POST /v1/", "PUT /v1/", "POST /fhir")):
         return {"json": {}}
     if key == "POST /web/simulate":
-        return {"data": {"rules": "/nowhere", "first": "2026-03-01", "last": "2026-03-02"}}
+        return {"data": {"version": "abcdef0123", "first": "2026-03-01", "last": "2026-03-02"}}
     return {"data": {}} if key.startswith("POST /web/") else {}
 
 

@@ -121,6 +121,16 @@ def test_the_demo_creates_an_account_for_each_role_and_prints_its_password_once(
         db.dispose()
 
 
+def test_the_demo_puts_the_default_ruleset_live_through_the_registry_with_its_accounts(later: Demo) -> None:
+    history = wnb(ROOT, "rules", "history", "--json", WNB_DATABASE_URL=later.database_url)
+    assert history.returncode == 0, history.stderr
+    (release,) = json.loads(history.stdout)
+    assert release["status"] == "active" and release["approved"] is True
+    assert release["proposed_by"] == "safeguarding-lead"
+    assert release["approved_by"] == "clinical-safety-officer" and release["activated_by"] == "admin"
+    assert release["version"].startswith(re.search(r"ruleset (\w{12})", later.out)[1])  # type: ignore[index]
+
+
 def test_demo_serve_is_refused_in_production_mode_before_anything_is_written(tmp_path: Path) -> None:
     production = {"WNB_MODE": "production", "WNB_SESSION_SECRET": STRONG, "WNB_WEBHOOK_SECRET": STRONG}
     result = wnb(tmp_path, "demo", "--serve", **production)

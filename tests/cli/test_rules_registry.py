@@ -8,6 +8,7 @@ a registry with two proposals against the first version and each test works on i
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -271,3 +272,58 @@ def test_a_proposal_whose_scenarios_fail_is_refused_naming_them(registry: Regist
     assert result.exit_code == 1
     assert "1 of 60 scenarios fail" in result.output and "appointment-date-is-london-date.yaml" in result.output
     assert len(history()) == 3
+
+
+# ---- the safety case report ----
+
+
+def test_a_report_made_again_is_the_same_bytes_with_the_hash_parameters_hazards_and_scenarios(
+    registry: Registry, tmp_path: Path
+) -> None:
+    assert approve(registry.a, "cso.one").exit_code == 0
+    first, again = tmp_path / "first.html", tmp_path / "again.html"
+    made = _run("rules", "report", registry.a[:10], "--out", str(first))
+    assert made.exit_code == 0, made.output
+    remade = _run("rules", "report", registry.a, "--out", str(again))
+    assert remade.exit_code == 0, remade.output
+    assert first.read_bytes() == again.read_bytes()
+    assert "the same bytes as stored before" in remade.stdout
+    html = first.read_text(encoding="utf-8")
+    assert f'<code id="config-hash">{registry.a}</code>' in html
+    assert "<code>parameters.repeat_misses</code></td><td>2</td>" in html
+    assert 'id="hazard-log-version"' in html and 'id="hazard-H-01"' in html
+    assert re.search(r"<p>(\d+) of \1 scenarios passed under this version", html)
+    assert "wnb-06-repeat-in-service.yaml" in html
+    assert "Approved by <strong>cso.one</strong>" in html
+    assert 'id="backtest-rules"' in html and registry.first in html  # against the version it replaces
+    assert "<script" not in html and "@media print" in html
+
+
+def test_a_report_is_stored_once_with_its_hash_and_its_making_audited(registry: Registry, tmp_path: Path) -> None:
+    import hashlib
+
+    out = tmp_path / "report.html"
+    for _ in range(2):
+        assert _run("rules", "report", registry.b, "--out", str(out)).exit_code == 0
+    db = open_database(registry.url)
+    try:
+        from wnb.store import rulesets
+
+        (stored,) = rulesets.reports_of(db, registry.b)
+        with db.connect() as connection:
+            records = connection.execute(select(audit._audit).where(audit._audit.c.action == "ruleset_report_made"))
+            made = [row.payload for row in records]
+    finally:
+        db.dispose()
+    assert stored["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert made == [{"version": registry.b, "report_sha256": stored["sha256"]}]
+
+
+def test_simulate_takes_a_version_of_the_registry(registry: Registry) -> None:
+    result = _run("rules", "simulate", "--version", registry.a[:8], "--from", "2026-01-01", "--to", "2026-01-31")
+    assert result.exit_code == 0, result.output
+    assert f"version {registry.a[:12]}" in result.stdout
+    local = _run("rules", "simulate", "--rules", str(DEFAULT_RULES), "--from", "2026-01-01", "--to", "2026-01-31")
+    assert local.exit_code == 0 and str(DEFAULT_RULES) in local.stdout  # a local candidate directory still works
+    both = _run("rules", "simulate", "--from", "2026-01-01", "--to", "2026-01-31")
+    assert both.exit_code != 0 and "--rules DIR or as --version" in both.output

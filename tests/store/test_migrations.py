@@ -90,6 +90,8 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
         for column in ("acknowledged_at", "waiting_until", "waiting_reason"):  # waiting on someone came with 0012
             connection.exec_driver_sql(f"ALTER TABLE task DROP COLUMN {column}")
         connection.exec_driver_sql("DROP TABLE recipient")  # the recipient directory came with 0013
+        connection.exec_driver_sql("DROP TABLE ruleset_report")  # its reports and the pages' jobs came with 0014
+        connection.exec_driver_sql("DROP TABLE ruleset_job")
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
     old.dispose()
     engine = open_database(url)

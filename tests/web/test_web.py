@@ -17,6 +17,7 @@ import itsdangerous
 import pytest
 from sqlalchemy import select, update
 
+from tests.conftest import ROOT
 from tests.web_fixtures import (
     AMBER_CHILD,
     RED_CHILD,
@@ -25,8 +26,8 @@ from tests.web_fixtures import (
     SECRET,
     STAFF,
     Site,
-    candidate_rules,
     running_site,
+    stored_candidate,
 )
 from wnb.core.contacts import Recipient
 from wnb.core.items import RawItem
@@ -456,12 +457,20 @@ def test_pages_are_never_cached_or_framed(site: Site) -> None:
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
 
 
-def test_simulating_a_ruleset_that_is_not_there_says_so(site: Site) -> None:
+def test_simulating_a_version_that_is_not_in_the_registry_says_so(site: Site) -> None:
     with signed_in(site, "governance") as client:
         csrf = token(client.get("/web/simulate"))
-        data = {"csrf": csrf, "rules": "/no/such/rules", "first": "2026-03-01", "last": "2026-03-02"}
+        data = {"csrf": csrf, "version": "abcdef0123", "first": "2026-03-01", "last": "2026-03-02"}
         answer = client.post("/web/simulate", data=data)
-    assert answer.status_code == 400 and "is not a ruleset directory" in answer.text
+    assert answer.status_code == 400 and "no ruleset version starts with" in answer.text
+
+
+def test_the_simulate_page_never_loads_a_path_on_the_server(site: Site) -> None:
+    with signed_in(site, "governance") as client:
+        csrf = token(client.get("/web/simulate"))
+        data = {"csrf": csrf, "version": str(ROOT / "rules" / "default"), "first": "2026-03-01", "last": "2026-03-02"}
+        answer = client.post("/web/simulate", data=data)
+    assert answer.status_code == 400 and "no ruleset version starts with" in answer.text
 
 
 # ---- data quality ----
@@ -513,10 +522,12 @@ def test_the_queue_shows_a_stale_outcome_as_such_beside_the_rejects(site: Site) 
 
 
 def test_a_simulation_run_from_the_page_is_compared_and_audited(site: Site) -> None:
-    folder = candidate_rules(site.folder, repeat_misses=3)
+    version = stored_candidate(site.service, site.folder, repeat_misses=3)
     with signed_in(site, "governance") as client:
-        csrf = token(client.get("/web/simulate"))
-        data = {"csrf": csrf, "rules": str(folder), "first": "2026-02-01", "last": "2026-03-02"}
+        simulate_page = client.get("/web/simulate")
+        assert f'<option value="{version}"' in simulate_page.text
+        csrf = token(simulate_page)
+        data = {"csrf": csrf, "version": version, "first": "2026-02-01", "last": "2026-03-02"}
         page = client.post("/web/simulate", data=data).text
     assert re.search(r'<tr class="differs" data-key="WNB-06">', page)
     record = audit_records(site, "simulation_run")[-1]

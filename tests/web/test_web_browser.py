@@ -17,7 +17,7 @@ from typing import IO
 import pytest
 
 from tests.server import answers, free_port, wait_for
-from tests.web_fixtures import RED_CHILD, STAFF, Site, candidate_rules, running_site
+from tests.web_fixtures import RED_CHILD, STAFF, Site, running_site, stored_candidate
 from wnb.core.ruleset import Ruleset
 from wnb.store import listing
 
@@ -132,7 +132,7 @@ def test_a_booking_team_user_cannot_open_governance_pages(browser: sync_api.Brow
 def test_a_governance_user_simulates_a_changed_threshold_and_sees_the_difference(
     browser: sync_api.Browser, site: Site
 ) -> None:
-    folder = candidate_rules(site.folder, repeat_misses=3)
+    version = stored_candidate(site.service, site.folder, repeat_misses=3)
     page = sign_in(browser, site, "governance")
     page.get_by_label("From").fill("2026-02-01")
     page.get_by_label("To (included)").fill("2026-03-02")
@@ -141,7 +141,7 @@ def test_a_governance_user_simulates_a_changed_threshold_and_sees_the_difference
     shot(page, "governance")
 
     page.get_by_role("link", name="Simulate").click()
-    page.get_by_label("Candidate ruleset directory").fill(str(folder))
+    page.get_by_label("Ruleset version").select_option(version)
     page.get_by_label("From").fill("2026-02-01")
     page.get_by_label("To (included)").fill("2026-03-02")
     page.get_by_role("button", name="Run simulation").click()
@@ -165,7 +165,14 @@ def test_every_form_control_on_the_main_pages_has_a_label(browser: sync_api.Brow
     found: dict[str, list[str]] = {}
     for role, paths in {
         "safeguarding-nurse": ["/web/", f"/web/children/{RED_CHILD}", "/web/children"],
-        "governance": ["/web/governance", "/web/audit", "/web/simulate", "/web/rejects"],
+        "governance": [
+            "/web/governance",
+            "/web/audit",
+            "/web/simulate",
+            "/web/rejects",
+            "/web/rulesets",
+            "/web/rulesets/propose",
+        ],
     }.items():
         page = sign_in(browser, site, role)
         for path in paths:
@@ -210,3 +217,78 @@ def test_a_person_signs_in_with_an_account_wnb_demo_serve_printed(browser: sync_
             sync_api.expect(page.locator("table.worklist")).not_to_contain_text("overdue")
         finally:
             demo.terminate()  # and the block's end waits for it
+
+
+# ---- a ruleset change from proposal to evaluation (issue 15) ----
+
+OFFICER = ("cso.ann", "officer passphrase for the browser")
+MASH_CHILD = "9990000131"  # three misses over eleven months: WNB-07 under a 365-day look-back, not under 300
+
+
+@pytest.fixture(scope="module")
+def registry_site(tmp_path_factory: pytest.TempPathFactory, ruleset: Ruleset) -> Iterator[Site]:
+    """A site that judges by the registry's active version, as `wnb serve` does, with a safety officer."""
+    from datetime import datetime
+
+    from tests.web_fixtures import event
+    from wnb.store.accounts import create_user
+
+    with running_site(tmp_path_factory.mktemp("browser-registry"), ruleset, follow_registry=True) as running:
+        create_user(running.service.db, OFFICER[0], "clinical-safety-officer", OFFICER[1])
+        now = running.clock.now
+        for number, day in enumerate(("2025-04-10", "2025-10-09", "2026-03-02"), start=1):
+            running.clock.now = datetime.fromisoformat(f"{day}T10:00:00+00:00")
+            running.service.ingest([event(MASH_CHILD, f"mash-{number}", day)], origin="feed")
+        running.clock.now = now
+        yield running
+
+
+def test_a_threshold_change_is_proposed_backtested_approved_activated_and_judges_the_next_event(
+    browser: sync_api.Browser, registry_site: Site
+) -> None:
+    from sqlalchemy import select
+
+    from tests.web_fixtures import event
+    from wnb.store import audit
+
+    site = registry_site
+    page = sign_in(browser, site, "governance")
+    sync_api.expect(page.locator("#unapproved-banner")).to_contain_text("Ruleset active, not yet approved")
+    page.get_by_role("link", name="Rulesets").click()
+    sync_api.expect(page.locator("#history")).to_contain_text("active, not yet approved")
+    page.get_by_role("link", name="Propose a change to the parameters").click()
+    page.get_by_label("counts.missed_all_services_365d.window_days", exact=True).fill("300")
+    page.get_by_label("What changes and why").fill("a shorter look-back for the MASH rule")
+    page.set_default_timeout(90_000)  # the check and the scenarios run before the page answers
+    page.get_by_role("button", name="Check and propose").click()
+    sync_api.expect(page.locator("#job-version")).to_be_visible(timeout=90_000)  # the page reloads until done
+    page.locator("#job-version").click()
+    page.set_default_timeout(10_000)
+    sync_api.expect(page.locator("#backtest-verdict")).to_contain_text("would have raised something different")
+    mash = page.locator('#backtest-rules tr[data-key="WNB-07"]')
+    sync_api.expect(mash).to_have_class("differs")
+    sync_api.expect(mash).to_contain_text("flags -1")
+    shot(page, "ruleset-proposed")
+    version_url = page.url
+    version = version_url.rsplit("/", 1)[1]
+
+    officer = sign_in_as(browser, site.url, *OFFICER)
+    officer.goto(version_url)
+    officer.get_by_label("Reason (approve)").fill("the backtest shows the intended change only")
+    officer.get_by_label("Your password (approve)").fill(OFFICER[1])
+    officer.get_by_role("button", name="Approve", exact=True).click()
+    sync_api.expect(officer.locator("#status")).to_contain_text("approved")
+
+    admin = sign_in(browser, site, "admin")
+    admin.goto(version_url)
+    admin.get_by_role("button", name="Activate now").click()
+    sync_api.expect(admin.locator("#status")).to_have_attribute("data-status", "active")
+    sync_api.expect(admin.locator("#unapproved-banner")).to_have_count(0)
+    shot(admin, "ruleset-activated")
+
+    site.service.ingest([event(MASH_CHILD, "after-activation", "2026-03-02", appointment_id="a-next")], origin="feed")
+    with site.service.db.connect() as connection:
+        query = select(audit._audit).where(audit._audit.c.action == "evaluation").order_by(audit._audit.c.seq.desc())
+        latest = connection.execute(query).first()
+    assert latest is not None and latest.payload["event_id"] == "after-activation"
+    assert latest.ruleset_version == version

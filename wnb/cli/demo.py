@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from wnb.core.items import RawItem
+    from wnb.core.policy import Principal
     from wnb.service import Service
 
 DEMO_FILE = Path("wnb-demo.db")
@@ -90,6 +91,33 @@ def work_the_past(service: Service, now: datetime) -> int:
 PAST_NOTE = "done before the demo's day (the sample's history, completed by wnb demo)"
 
 
+def release_default_ruleset(db: Engine, folder: Path, now: datetime) -> str:
+    """The default ruleset through the registry as a trust would put it live, by the demo's accounts: proposed by
+    the safeguarding lead (checked, its scenarios run, backtested over the still empty history), approved by the
+    clinical safety officer, activated by the admin; so `wnb rules history` and the Rulesets page show it."""
+    from dataclasses import replace
+
+    from wnb.rule_files import read_files
+    from wnb.service.proposals import backtest_and_store, prepare
+    from wnb.store import rulesets
+    from wnb.store.accounts import person_named
+
+    def person(role: str) -> Principal:
+        return replace(person_named(db, role), via="demo")
+
+    candidate = prepare(read_files(folder), str(folder), now)
+    note = "the default ruleset, as wnb ships it"
+    proposal = backtest_and_store(db, candidate, person("safeguarding-lead"), note, None, None, now)
+    version = proposal.release.version
+    reason = "demo: the scenarios pass and the hazard log is complete"
+    rulesets.decide(db, version, person("clinical-safety-officer"), True, reason, now)
+    rulesets.activate(db, version, person("admin"), now, now, production=False)
+    return (
+        f"ruleset {version[:12]} proposed by safeguarding-lead, approved by clinical-safety-officer, "
+        "activated by admin (wnb rules history)"
+    )
+
+
 def accounts_table(accounts: list[Account]) -> Table:
     from rich.table import Table
 
@@ -133,6 +161,8 @@ def run_demo(today: date, now: datetime) -> None:
     # The demo day's clock: every record is made at `now`, so its history reads in order on that day.
     service = Service(db, load_ruleset(fixtures.parent / "rules" / "default"), clock=lambda: now)
     out.print(f"[bold]wnb demo[/] — ruleset {service.ruleset.short_version}, database {DEMO_FILE}")
+    accounts = create_accounts(db)
+    say(release_default_ruleset(db, fixtures.parent / "rules" / "default", now))
     with tempfile.TemporaryDirectory(prefix="wnb-demo-") as moved:
         folder = Path(moved)
         say(_moved_by(copy_moved(fixtures, folder, today), today))
@@ -144,7 +174,6 @@ def run_demo(today: date, now: datetime) -> None:
                 f"{counts.get(k, 0)} {k}" for k in ("accepted", "superseded", "stale", "duplicate", "rejected")
             )
             say(f"{feed.name}: {shown}")
-    accounts = create_accounts(db)
     say(f"{work_the_past(service, now)} tasks due before {local(now)} completed as the sample's history")
     counts = service.ingest(todays_outcomes(fixtures, now), origin=TODAY_FEED)
     say(f"{TODAY_FEED}: {counts.get('accepted', 0)} outcomes of today, recorded at {local(now - _QUARTER_HOUR)}")

@@ -126,25 +126,41 @@ def rules_test(directory: RulesDir = None) -> None:
 
 @rules_app.command("simulate")
 def rules_simulate(
-    rules: Annotated[Path, typer.Option("--rules", help="The candidate ruleset directory.")],
     first: Annotated[str, typer.Option("--from", help="First day of the period (YYYY-MM-DD, UK).")],
     last: Annotated[str, typer.Option("--to", help="Last day of the period, included (YYYY-MM-DD, UK).")],
+    rules: Annotated[Path | None, typer.Option("--rules", help="A local candidate ruleset directory.")] = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="A version of the registry (its hash or a unique prefix).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Replay the period's stored history under a candidate ruleset (in a scratch database) and compare."""
+    """Replay the period's stored history under a candidate ruleset (in a scratch database) and compare: a local
+    directory (--rules) or a version of the registry (--version)."""
     from wnb.rule_files import load_ruleset
     from wnb.service.simulate import period_of, simulate, simulation_tables
 
     def run() -> None:
+        if (rules is None) == (version is None):
+            raise WnbError("give the candidate as --rules DIR or as --version VERSION (one of them)")
         try:
             start, end = period_of(datetime.fromisoformat(first).date(), datetime.fromisoformat(last).date())
         except ValueError as error:
             raise WnbError(f"--from and --to must be dates like 2026-03-01: {error}") from None
-        result = simulate(open_database(), load_ruleset(rules), start, end)
+        db = open_database()
+        if rules is not None:
+            candidate, named = load_ruleset(rules), str(rules)
+        else:
+            from wnb.core.ruleset import load_files
+            from wnb.store import rulesets
+
+            release = rulesets.find(db, str(version))
+            candidate = load_files(rulesets.files_of(db, release.version), f"version {release.short}")
+            named = f"version {release.short}"
+        result = simulate(db, candidate, start, end)
         if as_json:
             say(json.dumps(result.as_dict(), indent=2))
             return
-        for table in simulation_tables(result, f"{rules} ({result.candidate_version[:12]}), {first} to {last}"):
+        for table in simulation_tables(result, f"{named} ({result.candidate_version[:12]}), {first} to {last}"):
             out.print(table)
 
     guarded(run)
@@ -359,5 +375,25 @@ def rules_diff(first: Version, second: Version) -> None:
             out.print(table)
         for text in found.files:
             say(text.rstrip("\n"))
+
+    guarded(run)
+
+
+@rules_app.command("report")
+def rules_report(
+    version: Version,
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the report (FILE.html).")],
+) -> None:
+    """Write the safety case report of a version (printable HTML), stored in the registry with its SHA-256; the
+    same stored record always gives the same bytes."""
+    from datetime import UTC
+
+    from wnb.service.safety_reports import make_report
+
+    def run() -> None:
+        report = make_report(open_database(), version, "cli", datetime.now(UTC))
+        out_file.write_bytes(report.html.encode("utf-8"))
+        again = "stored" if report.stored else "the same bytes as stored before"
+        say(f"report of version {report.release.version} written to {out_file}: sha256 {report.sha256} ({again})")
 
     guarded(run)

@@ -85,6 +85,54 @@ def _scenarios(ruleset: Ruleset, files: dict[str, bytes], where: str) -> list[di
     return results
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A candidate ruleset that checked and whose own scenarios passed: what the backtest needs next."""
+
+    files: dict[str, bytes]
+    where: str
+    ruleset: Ruleset
+    check: dict[str, Any]
+    scenarios: list[dict[str, Any]]
+
+    @property
+    def version(self) -> str:
+        return content_version(self.files)
+
+
+def prepare(files: dict[str, bytes], where: str, now: datetime) -> Candidate:
+    """Load and check the candidate `files` and run its own scenarios; a RulesetError or ReleaseRefused says what
+    is wrong (nothing is stored)."""
+    rulesets.as_text(files)  # a file that is not UTF-8 is refused before anything runs
+    ruleset = load_files(files, where)
+    check = _check(ruleset, files, where, now)
+    return Candidate(files, where, ruleset, check, _scenarios(ruleset, files, where))
+
+
+def backtest_and_store(
+    db: Engine,
+    candidate: Candidate,
+    by: Principal,
+    note: str | None,
+    period: tuple[date, date] | None,
+    compared_against: str | None,
+    now: datetime,
+) -> Proposal:
+    """Backtest `candidate` over `period` (default the last 12 months) and store it as proposed by `by` with its
+    evidence, compared against `compared_against` (the active version when the proposal began)."""
+    first, last = period or default_period(now)
+    start, end = period_of(first, last)
+    backtest = simulate(db, candidate.ruleset, start, end)
+    evidence = {
+        "check": candidate.check,
+        "scenarios": candidate.scenarios,
+        "backtest": {**backtest.as_dict(), "compared_against": compared_against},
+        "system_controls": "named tests found in wnb's suite (not run at propose)",
+    }
+    release = rulesets.propose(db, candidate.files, by, note, evidence, compared_against, now)
+    return Proposal(release, evidence)
+
+
 def propose(
     db: Engine,
     folder: Path,
@@ -99,23 +147,9 @@ def propose(
     `rules_dir` (WNB_RULES_DIR) is registered first when the registry is empty, so there is a version to compare
     against; `period` defaults to the last 12 months.
     """
-    files = directory_files(folder)
-    where = str(folder)
-    ruleset = load_files(files, where)
-    check = _check(ruleset, files, where, now)
-    scenarios = _scenarios(ruleset, files, where)
+    candidate = prepare(directory_files(folder), str(folder), now)
     active = active_ruleset(db, rules_dir, now)
-    first, last = period or default_period(now)
-    start, end = period_of(first, last)
-    backtest = simulate(db, ruleset, start, end)
-    evidence = {
-        "check": check,
-        "scenarios": scenarios,
-        "backtest": {**backtest.as_dict(), "compared_against": active.version},
-        "system_controls": "named tests found in wnb's suite (not run at propose)",
-    }
-    release = rulesets.propose(db, files, by, note, evidence, active.version, now)
-    return Proposal(release, evidence)
+    return backtest_and_store(db, candidate, by, note, period, active.version, now)
 
 
 def _parameters(files: dict[str, bytes]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from wnb.core.releases import Activation, Release, ReleaseRefused, Status
 from wnb.core.ruleset import content_version
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
-from wnb.store.tables import RulesetVersionRow
+from wnb.store.tables import RulesetReportRow, RulesetVersionRow
 
 _versions = RulesetVersionRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
 # Any 64-bit number wnb alone uses: registry steps on replicas take turns.
@@ -204,3 +204,38 @@ def _apply(
     _audit(connection, now, actor, action, step.release, **extra, **detail)
     if step.retired is not None:
         _audit(connection, now, actor, "ruleset_retired", step.retired, replaced_by=step.release.version)
+
+
+# ---- the safety case reports (wnb.core.safety_report), each stored once with its hash ----
+
+_reports = RulesetReportRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
+
+
+def store_report(db: Engine, version: str, html: str, sha256: str, actor: str, now: datetime) -> bool:
+    """Keep the report `html` of `version` (its hash `sha256`), audited; False when these very bytes were stored
+    already (made again from the same record)."""
+    with writing(db) as connection:
+        found = connection.execute(
+            select(_reports.c.sha256).where(_reports.c.version == version, _reports.c.sha256 == sha256)
+        ).first()
+        if found is not None:
+            return False
+        connection.execute(
+            insert(_reports).values(version=version, sha256=sha256, html=html, made_by=actor, made_at=now)
+        )
+        log = AuditLog(connection)
+        payload = {"version": version, "report_sha256": sha256}
+        log.append(now, actor, "ruleset_report_made", [f"ruleset:{version}"], payload, ruleset_version=version)
+        log.finish()
+    return True
+
+
+def reports_of(db: Engine, version: str) -> list[dict[str, Any]]:
+    """The reports stored of `version` (hash, who made it first and when), oldest first."""
+    query = (
+        select(_reports.c.sha256, _reports.c.made_by, _reports.c.made_at)
+        .where(_reports.c.version == version)
+        .order_by(_reports.c.made_at)
+    )
+    with db.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]

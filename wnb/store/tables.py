@@ -397,3 +397,36 @@ class RecipientRow(SQLModel, table=True):
     email: str | None = None
     endpoint: str | None = None
     updated_at: datetime = _utc(nullable=False)
+
+
+class RulesetReportRow(SQLModel, table=True):
+    """A safety case report of a ruleset version as made (issue 15): its bytes and their SHA-256. The same version
+    and stored evidence give the same bytes, so a report made again is found, not stored twice; a report made
+    after a later step (the approval, the activation) is a new row beside the earlier one."""
+
+    __tablename__ = "ruleset_report"
+
+    version: str = Field(primary_key=True)
+    sha256: str = Field(primary_key=True)
+    html: str = Field(sa_column=Column(Text(), nullable=False))
+    made_by: str
+    made_at: datetime = _utc(nullable=False)  # when it was first made: never inside the report itself
+
+
+class RulesetJobRow(SQLModel, table=True):
+    """A proposal made on the pages, whose backtest runs in the background (issue 15): its state and progress,
+    and the version it stored when done (or why it failed)."""
+
+    __tablename__ = "ruleset_job"
+
+    id: int | None = Field(default=None, primary_key=True)
+    state: str  # queued | running | done | failed
+    stage: str  # what it is doing now, in words
+    proposed_by: str
+    note: str | None = Field(default=None, sa_column=Column(Text()))
+    candidate: str  # the content version of the files
+    files: dict[str, str] = _json(nullable=False)
+    started_at: datetime = _utc(nullable=False)
+    finished_at: datetime | None = _utc()
+    version: str | None = None  # the version stored, when done
+    error: str | None = Field(default=None, sa_column=Column(Text()))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -15,13 +14,13 @@ from wnb.core.calendar import london_date
 from wnb.core.csv_cells import csv_text
 from wnb.core.errors import WnbError
 from wnb.core.refs import parse_ref
-from wnb.core.ruleset import Ruleset
+from wnb.core.releases import Release
+from wnb.core.ruleset import Ruleset, load_files
 from wnb.core.wording import due_in_words
-from wnb.rule_files import load_ruleset
 from wnb.service import Service
 from wnb.service.explain import explain_item
 from wnb.service.simulate import Simulation, period_of, simulate
-from wnb.store import audit, repo
+from wnb.store import audit, repo, rulesets
 from wnb.store.audit_search import AuditFilter, audit_page
 from wnb.store.db import writing
 from wnb.store.reports import PeriodBy, dashboard
@@ -175,19 +174,25 @@ def explain(request: Request, ref: str, principal: Explainer) -> HTMLResponse:
     return render(request, "explain.html", ref=ref.upper(), lines=lines)
 
 
-@router.get("/simulate", response_class=HTMLResponse, summary="Try a candidate ruleset on a past period")
+@router.get("/simulate", response_class=HTMLResponse, summary="Try a ruleset version of the registry on a past period")
 def simulate_form(request: Request, principal: Simulator) -> HTMLResponse:
     wnb: Service = request.app.state.service
     start_day, end_day, _ = _period("", "", wnb.clock())
     return render(
         request,
         "simulate.html",
-        rules=wnb.ruleset.directory,
+        versions=_versions(wnb),
+        version="",
         first=start_day.isoformat(),
         last=end_day.isoformat(),
         result=None,
         error=None,
     )
+
+
+def _versions(wnb: Service) -> list[Release]:
+    """The registry's versions a simulation may choose, newest proposal first (never a path on the server)."""
+    return list(reversed(rulesets.history(wnb.db)))
 
 
 def _audit_simulation(wnb: Service, actor: str, result: Simulation) -> None:
@@ -209,7 +214,7 @@ def _audit_simulation(wnb: Service, actor: str, result: Simulation) -> None:
 def simulate_run(
     request: Request,
     principal: Simulator,
-    rules: Annotated[str, Form(max_length=1000)],
+    version: Annotated[str, Form(max_length=100)],
     first: Annotated[str, Form()],
     last: Annotated[str, Form()],
 ) -> HTMLResponse:
@@ -217,10 +222,9 @@ def simulate_run(
     result, error = None, None
     try:
         start, end = period_of(date.fromisoformat(first), date.fromisoformat(last))
-        folder = Path(rules.strip())
-        if not folder.is_dir():
-            raise WnbError(f"{rules} is not a ruleset directory on the server")
-        result = simulate(wnb.db, load_ruleset(folder), start, end)
+        release = rulesets.find(wnb.db, version)
+        candidate = load_files(rulesets.files_of(wnb.db, release.version), f"version {release.short}")
+        result = simulate(wnb.db, candidate, start, end)
         _audit_simulation(wnb, principal.actor, result)
     except ValueError:
         error = "The period's days must look like 2026-03-01."
@@ -230,7 +234,8 @@ def simulate_run(
         request,
         "simulate.html",
         status_code=200 if error is None else 400,
-        rules=rules,
+        versions=_versions(wnb),
+        version=version,
         first=first,
         last=last,
         result=result,

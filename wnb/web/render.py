@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from sqlalchemy import Engine
 from starlette.templating import Jinja2Templates
 
 from wnb.core.calendar import LONDON
@@ -19,6 +20,7 @@ from wnb.core.policy import Action, Kind, allows
 from wnb.core.ruleset import Ruleset
 from wnb.core.sentences import service_words
 from wnb.core.wording import code_title, flag_status, local, local_short, plain_code, task_status
+from wnb.store import rulesets
 from wnb.store.accounts import Principal
 from wnb.web.session import csrf_token, may
 
@@ -61,6 +63,7 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
         ("Governance", "/governance", Action.GOVERNANCE_READ),
         ("Audit log", "/audit", Action.AUDIT_READ),
         ("Simulate", "/simulate", Action.RULES_SIMULATE),
+        ("Rulesets", "/rulesets", Action.RULES_HISTORY),
         ("Data quality", "/rejects", Action.REJECTS_READ),
     ]
     return [(label, PREFIX + path) for label, path, action in links if may(principal, action)]
@@ -74,6 +77,13 @@ def home_for(role: Role | None) -> str:
     return PREFIX + ("/governance" if allows(person, Action.GOVERNANCE_READ) else "/children")
 
 
+def unapproved_active(db: Engine, now: datetime) -> str | None:
+    """The short hash of the active ruleset version when no clinical safety officer approved it: every page says
+    so in a banner until one is approved (issue 15)."""
+    active = rulesets.active(db, now)
+    return active.short if active is not None and not active.is_approved else None
+
+
 def flash(request: Request, text: str, kind: str = "info") -> None:
     """A message shown once on the next page (after a redirect)."""
     request.session.setdefault("flash", []).append([kind, text])
@@ -84,6 +94,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     """A page with what every page needs: the person, their menu, the CSRF token and any messages."""
     principal = getattr(request.state, "principal", None)
     flashes = request.session.pop("flash", [])
+    service = request.app.state.service
     return TEMPLATES.TemplateResponse(
         request,
         template,
@@ -93,6 +104,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             "nav": nav_for(principal),
             "flashes": flashes,
             "path": request.url.path,
+            "unapproved_active": unapproved_active(service.db, service.clock()) if principal else None,
             **context,
         },
         status_code=status_code,
