@@ -212,8 +212,7 @@ class Effects(TimedEffects):
         limit = self.ruleset.settings.escalation.waiting_max_working_days
         plan.check_wait(task_id, task.status, until, london_date(self.at), limit)
         changes = {"waiting_until": plan.reply_due(until), "waiting_reason": reason.strip(), "updated_at": self.at}
-        repo.update_row(self.connection, repo.tasks, task_id, **changes)
-        self._history({**dict(task), **changes}, "waiting", f"waiting for a reply until {until:%d %b %Y}: {reason}")
+        self._change_task(task, changes, "waiting", f"waiting for a reply until {until:%d %b %Y}: {reason}")
         self.record(
             "task_waiting",
             [task_ref(task_id), task.nhs_number],
@@ -263,8 +262,7 @@ class Effects(TimedEffects):
         values: dict[str, Any] = {"status": change.status.value, "assignee": change.assignee, "updated_at": self.at}
         if change.status is TaskStatus.ACCEPTED and task.status == TaskStatus.REQUESTED.value:
             values["acknowledged_at"] = self.at  # a claim acknowledges
-        repo.update_row(self.connection, repo.tasks, task_id, **values)
-        self._history({**dict(task), **values}, change.verb, change.reason)
+        self._change_task(task, values, change.verb, change.reason)
         self.record(
             f"task_{change.verb}",
             [task_ref(task_id), task.nhs_number],

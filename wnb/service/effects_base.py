@@ -77,6 +77,11 @@ class EffectsBase:
         }
         self.writer.insert_link(link)
 
+    def _change_task(self, task: Record, changes: dict[str, Any], action: str, note: str | None = None) -> None:
+        """Write `changes` to a stored task and its history row (`action`, `note`) as it stands after them."""
+        repo.update_row(self.connection, repo.tasks, task["id"], **changes)
+        self._history({**dict(task), **changes}, action, note)
+
     def _history(self, task: dict[str, Any], action: str, note: str | None = None) -> None:
         self._insert(
             repo.task_history,
@@ -125,11 +130,9 @@ class EffectsBase:
         changes: dict[str, Any] = {"status": status.value, "updated_at": self.at}
         if status is TaskStatus.ACCEPTED:
             changes["acknowledged_at"] = self.at  # the acknowledgement timeout counts from here
-        values = {**dict(task), **changes}
-        repo.update_row(self.connection, repo.tasks, task.id, **changes)
+        self._change_task(task, changes, action, note)
         if not status.is_open:
             self.writer.closed("task", task.id)
-        self._history(values, action, note)
         self.record(
             f"task_{action}",
             [task_ref(task.id), task.nhs_number],

@@ -7,6 +7,7 @@ the ruleset sets an acknowledgement timeout, an acknowledged task not completed 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from wnb.core import plan
 from wnb.core.domain import Role, TaskStatus
@@ -32,18 +33,17 @@ class TimedEffects(EffectsBase):
         return said
 
     def _escalate(self, row: Record, step: plan.Escalation) -> str:
-        task = dict(row)
-        changes = {
+        changes: dict[str, Any] = {
             "owner_role": step.to_role,
             "escalation_level": step.to_level,
             "due_at": step.due_at,
             "updated_at": self.at,
             "assignee": None,  # it is the next role's now, not the person it was assigned to
         }
-        task.update(changes)
-        repo.update_row(self.connection, repo.tasks, row.id, **changes)
         unassigned = f"; no longer assigned to {step.cleared_assignee}" if step.cleared_assignee else ""
-        self._history(task, "escalated", f"not acknowledged by {step.from_role} by its due time{unassigned}")
+        self._change_task(
+            row, changes, "escalated", f"not acknowledged by {step.from_role} by its due time{unassigned}"
+        )
         self.record(
             "task_escalated",
             [task_ref(row.id), row.nhs_number],
@@ -93,8 +93,7 @@ class TimedEffects(EffectsBase):
             "acknowledged_at": self.at,
             "updated_at": self.at,
         }
-        repo.update_row(self.connection, repo.tasks, row.id, **changes)
-        self._history({**dict(row), **changes}, "reply-due", f"the wait for a reply ended: {row.waiting_reason}")
+        self._change_task(row, changes, "reply-due", f"the wait for a reply ended: {row.waiting_reason}")
         self.record(
             "task_reply_due", [task_ref(row.id), row.nhs_number], {"code": row.code, "reason": row.waiting_reason}
         )
@@ -117,9 +116,8 @@ class TimedEffects(EffectsBase):
             "acknowledged_at": None,
             "updated_at": self.at,
         }
-        repo.update_row(self.connection, repo.tasks, row.id, **changes)
         note = f"acknowledged by {step.from_role} but not completed by {step.deadline.isoformat()}"
-        self._history({**dict(row), **changes}, "acknowledgement-timed-out", note)
+        self._change_task(row, changes, "acknowledgement-timed-out", note)
         self.record(
             "task_acknowledgement_timed_out",
             [task_ref(row.id), row.nhs_number],
