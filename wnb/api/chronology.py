@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from wnb.api.auth import Reader
+from wnb.api.downloads import csv_download
 from wnb.api.problems import PROBLEM_RESPONSES
 from wnb.api.worklist import NhsNumber
 from wnb.core import chronology
@@ -53,12 +54,7 @@ def get_chronology(
     service: Service = request.app.state.service
     entries = stored.export(service.db, nhs_number, principal.actor, service.clock(), form, service.ruleset.title)
     if form == "csv":
-        filename = f"chronology-{nhs_number}.csv"
-        return Response(
-            chronology.as_csv(entries),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+        return csv_download(chronology.as_csv(entries), f"chronology-{nhs_number}.csv")
     rows = [
         ChronologyRow(
             at=e.at.isoformat(), agency=e.agency, event=e.event, significance=e.significance, action=e.action, by=e.by

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from wnb.api.auth import GovernanceReader
+from wnb.api.downloads import csv_download
 from wnb.api.problems import PROBLEM_RESPONSES, Problem
 from wnb.core.calendar import london_date
 from wnb.core.csv_cells import csv_text
@@ -193,9 +194,5 @@ def governance_report(
     wants_csv = format is ReportFormat.CSV or (format is None and "text/csv" in accept.lower())
     if wants_csv:
         name = f"wnb-governance-{first_day.isoformat()}-to-{last_day.isoformat()}.csv"
-        return Response(
-            csv_text(board.csv_rows()),  # formula-like cells escaped (wnb/core/csv_cells.py)
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return csv_download(csv_text(board.csv_rows()), name)  # formula-like cells escaped (wnb/core/csv_cells.py)
     return _report(board, first_day, last_day, {rule.id: rule.title for rule in wnb.ruleset.rules})

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from wnb.api.downloads import csv_download
 from wnb.core import chronology as rows
 from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.core.policy import Action
@@ -94,10 +95,7 @@ def chronology_export(
     now = wnb.clock()
     entries = chronology.export(wnb.db, number, principal.actor, now, f"web-{form}", wnb.ruleset.title)
     if form == "csv":
-        disposition = f'attachment; filename="chronology-{number}.csv"'
-        return Response(
-            rows.as_csv(entries), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition}
-        )
+        return csv_download(rows.as_csv(entries), f"chronology-{number}.csv")
     return HTMLResponse(rows.as_html(number, entries, now), headers={"Content-Security-Policy": rows.PRINT_POLICY})
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from wnb.api.downloads import csv_download
 from wnb.core.audit_words import RecordWords, record_words
 from wnb.core.calendar import london_date
 from wnb.core.csv_cells import csv_text
@@ -100,11 +101,7 @@ def governance_csv(request: Request, principal: Governor, first: str = "", last:
     with wnb.db.connect() as connection:
         board = dashboard(connection, start, end, wnb.clock(), _dated_by(by))
     name = f"wnb-governance-{start_day.isoformat()}-to-{end_day.isoformat()}.csv"
-    return Response(
-        csv_text(board.csv_rows()),  # formula-like cells escaped (wnb/core/csv_cells.py)
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(csv_text(board.csv_rows()), name)  # formula-like cells escaped (wnb/core/csv_cells.py)
 
 
 @router.get("/audit", response_class=HTMLResponse, summary="The audit log, filtered, with the chain's status")
