@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.rule_files import load_ruleset
 from wnb.service import Service
+from wnb.store import accounts
 
 # pytest-xdist starts its workers with COLUMNS=80; a rich Console made at import would keep that width for good,
 # and the CLI tests that give COLUMNS to a command (CliRunner's env) would see 80 columns in a worker only.
@@ -28,6 +30,11 @@ os.environ.pop("COLUMNS", None)
 # One fixed audit key for the whole suite (subprocesses inherit it): wnb writes and verifies with it.
 TEST_AUDIT_KEY = "test:" + "0123456789abcdef" * 4
 os.environ["WNB_AUDIT_KEY"] = TEST_AUDIT_KEY
+
+# argon2 is slow on purpose (a tenth to a quarter of a second a hash or check here, and the suite signs in
+# thousands of times): accounts made in the suite's processes are hashed, and so checked, at argon2's lowest cost.
+# Production's parameters are argon2-cffi's defaults; tests/store/test_accounts.py checks that wnb keeps them.
+accounts._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
 
 POSTGRES_SERVER = os.environ.get("WNB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 

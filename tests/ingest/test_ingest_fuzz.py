@@ -277,7 +277,7 @@ def _context(tables: Tables, tmp_path: Path, body: bytes) -> None:
 @pytest.fixture
 def client(service: Service, tables: Tables) -> Iterator[httpx.Client]:
     key = pas_clinic_key(service.db)
-    with serving(create_app(service)) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}) as session:
+    with serving(create_app(service)) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as session:
         yield session
 
 

@@ -95,3 +95,14 @@ def test_the_command_line_revokes_a_key_and_records_the_operator(tmp_path: Path,
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "API key pas revoked"
     assert audit_records(service)[-1] == ("user:ops.alex", "api_key_revoked", ["key:pas"])
+
+
+def test_passwords_are_hashed_with_argon2_s_default_cost_outside_the_suite() -> None:
+    # The suite lowers the cost in its own processes (tests/conftest.py); wnb itself must keep argon2-cffi's defaults.
+    check = (
+        "from argon2 import PasswordHasher; from wnb.store import accounts; "
+        "d, h = PasswordHasher(), accounts._hasher; "
+        "print((h.time_cost, h.memory_cost, h.parallelism) == (d.time_cost, d.memory_cost, d.parallelism) and d.time_cost >= 3)"
+    )
+    answer = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert answer.stdout.strip() == "True"

@@ -17,6 +17,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -40,8 +41,13 @@ _sessions = WebSessionRow.__table__  # type: ignore[attr-defined]
 KEY_SCHEME = "wnb"
 MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()
-# Verified against when the user name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """Verified against when the user name is unknown, so a wrong name costs as long as a wrong password; made
+    at the first sign-in, not at import (a hash costs a commands' start a tenth of a second)."""
+    return hasher.hash(secrets.token_urlsafe(16))
 
 
 __all__ = ["Principal"]  # wnb.core.policy's, here too for the modules that find callers
@@ -315,7 +321,7 @@ def user_for_password(db_engine: Engine, name: str, password: str) -> Principal 
     with db_engine.connect() as connection:
         row = connection.execute(select(_users).where(_users.c.name == name)).first()
     try:
-        _hasher.verify(row.password_hash if row is not None else _DUMMY_HASH, password)
+        _hasher.verify(row.password_hash if row is not None else _dummy_hash(_hasher), password)
     except (VerificationError, InvalidHashError):
         return None
     if row is None or row.disabled_at is not None:
