@@ -144,7 +144,9 @@ def fill(url: str, children: int) -> dict[str, Any]:
             else:
                 service.act_on_task(ref, "ack", nurse)
         service.sweep()
-        progress(f"  acknowledged {len(overdue)} overdue tasks ({CLAIMED} claimed) and swept in {time.perf_counter() - began:.1f} s")
+        progress(
+            f"  acknowledged {len(overdue)} overdue tasks ({CLAIMED} claimed) and swept in {time.perf_counter() - began:.1f} s"
+        )
         with db.connect() as connection:
             open_tasks = listing.tasks(connection, role="safeguarding-nurse")
             every = listing.tasks(connection)

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Connection
 
 from wnb.core.domain import Level, Role
 from wnb.core.errors import InvalidAction, NotFound, WnbError
 from wnb.core.ruleset import Ruleset
 from wnb.core.wording import due_in_words
 from wnb.service import Service
-from wnb.store import listing
+from wnb.store import worklist as worklist_query
 from wnb.store.children import births
 from wnb.web.render import PREFIX, age_in_words, flash, render, task_words
 from wnb.web.session import Claimer, CsrfChecked, Releaser, Worker, Worklister
@@ -35,53 +34,21 @@ class Row:
     due: str
     age: str
 
-    @property
-    def sort_key(self) -> tuple[int, int, str, str]:
-        return (self.level != Level.RED.value, not self.overdue, self.task["due_at"], self.task["id"])
-
 
 def red_rules(ruleset: Ruleset) -> frozenset[str]:
     """The rules whose flag is red: a task they asked for is urgent."""
     return frozenset(rule.id for rule in ruleset.rules if rule.flag and rule.flag.level is Level.RED)
 
 
-def worklist_rows(
-    connection: Connection, ruleset: Ruleset, now: datetime, role: str | None, service: str | None, status: str
-) -> list[Row]:
-    """The open tasks of `role` (None: every role), urgent first."""
-    items = listing.tasks(connection, role=role)
-    urgent = red_rules(ruleset)
-    born = births(connection, {item["nhs_number"] for item in items})
-    rows = []
-    for item in items:
-        if (service and item["service"] != service) or (status != "open" and item["status"] != status):
-            continue
-        due_at = datetime.fromisoformat(item["due_at"].replace("Z", "+00:00"))
-        level = Level.RED.value if urgent & set(item["rule_ids"]) else Level.AMBER.value
-        rows.append(
-            Row(item, level, due_at <= now, due_in_words(due_at, now), age_in_words(born.get(item["nhs_number"]), now))
-        )
-    return sorted(rows, key=lambda row: row.sort_key)
+def _row(task: dict[str, Any], urgent: frozenset[str], now: datetime, born: dict[str, date]) -> Row:
+    due_at = datetime.fromisoformat(task["due_at"].replace("Z", "+00:00"))
+    level = Level.RED.value if urgent & set(task["rule_ids"]) else Level.AMBER.value
+    return Row(task, level, due_at <= now, due_in_words(due_at, now), age_in_words(born.get(task["nhs_number"]), now))
 
 
 WHOSE = {"all": "everyone's (my team's)", "mine": "assigned to me", "unassigned": "not assigned to anyone"}
-
-
-def _is_whose(row: Row, whose: str, name: str) -> bool:
-    assignee = row.task.get("assignee")
-    return whose == "all" or (whose == "mine" and assignee == name) or (whose == "unassigned" and assignee is None)
-
-
 PAGE_SIZE = 50
 SORTS = {"urgency": "most urgent first", "due": "soonest due first"}
-
-
-def _matches(row: Row, query: str) -> bool:
-    """A search by NHS number (spaces allowed, any part of it) or by service name."""
-    digits = query.replace(" ", "")
-    if digits.isdigit():
-        return digits in row.task["nhs_number"]
-    return query.lower() in row.task["service"].lower()
 
 
 @router.get("/", response_class=HTMLResponse, summary="My worklist")
@@ -105,43 +72,29 @@ def worklist(
         status = "open"
     if whose not in WHOSE:
         whose = "all"
-    with wnb.db.connect() as connection:
-        everything = worklist_rows(connection, wnb.ruleset, now, shown_role, None, "open")
-    query = q.strip()[:100]
-    rows = [
-        row
-        for row in everything
-        if (not service or row.task["service"] == service)
-        and (status == "open" or row.task["status"] == status)
-        and _is_whose(row, whose, principal.name)
-        and (not query or _matches(row, query))
-    ]
     if sort not in SORTS:
         sort = "urgency"
-    if sort == "due":
-        rows.sort(key=lambda row: (row.task["due_at"], row.task["id"]))
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    counts = {
-        "open": len(everything),
-        "overdue": sum(row.overdue for row in everything),
-        "red": sum(row.level == Level.RED.value for row in everything),
-        "mine": sum(row.task.get("assignee") == principal.name for row in everything),
-    }
+    query = q.strip()[:100]
+    # The database filters, counts, sorts and pages (wnb.store.worklist): the page reads PAGE_SIZE tasks.
+    filters = worklist_query.Filters(shown_role, principal.name, service, status, whose, query, sort)
+    urgent = red_rules(wnb.ruleset)
+    with wnb.db.connect() as connection:
+        found = worklist_query.page(connection, filters, urgent, now, page, PAGE_SIZE)
+        born = births(connection, {task["nhs_number"] for task in found.tasks})
+    rows = [_row(task, urgent, now, born) for task in found.tasks]
     return render(
         request,
         "worklist.html",
-        rows=shown,
-        matching=len(rows),
-        page=page,
-        pages=pages,
+        rows=rows,
+        matching=found.matching,
+        page=found.number,
+        pages=found.pages,
         page_size=PAGE_SIZE,
         q=query,
         sort=sort,
         sorts=SORTS,
-        counts=counts,
-        services=sorted({row.task["service"] for row in everything}),
+        counts=found.counts,
+        services=found.services,
         service=service,
         status=status,
         whose=whose,
