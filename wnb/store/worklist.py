@@ -35,6 +35,7 @@ class Filters:
 @dataclass(frozen=True)
 class Page:
     tasks: list[dict[str, Any]]  # as wnb.store.listing.tasks gives them, in the order asked for
+    first_owners: dict[str, str]  # each task's first owner role (whose escalation chain it follows), by its id
     matching: int  # how many tasks the filters match
     number: int  # the page shown (the one asked for, within 1..pages)
     pages: int
@@ -77,8 +78,10 @@ def page(
     else:
         order = [case((red, 0), else_=1), case((overdue, 0), else_=1), _tasks.c.due_at, _tasks.c.id]
     query = select(_tasks).where(shown).order_by(*order).limit(size).offset((number - 1) * size)
+    rows = list(connection.execute(query))
     return Page(
-        task_items(connection, list(connection.execute(query))),
+        task_items(connection, rows),
+        {f"T{row.id}": row.first_owner_role for row in rows},
         matching,
         number,
         pages,
