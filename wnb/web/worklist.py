@@ -135,6 +135,7 @@ def worklist(
         roles=ROLES,
         may_choose_role=may_choose_role(principal),
         assign_to=assign_to,
+        here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),  # back here, filters kept
         now=now,
     )
 
