@@ -8,7 +8,8 @@ the same rules raise. The overdue safeguarding-nurse tasks are acknowledged (150
 as a working team would have them, and the sweep runs once, so nothing escalates while the pages are timed.
 
 Then it starts `wnb serve` on loopback, signs the nurse in through the form, and times GETs of the worklist
-(first page by urgency, a later page by due time, a search by NHS number, "assigned to me") beside GET
+(first page by urgency, a later page by due time, a search by NHS number, "assigned to me"; and the lead's view
+of the nurses' list, with the choice of whom to assign each task) beside GET
 /health/live of the same server in the same run: median of `--repeat` requests each, after a warm-up. It prints
 milliseconds, the ratio to the trivial page, and whether each answer came in under 300 ms (issue 16's target).
 
@@ -45,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 TARGET_MS = 300
 NURSE, PASSWORD = "bench.nurse", "a long benchmark passphrase"
+LEAD = "bench.lead"  # the safeguarding lead, who sees the nurses' list with a choice of whom to assign each task
 SECRET = "bench-session-secret-0123456789abcdef"
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 SERVICES = [
@@ -125,6 +127,9 @@ def fill(url: str, children: int) -> dict[str, Any]:
     db = open_database(url)
     try:
         create_user(db, NURSE, "safeguarding-nurse", PASSWORD)
+        create_user(db, LEAD, "safeguarding-lead", PASSWORD)
+        for number in range(1, 9):  # the team the lead assigns to
+            create_user(db, f"bench.nurse{number}", "safeguarding-nurse", PASSWORD)
         service = Service(db, load_ruleset(ROOT / "rules" / "default"))
         now = datetime.now(UTC)
         contexts, events = feed(children, now)
@@ -207,11 +212,11 @@ def serving(url: str, work: Path) -> Iterator[str]:
                 server.wait()
 
 
-def signed_in(client: Any) -> None:
+def signed_in(client: Any, name: str = NURSE) -> None:
     form = client.get("/web/sign-in")
     csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
     assert csrf, "no CSRF token on the sign-in form"
-    answer = client.post("/web/sign-in", data={"csrf": csrf.group(1), "name": NURSE, "password": PASSWORD})
+    answer = client.post("/web/sign-in", data={"csrf": csrf.group(1), "name": name, "password": PASSWORD})
     if answer.status_code != 303:
         raise SystemExit(f"sign-in refused ({answer.status_code}): {answer.text[:300]}")
 
@@ -223,6 +228,7 @@ def pages(search: str) -> dict[str, tuple[str, dict[str, str]]]:
         "worklist, page 30 by due time": ("/web/", {"sort": "due", "page": "30"}),
         "worklist, search by NHS number": ("/web/", {"q": f"{search[:3]} {search[3:6]} {search[6:]}"}),
         "worklist, assigned to me": ("/web/", {"whose": "mine"}),
+        "lead: the nurses' list, to assign": ("/web/", {"role": "safeguarding-nurse"}),
     }
 
 
@@ -231,13 +237,17 @@ def timed(base: str, search: str, repeat: int) -> dict[str, dict[str, float]]:
     import httpx
 
     figures: dict[str, dict[str, float]] = {}
-    with httpx.Client(base_url=base, timeout=60) as client:
-        signed_in(client)
+    with httpx.Client(base_url=base, timeout=60) as nurse, httpx.Client(base_url=base, timeout=60) as lead:
+        signed_in(nurse)
+        signed_in(lead, LEAD)
         for name, (path, params) in pages(search).items():
+            client = lead if name.startswith("lead") else nurse
             answer = client.get(path, params=params)  # warm-up: templates, caches, the connection pool
             if answer.status_code != 200:
                 raise SystemExit(f"{name} answered {answer.status_code}: {answer.text[:300]}")
             rows = len(re.findall(r'<tr id="task-', answer.text))
+            if name.startswith("lead") and answer.text.count('/assign"') != rows:
+                raise SystemExit("the lead's page does not offer to assign every task it shows")
             times = []
             for _ in range(repeat):
                 started = time.perf_counter()
