@@ -92,6 +92,7 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
         connection.exec_driver_sql("DROP TABLE recipient")  # the recipient directory came with 0013
         connection.exec_driver_sql("DROP TABLE ruleset_report")  # its reports and the pages' jobs came with 0014
         connection.exec_driver_sql("DROP TABLE ruleset_job")
+        connection.exec_driver_sql("DROP INDEX ix_task_role")  # the worklist's index came with 0015
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
     old.dispose()
     engine = open_database(url)

@@ -17,9 +17,10 @@ from typing import IO
 import pytest
 
 from tests.server import answers, free_port, wait_for
-from tests.web_fixtures import RED_CHILD, STAFF, Site, running_site, stored_candidate
+from tests.web_fixtures import AMBER_CHILD, RED_CHILD, STAFF, Site, running_site, stored_candidate
 from wnb.core.ruleset import Ruleset
 from wnb.store import listing
+from wnb.store.accounts import create_user
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -179,6 +180,44 @@ def test_every_form_control_on_the_main_pages_has_a_label(browser: sync_api.Brow
             page.goto(f"{site.url}{path}")
             found[path] = page.evaluate(UNLABELLED)
     assert not any(found.values()), found
+
+
+def test_a_lead_assigns_a_task_to_a_named_nurse_and_reassigns_it_with_a_reason(
+    browser: sync_api.Browser, site: Site
+) -> None:
+    create_user(site.service.db, "lead.pat", "safeguarding-lead", "lead passphrase for tests")
+    create_user(site.service.db, "nurse.sam", "safeguarding-nurse", "second nurse passphrase")
+    with site.service.db.connect() as connection:
+        task = next(t for t in listing.tasks(connection, role="safeguarding-nurse") if t["nhs_number"] == AMBER_CHILD)
+    ref = str(task["id"])
+    page = sign_in_as(browser, site.url, "lead.pat", "lead passphrase for tests")
+    page.get_by_label("Role").select_option("safeguarding-nurse")  # a lead opens the team's worklist
+    page.get_by_role("button", name="Show").click()
+    row = page.locator(f"#task-{ref}")
+    row.get_by_label(f"Assign {ref} to a named person…").click()
+    row.get_by_label("Assign to").select_option("nurse.jo")
+    row.get_by_role("button", name=f"Assign {ref} to the person chosen").click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text(f"Task {ref} (")
+    sync_api.expect(page.get_by_role("status")).to_contain_text("is assigned to nurse.jo.")
+    sync_api.expect(page.locator(f"#task-{ref} td.assignee")).to_have_text("nurse.jo")
+    assert page.evaluate(UNLABELLED) == []  # the select and the reason are labelled
+
+    row = page.locator(f"#task-{ref}")
+    row.get_by_label(f"Reassign {ref} to a named person…").click()
+    row.get_by_label("Assign to").select_option("nurse.sam")
+    row.get_by_role("button", name=f"Assign {ref} to the person chosen").click()  # no reason: refused, in words
+    sync_api.expect(page.get_by_role("alert")).to_contain_text("give a reason to reassign it to nurse.sam")
+    row = page.locator(f"#task-{ref}")
+    row.get_by_label(f"Reassign {ref} to a named person…").click()
+    row.get_by_label("Assign to").select_option("nurse.sam")
+    row.get_by_label("Reason").fill("Jo is on leave this week")
+    row.get_by_role("button", name=f"Assign {ref} to the person chosen").click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text(
+        "is reassigned from nurse.jo to nurse.sam: Jo is on leave this week."
+    )
+    sync_api.expect(page.locator(f"#task-{ref} td.assignee")).to_have_text("nurse.sam")
+    with site.service.db.connect() as connection:
+        assert next(t for t in listing.tasks(connection) if t["id"] == ref)["assignee"] == "nurse.sam"
 
 
 # ---- the demo ----

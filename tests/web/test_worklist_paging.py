@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pytest
 
 from tests.web.test_web import audit_records, signed_in, task_rows, token
 from tests.web_fixtures import REPEAT_CHILD, Site, running_site
 from wnb.core.ruleset import Ruleset
 from wnb.store import listing
+from wnb.store.accounts import create_user
 from wnb.web import worklist
 
 
@@ -72,3 +75,56 @@ def test_the_selected_tasks_are_acknowledged_at_once_each_audited(site: Site) ->
         ref: "accepted" for ref in chosen
     }
     assert len(audit_records(site, "task_acknowledged")) == before + 2
+
+
+# ---- assigning to a named person (issue 16): who may, on the pages ----
+
+
+@contextmanager
+def _signed_in_as(site: Site, name: str, password: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=site.url, timeout=10) as client:
+        form = client.get("/web/sign-in")
+        answer = client.post("/web/sign-in", data={"csrf": token(form), "name": name, "password": password})
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+def _assignee(site: Site, ref: str) -> object:
+    with site.service.db.connect() as connection:
+        return next(task for task in listing.tasks(connection) if task["id"] == ref)["assignee"]
+
+
+def test_my_tasks_and_my_teams_tasks_are_linked_from_the_worklist(site: Site) -> None:
+    with signed_in(site, "safeguarding-nurse") as client:
+        page = client.get("/web/").text
+        mine = client.get("/web/", params={"whose": "mine"}).text
+    assert '<a href="/web/?role=&amp;whose=mine">My tasks</a>' in page
+    assert '<a href="/web/?role=&amp;whose=all" aria-current="page">My team&#39;s tasks</a>' in page
+    assert 'aria-current="page">My tasks</a>' in mine
+
+
+def test_only_those_the_policy_lets_assign_get_the_choice_and_anyone_else_is_refused(site: Site) -> None:
+    nurse_task = next(task for task in listing_role(site, "safeguarding-nurse") if task["assignee"] is None)
+    booking_task = _booking_tasks(site)[0]
+    for role in ("safeguarding-nurse", "booking-team"):
+        with signed_in(site, role) as client:
+            assert "/assign" not in client.get("/web/").text  # no select, no reason field
+            csrf = token(client.get("/web/"))
+            refused = client.post(
+                f"/web/tasks/{nurse_task['id']}/assign", data={"csrf": csrf, "to": "nurse.jo", "back": "/web/"}
+            )
+        assert refused.status_code == 403
+        assert "only named-nurse, safeguarding-lead or admin may assign or reassign a task" in refused.text
+    # A named nurse assigns a task whose escalation chain reaches them (every chain of the default ruleset):
+    # they open the booking team's worklist and are offered its enabled members.
+    create_user(site.service.db, "named.lee", "named-nurse", "named nurse passphrase")
+    with _signed_in_as(site, "named.lee", "named nurse passphrase") as client:
+        listed = client.get("/web/", params={"role": "booking-team"}).text
+    row = listed.split(f'<tr id="task-{booking_task["id"]}"')[1].split("</tr>")[0]
+    assert f'action="/web/tasks/{booking_task["id"]}/assign"' in row and '<option value="booking.al">' in row
+    assert _assignee(site, str(nurse_task["id"])) is None and _assignee(site, str(booking_task["id"])) is None
+
+
+def listing_role(site: Site, role: str) -> list[dict[str, object]]:
+    with site.service.db.connect() as connection:
+        return listing.tasks(connection, role=role)

@@ -263,6 +263,21 @@ def list_users(db_engine: Engine, actor: Operator = "cli") -> list[dict[str, str
     ]
 
 
+def enabled_members(connection: Connection, roles: Iterable[str]) -> dict[str, list[str]]:
+    """The user names of the enabled accounts of each of `roles`, by name: whom a lead may assign its tasks to."""
+    wanted = sorted(set(roles))
+    found: dict[str, list[str]] = {role: [] for role in wanted}
+    if wanted:
+        query = (
+            select(_users.c.name, _users.c.role)
+            .where(_users.c.role.in_(wanted), _users.c.disabled_at.is_(None))
+            .order_by(_users.c.name)
+        )
+        for row in connection.execute(query):
+            found[row.role].append(row.name)
+    return found
+
+
 def _email(email: str | None) -> str | None:
     """An e-mail address as given, or None; refused unless it reads as one (a name, @, a domain with a dot)."""
     if email is None or not email.strip():

@@ -71,7 +71,11 @@ def tasks(
         query = query.where(repo.tasks.c.owner_role == role)
     if nhs_number:
         query = query.where(repo.tasks.c.nhs_number == nhs_number)
-    rows = list(connection.execute(query))
+    return task_items(connection, list(connection.execute(query)))
+
+
+def task_items(connection: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+    """Task rows as the command line, API and pages show them, with their linked events, in the order given."""
     events = _links_by_item(connection, "task", [row.id for row in rows])
     return [
         {

@@ -112,6 +112,7 @@ class TaskRow(SQLModel, table=True):
             postgresql_where=text("status IN ('requested', 'accepted')"),
         ),
         Index("ix_task_due", "status", "due_at"),
+        Index("ix_task_role", "owner_role", "status", "due_at"),  # the worklist (wnb.store.worklist)
     )
 
     id: int | None = Field(default=None, primary_key=True)

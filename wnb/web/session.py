@@ -131,6 +131,7 @@ Worker = Annotated[Principal, Depends(viewer(Action.TASK_ACKNOWLEDGE))]  # the t
 FlagResolver = Annotated[Principal, Depends(viewer(Action.FLAG_RESOLVE))]
 Claimer = Annotated[Principal, Depends(viewer(Action.TASK_CLAIM))]
 Releaser = Annotated[Principal, Depends(viewer(Action.TASK_RELEASE))]
+Assigner = Annotated[Principal, Depends(viewer(Action.TASK_ASSIGN))]  # the task's chain is checked by Service
 ChildReader = Annotated[Principal, Depends(viewer(Action.RECORDS_READ))]
 Explainer = Annotated[Principal, Depends(viewer(Action.RECORDS_EXPLAIN))]
 Governor = Annotated[Principal, Depends(viewer(Action.GOVERNANCE_READ))]

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 
+from wnb.core import policy
 from wnb.core.domain import Level, Role
-from wnb.core.errors import InvalidAction, NotFound, WnbError
+from wnb.core.errors import Forbidden, InvalidAction, NotFound, WnbError
+from wnb.core.policy import Action, Principal
 from wnb.core.ruleset import Ruleset
 from wnb.core.wording import due_in_words
 from wnb.service import Service
-from wnb.store import listing
+from wnb.store import worklist as worklist_query
+from wnb.store.accounts import enabled_members
 from wnb.store.children import births
 from wnb.web.render import PREFIX, age_in_words, flash, render, task_words
-from wnb.web.session import Claimer, CsrfChecked, Releaser, Worker, Worklister
+from wnb.web.session import Assigner, Claimer, CsrfChecked, Releaser, Worker, Worklister
 
 router = APIRouter()
 
@@ -35,53 +38,42 @@ class Row:
     due: str
     age: str
 
-    @property
-    def sort_key(self) -> tuple[int, int, str, str]:
-        return (self.level != Level.RED.value, not self.overdue, self.task["due_at"], self.task["id"])
-
 
 def red_rules(ruleset: Ruleset) -> frozenset[str]:
     """The rules whose flag is red: a task they asked for is urgent."""
     return frozenset(rule.id for rule in ruleset.rules if rule.flag and rule.flag.level is Level.RED)
 
 
-def worklist_rows(
-    connection: Connection, ruleset: Ruleset, now: datetime, role: str | None, service: str | None, status: str
-) -> list[Row]:
-    """The open tasks of `role` (None: every role), urgent first."""
-    items = listing.tasks(connection, role=role)
-    urgent = red_rules(ruleset)
-    born = births(connection, {item["nhs_number"] for item in items})
-    rows = []
-    for item in items:
-        if (service and item["service"] != service) or (status != "open" and item["status"] != status):
-            continue
-        due_at = datetime.fromisoformat(item["due_at"].replace("Z", "+00:00"))
-        level = Level.RED.value if urgent & set(item["rule_ids"]) else Level.AMBER.value
-        rows.append(
-            Row(item, level, due_at <= now, due_in_words(due_at, now), age_in_words(born.get(item["nhs_number"]), now))
-        )
-    return sorted(rows, key=lambda row: row.sort_key)
+def _row(task: dict[str, Any], urgent: frozenset[str], now: datetime, born: dict[str, date]) -> Row:
+    due_at = datetime.fromisoformat(task["due_at"].replace("Z", "+00:00"))
+    level = Level.RED.value if urgent & set(task["rule_ids"]) else Level.AMBER.value
+    return Row(task, level, due_at <= now, due_in_words(due_at, now), age_in_words(born.get(task["nhs_number"]), now))
+
+
+ROLES = [r.value for r in Role if r not in (Role.CLINIC_SYSTEM, Role.GOVERNANCE)]
+
+
+def may_choose_role(principal: Principal) -> bool:
+    """Whether the worklist offers `principal` other roles' tasks: an administrator's, and one who may assign."""
+    return principal.role is Role.ADMIN or policy.allows(principal, Action.TASK_ASSIGN)
+
+
+def _assignable(
+    connection: Connection, ruleset: Ruleset, principal: Principal, found: worklist_query.Page
+) -> dict[str, list[str]]:
+    """Whom `principal` may assign each task of the page to (wnb.core.policy.may_assign): the enabled members of
+    its role but the one it is assigned to; no entry for a task they may not assign."""
+    if not policy.allows(principal, Action.TASK_ASSIGN):
+        return {}
+    chains = {first: ruleset.escalation_chain(Role(first)) for first in set(found.first_owners.values())}
+    tasks = [task for task in found.tasks if policy.may_assign(principal, chains[found.first_owners[task["id"]]])]
+    members = enabled_members(connection, {task["owner_role"] for task in tasks})
+    return {task["id"]: [name for name in members[task["owner_role"]] if name != task["assignee"]] for task in tasks}
 
 
 WHOSE = {"all": "everyone's (my team's)", "mine": "assigned to me", "unassigned": "not assigned to anyone"}
-
-
-def _is_whose(row: Row, whose: str, name: str) -> bool:
-    assignee = row.task.get("assignee")
-    return whose == "all" or (whose == "mine" and assignee == name) or (whose == "unassigned" and assignee is None)
-
-
 PAGE_SIZE = 50
 SORTS = {"urgency": "most urgent first", "due": "soonest due first"}
-
-
-def _matches(row: Row, query: str) -> bool:
-    """A search by NHS number (spaces allowed, any part of it) or by service name."""
-    digits = query.replace(" ", "")
-    if digits.isdigit():
-        return digits in row.task["nhs_number"]
-    return query.lower() in row.task["service"].lower()
 
 
 @router.get("/", response_class=HTMLResponse, summary="My worklist")
@@ -98,56 +90,52 @@ def worklist(
 ) -> Response:
     wnb: Service = request.app.state.service
     now = wnb.clock()
-    # Everyone sees their own role's tasks; an administrator may look at any role's.
+    # Everyone sees their own role's tasks; an administrator may look at any role's (or every role's at once), and
+    # one who assigns tasks to named people (wnb.core.policy: the lead, the named nurse) at any role's.
     assert principal.role is not None  # a person
-    shown_role = (role or None) if principal.role is Role.ADMIN else principal.role.value
+    if principal.role is Role.ADMIN:
+        shown_role = role or None
+    elif role in ROLES and may_choose_role(principal):
+        shown_role = role
+    else:
+        shown_role = principal.role.value
     if status not in ("open", "requested", "accepted"):
         status = "open"
     if whose not in WHOSE:
         whose = "all"
-    with wnb.db.connect() as connection:
-        everything = worklist_rows(connection, wnb.ruleset, now, shown_role, None, "open")
-    query = q.strip()[:100]
-    rows = [
-        row
-        for row in everything
-        if (not service or row.task["service"] == service)
-        and (status == "open" or row.task["status"] == status)
-        and _is_whose(row, whose, principal.name)
-        and (not query or _matches(row, query))
-    ]
     if sort not in SORTS:
         sort = "urgency"
-    if sort == "due":
-        rows.sort(key=lambda row: (row.task["due_at"], row.task["id"]))
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    counts = {
-        "open": len(everything),
-        "overdue": sum(row.overdue for row in everything),
-        "red": sum(row.level == Level.RED.value for row in everything),
-        "mine": sum(row.task.get("assignee") == principal.name for row in everything),
-    }
+    query = q.strip()[:100]
+    # The database filters, counts, sorts and pages (wnb.store.worklist): the page reads PAGE_SIZE tasks.
+    filters = worklist_query.Filters(shown_role, principal.name, service, status, whose, query, sort)
+    urgent = red_rules(wnb.ruleset)
+    with wnb.db.connect() as connection:
+        found = worklist_query.page(connection, filters, urgent, now, page, PAGE_SIZE)
+        born = births(connection, {task["nhs_number"] for task in found.tasks})
+        assign_to = _assignable(connection, wnb.ruleset, principal, found)
+    rows = [_row(task, urgent, now, born) for task in found.tasks]
     return render(
         request,
         "worklist.html",
-        rows=shown,
-        matching=len(rows),
-        page=page,
-        pages=pages,
+        rows=rows,
+        matching=found.matching,
+        page=found.number,
+        pages=found.pages,
         page_size=PAGE_SIZE,
         q=query,
         sort=sort,
         sorts=SORTS,
-        counts=counts,
-        services=sorted({row.task["service"] for row in everything}),
+        counts=found.counts,
+        services=found.services,
         service=service,
         status=status,
         whose=whose,
         whose_choices=WHOSE,
         role=shown_role,
-        roles=[r.value for r in Role if r not in (Role.CLINIC_SYSTEM, Role.GOVERNANCE)],
+        roles=ROLES,
+        may_choose_role=may_choose_role(principal),
+        assign_to=assign_to,
+        here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),  # back here, filters kept
         now=now,
     )
 
@@ -179,6 +167,40 @@ def acknowledge_selected(
         flash(request, f"{done} task{'s' if done != 1 else ''} acknowledged.", "ok" if not refused else "error")
         for reason in refused:
             flash(request, reason, "error")
+    return _back(back)
+
+
+@router.post(
+    "/tasks/{task_id}/assign", dependencies=[CsrfChecked], summary="Assign or reassign a task to a named person"
+)
+def assign(
+    request: Request,
+    task_id: str,
+    principal: Assigner,
+    to: Annotated[str, Form(max_length=100)] = "",
+    reason: Annotated[str, Form(max_length=4000)] = "",
+    assigned: Annotated[str, Form(max_length=100)] = "",
+    back: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """`assigned` is whom the page showed it assigned to: taking it from them needs a reason (wnb.core.plan)."""
+    wnb: Service = request.app.state.service
+    why = reason.strip()
+    if not to:
+        flash(request, f"Choose the person to assign task {task_id} to.", "error")
+    elif assigned and assigned != to and not why:
+        flash(request, f"Task {task_id} is assigned to {assigned}: give a reason to reassign it to {to}.", "error")
+    else:
+        try:  # a task whose chain the lead may not assign is refused by the service (wnb.core.policy): 403
+            row = wnb.assign_task(task_id, "assign", principal, to, why or None)
+            words = task_words(row.code, wnb.ruleset)
+            if assigned and assigned != to:
+                flash(request, f"Task T{row.id} ({words}) is reassigned from {assigned} to {to}: {why}.")
+            else:
+                flash(request, f"Task T{row.id} ({words}) is assigned to {to}.")
+        except Forbidden:
+            raise
+        except WnbError as error:  # no such account, not of its role, assigned already, a reason needed
+            flash(request, str(error).replace(" (--reason)", ""), "error")
     return _back(back)
 
 
