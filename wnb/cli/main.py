@@ -55,7 +55,12 @@ for group, name in (
 def _configure_logging() -> None:
     """Logs (JSON lines on stderr, ids only) at WNB_LOG_LEVEL, default WARNING, so tables stay readable."""
     from wnb.logs import configure as configure_logging
-    from wnb.settings import load_settings
+    from wnb.quick_settings import log_level
 
-    level = logging.getLevelName(guarded(load_settings).log_level or "WARNING")
+    name = log_level()  # read from WNB_LOG_LEVEL without building the settings, when it can be
+    if name is None:
+        from wnb.settings import load_settings
+
+        name = guarded(load_settings).log_level or "WARNING"
+    level = logging.getLevelName(name)
     configure_logging(level if isinstance(level, int) else logging.WARNING)
