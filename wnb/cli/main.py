@@ -54,7 +54,7 @@ for group, name in (
 @app.callback()
 def _configure_logging() -> None:
     """Logs (JSON lines on stderr, ids only) at WNB_LOG_LEVEL, default WARNING, so tables stay readable."""
-    from wnb.logs import configure as configure_logging
+    from wnb.logs import configure_when_used
     from wnb.quick_settings import log_level
 
     name = log_level()  # read from WNB_LOG_LEVEL without building the settings, when it can be
@@ -63,4 +63,4 @@ def _configure_logging() -> None:
 
         name = guarded(load_settings).log_level or "WARNING"
     level = logging.getLevelName(name)
-    configure_logging(level if isinstance(level, int) else logging.WARNING)
+    configure_when_used(level if isinstance(level, int) else logging.WARNING)

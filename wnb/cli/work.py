@@ -29,7 +29,6 @@ from wnb.cli.common import (
     service,
 )
 from wnb.core.errors import WnbError
-from wnb.store import quick as quick_list
 
 
 def sweep(
@@ -57,6 +56,8 @@ def flags(
     def run() -> None:
         quick = quick_database()
         if quick is not None:
+            from wnb.store import quick as quick_list
+
             with closing(quick):
                 items = quick_list.flags(quick, include_closed=all_, nhs_number=nhs_number)
         else:
@@ -105,6 +106,8 @@ def tasks(
         # Without --mine or --team no account is looked up: a quick read of the file, when it can be had.
         quick = None if mine or team else quick_database()
         if quick is not None:
+            from wnb.store import quick as quick_list
+
             with closing(quick):
                 items = quick_list.tasks(quick, include_closed=all_, role=role, assignee=assignee)
         else:
