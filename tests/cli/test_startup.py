@@ -39,7 +39,10 @@ sys.stderr.write("\\n".join(sorted(sys.modules)))
 
 
 def imported_by(*args: str, folder: Path) -> list[str]:
-    env = {**os.environ, "WNB_DATABASE_URL": f"sqlite:///{folder / 'wnb.db'}"}
+    # The suite's audit key, as a development machine may set it; no other WNB_* variable (such as the suite's
+    # WNB_TEST_POSTGRES) whose presence would have the settings built (wnb.quick_settings).
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WNB_")}
+    env.update(WNB_DATABASE_URL=f"sqlite:///{folder / 'wnb.db'}", WNB_AUDIT_KEY=os.environ["WNB_AUDIT_KEY"])
     result = subprocess.run(
         [sys.executable, "-c", RUN_THEN_LIST_MODULES, *args],
         cwd=folder,
