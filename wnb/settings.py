@@ -1,6 +1,7 @@
 """Every setting of wnb, read once from `WNB_*` environment variables (pydantic-settings), checked on load.
 
-The command line and `wnb serve` build a `Settings`; nothing else in wnb reads the environment. Secrets may
+The command line and `wnb serve` build a `Settings`; nothing else in wnb reads the environment but
+wnb.quick_settings, the few a quick command reads when every WNB_* variable is plainly valid. Secrets may
 also come from files: `WNB_SECRETS_DIR` names a folder holding one file per variable (e.g. `WNB_SESSION_SECRET`).
 In production mode the service refuses to start while a secret keeps its development default.
 """
