@@ -17,6 +17,7 @@ from wnb.api import create_app
 from wnb.core.errors import WnbError
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
+from wnb.quick_settings import DEFAULT_DATABASE_URL, development_database_url, log_level
 from wnb.service import Service
 from wnb.settings import Settings, load_settings
 
@@ -126,3 +127,58 @@ def test_any_command_refuses_a_bad_setting_with_one_line_naming_it(tmp_path: Pat
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("wnb: error: WNB_LOG_LEVEL") and "LOUD" in line
+
+
+def only(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]) -> None:
+    """These WNB_* variables and the suite's audit key, no other (such as WNB_TEST_POSTGRES)."""
+    for name in list(os.environ):
+        if name.upper().startswith("WNB_") and name != "WNB_AUDIT_KEY":
+            monkeypatch.delenv(name)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {},
+        {"WNB_LOG_LEVEL": "info", "WNB_DATABASE_URL": "sqlite:////tmp/elsewhere.db", "WNB_RULES_DIR": "rules/default"},
+        {"wnb_log_level": "debug", "WNB_MODE": "development"},
+        {"WNB_AUDIT_KEY": ""},
+    ],
+)
+def test_the_quick_settings_are_those_the_settings_load(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]
+) -> None:
+    """wnb.quick_settings reads the log level and database without pydantic-settings (issue 17): the same values."""
+    only(monkeypatch, variables)
+    settings = load_settings()
+
+    assert log_level() == (settings.log_level or "WARNING")
+    assert development_database_url() == settings.database_url
+    assert Settings.model_fields["database_url"].default == DEFAULT_DATABASE_URL
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"WNB_LOG_LEVEL": "LOUD"},  # Settings names the problem
+        {"WNB_MODE": "Development"},
+        {"WNB_AUDIT_KEY": "k1:short"},
+        {"WNB_SMTP_PORT": "not-a-port"},  # a variable read only by Settings: every command checks it
+        {"WNB_SECRETS_DIR": "/nowhere"},  # any setting may come from its files
+        {"WNB_LOG_LEVEL": "INFO", "wnb_log_level": "DEBUG"},
+    ],
+)
+def test_the_quick_settings_leave_to_the_settings_what_they_cannot_be_sure_of(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]
+) -> None:
+    only(monkeypatch, variables)
+
+    assert log_level() is None and development_database_url() is None
+
+
+def test_the_quick_database_is_only_that_of_development_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    only(monkeypatch, {"WNB_MODE": "production"})  # opened by wnb.database, which needs the audit key
+
+    assert development_database_url() is None and log_level() == "WARNING"

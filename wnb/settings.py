@@ -1,6 +1,7 @@
 """Every setting of wnb, read once from `WNB_*` environment variables (pydantic-settings), checked on load.
 
-The command line and `wnb serve` build a `Settings`; nothing else in wnb reads the environment. Secrets may
+The command line and `wnb serve` build a `Settings`; nothing else in wnb reads the environment but
+wnb.quick_settings, the few a quick command reads when every WNB_* variable is plainly valid. Secrets may
 also come from files: `WNB_SECRETS_DIR` names a folder holding one file per variable (e.g. `WNB_SESSION_SECRET`).
 In production mode the service refuses to start while a secret keeps its development default.
 """
@@ -20,10 +21,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wnb.core.domain import Role
 from wnb.core.errors import WnbError
+from wnb.quick_settings import MIN_SECRET_LENGTH as MIN_SECRET_LENGTH
+from wnb.quick_settings import parse_audit_keys as parse_audit_keys
 
 DEFAULT_SESSION_SECRET = "development-session-secret-change-me"
 DEFAULT_WEBHOOK_SECRET = "development-webhook-secret-change-me"
-MIN_SECRET_LENGTH = 32
 CONTEXT_STALE_DAYS = 90  # a person's safeguarding context not refreshed for longer is listed as stale
 CONTEXT_MATCH_MIN = 0.8  # the share of events with context below which /health/ready warns
 AUDIT_KEY_MISSING = (
@@ -31,7 +33,6 @@ AUDIT_KEY_MISSING = (
     "ID:SECRET (make one with `wnb audit new-key`) or put it in the file WNB_AUDIT_KEY of WNB_SECRETS_DIR"
 )
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
-_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 _WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -95,27 +96,6 @@ def parse_notify(text: str) -> dict[str, tuple[str, ...]]:
             raise ValueError(f"entry {part!r}: {role!r} is not a role")
         found.setdefault(role, []).append(address)
     return {role: tuple(addresses) for role, addresses in found.items()}
-
-
-def parse_audit_keys(text: str) -> dict[str, str]:
-    """`ID:SECRET[,ID:SECRET…]` → {key id: secret}, the first the key new records are written with.
-
-    Never repeats a secret in an error: the message names the entry by its position and its id only.
-    """
-    keys: dict[str, str] = {}
-    for number, part in enumerate(filter(None, (piece.strip() for piece in text.split(","))), start=1):
-        key_id, colon, secret = part.partition(":")
-        key_id = key_id.strip()
-        if not colon or not _KEY_ID.match(key_id):
-            raise ValueError(f"entry {number} is not ID:SECRET (the id: letters, digits, '.', '_' or '-')")
-        if len(secret.strip()) < MIN_SECRET_LENGTH:
-            raise ValueError(f"the secret of key {key_id!r} is shorter than {MIN_SECRET_LENGTH} characters")
-        if key_id in keys:
-            raise ValueError(f"key {key_id!r} is given twice")
-        keys[key_id] = secret.strip()
-    if not keys:
-        raise ValueError("no key is given: set ID:SECRET, e.g. from `wnb audit new-key`")
-    return keys
 
 
 class Settings(BaseSettings):

@@ -7,8 +7,10 @@ import json
 import os
 import re
 import shlex
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +22,9 @@ from tests.conftest import ROOT
 from wnb.core.calendar import LONDON
 from wnb.core.domain import Role
 from wnb.database import open_database
+from wnb.store import listing, quick
 from wnb.store.accounts import user_for_password
+from wnb.store.quick import open_at_newest, sqlite_file
 
 WNB = Path(sys.executable).parent / "wnb"
 STRONG = "a-production-secret-of-more-than-32-characters"
@@ -140,3 +144,58 @@ def test_demo_serve_is_refused_in_production_mode_before_anything_is_written(tmp
     assert line.startswith("wnb: error: refusing to serve the demo in production mode (WNB_MODE=production)")
     assert result.stdout == ""
     assert not (tmp_path / "wnb-demo.db").exists()
+
+
+def test_a_quick_listing_of_the_demo_s_file_gives_what_the_store_lists(later: Demo, tmp_path: Path) -> None:
+    """`wnb tasks` and `wnb flags` read a SQLite file with sqlite3 (wnb.store.quick, issue 17): the same items, in
+    the same order, as wnb.store.listing's SQLAlchemy reading, byte for byte as JSON, filter by filter."""
+    source = sqlite_file(later.database_url)
+    assert source is not None
+    copy = tmp_path / "copy.db"
+    with closing(sqlite3.connect(source)) as demo_file, closing(sqlite3.connect(copy)) as copied:
+        demo_file.backup(copied)
+        # What the demo has none of: assigned tasks, and a time with a fraction of a second.
+        copied.execute("UPDATE task SET assignee = 'booking-team' WHERE owner_role = 'booking-team' AND id % 2 = 0")
+        copied.execute("UPDATE task SET due_at = '2026-12-04 10:15:30.123456' WHERE id = (SELECT MIN(id) FROM task)")
+        copied.commit()
+    url = f"sqlite:///{copy}"
+    some = later.tasks[-1]
+    task_filters: list[dict[str, Any]] = [
+        {},
+        {"include_closed": True},
+        {"role": "safeguarding-nurse"},
+        {"include_closed": True, "assignee": "booking-team"},
+        {"include_closed": True, "nhs_number": some["nhs_number"], "code": some["code"]},
+        {"role": "nobody"},
+    ]
+    flag_filters: list[dict[str, Any]] = [{}, {"include_closed": True}, {"nhs_number": some["nhs_number"]}]
+    quick_file = open_at_newest(url)
+    assert quick_file is not None
+    db = open_database(url)
+    try:
+        with closing(quick_file), db.connect() as connection:
+            for wanted in task_filters:
+                expected = listing.tasks(connection, **wanted)
+                assert json.dumps(quick.tasks(quick_file, **wanted), indent=2) == json.dumps(expected, indent=2), wanted
+            for wanted in flag_filters:
+                expected = listing.flags(connection, **wanted)
+                assert json.dumps(quick.flags(quick_file, **wanted), indent=2) == json.dumps(expected, indent=2), wanted
+            assigned = listing.tasks(connection, include_closed=True, assignee="booking-team")
+            assert assigned and listing.tasks(connection) and listing.flags(connection)
+    finally:
+        db.dispose()
+
+
+def test_a_quick_listing_reads_only_a_sqlite_file_at_the_newest_revision(later: Demo, tmp_path: Path) -> None:
+    source = sqlite_file(later.database_url)
+    assert source is not None
+    older = tmp_path / "older.db"
+    with closing(sqlite3.connect(source)) as demo_file, closing(sqlite3.connect(older)) as copied:
+        demo_file.backup(copied)
+        copied.execute("UPDATE alembic_version SET version_num = '0013_directory'")
+        copied.commit()
+
+    assert open_at_newest(f"sqlite:///{older}") is None  # wnb.database.open_database migrates it
+    assert open_at_newest(f"sqlite:///{tmp_path / 'none.db'}") is None and not (tmp_path / "none.db").exists()
+    for url in ("postgresql://localhost/wnb", "sqlite://", "sqlite:///:memory:", f"sqlite:///{source}?mode=ro"):
+        assert sqlite_file(url) is None, url

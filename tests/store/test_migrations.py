@@ -19,7 +19,8 @@ from sqlmodel import SQLModel
 from tests.conftest import ROOT
 from wnb.database import open_database
 from wnb.store.rejects import fingerprint
-from wnb.store.schema import alembic_config, current, head, newest_file_revision
+from wnb.store.revision import newest_file_revision
+from wnb.store.schema import alembic_config, current, head
 from wnb.store.tables import UTCDateTime
 
 STORES = ("sqlite", "postgres")

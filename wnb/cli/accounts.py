@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from wnb.cli.common import JsonOption, OperatorOption, emit_json, guarded, open_database, operator, out, say
 
@@ -92,6 +91,8 @@ def keys_revoke(
 @keys_app.command("list")
 def keys_list(as_json: JsonOption = False, by: OperatorOption = None) -> None:
     """List API keys (name, role, what it may write, prefix, created, revoked); never the keys themselves."""
+    from rich.table import Table
+
     from wnb.core.wording import local
     from wnb.store.accounts import list_api_keys
 
@@ -212,6 +213,8 @@ def users_unlock(
 @users_app.command("list")
 def users_list(as_json: JsonOption = False, by: OperatorOption = None) -> None:
     """List accounts (name, role, created, disabled); never passwords."""
+    from rich.table import Table
+
     from wnb.core.wording import local
     from wnb.store.accounts import list_users
 

@@ -20,6 +20,8 @@ from wnb.core.errors import WnbError
 # The service, store and settings stacks cost a second of CPU to import: each helper below imports what it
 # needs when a command calls it, so `wnb --help` and the commands that need none of them start at once.
 if TYPE_CHECKING:
+    import sqlite3
+
     from rich.progress import Progress
     from sqlalchemy import Engine
 
@@ -86,6 +88,17 @@ def open_database(url: str | None = None, create: bool = True) -> Engine:
     from wnb import database
 
     return database.open_database(url, create)
+
+
+def quick_database() -> sqlite3.Connection | None:
+    """The SQLite file of WNB_DATABASE_URL for a quick read (wnb.store.quick), when it is at the newest revision in
+    development mode; else None, and the command opens the database with `open_database` (which migrates it, and
+    in production refuses to without the audit key). A listing then starts without the store's SQLAlchemy stack."""
+    from wnb.quick_settings import development_database_url
+    from wnb.store.quick import open_at_newest
+
+    url = development_database_url()
+    return None if url is None else open_at_newest(url)
 
 
 def code_titles() -> Callable[[str], str]:

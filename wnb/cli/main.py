@@ -2,7 +2,9 @@
 
 Every command lives in the module of its kind and is registered here, in the order `wnb --help` lists them;
 no command module imports this one. The command modules import the service, store, settings and web stacks
-only inside the commands that use them, so `wnb --help` starts at once (tests/cli/test_startup.py).
+only inside the commands that use them, so `wnb --help` starts at once; `wnb tasks` and `wnb flags` read a SQLite
+file at the newest revision with sqlite3 alone (wnb.store.quick), and set structlog up only if it is imported
+(tests/cli/test_startup.py checks what they import; bench/cli_startup.py measures their CPU).
 """
 
 from __future__ import annotations
@@ -54,8 +56,13 @@ for group, name in (
 @app.callback()
 def _configure_logging() -> None:
     """Logs (JSON lines on stderr, ids only) at WNB_LOG_LEVEL, default WARNING, so tables stay readable."""
-    from wnb.logs import configure as configure_logging
-    from wnb.settings import load_settings
+    from wnb.logs import configure_when_used
+    from wnb.quick_settings import log_level
 
-    level = logging.getLevelName(guarded(load_settings).log_level or "WARNING")
-    configure_logging(level if isinstance(level, int) else logging.WARNING)
+    name = log_level()  # read from WNB_LOG_LEVEL without building the settings, when it can be
+    if name is None:
+        from wnb.settings import load_settings
+
+        name = guarded(load_settings).log_level or "WARNING"
+    level = logging.getLevelName(name)
+    configure_when_used(level if isinstance(level, int) else logging.WARNING)

@@ -6,7 +6,6 @@ from collections import Counter
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from wnb.cli.common import AllOption, JsonOption, emit_json, guarded, open_database, out, say
@@ -14,6 +13,8 @@ from wnb.cli.common import AllOption, JsonOption, emit_json, guarded, open_datab
 
 def rejects(as_json: JsonOption = False, all_: AllOption = False) -> None:
     """The data-quality queue: rejected rows and stale outcomes (kind), with the reason and the raw row."""
+    from rich.table import Table
+
     from wnb.core.wording import local
     from wnb.store import listing
 
@@ -53,6 +54,8 @@ def outbox(
     all_: Annotated[bool, typer.Option("--all", help="Delivered messages too, not only those not delivered.")] = False,
 ) -> None:
     """Notifications not delivered (pending, sending, uncertain, failed), each with what to do about it."""
+    from rich.table import Table
+
     from wnb import notify
     from wnb.notify import webhook
     from wnb.store import listing

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from wnb.cli.common import JsonOption, emit_json, err, guarded, open_database, out, print_counts
 from wnb.core.errors import WnbError
@@ -56,6 +55,8 @@ def recipients_import(
 @recipients_app.command("list")
 def recipients_list(as_json: JsonOption = False) -> None:
     """List the directory: ODS code, name, secure e-mail, endpoint."""
+    from rich.table import Table
+
     from wnb.store.recipients import all_recipients
 
     def run() -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from wnb.cli.common import JsonOption, emit_json, guarded, open_database, out, say, service
 from wnb.core.errors import WnbError
@@ -68,6 +67,7 @@ def serve(
 
 def feeds_status(as_json: JsonOption = False) -> None:
     """Show each clinic feed watched by WNB_FEED_WINDOWS: its window, its last event and whether it is silent."""
+    from rich.table import Table
 
     from wnb.core.wording import local
     from wnb.service.feeds import check_feeds, window_text

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,7 @@ from wnb.cli.common import (
     parse_now,
     person,
     print_counts,
+    quick_database,
     ruleset_in_force,
     say,
     service,
@@ -51,11 +53,18 @@ def flags(
 ) -> None:
     """List active flags (with --all: every flag)."""
 
-    from wnb.store import listing
-
     def run() -> None:
-        with open_database().connect() as connection:
-            items = listing.flags(connection, include_closed=all_, nhs_number=nhs_number)
+        quick = quick_database()
+        if quick is not None:
+            from wnb.store import quick as quick_list
+
+            with closing(quick):
+                items = quick_list.flags(quick, include_closed=all_, nhs_number=nhs_number)
+        else:
+            from wnb.store import listing
+
+            with open_database().connect() as connection:
+                items = listing.flags(connection, include_closed=all_, nhs_number=nhs_number)
         if as_json:
             return emit_json(items)
         from wnb.cli.tables import flags_table
@@ -67,7 +76,7 @@ def flags(
 
 def _known_role(role: str | None) -> str | None:
     """--role names one of wnb's roles (those of wnb.core.policy, which own the rule files' tasks), else exit 2."""
-    from wnb.core.domain import Role
+    from wnb.core.kinds import Role
 
     known = [known.value for known in Role]
     if role is not None and role not in known:
@@ -89,17 +98,26 @@ def tasks(
 ) -> None:
     """List open tasks, soonest due first (with --all: every task); --mine or --team with --by: my tasks, my team's."""
 
-    from wnb.store import listing
-
     def run() -> None:
         if (mine or team) and by is None:
             raise WnbError("--mine and --team need --by NAME: the person whose tasks (or team's tasks) to list")
         if mine and assignee is not None and assignee != by:
             raise WnbError("--mine lists the tasks of --by; give --assignee alone for someone else's")
-        asker = person(open_database(), by) if by is not None and (mine or team) else None
-        shown_role = asker.role.value if team and asker is not None and asker.role is not None else role
-        with open_database().connect() as connection:
-            items = listing.tasks(connection, include_closed=all_, role=shown_role, assignee=by if mine else assignee)
+        # Without --mine or --team no account is looked up: a quick read of the file, when it can be had.
+        quick = None if mine or team else quick_database()
+        if quick is not None:
+            from wnb.store import quick as quick_list
+
+            with closing(quick):
+                items = quick_list.tasks(quick, include_closed=all_, role=role, assignee=assignee)
+        else:
+            from wnb.store import listing
+
+            asker = person(open_database(), by) if by is not None and (mine or team) else None
+            shown_role = asker.role.value if team and asker is not None and asker.role is not None else role
+            with open_database().connect() as connection:
+                mine_or = by if mine else assignee
+                items = listing.tasks(connection, include_closed=all_, role=shown_role, assignee=mine_or)
         if as_json:
             return emit_json(items)
         from wnb.cli.tables import tasks_table

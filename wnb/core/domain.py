@@ -1,4 +1,7 @@
-"""The values that flow through wnb: events, person context, appointments, decisions (frozen)."""
+"""The values that flow through wnb: events, person context, appointments, decisions (frozen).
+
+The statuses and roles are plain enumerations of wnb.core.kinds (read without pydantic), the domain's too.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from wnb.core.calendar import london_date
 from wnb.core.contacts import Contact
 from wnb.core.errors import InvalidEvent
+from wnb.core.kinds import FlagStatus as FlagStatus
+from wnb.core.kinds import Role as Role
+from wnb.core.kinds import TaskStatus as TaskStatus
 from wnb.core.limits import year_problem
 from wnb.core.nhs import (
     Attendance,
@@ -28,39 +34,6 @@ from wnb.core.nhs import (
 class Level(StrEnum):
     AMBER = "amber"
     RED = "red"
-
-
-class FlagStatus(StrEnum):
-    """FHIR Flag.status values, so flags export directly."""
-
-    ACTIVE = "active"
-    INACTIVE = "inactive"
-    ENTERED_IN_ERROR = "entered-in-error"
-
-
-class TaskStatus(StrEnum):
-    REQUESTED = "requested"
-    ACCEPTED = "accepted"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_open(self) -> bool:
-        return self in (TaskStatus.REQUESTED, TaskStatus.ACCEPTED)
-
-
-class Role(StrEnum):
-    """Who a person or client system is: what they may do (wnb.core.policy) and which tasks they own."""
-
-    CLINIC_SYSTEM = "clinic-system"
-    BOOKING_TEAM = "booking-team"
-    CLINICIAN = "clinician"
-    SAFEGUARDING_NURSE = "safeguarding-nurse"
-    NAMED_NURSE = "named-nurse"
-    SAFEGUARDING_LEAD = "safeguarding-lead"
-    GOVERNANCE = "governance"
-    CLINICAL_SAFETY_OFFICER = "clinical-safety-officer"  # signs off ruleset versions (DCB0129/DCB0160)
-    ADMIN = "admin"
 
 
 class StatusKind(StrEnum):

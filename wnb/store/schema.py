@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
 
 from wnb.store.db import writing
+from wnb.store.revision import newest_file_revision
 
 # Alembic costs a fifth of a second of CPU to import: every command opens the database through upgrade(), and a
 # database already at the newest revision (nearly always) is recognised without it.
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
 
 # Any 64-bit number wnb alone uses: replicas starting together take turns to migrate.
 MIGRATION_LOCK = 0x776E62_6D696772
-VERSIONS = Path(__file__).with_name("migrations") / "versions"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -40,23 +38,6 @@ def head() -> str:
     found = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert found is not None, "the packaged migrations have no head"
     return found
-
-
-_REVISION = re.compile(r'^revision = "([^"]+)"$', re.MULTILINE)
-
-
-@lru_cache(maxsize=1)
-def newest_file_revision() -> str:
-    """The revision of the newest migration file by number (versions/NNNN_what.py), read without Alembic;
-    tests/store/test_migrations.py checks that it is head().
-
-    Read from the file's `revision = "..."` line: a revision may be named (`0010_task_assignee`) so that
-    branches adding migrations in parallel do not collide, and then it is more than the file's number.
-    """
-    newest = max(VERSIONS.glob("[0-9]*_*.py"), key=lambda path: path.name.partition("_")[0])
-    found = _REVISION.search(newest.read_text(encoding="utf-8"))
-    assert found is not None, f"{newest.name} names no revision"
-    return found[1]
 
 
 def is_at_newest_revision(connection: Connection) -> bool:
