@@ -28,9 +28,11 @@ def start_proposal(
     note: str | None,
     clock: Callable[[], datetime],
     wait: bool = False,
+    run_tests: bool = False,
 ) -> int:
     """Check `files` and run their scenarios now (a RulesetError or ReleaseRefused otherwise), then start the
-    backtest in the background; the job's id. `wait` runs the backtest before returning (the tests, the demo)."""
+    backtest in the background; the job's id. `wait` runs the backtest before returning (the tests, the demo);
+    `run_tests` (WNB_PROPOSE_TESTS) runs the system controls' named tests in the background job first."""
     policy.check(by, Action.RULES_PROPOSE)
     now = clock()
     candidate = prepare(files, where, now)
@@ -40,10 +42,13 @@ def start_proposal(
     first, last = default_period(now)
 
     def run() -> None:
-        stage = f"backtesting {first.isoformat()} to {last.isoformat()} against {str(compared_against)[:12]}"
+        stage = "running the system controls' tests, then " if run_tests else ""
+        stage += f"backtesting {first.isoformat()} to {last.isoformat()} against {str(compared_against)[:12]}"
         ruleset_jobs.update_job(db, job_id, state="running", stage=stage)
         try:
-            proposal = backtest_and_store(db, candidate, by, note, (first, last), compared_against, clock())
+            proposal = backtest_and_store(
+                db, candidate, by, note, (first, last), compared_against, clock(), run_tests
+            )
         except Exception as error:  # the job's row says why; the page shows it
             log.warning("proposal_job_failed", job=job_id, error_type=type(error).__name__)
             ruleset_jobs.update_job(db, job_id, state="failed", stage="failed", error=str(error), finished_at=clock())

@@ -105,6 +105,13 @@ def propose_form(request: Request, principal: Proposer) -> HTMLResponse:
     return _propose_form(request, request.app.state.service)
 
 
+def _run_tests() -> bool:
+    """Whether a proposal runs the system controls' named tests (WNB_PROPOSE_TESTS)."""
+    from wnb.settings import load_settings
+
+    return load_settings().propose_tests
+
+
 def _started(request: Request, job_id: int) -> RedirectResponse:
     flash(request, f"Proposal checked and its scenarios passed; its backtest runs now (job {job_id}).")
     return RedirectResponse(f"{PREFIX}/rulesets/jobs/{job_id}", status_code=303)
@@ -123,7 +130,9 @@ async def propose_submit(request: Request, principal: Proposer) -> Response:
         edited, changed = edit_parameters(files, values)
         if not changed:
             raise WnbError("no parameter changed: edit at least one value to propose a new version")
-        job_id = start_proposal(wnb.db, edited, where, principal, note or f"changed {', '.join(changed)}", wnb.clock)
+        job_id = start_proposal(
+            wnb.db, edited, where, principal, note or f"changed {', '.join(changed)}", wnb.clock, run_tests=_run_tests()
+        )
     except WnbError as problem:
         return _propose_form(request, wnb, {**values, "note": note}, str(problem), 400)
     return _started(request, job_id)
@@ -171,7 +180,9 @@ async def upload_submit(request: Request, principal: Proposer) -> Response:
             if name in files:
                 raise WnbError(f"{name} was uploaded twice")
             files[name] = content
-        job_id = start_proposal(wnb.db, files, "the uploaded files", principal, note or None, wnb.clock)
+        job_id = start_proposal(
+            wnb.db, files, "the uploaded files", principal, note or None, wnb.clock, run_tests=_run_tests()
+        )
     except WnbError as problem:
         return _rulesets_with_error(request, wnb, str(problem))
     finally:
