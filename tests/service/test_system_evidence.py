@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from tests.conftest import DEFAULT_RULES
+from wnb.core.domain import Role
 from wnb.core.hazards import HazardLog, load_hazard_log, unproven_hazards
 from wnb.core.policy import Kind, Principal
 from wnb.core.releases import ReleaseRefused
-from wnb.core.domain import Role
 from wnb.core.ruleset import HAZARDS_FILE, Ruleset
 from wnb.rule_files import read_files
 from wnb.service import Service, proposals, system_evidence
@@ -103,9 +103,7 @@ def test_a_hazard_whose_only_controls_are_failing_system_tests_is_unproven() -> 
     log = log_naming(FAST)
     assert unproven_hazards(log, {}) == []
     problems = unproven_hazards(log, {FAST: "failed"})
-    only_system = [
-        h.id for h in log.hazards if all(c.system for c in h.controls if c.status.value == "implemented")
-    ]
+    only_system = [h.id for h in log.hazards if all(c.system for c in h.controls if c.status.value == "implemented")]
     assert only_system and [p.split(" ")[1] for p in problems] == only_system
     assert f"{FAST} failed" in problems[0]
 

@@ -69,7 +69,7 @@ def _system_section(system: object) -> str:
         ]
         for t in tests
     ]
-    return f"{head}<p id=\"system-summary\">{words}.</p>" + (
+    return f'{head}<p id="system-summary">{words}.</p>' + (
         _table(["test", "outcome"], rows, "system-test-table") if tests else ""
     )
 

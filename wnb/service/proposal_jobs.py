@@ -46,9 +46,7 @@ def start_proposal(
         stage += f"backtesting {first.isoformat()} to {last.isoformat()} against {str(compared_against)[:12]}"
         ruleset_jobs.update_job(db, job_id, state="running", stage=stage)
         try:
-            proposal = backtest_and_store(
-                db, candidate, by, note, (first, last), compared_against, clock(), run_tests
-            )
+            proposal = backtest_and_store(db, candidate, by, note, (first, last), compared_against, clock(), run_tests)
         except Exception as error:  # the job's row says why; the page shows it
             log.warning("proposal_job_failed", job=job_id, error_type=type(error).__name__)
             ruleset_jobs.update_job(db, job_id, state="failed", stage="failed", error=str(error), finished_at=clock())
