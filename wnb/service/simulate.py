@@ -7,8 +7,8 @@ SQLite file that is thrown away afterwards. The real database is only read. What
 have raised in the period is then compared, per rule and per role, with the baseline: the same history replayed
 in a second scratch file, each event under the version it was first evaluated with (its evaluation record names
 it; the registry holds its files), so both sides differ in their rules alone. An event whose version the registry
-does not hold is replayed under the version the registry had active when it was received (else its first); with an
-empty registry the baseline is what was actually raised.
+does not hold is replayed under the version the registry had active when it was received (else the first ever
+active); while no version was ever active in the registry, the baseline is what was actually raised.
 """
 
 from __future__ import annotations
@@ -246,9 +246,10 @@ class _Versions:
 
     def __init__(self, real_db: Engine, end: datetime) -> None:
         every = rulesets.history(real_db)
-        self.first = every[0].version  # the first registered: WNB_RULES_DIR's when the registry began
         began = {release.version: release.active_from or release.activated_at for release in every}
         self.releases = sorted((r for r in every if began[r.version]), key=lambda r: str(began[r.version]))
+        # The first ever active (WNB_RULES_DIR's, registered on first start): what judged events before the registry.
+        self.first = self.releases[0].version
         with real_db.connect() as connection:
             self.by_event = audit.evaluation_versions(connection, end)
         self.known = {release.version for release in every}
@@ -366,7 +367,8 @@ def simulate(real_db: Engine, candidate: Ruleset, start: datetime, end: datetime
     """Compare what `candidate` would have raised in [start, end) with what was raised; the real db is only read."""
     if end <= start:
         raise WnbError(f"the period must end after it starts (from {start.isoformat()} to {end.isoformat()})")
-    versions = _Versions(real_db, end) if rulesets.history(real_db) else None
+    ever_active = any(release.activated_at is not None for release in rulesets.history(real_db))
+    versions = _Versions(real_db, end) if ever_active else None
     with tempfile.TemporaryDirectory(prefix="wnb-simulation-") as folder, metrics.muted():
         simulated, replayed = _replayed_items(real_db, candidate, start, end, Path(folder), None)
         if versions is not None:
