@@ -30,6 +30,9 @@ os.environ.pop("COLUMNS", None)
 # One fixed audit key for the whole suite (subprocesses inherit it): wnb writes and verifies with it.
 TEST_AUDIT_KEY = "test:" + "0123456789abcdef" * 4
 os.environ["WNB_AUDIT_KEY"] = TEST_AUDIT_KEY
+# A proposal in the suite does not run the hazard log's named tests (the suite inside the suite); the tests of that
+# feature (tests/service/test_system_evidence.py) turn it on with a tiny hazard log of their own.
+os.environ["WNB_PROPOSE_TESTS"] = "false"
 
 # argon2 is slow on purpose (a tenth to a quarter of a second a hash or check here, and the suite signs in
 # thousands of times): accounts made in the suite's processes are hashed, and so checked, at argon2's lowest cost.

@@ -159,6 +159,11 @@ class Settings(BaseSettings):
         description="the share of judged events whose person has context below which /health/ready warns and an "
         "admin task opens (0: never)",
     )
+    propose_tests: bool = Field(
+        True,
+        description="run the named tests of the hazard log's system controls at `wnb rules propose` when wnb's own "
+        "test suite is installed (a checkout); false: they are recorded as not run",
+    )
 
     @field_validator("notify", mode="before")
     @classmethod

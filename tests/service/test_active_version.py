@@ -5,6 +5,7 @@ records the version it used."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -66,3 +67,43 @@ def test_replicas_judge_by_a_version_activated_mid_feed_from_their_next_transact
     assert first.ruleset.version == second.ruleset.version == proposed.version
     for db in replicas:
         db.dispose()
+
+
+def test_the_simulation_baseline_replays_each_event_under_the_version_active_for_it(tmp_path: Path) -> None:
+    """Version A judges e1, version B (children under 5 only: the seven-year-old is no longer a child) judges e2
+    after its activation; the baseline replays e1 under A and e2 under B, so it has what A raised for e1 alone."""
+    from wnb.core.ruleset import load_files
+    from wnb.service.simulate import period_of, simulate
+
+    db = open_database(f"sqlite:///{tmp_path / 'wnb.db'}")
+    clock = FixedClock(NOW)
+    follow = ActiveRulesets(db, DEFAULT_RULES)
+    service = Service(db, follow(NOW), clock=clock, rulesets=follow)
+    a = service.ruleset.version
+    service.ingest_one(raw(event("e1", appointment_id="a1")), origin="feed")
+    files = read_files(DEFAULT_RULES)
+    older = files["ruleset.yaml"].replace(b"child_under_years: 18 ", b"child_under_years: 5  ")
+    assert older != files["ruleset.yaml"]
+    changed = {**files, "ruleset.yaml": older}
+    b = rulesets.propose(db, changed, GOV, None, {"check": {"passed": True}}, a, NOW).version
+    rulesets.decide(db, b, CSO, True, "scenarios pass", NOW)
+    clock.now = NOW + timedelta(minutes=5)
+    rulesets.activate(db, b, ADMIN, clock.now, clock.now, production=True)
+    clock.now = NOW + timedelta(minutes=10)
+    service.ingest_one(raw(event("e2", appointment_id="a2", service="audiology")), origin="feed")
+    assert versions_of_evaluations(service) == {"e1": a, "e2": b}
+
+    start, end = period_of(NOW.date() - timedelta(days=1), NOW.date() + timedelta(days=1))
+    candidate_b = load_files(changed, "B")
+    result = simulate(db, candidate_b, start, end)
+    assert result.baseline == {"how": "replayed", "versions": {a: 1, b: 1}, "not_in_registry": 0}
+    baseline = sum(row.actual_flags + row.actual_tasks for row in result.by_rule)
+    simulated = sum(row.simulated_flags + row.simulated_tasks for row in result.by_rule)
+    assert (baseline > 0, simulated) == (True, 0)  # under B alone, nothing; the baseline has A's items for e1
+    with db.connect() as connection:
+        from wnb.store.reports import raised_items
+
+        raised = raised_items(connection, start, end)
+    # the baseline replayed is what was raised for real, and all of it is on the baseline's side only
+    assert sorted(item.key for item in raised) == sorted(item.key for item in result.only_actual)
+    db.dispose()

@@ -320,7 +320,7 @@ def test_a_threshold_change_is_proposed_backtested_approved_activated_and_judges
 
     admin = sign_in(browser, site, "admin")
     admin.goto(version_url)
-    admin.get_by_role("button", name="Activate now").click()
+    admin.get_by_role("button", name="Activate", exact=True).click()
     sync_api.expect(admin.locator("#status")).to_have_attribute("data-status", "active")
     sync_api.expect(admin.locator("#unapproved-banner")).to_have_count(0)
     shot(admin, "ruleset-activated")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,10 @@ from sqlalchemy import select
 
 from tests.conftest import DEFAULT_RULES
 from tests.web_fixtures import STAFF, Site, event, running_site
+from wnb.core.calendar import LONDON
 from wnb.core.ruleset import Ruleset
 from wnb.rule_files import read_files
-from wnb.store import audit, rulesets
+from wnb.store import audit, ruleset_jobs, rulesets
 from wnb.store.accounts import create_user
 
 OFFICERS = {"cso.one": "first officer passphrase", "cso.two": "second officer passphrase"}
@@ -252,3 +253,38 @@ def test_only_another_safety_officer_decides_and_only_an_admin_activates(registr
     assert re.search(rf'<tr id="version-{registry.by_form[:12]}" data-status="active">', after)
     assert 'id="unapproved-banner"' not in after
     assert records(site, "ruleset_activated")[-1]["actor"] == "user:admin.kim"
+
+
+def test_a_job_whose_process_has_gone_shows_interrupted_and_is_offered_to_run_again(registry: Registry) -> None:
+    site = registry.site
+    broken = {"ruleset.yaml": "rules: [\n"}  # its files, run again, are checked before anything else
+    job_id = ruleset_jobs.start(site.service.db, broken, "c" * 64, "gov.sam", None, site.clock.now, owner=None)
+    with as_role(site, "governance") as client:
+        page = client.get(f"/web/rulesets/jobs/{job_id}")
+        assert 'data-state="interrupted"' in page.text and 'id="again-form"' in page.text
+        assert "before wnb recorded which process runs a job" in page.text
+        again = client.post(f"/web/rulesets/jobs/{job_id}/again", data={"csrf": token(page)})
+    assert again.status_code == 400 and "ruleset.yaml" in again.text  # run again: the stored files were checked
+
+
+def test_an_admin_schedules_a_retired_version_again_as_a_rollback_marked_for_review(registry: Registry) -> None:
+    site = registry.site  # after the test above activated by_form, the first version is retired
+    assert rulesets.find(site.service.db, registry.first).status.value == "retired"
+    with as_role(site, "admin") as client:
+        page = client.get(f"/web/rulesets/{registry.first}")
+        assert 'id="rollback-note"' in page.text and 'name="at"' in page.text
+        url = f"/web/rulesets/{registry.first}/activate"
+        past = client.post(url, data={"csrf": token(page), "at": "2020-01-01T09:00"})
+        assert past.status_code == 409 and "has passed" in past.text
+        later = (site.clock.now + timedelta(days=2)).astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
+        answer = client.post(url, data={"csrf": token(page), "at": later})
+        assert answer.status_code == 303
+        shown = client.get(answer.headers["location"]).text
+        history_page = client.get("/web/rulesets").text
+    assert "is scheduled: it becomes active at" in shown and "rollback is audited and marked for review" in shown
+    release = rulesets.find(site.service.db, registry.first)
+    assert (release.status.value, release.rollback) == ("scheduled", True)
+    assert release.active_from is not None and release.active_from > site.clock.now
+    assert re.search(rf'<tr id="version-{registry.first[:12]}" data-status="scheduled">', history_page)
+    assert "scheduled: active from" in history_page
+    assert records(site, "ruleset_scheduled")[-1]["actor"] == "user:admin.kim"

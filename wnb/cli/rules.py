@@ -214,6 +214,7 @@ def rules_propose(
 
     from wnb.cli.common import emit_json
     from wnb.service.proposals import propose
+    from wnb.settings import load_settings
     from wnb.store.accounts import person_named
 
     def run() -> None:
@@ -221,7 +222,9 @@ def rules_propose(
             raise WnbError("give both --from and --to, or neither (the last 12 months)")
         period = (_day(first, "--from"), _day(last, "--to")) if first and last else None
         db = open_database()
-        proposal = propose(db, directory, person_named(db, by), note, period, default_rules_dir(), datetime.now(UTC))
+        run_tests = load_settings().propose_tests
+        principal = person_named(db, by)
+        proposal = propose(db, directory, principal, note, period, default_rules_dir(), datetime.now(UTC), run_tests)
         if as_json:
             emit_json([{**_release_dict(proposal.release), "evidence": proposal.evidence}])
             return
@@ -230,6 +233,7 @@ def rules_propose(
         say(f"proposed version {proposal.release.version}")
         say(f"  compared against the active version {str(proposal.release.compared_against)[:12]}")
         say(f"  {len(proposal.evidence['scenarios'])} scenarios passed")
+        say(f"  system controls: {proposal.evidence['system_controls']['summary']}")
         say(
             f"  backtest {backtest['from'][:10]} to {backtest['to'][:10]}: {backtest['events_replayed']} events "
             f"replayed; rules that differ: {', '.join(differing) or 'none'}"

@@ -14,6 +14,7 @@ from wnb.cli.common import JsonOption, emit_json, guarded, open_database, out, s
 from wnb.core.errors import WnbError
 
 if TYPE_CHECKING:
+    from wnb.service import Service
     from wnb.settings import Settings
 
 
@@ -52,9 +53,11 @@ def serve(
         configure_logging(logging.INFO)  # a service logs each request (ids only) unless told otherwise
     if mllp_port is not None:
         _warn_about_mllp_peers(settings)
+    served = guarded(lambda: service(follow_registry=True))  # a newly activated version judges without a restart
+    guarded(lambda: _interrupt_abandoned_jobs(served))
     guarded(
         lambda: run_server(
-            service(follow_registry=True),  # a newly activated version judges without a restart
+            served,
             host or settings.host,
             settings.port if port is None else port,
             sweep_minutes or settings.sweep_minutes,
@@ -63,6 +66,13 @@ def serve(
             mllp_port=mllp_port,
         )
     )
+
+
+def _interrupt_abandoned_jobs(served: Service) -> None:
+    """Mark the pages' proposal jobs whose process has gone (this server before its restart) as interrupted."""
+    from wnb.service.proposal_jobs import interrupt_abandoned
+
+    interrupt_abandoned(served.db, served.clock())
 
 
 def feeds_status(as_json: JsonOption = False) -> None:

@@ -4,7 +4,8 @@ tests to one another.
 
 Pure: it reads the ruleset's mapping of file names to bytes and the sources of the test modules the log names,
 handed over by the caller (wnb/rule_files.py reads them from disk). Nothing here runs a scenario or a test: that
-is `wnb rules test`'s, and the registry's when a version is proposed.
+is `wnb rules test`'s, and the registry's when a version is proposed (wnb.service.system_evidence runs the named
+tests; `unproven_hazards` says which hazards their failures leave without a working control).
 """
 
 from __future__ import annotations
@@ -231,6 +232,27 @@ def evidence_modules(log: HazardLog | None) -> list[str]:
     if log is None:
         return []
     return sorted({node.partition("::")[0] for h in log.hazards for c in h.controls for node in c.tests})
+
+
+def suite_test_nodes(log: HazardLog | None) -> list[str]:
+    """Every test of wnb's suite that the log's system controls name, as pytest node ids, each once, sorted."""
+    if log is None:
+        return []
+    return sorted({node for h in log.hazards for c in h.controls for node in c.tests})
+
+
+def unproven_hazards(log: HazardLog, failed: Mapping[str, str]) -> list[str]:
+    """Each hazard left with no implemented control whose evidence passes, once the named tests in `failed` (node id
+    to its outcome) did not pass when run; a rule control's scenarios have passed before this is asked."""
+    problems = []
+    for hazard in log.hazards:
+        implemented = [c for c in hazard.controls if c.status is ControlStatus.IMPLEMENTED]
+        if implemented and all(c.system is not None and any(t in failed for t in c.tests) for c in implemented):
+            named = "; ".join(
+                f"{c.name}: " + ", ".join(f"{t} {failed[t]}" for t in c.tests if t in failed) for c in implemented
+            )
+            problems.append(f"hazard {hazard.id} ({hazard.title}) has no control whose evidence passes: {named}")
+    return problems
 
 
 @lru_cache(maxsize=256)  # a module's source is read once per check, and the same modules come back every check

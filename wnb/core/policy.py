@@ -364,6 +364,7 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "GET /web/rulesets": (Action.RULES_HISTORY,),
     "GET /web/rulesets/diff": (Action.RULES_HISTORY,),
     "GET /web/rulesets/jobs/{job_id}": (Action.RULES_HISTORY,),
+    "POST /web/rulesets/jobs/{job_id}/again": (Action.RULES_PROPOSE,),
     "GET /web/rulesets/propose": (Action.RULES_PROPOSE,),
     "POST /web/rulesets/propose": (Action.RULES_PROPOSE,),
     "POST /web/rulesets/upload": (Action.RULES_PROPOSE,),

@@ -54,6 +54,26 @@ def _table(headers: list[str], rows: list[list[str]], id_: str, classes: list[st
     return f'<table id="{id_}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
+def _system_section(system: object) -> str:
+    """The system controls' named tests as run at propose: how many passed, when, and each one's outcome."""
+    head = '<h2 id="system-tests">System controls\' tests</h2>'
+    if not isinstance(system, dict):  # a version proposed before they were run at propose
+        return f"{head}<p>{_e(system or 'Not recorded')}.</p>"
+    took = f" in {system['seconds']} s" if system.get("seconds") is not None else ""
+    words = f"{_e(system.get('state'))}: {_e(system.get('summary'))} (at {_e(system.get('at'))}{_e(took)})"
+    tests = system.get("tests") or []
+    rows = [
+        [
+            f"<code>{_e(t.get('node'))}</code>",
+            f'<span class="{"pass" if t.get("outcome") == "passed" else "fail"}">{_e(t.get("outcome"))}</span>',
+        ]
+        for t in tests
+    ]
+    return f'{head}<p id="system-summary">{words}.</p>' + (
+        _table(["test", "outcome"], rows, "system-test-table") if tests else ""
+    )
+
+
 def parameters(files: Mapping[str, bytes]) -> list[tuple[str, Any]]:
     """Every setting of ruleset.yaml by its dotted name, in file order."""
     settings = yaml.safe_load(files.get(SETTINGS_FILE, b"")) or {}
@@ -237,9 +257,9 @@ def render_report(release: Release, files: Mapping[str, bytes], evidence: Mappin
             "scenario-table",
         ),
         '<h2 id="check">Check</h2>',
-        f"<p>{'Passed' if check.get('passed') else 'Not recorded'}; "
-        f"system controls: {_e(evidence.get('system_controls', '—'))}.</p>",
+        f"<p>{'Passed' if check.get('passed') else 'Not recorded'}.</p>",
         "<ul>" + "".join(f"<li>{_e(w)}</li>" for w in check.get("warnings", [])) + "</ul>",
+        _system_section(evidence.get("system_controls")),
         _backtest_section(evidence.get("backtest"), replaced),
         '<h2 id="files">Files of the version</h2>',
         _table(

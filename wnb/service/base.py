@@ -113,6 +113,15 @@ class ServiceBase:
             self._fixed.reset(token)
 
     @contextmanager
+    def judged_by(self, ruleset: Ruleset) -> Iterator[None]:
+        """Judge what runs inside by `ruleset` (a simulation's baseline replays each event under its own version)."""
+        token = self._fixed.set(ruleset)
+        try:
+            yield
+        finally:
+            self._fixed.reset(token)
+
+    @contextmanager
     def _transaction(self) -> Iterator[tuple[Connection, AuditLog]]:
         with self._in_force(), writing(self.db) as connection:
             audit = AuditLog(connection)

@@ -20,7 +20,7 @@ import yaml
 from sqlalchemy import Engine
 
 from wnb.core.calendar import london_date
-from wnb.core.hazards import check_hazard_log, describe, evidence_modules, load_hazard_log
+from wnb.core.hazards import check_hazard_log, describe, evidence_modules, load_hazard_log, unproven_hazards
 from wnb.core.policy import Principal
 from wnb.core.releases import Release, ReleaseRefused
 from wnb.core.ruleset import SETTINGS_FILE, Ruleset, content_version, load_files, rule_file_names
@@ -28,6 +28,7 @@ from wnb.rule_files import read_suite
 from wnb.service.active_ruleset import active_ruleset, directory_files
 from wnb.service.scenarios import run_scenario
 from wnb.service.simulate import period_of, simulate
+from wnb.service.system_evidence import FAILED_TO_RUN, RAN, system_evidence
 from wnb.store import rulesets
 
 
@@ -117,9 +118,22 @@ def backtest_and_store(
     period: tuple[date, date] | None,
     compared_against: str | None,
     now: datetime,
+    run_tests: bool = False,
+    not_run_because: str = "WNB_PROPOSE_TESTS=false",
 ) -> Proposal:
-    """Backtest `candidate` over `period` (default the last 12 months) and store it as proposed by `by` with its
-    evidence, compared against `compared_against` (the active version when the proposal began)."""
+    """Run the system controls' named tests (when `run_tests` and wnb's suite is here), backtest `candidate` over
+    `period` (default the last 12 months) and store it as proposed by `by` with its evidence, compared against
+    `compared_against` (the active version when the proposal began). Refused, nothing stored, when a failing test
+    leaves a hazard with no control whose evidence passes."""
+    log = load_hazard_log(candidate.files, candidate.where)
+    system = system_evidence(log, run_tests, now, not_run_because)
+    if log is not None and system["state"] in (RAN, FAILED_TO_RUN):
+        failed = {test["node"]: test["outcome"] for test in system["tests"] if test["outcome"] != "passed"}
+        if problems := unproven_hazards(log, failed):
+            raise ReleaseRefused(
+                f"{candidate.where}: {system['summary']}, so it is not proposed (fix wnb or the hazard log):\n"
+                + "\n".join(problems)
+            )
     first, last = period or default_period(now)
     start, end = period_of(first, last)
     backtest = simulate(db, candidate.ruleset, start, end)
@@ -127,7 +141,7 @@ def backtest_and_store(
         "check": candidate.check,
         "scenarios": candidate.scenarios,
         "backtest": {**backtest.as_dict(), "compared_against": compared_against},
-        "system_controls": "named tests found in wnb's suite (not run at propose)",
+        "system_controls": system,
     }
     release = rulesets.propose(db, candidate.files, by, note, evidence, compared_against, now)
     return Proposal(release, evidence)
@@ -141,15 +155,17 @@ def propose(
     period: tuple[date, date] | None,
     rules_dir: Path,
     now: datetime,
+    run_tests: bool = False,
 ) -> Proposal:
     """Check, test and backtest the ruleset in `folder`, then store it as proposed by `by` with its evidence.
 
     `rules_dir` (WNB_RULES_DIR) is registered first when the registry is empty, so there is a version to compare
-    against; `period` defaults to the last 12 months.
+    against; `period` defaults to the last 12 months; `run_tests` (WNB_PROPOSE_TESTS) runs the system controls'
+    named tests.
     """
     candidate = prepare(directory_files(folder), str(folder), now)
     active = active_ruleset(db, rules_dir, now)
-    return backtest_and_store(db, candidate, by, note, period, active.version, now)
+    return backtest_and_store(db, candidate, by, note, period, active.version, now, run_tests)
 
 
 def _parameters(files: dict[str, bytes]) -> dict[str, Any]:

@@ -4,7 +4,11 @@ Governance tests a proposed ruleset against past data before it goes live (ARCHI
 event received before the end of the period is replayed in the order it was received, with the person
 contexts, the WNB-14 follow-up sweeps and the people's task actions of the real history, into a fresh
 SQLite file that is thrown away afterwards. The real database is only read. What the candidate would
-have raised in the period is then compared, per rule and per role, with what was actually raised.
+have raised in the period is then compared, per rule and per role, with the baseline: the same history replayed
+in a second scratch file, each event under the version it was first evaluated with (its evaluation record names
+it; the registry holds its files), so both sides differ in their rules alone. An event whose version the registry
+does not hold is replayed under the version the registry had active when it was received (else the first ever
+active); while no version was ever active in the registry, the baseline is what was actually raised.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import heapq
 import tempfile
 from collections import Counter, deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,10 +31,10 @@ from wnb.core import policy
 from wnb.core.calendar import london_time_on
 from wnb.core.errors import WnbError
 from wnb.core.items import RawItem
-from wnb.core.ruleset import Ruleset
+from wnb.core.ruleset import Ruleset, load_files
 from wnb.database import open_database
 from wnb.service import Service
-from wnb.store import repo
+from wnb.store import audit, repo, rulesets
 from wnb.store.db import writing
 from wnb.store.reports import Item, raised_items
 from wnb.store.sql import Record
@@ -79,6 +83,9 @@ class Simulation:
     by_role: list[Comparison]
     only_simulated: list[Item] = field(default_factory=list)
     only_actual: list[Item] = field(default_factory=list)
+    # What the "actual" side is: `replayed` under each event's own version (with the events per version), or
+    # `as raised` (an empty registry).
+    baseline: dict[str, Any] = field(default_factory=lambda: {"how": "as raised", "versions": {}})
 
     @property
     def differs(self) -> bool:
@@ -95,6 +102,7 @@ class Simulation:
             "by_role": [row.as_dict() for row in self.by_role],
             "only_simulated": [item.as_dict() for item in self.only_simulated[:MAX_LISTED]],
             "only_actual": [item.as_dict() for item in self.only_actual[:MAX_LISTED]],
+            "baseline": self.baseline,
         }
 
 
@@ -232,25 +240,86 @@ def _copy_contexts(real: Connection, scratch: Engine, at: datetime) -> None:
                 repo.save_context(connection, context, at)
 
 
-class _Replay:
-    """Feeds the scratch service: events in batches, and people's actions and sweeps between them."""
+class _Versions:
+    """The version each event of the real history was judged by, loaded from the registry (each once): what the
+    baseline replays it under; and how many events each version judged."""
 
-    def __init__(self, service: Service, clock: _Clock) -> None:
+    def __init__(self, real_db: Engine, end: datetime) -> None:
+        every = rulesets.history(real_db)
+        began = {release.version: release.active_from or release.activated_at for release in every}
+        self.releases = sorted((r for r in every if began[r.version]), key=lambda r: str(began[r.version]))
+        # The first ever active (WNB_RULES_DIR's, registered on first start): what judged events before the registry.
+        self.first = self.releases[0].version
+        with real_db.connect() as connection:
+            self.by_event = audit.evaluation_versions(connection, end)
+        self.known = {release.version for release in every}
+        self.db = real_db
+        self.loaded: dict[str, Ruleset] = {}
+        self.counts: Counter[str] = Counter()
+        self.unrecorded = 0
+
+    def _active_at(self, at: datetime) -> str:
+        for release in reversed(self.releases):  # the newest activation at or before `at`
+            began = release.active_from or release.activated_at
+            if began is not None and began <= at:
+                return release.version
+        return self.first
+
+    def load(self, version: str) -> Ruleset:
+        if version not in self.loaded:
+            self.loaded[version] = load_files(rulesets.files_of(self.db, version), f"version {version[:12]}")
+        return self.loaded[version]
+
+    def __call__(self, row: Record) -> Ruleset:
+        version = self.by_event.get(row.id)
+        if version not in self.known:
+            self.unrecorded += 1
+            version = self._active_at(row.received_at)
+        self.counts[version] += 1
+        return self.load(version)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"how": "replayed", "versions": dict(self.counts), "not_in_registry": self.unrecorded}
+
+
+class _Replay:
+    """Feeds the scratch service: events in batches, and people's actions and sweeps between them; with `versions`,
+    each event is judged by the version it was judged by for real (a batch ends where the version changes), and
+    each sweep and action by the version of the event before it."""
+
+    def __init__(self, service: Service, clock: _Clock, versions: Callable[[Record], Ruleset] | None = None) -> None:
         self.service, self.clock = service, clock
+        self.versions = versions
+        self.current: Ruleset = service.ruleset
         self.pending: list[Record] = []
         self.replayed = 0
 
     def flush(self) -> None:
-        """Ingest the pending events in one transaction, each at its real received time."""
+        """Ingest the pending events in one transaction (one a version), each at its real received time."""
         if not self.pending:
             return
-        self.clock.queue.extend(row.received_at for row in self.pending)
-        items = [RawItem(None, "", dict(row.raw)) for row in self.pending]
-        self.service.ingest(items, origin="simulation", actor="simulation", chunk=len(items))
+        if self.versions is None:
+            self._ingest(self.pending)
+        else:
+            run: list[Record] = []
+            for row in self.pending:
+                ruleset = self.versions(row)
+                if run and ruleset is not self.current:
+                    self._ingest(run)
+                    run = []
+                self.current = ruleset
+                run.append(row)
+            self._ingest(run)
+        self.pending.clear()
+
+    def _ingest(self, rows: list[Record]) -> None:
+        self.clock.queue.extend(row.received_at for row in rows)
+        items = [RawItem(None, "", dict(row.raw)) for row in rows]
+        with self.service.judged_by(self.current):
+            self.service.ingest(items, origin="simulation", actor="simulation", chunk=len(items))
         if self.clock.queue:
             raise WnbError("the simulation's clock fell out of step with the service; nothing was compared")
         self.replayed += len(items)
-        self.pending.clear()
 
     def take(self, at: datetime, kind: str, row: Any) -> None:
         """One moment of history: an event joins the batch; an action or a sweep first ingests the batch."""
@@ -261,23 +330,31 @@ class _Replay:
             return
         self.flush()
         self.clock.now = at
-        if kind == "sweep":
-            self.service.sweep(at, actor="simulation")
-        else:
-            _act(self.service, row)
+        with self.service.judged_by(self.current):
+            if kind == "sweep":
+                self.service.sweep(at, actor="simulation")
+            else:
+                _act(self.service, row)
 
 
 def replay(
-    real_db: Engine, candidate: Ruleset, start: datetime, end: datetime, scratch_dir: Path
+    real_db: Engine,
+    candidate: Ruleset,
+    start: datetime,
+    end: datetime,
+    scratch_dir: Path,
+    versions: Callable[[Record], Ruleset] | None = None,
+    name: str = "simulation.db",
 ) -> tuple[Engine, int]:
-    """Replay the real history before `end` under `candidate` into a new SQLite file in `scratch_dir`.
+    """Replay the real history before `end` under `candidate` into a new SQLite file `name` in `scratch_dir`; with
+    `versions`, each event under the version it gives for it instead (the baseline).
 
     Sweeps run when the real ones judged WNB-14 follow-ups (their stored `judged_at`), so each deadline is
     judged on what was stored when it really was: a follow-up not yet judged for real is not judged here.
     """
-    scratch = open_database(f"sqlite:///{scratch_dir / 'simulation.db'}")
+    scratch = open_database(f"sqlite:///{scratch_dir / name}")
     clock = _Clock(start)
-    feed = _Replay(Service(scratch, candidate, clock), clock)
+    feed = _Replay(Service(scratch, candidate, clock), clock, versions)
     with real_db.connect() as real:
         _copy_contexts(real, scratch, start)
         for at, _, _, kind, row in _moments(real, end):
@@ -290,16 +367,38 @@ def simulate(real_db: Engine, candidate: Ruleset, start: datetime, end: datetime
     """Compare what `candidate` would have raised in [start, end) with what was raised; the real db is only read."""
     if end <= start:
         raise WnbError(f"the period must end after it starts (from {start.isoformat()} to {end.isoformat()})")
+    ever_active = any(release.activated_at is not None for release in rulesets.history(real_db))
+    versions = _Versions(real_db, end) if ever_active else None
     with tempfile.TemporaryDirectory(prefix="wnb-simulation-") as folder, metrics.muted():
-        scratch, replayed = replay(real_db, candidate, start, end, Path(folder))
-        try:
-            with scratch.connect() as connection:
-                simulated = raised_items(connection, start, end)
-        finally:
-            scratch.dispose()
-    with real_db.connect() as connection:
-        actual = raised_items(connection, start, end)
-    return compare(actual, simulated, [rule.id for rule in candidate.rules], start, end, candidate.version, replayed)
+        simulated, replayed = _replayed_items(real_db, candidate, start, end, Path(folder), None)
+        if versions is not None:
+            first = versions.load(versions.first)
+            actual, _ = _replayed_items(real_db, first, start, end, Path(folder), versions)
+    if versions is None:
+        with real_db.connect() as connection:
+            actual = raised_items(connection, start, end)
+    rule_order = [rule.id for rule in candidate.rules]
+    result = compare(actual, simulated, rule_order, start, end, candidate.version, replayed)
+    if versions is None:
+        return result
+    return replace(result, baseline=versions.as_dict())
+
+
+def _replayed_items(
+    real_db: Engine,
+    ruleset: Ruleset,
+    start: datetime,
+    end: datetime,
+    folder: Path,
+    versions: Callable[[Record], Ruleset] | None,
+) -> tuple[list[Item], int]:
+    name = "baseline.db" if versions else "simulation.db"
+    scratch, replayed = replay(real_db, ruleset, start, end, folder, versions, name)
+    try:
+        with scratch.connect() as connection:
+            return raised_items(connection, start, end), replayed
+    finally:
+        scratch.dispose()
 
 
 def period_of(first: date, last: date) -> tuple[datetime, datetime]:
@@ -311,7 +410,15 @@ def period_of(first: date, last: date) -> tuple[datetime, datetime]:
 
 def simulation_tables(result: Simulation, title: str) -> list[Table]:
     """The per-rule and per-role comparisons as terminal tables; differing rows marked."""
-    rules = Table(title=f"Simulation of {title}: {result.events_replayed} events replayed", title_justify="left")
+    versions = result.baseline.get("versions") or {}
+    baseline = (
+        f"; the baseline (raised) replayed under the version active for each event ({len(versions)} versions)"
+        if result.baseline.get("how") == "replayed"
+        else "; the baseline is what was raised"
+    )
+    rules = Table(
+        title=f"Simulation of {title}: {result.events_replayed} events replayed{baseline}", title_justify="left"
+    )
     for column in ("rule", "flags raised", "flags simulated", "tasks raised", "tasks simulated", ""):
         rules.add_column(column)
     for row in result.by_rule:

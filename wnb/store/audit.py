@@ -244,3 +244,20 @@ def switch_to_keys(connection: Connection, keys: AuditKeys | None = None) -> boo
 def records_for(connection: Connection, seqs: list[int]) -> list[dict[str, Any]]:
     rows = connection.execute(select(_audit).where(_audit.c.seq.in_(seqs)).order_by(_audit.c.seq)).all()
     return [dict(row._mapping) for row in rows]
+
+
+def evaluation_versions(connection: Connection, before: datetime) -> dict[int, str]:
+    """The ruleset version each event was first evaluated under (its first `evaluation` record before `before`),
+    by the event's id: what a simulation's baseline replays it under."""
+    query = (
+        select(_audit.c.subject, _audit.c.ruleset_version)
+        .where(_audit.c.action == "evaluation", _audit.c.at < before, _audit.c.ruleset_version.is_not(None))
+        .order_by(_audit.c.seq)
+    )
+    versions: dict[int, str] = {}
+    for row in connection.execution_options(stream_results=True, yield_per=1000).execute(query):
+        subject = row.subject if isinstance(row.subject, list) else []
+        first = str(subject[0]) if subject else ""
+        if first.startswith("E") and first[1:].isdigit():
+            versions.setdefault(int(first[1:]), str(row.ruleset_version))
+    return versions

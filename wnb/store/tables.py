@@ -421,7 +421,7 @@ class RulesetJobRow(SQLModel, table=True):
     __tablename__ = "ruleset_job"
 
     id: int | None = Field(default=None, primary_key=True)
-    state: str  # queued | running | done | failed
+    state: str  # queued | running | done | failed | interrupted
     stage: str  # what it is doing now, in words
     proposed_by: str
     note: str | None = Field(default=None, sa_column=Column(Text()))
@@ -431,3 +431,5 @@ class RulesetJobRow(SQLModel, table=True):
     finished_at: datetime | None = _utc()
     version: str | None = None  # the version stored, when done
     error: str | None = Field(default=None, sa_column=Column(Text()))
+    owner: str | None = None  # the process running it, `host:pid` (None: made before revision 0015)
+    heartbeat_at: datetime | None = _utc()  # the owner's latest sign of life while it runs

@@ -6,6 +6,7 @@ registry (wnb.store.rulesets); the backtest of a proposal runs in the background
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
@@ -14,13 +15,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from wnb.api.auth import client_address
+from wnb.core.calendar import london_time_on
 from wnb.core.errors import WnbError
 from wnb.core.policy import Action
 from wnb.core.releases import Release, Status
 from wnb.core.ruleset import SCENARIOS_FOLDER
 from wnb.core.ruleset_edit import edit_parameters, editable_parameters
+from wnb.core.wording import local
 from wnb.service import Service
-from wnb.service.proposal_jobs import start_proposal
+from wnb.service.proposal_jobs import interrupt_abandoned, run_again, start_proposal
 from wnb.service.proposals import diff
 from wnb.service.safety_reports import make_report
 from wnb.store import ruleset_jobs, rulesets
@@ -46,6 +49,8 @@ def status_words(release: Release) -> str:
     words = release.status.value
     if release.status is Status.ACTIVE and not release.is_approved:
         words = "active, not yet approved"
+    if release.status is Status.SCHEDULED and release.active_from is not None:
+        words = f"scheduled: active from {local(release.active_from)}"
     return words + (" (rollback: review)" if release.rollback else "")
 
 
@@ -63,6 +68,7 @@ def _base_files(wnb: Service) -> tuple[dict[str, bytes], Release | None]:
 def rulesets_page(request: Request, principal: Reader) -> HTMLResponse:
     wnb: Service = request.app.state.service
     found = list(reversed(rulesets.history(wnb.db)))
+    interrupt_abandoned(wnb.db, wnb.clock())  # a job whose process has gone does not stay "running"
     return render(
         request,
         "rulesets.html",
@@ -83,10 +89,26 @@ def diff_page(request: Request, principal: Reader, first: str = "", second: str 
 @router.get("/rulesets/jobs/{job_id}", response_class=HTMLResponse, summary="A proposal's background backtest")
 def job_page(request: Request, job_id: int, principal: Reader) -> HTMLResponse:
     wnb: Service = request.app.state.service
+    interrupt_abandoned(wnb.db, wnb.clock())  # a job whose process has gone does not stay "running"
     job = ruleset_jobs.job(wnb.db, job_id)
     if job is None:
         raise Refused(404, f"There is no proposal job {job_id}.")
-    return render(request, "ruleset_job.html", job=job)
+    return render(request, "ruleset_job.html", job=job, may_propose=may(principal, Action.RULES_PROPOSE))
+
+
+@router.post("/rulesets/jobs/{job_id}/again", dependencies=[CsrfChecked], summary="Run a proposal's job again")
+def job_again(request: Request, job_id: int, principal: Proposer) -> Response:
+    wnb: Service = request.app.state.service
+    job = ruleset_jobs.job(wnb.db, job_id)
+    if job is None:
+        raise Refused(404, f"There is no proposal job {job_id}.")
+    if job["state"] not in ("failed", "interrupted"):
+        raise Refused(409, f"Proposal job {job_id} is {job['state']}: only a failed or interrupted job is run again.")
+    try:
+        again = run_again(wnb.db, job_id, principal, wnb.clock, run_tests=_run_tests())
+    except WnbError as problem:
+        return _rulesets_with_error(request, wnb, str(problem))
+    return _started(request, again)
 
 
 def _propose_form(
@@ -103,6 +125,13 @@ def _propose_form(
 @router.get("/rulesets/propose", response_class=HTMLResponse, summary="Propose a ruleset by editing its parameters")
 def propose_form(request: Request, principal: Proposer) -> HTMLResponse:
     return _propose_form(request, request.app.state.service)
+
+
+def _run_tests() -> bool:
+    """Whether a proposal runs the system controls' named tests (WNB_PROPOSE_TESTS)."""
+    from wnb.settings import load_settings
+
+    return load_settings().propose_tests
 
 
 def _started(request: Request, job_id: int) -> RedirectResponse:
@@ -123,7 +152,9 @@ async def propose_submit(request: Request, principal: Proposer) -> Response:
         edited, changed = edit_parameters(files, values)
         if not changed:
             raise WnbError("no parameter changed: edit at least one value to propose a new version")
-        job_id = start_proposal(wnb.db, edited, where, principal, note or f"changed {', '.join(changed)}", wnb.clock)
+        job_id = start_proposal(
+            wnb.db, edited, where, principal, note or f"changed {', '.join(changed)}", wnb.clock, run_tests=_run_tests()
+        )
     except WnbError as problem:
         return _propose_form(request, wnb, {**values, "note": note}, str(problem), 400)
     return _started(request, job_id)
@@ -171,7 +202,9 @@ async def upload_submit(request: Request, principal: Proposer) -> Response:
             if name in files:
                 raise WnbError(f"{name} was uploaded twice")
             files[name] = content
-        job_id = start_proposal(wnb.db, files, "the uploaded files", principal, note or None, wnb.clock)
+        job_id = start_proposal(
+            wnb.db, files, "the uploaded files", principal, note or None, wnb.clock, run_tests=_run_tests()
+        )
     except WnbError as problem:
         return _rulesets_with_error(request, wnb, str(problem))
     finally:
@@ -269,15 +302,42 @@ def reject(
     return _decide(request, version, principal, reason, password, approved=False)
 
 
-@router.post("/rulesets/{version}/activate", dependencies=[CsrfChecked], summary="Activate a version now")
-def activate(request: Request, version: str, principal: Activator) -> Response:
+def activation_time(text: str, now: datetime) -> datetime:
+    """When the activate form asks for: now when empty, else its UK wall-clock time (`2026-03-09T07:00`), which must
+    be later than now."""
+    if not text.strip():
+        return now
+    try:
+        asked = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise WnbError(f"{text!r} is not a date and time: give it as 2026-03-09T07:00 (UK time)") from None
+    at = london_time_on(asked.date(), asked.time()) if asked.tzinfo is None else asked.astimezone(UTC)
+    if at <= now:
+        raise WnbError(f"{local(at)} has passed: give a later time, or leave it empty to activate now")
+    return at
+
+
+@router.post(
+    "/rulesets/{version}/activate", dependencies=[CsrfChecked], summary="Activate a version now or at a later time"
+)
+def activate(
+    request: Request, version: str, principal: Activator, at: Annotated[str, Form(max_length=40)] = ""
+) -> Response:
     wnb: Service = request.app.state.service
     from wnb.settings import load_settings
 
     now = wnb.clock()
     try:
-        step = rulesets.activate(wnb.db, version, principal, now, now, load_settings().is_production)
+        when = activation_time(at, now)
+        step = rulesets.activate(wnb.db, version, principal, when, now, load_settings().is_production)
     except WnbError as problem:
         return _version_page(request, version, str(problem), 409)
-    flash(request, f"Version {step.release.short} is active from now.")
-    return RedirectResponse(f"{PREFIX}/rulesets/{step.release.version}", status_code=303)
+    release = step.release
+    if release.status is Status.SCHEDULED:
+        words = f"Version {release.short} is scheduled: it becomes active at {local(when)}."
+    else:
+        words = f"Version {release.short} is active from now."
+    if release.rollback:
+        words += " It was retired before: this rollback is audited and marked for review."
+    flash(request, words)
+    return RedirectResponse(f"{PREFIX}/rulesets/{release.version}", status_code=303)
