@@ -431,5 +431,5 @@ class RulesetJobRow(SQLModel, table=True):
     finished_at: datetime | None = _utc()
     version: str | None = None  # the version stored, when done
     error: str | None = Field(default=None, sa_column=Column(Text()))
-    owner: str | None = None  # the process running it, `host:pid` (None: made before revision 0015)
+    owner: str | None = None  # the process running it, `host:pid` (None: made before revision 0016)
     heartbeat_at: datetime | None = _utc()  # the owner's latest sign of life while it runs

@@ -3,7 +3,7 @@ whose process has gone (a restart, a crash) is marked interrupted instead of sho
 
 A job queued or running before this revision has no owner: it is taken as interrupted once read.
 
-Revision ID: 0015_ruleset_job_owner
+Revision ID: 0016_ruleset_job_owner
 Revises: 0014
 """
 
@@ -15,8 +15,8 @@ from sqlmodel.sql.sqltypes import AutoString
 
 from wnb.store.tables import UTCDateTime
 
-revision = "0015_ruleset_job_owner"
-down_revision = "0014"
+revision = "0016_ruleset_job_owner"
+down_revision = "0015_task_worklist_index"
 branch_labels = None
 depends_on = None
 
