@@ -65,7 +65,8 @@ def test_the_check_finds_what_it_looks_for(browser: sync_api.Browser, site: Site
     page = new_page(browser)
     page.goto(f"{site.url}/web/sign-in")
     page.evaluate("""() => {
-        document.querySelector('main').insertAdjacentHTML('beforeend', '<p id="faint">faint words</p><input><img src="x.png">');
+        const wrong = '<p id="faint">faint words</p><input><img src="x.png">';
+        document.querySelector('main').insertAdjacentHTML('beforeend', wrong);
         document.getElementById('faint').style.color = '#bbb';  // the pages' policy refuses style attributes
     }""")
     assert {"color-contrast", "label", "image-alt"} <= {found["id"] for found in violations(page)}
@@ -152,3 +153,108 @@ def test_the_governance_pages(browser: sync_api.Browser, site: Site) -> None:
     sync_api.expect(page.locator("#verdict")).to_be_visible()
     checker.check(page, "simulate, result")
     checker.assert_clean()
+
+
+# ---- keyboard only (Tab, Shift+Tab, Enter, Space) ----
+
+FOCUSED = """() => {
+    const e = document.activeElement, s = getComputedStyle(e), r = e.getBoundingClientRect();
+    return {
+        name: (e.getAttribute('aria-label') || e.labels?.[0]?.textContent || e.textContent || '').trim().slice(0, 80),
+        tag: e.tagName.toLowerCase(),
+        order: [...document.querySelectorAll('*')].indexOf(e),
+        ring: (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) || s.boxShadow !== 'none',
+        shown: r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0,
+    };
+}"""
+
+
+def tab_to(page: sync_api.Page, name: str, back: bool = False, most: int = 60) -> dict[str, Any]:
+    """Press Tab (Shift+Tab with `back`) until the focused control's name starts with `name`; each control on
+    the way shows a focus ring and comes after (before) the last in the page's order."""
+    last: int | None = None
+    passed = []
+    for _ in range(most):
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+        focused: dict[str, Any] = page.evaluate(FOCUSED)
+        passed.append(focused["name"])
+        assert focused["ring"] and focused["shown"], f"no visible focus on {focused}"
+        if last is not None:
+            # (a date field's day, month and year are one element)
+            assert (focused["order"] <= last) if back else (focused["order"] >= last), f"out of order: {passed}"
+        last = focused["order"]
+        if focused["name"].startswith(name):
+            return focused
+    raise AssertionError(f"{name!r} is not reached by keyboard; passed {passed}")
+
+
+def keyboard_sign_in(browser: sync_api.Browser, site: Site, role: str) -> sync_api.Page:
+    from tests.web_fixtures import STAFF
+
+    name, password = STAFF[role]
+    page = new_page(browser)
+    page.goto(f"{site.url}/web/")
+    assert page.evaluate(FOCUSED)["name"].startswith("User name")  # the form's first field has the focus
+    page.keyboard.type(name)
+    tab_to(page, "Password")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator("header")).to_contain_text(name)  # signed in, on the role's first page
+    page.wait_for_load_state()
+    return page
+
+
+def skip_to_content(page: sync_api.Page) -> None:
+    """The first Tab reaches the skip link (the navigation comes before the content); Enter moves to main."""
+    focused = tab_to(page, "Skip to content", most=1)
+    assert focused["shown"]
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_a_nurse_works_a_task_by_keyboard_alone(browser: sync_api.Browser, site: Site) -> None:
+    page = keyboard_sign_in(browser, site, "safeguarding-nurse")
+    first = page.locator("table.worklist tbody tr").first
+    task_id = first.get_attribute("data-task")
+    skip_to_content(page)
+    tab_to(page, "Service")  # the filters come first, then the bulk action, then each row
+    tab_to(page, f"Assign {task_id} to me")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.get_by_role("status")).to_contain_text("assigned to you")
+    row = page.locator(f"#task-{task_id}")
+    sync_api.expect(row).to_contain_text("acknowledged")
+    skip_to_content(page)
+    tab_to(page, f"Complete {task_id}…")
+    page.keyboard.press("Space")  # opens the note and its confirmation
+    tab_to(page, "Note (required")
+    page.keyboard.type("Social worker told by phone")
+    tab_to(page, f"Complete {task_id}")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.get_by_role("status")).to_contain_text("completed")
+    skip_to_content(page)
+    tab_to(page, "999 000")  # the first child's link in the worklist
+    page.keyboard.press("Enter")
+    sync_api.expect(page.get_by_role("heading", level=1)).to_contain_text("Child 999 000")
+
+
+def test_a_governance_lead_changes_the_period_and_opens_the_audit_by_keyboard_alone(
+    browser: sync_api.Browser, site: Site
+) -> None:
+    page = keyboard_sign_in(browser, site, "governance")
+    skip_to_content(page)
+    tab_to(page, "From")
+    page.keyboard.type("02012026")  # month, day, year: headless chromium lays date fields out in en-US
+    tab_to(page, "To (included)")
+    page.keyboard.type("03022026")
+    tab_to(page, "Show period")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.get_by_role("heading", level=1)).to_have_text("Governance: 2026-02-01 to 2026-03-02")
+    skip_to_content(page)
+    tab_to(page, "Audit log", back=True)  # back up from the content to the navigation
+    page.keyboard.press("Enter")
+    sync_api.expect(page.get_by_role("heading", level=1)).to_have_text("Audit log")
+    skip_to_content(page)
+    tab_to(page, "Filter")
+    explained = tab_to(page, "T")  # the first task named in the log
+    page.keyboard.press("Enter")
+    sync_api.expect(page.get_by_role("heading", level=1)).to_have_text(f"Why {explained['name']} was raised")

@@ -17,24 +17,10 @@ from typing import IO
 import pytest
 
 from tests.server import answers, free_port, wait_for
-from tests.web_fixtures import RED_CHILD, STAFF, Site, running_site, stored_candidate
+from tests.web.browser import launched, shot, sign_in, sign_in_as, sync_api
+from tests.web_fixtures import RED_CHILD, Site, running_site, stored_candidate
 from wnb.core.ruleset import Ruleset
 from wnb.store import listing
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium (apt install chromium)", True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright (pip install playwright)")
-
-SHOTS = os.environ.get("WNB_SCREENSHOTS")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -45,38 +31,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, ruleset: Ruleset) -> Iterator
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-def shot(page: sync_api.Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
-
-
-def sign_in(browser: sync_api.Browser, site: Site, role: str, shoot: bool = False) -> sync_api.Page:
-    """A fresh browser context (its own cookies) signed in as the staff member of `role`."""
-    name, password = STAFF[role]
-    return sign_in_as(browser, site.url, name, password, shoot)
-
-
-def sign_in_as(browser: sync_api.Browser, url: str, name: str, password: str, shoot: bool = False) -> sync_api.Page:
-    """A fresh browser context (its own cookies) signed in through the form, by keyboard where a person would."""
-    page = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Europe/London"
-    ).new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"{url}/web/")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(password)
-    if shoot:
-        shot(page, "sign-in")
-    page.get_by_label("Password").press("Enter")
-    page.wait_for_load_state()
-    return page
+    yield from launched()
 
 
 def test_a_nurse_acknowledges_and_completes_the_red_task_at_the_top(browser: sync_api.Browser, site: Site) -> None:
