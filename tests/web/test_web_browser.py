@@ -110,32 +110,6 @@ def test_a_governance_user_simulates_a_changed_threshold_and_sees_the_difference
         assert any(flag["code"] == "repeat-wnb" for flag in listing.flags(connection))
 
 
-UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
-    .filter(el => el.tagName === 'BUTTON' ? !el.textContent.trim() && !el.getAttribute('aria-label')
-                                          : !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-    .map(el => el.outerHTML)"""
-
-
-def test_every_form_control_on_the_main_pages_has_a_label(browser: sync_api.Browser, site: Site) -> None:
-    found: dict[str, list[str]] = {}
-    for role, paths in {
-        "safeguarding-nurse": ["/web/", f"/web/children/{RED_CHILD}", "/web/children"],
-        "governance": [
-            "/web/governance",
-            "/web/audit",
-            "/web/simulate",
-            "/web/rejects",
-            "/web/rulesets",
-            "/web/rulesets/propose",
-        ],
-    }.items():
-        page = sign_in(browser, site, role)
-        for path in paths:
-            page.goto(f"{site.url}{path}")
-            found[path] = page.evaluate(UNLABELLED)
-    assert not any(found.values()), found
-
-
 # ---- the demo ----
 
 
