@@ -16,6 +16,7 @@ from tests.web.browser import axe_version, new_page, sign_in, sync_api, violatio
 from tests.web.browser import launched as launch_browser
 from tests.web_fixtures import RED_CHILD, REPEAT_CHILD, Site, running_site, stored_candidate
 from wnb.core.ruleset import Ruleset
+from wnb.service.proposal_jobs import this_process
 from wnb.store import ruleset_jobs
 
 WIDTHS = (1280, 320)
@@ -136,7 +137,7 @@ def test_the_governance_pages(browser: sync_api.Browser, site: Site) -> None:
     checker.visit(page, f"/web/rulesets/diff?first={first}&second={second}", "ruleset diff")
     checker.visit(page, "/web/rulesets/diff", "ruleset diff, nothing chosen")
     db, now = site.service.db, site.clock.now
-    job = ruleset_jobs.start(db, {}, "0" * 64, "gov.sam", "a note", now)
+    job = ruleset_jobs.start(db, {}, "0" * 64, "gov.sam", "a note", now, owner=this_process())  # a live job
     page.goto(f"{site.url}/web/rulesets/jobs/{job}")
     page.get_by_role("button", name="Stop reloading").click()  # a person can stop the reloading (WCAG 2.2.1)
     sync_api.expect(page.locator("#reloading")).to_contain_text("Reloading stopped")
