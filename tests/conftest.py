@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
+from tests.factories import migrated_sqlite
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.rule_files import load_ruleset
@@ -131,9 +132,9 @@ def _empty(url: str) -> None:
 
 @pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, migrated database: a SQLite file, or the session's PostgreSQL database emptied."""
+    """A fresh, migrated database: a copy of the migrated SQLite file, or the session's PostgreSQL database emptied."""
     if getattr(request, "param", "sqlite") == "sqlite":
-        return f"sqlite:///{tmp_path / 'wnb.db'}"
+        return migrated_sqlite(tmp_path / "wnb.db")
     url: str = request.getfixturevalue("postgres_session_url")
     _empty(url)
     return url

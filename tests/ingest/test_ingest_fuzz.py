@@ -277,7 +277,8 @@ def _context(tables: Tables, tmp_path: Path, body: bytes) -> None:
 @pytest.fixture
 def client(service: Service, tables: Tables) -> Iterator[httpx.Client]:
     key = pas_clinic_key(service.db)
-    with serving(create_app(service)) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as session:
+    headers = {"X-API-Key": key}
+    with serving(create_app(service)) as url, httpx.Client(base_url=url, headers=headers, timeout=30) as session:
         yield session
 
 

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.conftest import FixedClock
+from tests.factories import migrated_sqlite
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
@@ -150,7 +152,7 @@ sweep_times = st.integers(0, 500 * 24).map(lambda hours: YEAR_START + timedelta(
 @contextmanager
 def fresh_service(ruleset: Ruleset, clock: FixedClock | None = None) -> Iterator[Service]:
     with tempfile.TemporaryDirectory(prefix="wnb-property-") as folder:
-        db = open_database(f"sqlite:///{folder}/wnb.db")
+        db = open_database(migrated_sqlite(Path(folder) / "wnb.db"))
         try:
             yield Service(db, ruleset, clock or FixedClock(RECEIVED))
         finally:
