@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.ingest import read_file
 from wnb.service import Service
+from wnb.store.audit import AuditLog
+from wnb.store.db import writing
 
 STORES = ("postgres",)
 WNB = Path(sys.executable).parent / "wnb"
@@ -72,3 +75,37 @@ def test_audit_verify_finds_a_truncated_tail_on_postgres(logged: str) -> None:
     result = verify(logged)
     assert result.returncode == 1
     assert f"record {last} was written last" in result.stderr
+
+
+def test_two_replicas_writing_the_first_records_of_an_empty_log_chain_one_after_the_other(db_url: str) -> None:
+    # Replicas starting together on a new database each found no head row to lock and both made it: one failed.
+    engine = open_database(db_url)
+    first_chained, commit_first = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def write(actor: str, hold: bool) -> None:
+        try:
+            with writing(engine) as connection:
+                log = AuditLog(connection)
+                log.append(datetime(2026, 3, 2, tzinfo=UTC), actor, "replica_started", [], {})
+                log.finish()
+                if hold:
+                    first_chained.set()
+                    commit_first.wait(10)
+        except BaseException as error:  # noqa: BLE001 - the failure is what the test looks for
+            errors.append(error)
+
+    first = threading.Thread(target=write, args=("replica-0", True))
+    first.start()
+    assert first_chained.wait(10)
+    second = threading.Thread(target=write, args=("replica-1", False))
+    second.start()
+    second.join(0.5)  # it waits for the first replica's head row
+    commit_first.set()
+    first.join(10)
+    second.join(10)
+    assert errors == []
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT seq, actor FROM audit ORDER BY seq")).all()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [(1, "replica-0"), (2, "replica-1")]

@@ -150,9 +150,18 @@ class AuditLog:
         # chain their records one after another (SQLite's write lock already does this).
         lock = "" if sql.sqlite else " FOR UPDATE"
         row = sql.fetch_one(_head, f"SELECT seq, hash, key_id FROM audit_head WHERE id = 1{lock}")
-        if row is None:
+        if row is None and sql.sqlite:
             sql.insert(_head, {"id": 1, "seq": 0, "hash": GENESIS})
             return 0, GENESIS, None
+        if row is None:
+            # The first record of an empty log: replicas starting together all find no head row to lock. The one
+            # insert that wins makes the others wait for its commit, and they then chain after it.
+            sql.execute(
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :hash) ON CONFLICT (id) DO NOTHING",
+                {"hash": GENESIS},
+            )
+            row = sql.fetch_one(_head, f"SELECT seq, hash, key_id FROM audit_head WHERE id = 1{lock}")
+            assert row is not None, "the audit log's head row is missing after it was made"
         return row.seq, row.hash, row.key_id
 
     def _to_chain(self, seq: int, head_key: str | None, key_id: str | None) -> list[_Appended]:
