@@ -195,7 +195,8 @@ def _body(key: str) -> dict[str, Any]:
     if key.endswith("/resolve"):
         return {"json": {"reason": "walked"}} if " /v1/" in key else {"data": {"reason": "walked"}}
     if key.endswith("/wait"):
-        return {"json": {"until": "2026-03-04", "reason": "walked"}}
+        wait = {"until": "2026-03-04", "reason": "walked"}
+        return {"json": wait} if " /v1/" in key else {"data": wait}
     if key == "POST /v1/hl7":
         return {"content": b"MSH|not a message", "headers": {"Content-Type": "application/hl7-v2"}}
     if key.startswith(("POST /v1/", "PUT /v1/", "POST /fhir")):

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
@@ -147,6 +148,38 @@ def test_a_lead_assigns_a_task_to_a_named_nurse_and_reassigns_it_with_a_reason(
     sync_api.expect(page.locator(f"#task-{ref} td.assignee")).to_have_text("nurse.sam")
     with site.service.db.connect() as connection:
         assert next(t for t in listing.tasks(connection) if t["id"] == ref)["assignee"] == "nurse.sam"
+
+
+def test_a_nurse_finds_a_child_s_tasks_acknowledges_the_selected_and_waits_for_a_reply(
+    browser: sync_api.Browser, site: Site
+) -> None:
+    page = sign_in(browser, site, "safeguarding-nurse")
+    page.get_by_label("Search").fill("999 000 0042")  # spaced as people write it
+    page.get_by_role("button", name="Show").click()
+    assert "q=999" in page.url  # the search is kept in the address
+    rows = page.locator("table.worklist tbody tr")
+    sync_api.expect(rows.first).to_contain_text("999 000 0042")
+    boxes = page.locator("table.worklist tbody input[type=checkbox]")
+    selected = boxes.count()
+    assert selected >= 1
+    for box in boxes.all():
+        box.check()
+    page.get_by_role("button", name="Acknowledge selected").click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text(f"{selected} task")
+    sync_api.expect(page.locator("table.worklist tbody input[type=checkbox]")).to_have_count(0)
+    assert "q=999" in page.url  # back on the same search
+
+    task_id = rows.first.get_attribute("data-task") or ""
+    row = page.locator(f"#task-{task_id}")
+    row.get_by_label(f"Wait for a reply on {task_id}…").click()
+    until = (site.clock.now + timedelta(days=2)).date()
+    row.get_by_label("Waiting until").fill(until.isoformat())
+    row.get_by_label("Reason").fill("Asked the GP practice for the last letter")
+    row.get_by_role("button", name=f"Wait for a reply on {task_id}", exact=True).click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text(f"waits for a reply until {until:%a %d %b %Y}")
+    with site.service.db.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT waiting_until FROM task WHERE id = ?", (int(task_id[1:]),))
+        assert stored.scalar_one() is not None
 
 
 # ---- the demo ----

@@ -350,6 +350,7 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "POST /web/tasks/{task_id}/claim": (Action.TASK_CLAIM,),
     "POST /web/tasks/{task_id}/release": (Action.TASK_RELEASE,),
     "POST /web/tasks/{task_id}/assign": (Action.TASK_ASSIGN,),
+    "POST /web/tasks/{task_id}/wait": (Action.TASK_ACKNOWLEDGE,),
     "POST /web/tasks/acknowledge": (Action.TASK_ACKNOWLEDGE,),  # the selected tasks, each checked as one
     "GET /web/children": (Action.RECORDS_READ,),
     "GET /web/children/{nhs_number}": (Action.RECORDS_READ,),

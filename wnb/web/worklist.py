@@ -227,6 +227,38 @@ def release(request: Request, task_id: str, principal: Releaser, back: Annotated
     return _back(back)
 
 
+@router.post("/tasks/{task_id}/wait", dependencies=[CsrfChecked], summary="Wait for a reply until a date")
+def wait(
+    request: Request,
+    task_id: str,
+    principal: Worker,
+    until: Annotated[str, Form(max_length=10)] = "",
+    reason: Annotated[str, Form(max_length=4000)] = "",
+    back: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """An acknowledged task waits for a reply until `until` (at most the ruleset's working days): at that date
+    the sweep puts it back at the top of its owner's list."""
+    wnb: Service = request.app.state.service
+    try:
+        day = date.fromisoformat(until)
+    except ValueError:
+        flash(request, f"Give the date to wait until for task {task_id} (as on the form).", "error")
+        return _back(back)
+    if not reason.strip():
+        flash(request, f"Give the reason task {task_id} waits for a reply (whom, and for what).", "error")
+        return _back(back)
+    try:  # a task of a role not theirs is refused by the service (wnb.core.policy): the refusal page, 403
+        row = wnb.wait_on_task(task_id, day, reason.strip(), principal)
+        flash(
+            request, f"Task T{row.id} ({task_words(row.code, wnb.ruleset)}) waits for a reply until {day:%a %d %b %Y}."
+        )
+    except Forbidden:
+        raise
+    except WnbError as error:  # not acknowledged, too far ahead, done already
+        flash(request, str(error), "error")
+    return _back(back)
+
+
 @router.post("/tasks/{task_id}/{action}", dependencies=[CsrfChecked], summary="Acknowledge or complete a task")
 def act(
     request: Request,
