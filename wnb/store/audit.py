@@ -149,18 +149,16 @@ class AuditLog:
         # Replicas: on PostgreSQL the head row stays locked from here until commit, so concurrent transactions
         # chain their records one after another (SQLite's write lock already does this).
         lock = "" if sql.sqlite else " FOR UPDATE"
-        row = sql.fetch_one(_head, f"SELECT seq, hash, key_id FROM audit_head WHERE id = 1{lock}")
-        if row is None and sql.sqlite:
-            sql.insert(_head, {"id": 1, "seq": 0, "hash": GENESIS})
-            return 0, GENESIS, None
+        head = f"SELECT seq, hash, key_id FROM audit_head WHERE id = 1{lock}"
+        row = sql.fetch_one(_head, head)
         if row is None:
             # The first record of an empty log: replicas starting together all find no head row to lock. The one
-            # insert that wins makes the others wait for its commit, and they then chain after it.
+            # insert that wins makes the others wait for its commit (PostgreSQL), and they then chain after it.
             sql.execute(
                 "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :hash) ON CONFLICT (id) DO NOTHING",
                 {"hash": GENESIS},
             )
-            row = sql.fetch_one(_head, f"SELECT seq, hash, key_id FROM audit_head WHERE id = 1{lock}")
+            row = sql.fetch_one(_head, head)
             assert row is not None, "the audit log's head row is missing after it was made"
         return row.seq, row.hash, row.key_id
 

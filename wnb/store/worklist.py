@@ -15,8 +15,6 @@ from wnb.store.listing import task_items
 
 _tasks = repo.tasks
 STATUSES = ("open", "requested", "accepted")  # open: either of the other two
-WHOSE = ("all", "mine", "unassigned")
-SORTS = ("urgency", "due")
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def worklist(
         shown_role = role
     else:
         shown_role = principal.role.value
-    if status not in ("open", "requested", "accepted"):
+    if status not in worklist_query.STATUSES:
         status = "open"
     if whose not in WHOSE:
         whose = "all"
@@ -244,17 +244,14 @@ def wait(
     except ValueError:
         flash(request, f"Give the date to wait until for task {task_id} (as on the form).", "error")
         return _back(back)
-    if not reason.strip():
-        flash(request, f"Give the reason task {task_id} waits for a reply (whom, and for what).", "error")
-        return _back(back)
     try:  # a task of a role not theirs is refused by the service (wnb.core.policy): the refusal page, 403
-        row = wnb.wait_on_task(task_id, day, reason.strip(), principal)
+        row = wnb.wait_on_task(task_id, day, reason, principal)
         flash(
             request, f"Task T{row.id} ({task_words(row.code, wnb.ruleset)}) waits for a reply until {day:%a %d %b %Y}."
         )
     except Forbidden:
         raise
-    except WnbError as error:  # not acknowledged, too far ahead, done already
+    except WnbError as error:  # no reason, not acknowledged, too far ahead, done already
         flash(request, str(error), "error")
     return _back(back)
 
