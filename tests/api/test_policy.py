@@ -3,6 +3,7 @@ wnb.core.policy.ENTRY_POINTS, and each refusal an attacker tried, on SQLite and 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -151,6 +152,7 @@ def _routes() -> dict[str, Any]:
     return dict(entry_points(app.routes))
 
 
+@functools.cache
 def policy_ruleset() -> Ruleset:
     from wnb.rule_files import load_ruleset
 
