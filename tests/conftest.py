@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
-from tests.factories import migrated_sqlite
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.rule_files import load_ruleset
 from wnb.service import Service
 from wnb.store import accounts
+from wnb.store.schema import new_sqlite_file
 
 # pytest-xdist starts its workers with COLUMNS=80; a rich Console made at import would keep that width for good,
 # and the CLI tests that give COLUMNS to a command (CliRunner's env) would see 80 columns in a worker only.
@@ -134,7 +134,7 @@ def _empty(url: str) -> None:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, migrated database: a copy of the migrated SQLite file, or the session's PostgreSQL database emptied."""
     if getattr(request, "param", "sqlite") == "sqlite":
-        return migrated_sqlite(tmp_path / "wnb.db")
+        return new_sqlite_file(tmp_path / "wnb.db")
     url: str = request.getfixturevalue("postgres_session_url")
     _empty(url)
     return url

@@ -6,16 +6,10 @@ Synthetic people only: NHS numbers from the 999 test range that pass Modulus 11.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import json
-import shutil
-import sqlite3
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -73,25 +67,3 @@ def running_listener(service: Service, **options: Any) -> Iterator[Listener]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
-
-
-@cache
-def _migrated_template() -> Path:
-    """One SQLite file migrated to the newest revision, for this process (removed when it exits)."""
-    from wnb.database import open_database
-
-    folder = Path(tempfile.mkdtemp(prefix="wnb-template-"))
-    atexit.register(shutil.rmtree, folder, True)
-    path = folder / "wnb.db"
-    open_database(f"sqlite:///{path}").dispose()
-    return path
-
-
-def migrated_sqlite(path: Path) -> str:
-    """The URL of a new SQLite file at `path`, at the newest revision: a copy of one migrated file (running the
-    migrations again costs a tenth of a second or more for each test or generated example)."""
-    with sqlite3.connect(_migrated_template()) as source, sqlite3.connect(path) as copy:
-        source.backup(copy)
-    source.close()
-    copy.close()
-    return f"sqlite:///{path}"

@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.conftest import FixedClock
-from tests.factories import migrated_sqlite
 from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.service import Service
 from wnb.store import listing, repo
+from wnb.store.schema import new_sqlite_file
 
 CHILDREN = ["9990000018", "9990000026", "9990000034", "9990000042", "9990000069", "9990000077"]
 SERVICES = ["audiology", "community-paediatrics", "paediatric-diabetes"]
@@ -152,7 +152,7 @@ sweep_times = st.integers(0, 500 * 24).map(lambda hours: YEAR_START + timedelta(
 @contextmanager
 def fresh_service(ruleset: Ruleset, clock: FixedClock | None = None) -> Iterator[Service]:
     with tempfile.TemporaryDirectory(prefix="wnb-property-") as folder:
-        db = open_database(migrated_sqlite(Path(folder) / "wnb.db"))
+        db = open_database(new_sqlite_file(Path(folder) / "wnb.db"))
         try:
             yield Service(db, ruleset, clock or FixedClock(RECEIVED))
         finally:

@@ -21,6 +21,7 @@ from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.service import Service
 from wnb.store import listing
+from wnb.store.schema import new_sqlite_file
 
 _TIME_FIELDS = {"due_at", "raised_at"}
 
@@ -101,7 +102,7 @@ def run_scenario(ruleset: Ruleset, path: Path, database_url: str | None = None) 
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     result = ScenarioResult(path, str(spec.get("name", path.stem)))
     with tempfile.TemporaryDirectory(prefix="wnb-scenario-") as folder:
-        db = open_database(database_url or f"sqlite:///{folder}/scenario.db")
+        db = open_database(database_url or new_sqlite_file(Path(folder) / "scenario.db"))
         clock = _StepClock()
         service = Service(db, ruleset, clock)
         defaults = spec.get("event_defaults") or {}

@@ -37,6 +37,7 @@ from wnb.service import Service
 from wnb.store import audit, repo, rulesets
 from wnb.store.db import writing
 from wnb.store.reports import Item, raised_items
+from wnb.store.schema import new_sqlite_file
 from wnb.store.sql import Record
 
 # How many differing items a simulation lists; the counts always cover everything.
@@ -352,7 +353,7 @@ def replay(
     Sweeps run when the real ones judged WNB-14 follow-ups (their stored `judged_at`), so each deadline is
     judged on what was stored when it really was: a follow-up not yet judged for real is not judged here.
     """
-    scratch = open_database(f"sqlite:///{scratch_dir / name}")
+    scratch = open_database(new_sqlite_file(scratch_dir / name))
     clock = _Clock(start)
     feed = _Replay(Service(scratch, candidate, clock), clock, versions)
     with real_db.connect() as real:

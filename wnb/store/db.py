@@ -25,7 +25,7 @@ DEFAULT_URL = "sqlite:///wnb.db"
 log = structlog.get_logger("wnb.store")
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, issue BEGIN, so each transaction can take the write lock up front.
@@ -128,7 +128,7 @@ def open_engine(url: str, audit_keys: AuditKeys, create: bool = True) -> Engine:
     else:
         engine = create_engine(url)
     if engine.dialect.name == "sqlite":
-        _sqlite_setup(engine)
+        sqlite_setup(engine)
     if create:
         from wnb.store.schema import upgrade
 
