@@ -59,7 +59,7 @@ def get_family(
     principal: FamilyReader,
 ) -> Family:
     service: Service = request.app.state.service
-    members = family.export(service.db, nhs_number, principal.actor, service.clock(), "family")
+    members = family.export(service.db, nhs_number, principal, service.clock(), "family")
     return Family(
         nhs_number=nhs_number,
         family=[

@@ -13,8 +13,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, String, cast, select
 
+from wnb.core import policy
 from wnb.core.domain import PersonContext
 from wnb.core.family import Relationship, Relative, relatives
+from wnb.core.policy import Action, Principal
 from wnb.store import repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
@@ -72,24 +74,28 @@ def read(
     nhs_number: str,
     context: PersonContext | None,
     at: datetime,
-    actor: str,
+    principal: Principal,
     view: str,
-) -> list[Member]:
+) -> list[Member] | None:
     """`members`, each person shown audited as a read of their record (`record_read`, in the family view of
-    `nhs_number`), in the caller's transaction: the caller checks the reader may see the family view."""
+    `nhs_number`), in the caller's transaction; None when `principal` may not see a family view (`family.read`):
+    then nobody related is read and nothing is audited."""
+    if not policy.allows(principal, Action.FAMILY_READ):
+        return None
     found = members(connection, nhs_number, context)
     for member in found:
-        detail = {"view": view, "family_of": nhs_number}
-        audit.append(at, actor, "record_read", [member.relative.nhs_number], detail)
+        detail = {"view": view, "family_of": nhs_number, **principal.via_detail}
+        audit.append(at, principal.actor, "record_read", [member.relative.nhs_number], detail)
     return found
 
 
-def export(db: Engine, nhs_number: str, actor: str, at: datetime, view: str) -> list[Member]:
+def export(db: Engine, nhs_number: str, principal: Principal, at: datetime, view: str) -> list[Member]:
     """The family view of `nhs_number` in a transaction of its own: the child's record is read (its context names
-    the family) and so is each person shown, each audited."""
+    the family) and so is each person shown, each audited. Forbidden unless `principal` may (`family.read`)."""
+    policy.check(principal, Action.FAMILY_READ)
     with writing(db) as connection:
         audit = AuditLog(connection)
-        audit.append(at, actor, "record_read", [nhs_number], {"view": view})
-        found = read(connection, audit, nhs_number, repo.person_context(connection, nhs_number), at, actor, view)
+        audit.append(at, principal.actor, "record_read", [nhs_number], {"view": view, **principal.via_detail})
+        found = read(connection, audit, nhs_number, repo.person_context(connection, nhs_number), at, principal, view)
         audit.finish()
-    return found
+    return found or []

@@ -58,13 +58,8 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         timeline = chronology.entries(connection, number, wnb.ruleset.title)
         audit = AuditLog(connection)
         audit.append(wnb.clock(), principal.actor, "record_read", [number], {"view": "web-child-page"})
-        # The family view only to the roles allowed it: nobody else's related people are read, nor audited.
-        shows_family = may(principal, Action.FAMILY_READ)
-        relatives = (
-            family.read(connection, audit, number, context, wnb.clock(), principal.actor, "web-family")
-            if shows_family
-            else []
-        )
+        # None for a role without the family view: then no related person is read, nor audited.
+        relatives = family.read(connection, audit, number, context, wnb.clock(), principal, "web-family")
         audit.finish()
     return render(
         request,
@@ -82,8 +77,8 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         came_from=came_from,
         context=context,
         contacts=contacts,
-        shows_family=shows_family,
-        family=relatives,
+        shows_family=relatives is not None,
+        family=relatives or [],
         may_resolve=may(principal, Action.FLAG_RESOLVE),
     )
 
