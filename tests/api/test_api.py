@@ -245,6 +245,29 @@ def test_context_is_put_under_the_path_nhs_number(api: Api) -> None:
     assert [reject["field"] for reject in api.rejects()] == ["nhs_number", "shoe_size"]
 
 
+def test_context_naming_related_people_is_put_and_a_bad_entry_refused_naming_it(api: Api) -> None:
+    sibling = {"nhs_number": OTHER_CHILD, "relationship": "sibling"}
+    with api.clinic() as client:
+        created = client.put(f"/v1/people/{CHILD}/context", json={"related": [sibling]})
+        itself = client.put(
+            f"/v1/people/{CHILD}/context", json={"related": [sibling, {**sibling, "nhs_number": CHILD}]}
+        )
+        twice = client.put(f"/v1/people/{CHILD}/context", json={"related": [sibling, sibling]})
+        cousin = client.put(f"/v1/people/{CHILD}/context", json={"related": [{**sibling, "relationship": "cousin"}]})
+    assert created.json() == {"nhs_number": CHILD, "status": "created"}
+    assert [(a.status_code, a.json()["field"]) for a in (itself, twice, cousin)] == [
+        (422, "related.1.nhs_number"),
+        (422, "related.1.nhs_number"),
+        (422, "related.0.relationship"),
+    ]
+    assert "themself" in itself.json()["reason"] and "again" in twice.json()["reason"]
+    assert [reject["field"] for reject in api.rejects()] == [
+        "related.1.nhs_number",
+        "related.1.nhs_number",
+        "related.0.relationship",
+    ]
+
+
 # ---- authentication and roles ----
 
 

@@ -137,6 +137,31 @@ def test_the_table_lists_every_action_once_with_the_roles_the_pages_allowed() ->
     }
 
 
+def test_the_family_view_is_for_the_safeguarding_team_alone() -> None:
+    assert policy.POLICY[Action.FAMILY_READ].roles == {
+        Role.SAFEGUARDING_NURSE,
+        Role.NAMED_NURSE,
+        Role.SAFEGUARDING_LEAD,
+        Role.ADMIN,
+    }  # not the booking team, clinicians, governance or a clinic system, who may read the child's own record
+    assert ENTRY_POINTS["GET /v1/people/{nhs_number}/family"] == (Action.FAMILY_READ,)
+    assert policy.POLICY[Action.FAMILY_READ].roles < policy.POLICY[Action.RECORDS_READ].roles
+
+
+def test_a_family_view_is_answered_to_the_named_nurse_and_refused_to_a_clinician_and_a_key(site: Site) -> None:
+    path = f"/v1/people/{CHILD}/family"
+    with site.person(Role.NAMED_NURSE) as client:
+        allowed = client.get(path)
+    with site.person(Role.CLINICIAN) as client:
+        clinician = client.get(path)
+    with site.key("walker") as client:
+        key = client.get(path)
+    assert allowed.status_code == 200 and allowed.json() == {"nhs_number": CHILD, "family": []}
+    assert clinician.status_code == 403 and "safeguarding-nurse" in clinician.json()["reason"]
+    assert key.status_code == 403
+    assert [record["actor"] for record in site.audit("record_read")] == [f"user:{person_name(Role.NAMED_NURSE)}"]
+
+
 def test_a_key_and_a_person_of_the_same_name_are_never_the_same_actor() -> None:
     assert Principal(Kind.CLIENT, "sam", Role.ADMIN).actor == "client:sam"
     assert Principal(Kind.USER, "sam", Role.ADMIN).actor == "user:sam"

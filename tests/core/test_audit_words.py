@@ -70,3 +70,12 @@ def test_an_unknown_action_and_key_read_as_their_words() -> None:
 
     assert said.sentence == "Api key created"
     assert said.values == (("Exact name", "yes"), ("Sources", "pas; hl7"))
+
+
+def test_a_read_through_the_family_view_says_whose_page_showed_the_person() -> None:
+    said = record_words("record_read", {"view": "web-family", "family_of": "9990000018"}, title, rule_title)
+    assert said.sentence == "A child's record was read"
+    assert said.values == (
+        ("Viewed", "the family view of a related child's page"),
+        ("In the family view of", "9990000018"),
+    )

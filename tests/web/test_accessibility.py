@@ -15,6 +15,7 @@ import pytest
 from tests.web.browser import axe_version, new_page, sign_in, sync_api, violations
 from tests.web.browser import launched as launch_browser
 from tests.web_fixtures import RED_CHILD, REPEAT_CHILD, Site, running_site, stored_candidate
+from wnb.core.items import RawItem
 from wnb.core.ruleset import Ruleset
 from wnb.service.proposal_jobs import this_process
 from wnb.store import ruleset_jobs
@@ -99,6 +100,9 @@ def test_the_nurse_pages(browser: sync_api.Browser, site: Site) -> None:
     checker.visit(page, "/web/?q=nobody-matches", "worklist, empty")
     checker.visit(page, f"/web/children/{RED_CHILD}", "child, full")
     checker.visit(page, f"/web/children/{REPEAT_CHILD}", "child, no register record")
+    family = {"nhs_number": "9990000085", "related": [{"nhs_number": RED_CHILD, "relationship": "sibling"}]}
+    site.service.import_context([RawItem(1, json.dumps(family), family)], origin="register")
+    checker.visit(page, "/web/children/9990000085", "child, a family with a red flag")
     checker.visit(page, "/web/children", "find child")
     checker.visit(page, "/web/children?nhs_number=123", "find child, error", error=True)
     checker.visit(page, f"/web/explain/{task_id}", "explain")

@@ -89,6 +89,7 @@ def require(action: Action) -> Callable[[Principal], Awaitable[Principal]]:
 Ingester = Annotated[Principal, Depends(require(Action.EVENTS_INGEST))]
 ContextWriter = Annotated[Principal, Depends(require(Action.CONTEXT_WRITE))]
 Reader = Annotated[Principal, Depends(require(Action.RECORDS_READ))]
+FamilyReader = Annotated[Principal, Depends(require(Action.FAMILY_READ))]
 AuditReader = Annotated[Principal, Depends(require(Action.AUDIT_READ))]
 GovernanceReader = Annotated[Principal, Depends(require(Action.GOVERNANCE_READ))]
 MetricsReader = Annotated[Principal, Depends(require(Action.METRICS_READ))]

@@ -45,6 +45,8 @@ VIEW_WORDS = {
     "web-child-page": "the child's page",
     "web-explain": "an explanation of a flag or task",
     "timeline": "the child's timeline (API)",
+    "web-family": "the family view of a related child's page",
+    "family": "a child's family view (API)",
 }
 
 # The payload keys shown, in this order, with their labels; any other plain value follows under its words.
@@ -63,6 +65,7 @@ LABELS = {
     "reason": "Reason",
     "note": "Note",
     "view": "Viewed",
+    "family_of": "In the family view of",
     "field": "Field",
     "withdrawn": "Withdrawn",
 }

@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from wnb.core.calendar import london_date
 from wnb.core.contacts import Contact
 from wnb.core.errors import InvalidEvent
+from wnb.core.family import MAX_RELATED, Relationship, related_problem
 from wnb.core.kinds import FlagStatus as FlagStatus
 from wnb.core.kinds import Role as Role
 from wnb.core.kinds import TaskStatus as TaskStatus
@@ -236,6 +237,17 @@ class SafeguardingStatus(BaseModel):
     )
 
 
+class RelatedPerson(BaseModel):
+    """A person related to the person of the context (wnb.core.family): a sibling, parent, carer …"""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nhs_number: NhsNumber = Field(description="Their NHS number: ten digits that pass the Modulus 11 check.")
+    relationship: Relationship = Field(
+        description="Who they are to the person of the context: sibling, half-sibling, parent, carer or other."
+    )
+
+
 class PersonContext(BaseModel):
     """A person's safeguarding context from the local child register (docs/readings.md, "Safeguarding context")."""
 
@@ -259,6 +271,7 @@ class PersonContext(BaseModel):
                             "email": "duty.team@northshire.gov.uk",
                         },
                     ],
+                    "related": [{"nhs_number": "9990000026", "relationship": "sibling"}],
                 }
             ]
         },
@@ -290,6 +303,20 @@ class PersonContext(BaseModel):
         "health-visitor, school-nurse) with an `organisation` and its `ods_code`, a `person`, a secure `email` "
         "and an https `endpoint` (FHIR); one naming only an ODS code is completed from the recipient directory.",
     )
+    related: tuple[RelatedPerson, ...] = Field(
+        default=(),
+        max_length=MAX_RELATED,
+        description="Related people, each once and never the person themself: an `nhs_number` and a "
+        "`relationship` (sibling, half-sibling, parent, carer, other: who they are to this person). A child's page "
+        "shows their active flags to the safeguarding team (the family view), each an audited read of them.",
+    )
+
+    @model_validator(mode="after")
+    def _related_are_others(self) -> PersonContext:
+        problem = related_problem(self.nhs_number, ((r.nhs_number, r.relationship) for r in self.related))
+        if problem is not None:
+            raise problem
+        return self
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> PersonContext:

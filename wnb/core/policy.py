@@ -71,6 +71,7 @@ class Action(StrEnum):
     CONTEXT_WRITE = "context.write"
     RECORDS_READ = "records.read"
     RECORDS_EXPLAIN = "records.explain"
+    FAMILY_READ = "family.read"
     WORKLIST = "worklist.open"
     TASK_ACKNOWLEDGE = "task.acknowledge"
     TASK_COMPLETE = "task.complete"
@@ -119,6 +120,10 @@ _SAFETY_OFFICER = frozenset({Role.CLINICAL_SAFETY_OFFICER})
 _DATA_QUALITY = frozenset({Role.GOVERNANCE, Role.BOOKING_TEAM, Role.SAFEGUARDING_LEAD, Role.ADMIN})
 # DOMAIN.md §5.7: a flag is resolved by the safeguarding team (and an administrator).
 _FLAG_RESOLVERS = frozenset({Role.SAFEGUARDING_NURSE, Role.NAMED_NURSE, Role.SAFEGUARDING_LEAD, Role.ADMIN})
+# Issue 18 part 6: the family view (related people's active flags) reads the records of people the reader did
+# not open, so only the safeguarding team that judges a pattern across a family sees it; not the booking team,
+# clinicians or governance, who read the child's own record only.
+_FAMILY_READERS = _FLAG_RESOLVERS  # the same team, for its own reason
 # Who may act on a task whatever role owns it.
 ACT_FOR_ANY_ROLE = frozenset({Role.SAFEGUARDING_LEAD, Role.ADMIN})
 _ADMIN = frozenset({Role.ADMIN})
@@ -151,6 +156,11 @@ POLICY: dict[Action, Rule] = {
     ),
     Action.RECORDS_READ: Rule("read flags, tasks and a child's record (reads of a child audited)", _READERS, True),
     Action.RECORDS_EXPLAIN: Rule("explain why a flag or task was raised", _READERS, True),
+    Action.FAMILY_READ: Rule(
+        "see a child's family view: related people's active flags (each read audited as a read of that person)",
+        _FAMILY_READERS,
+        False,
+    ),
     Action.WORKLIST: Rule("open a worklist", _PEOPLE_WHO_ACT, False),
     Action.TASK_ACKNOWLEDGE: Rule("acknowledge a task", _PEOPLE_WHO_ACT, True, _TASK_CONDITION),
     Action.TASK_COMPLETE: Rule("complete a task", _PEOPLE_WHO_ACT, True, _TASK_CONDITION),
@@ -326,6 +336,7 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "GET /v1/tasks": (Action.RECORDS_READ,),
     "GET /v1/people/{nhs_number}/timeline": (Action.RECORDS_READ,),
     "GET /v1/people/{nhs_number}/chronology": (Action.RECORDS_READ,),
+    "GET /v1/people/{nhs_number}/family": (Action.FAMILY_READ,),
     "GET /v1/reports/governance": (Action.GOVERNANCE_READ,),
     "POST /v1/tasks/{task_id}/{action}": tuple(TASK_ACTIONS.values()),
     "POST /v1/tasks/{task_id}/claim": (Action.TASK_CLAIM,),

@@ -1,5 +1,7 @@
 """A child's page: appointments and outcomes across services, flags, tasks with their history, safeguarding
-statuses and contacts. Opening it is an audited read, like the API's timeline; resolving a flag needs a reason."""
+statuses and contacts, and for the safeguarding team the family view (related people's active flags, each an
+audited read of that person). Opening it is an audited read, like the API's timeline; resolving a flag needs a
+reason."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.core.policy import Action
 from wnb.core.refs import parse_ref
 from wnb.service import Service
-from wnb.store import children, chronology, listing, recipients, repo
+from wnb.store import children, chronology, family, listing, recipients, repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, age_in_words, flash, render
@@ -56,6 +58,8 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         timeline = chronology.entries(connection, number, wnb.ruleset.title)
         audit = AuditLog(connection)
         audit.append(wnb.clock(), principal.actor, "record_read", [number], {"view": "web-child-page"})
+        # None for a role without the family view: then no related person is read, nor audited.
+        relatives = family.read(connection, audit, number, context, wnb.clock(), principal, "web-family")
         audit.finish()
     return render(
         request,
@@ -73,6 +77,8 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         came_from=came_from,
         context=context,
         contacts=contacts,
+        shows_family=relatives is not None,
+        family=relatives or [],
         may_resolve=may(principal, Action.FLAG_RESOLVE),
     )
 
