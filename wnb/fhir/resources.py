@@ -19,6 +19,7 @@ from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.task import Task
 
 from wnb.core.audit_chain import canonical
+from wnb.core.kinds import FHIR_TASK_STATUS
 from wnb.fhir.appointments import NHS_NUMBER_SYSTEM
 
 FLAG_CODE = "urn:wnb:flag-code"
@@ -116,7 +117,7 @@ def task_resource(row: dict[str, Any]) -> dict[str, Any]:
                 {"url": SERVICE_EXTENSION, "valueString": row["service"]},
                 {"url": ESCALATION_EXTENSION, "valueInteger": row["escalation_level"]},
             ],
-            "status": row["status"],
+            "status": FHIR_TASK_STATUS.get(row["status"], row["status"]),
             "intent": "order",
             "priority": task_priority(row),
             "code": {"coding": [{"system": TASK_CODE, "code": row["code"]}], "text": row["code"]},
