@@ -78,6 +78,7 @@ class Action(StrEnum):
     TASK_CLAIM = "task.claim"
     TASK_ASSIGN = "task.assign"
     TASK_RELEASE = "task.release"
+    COMMUNICATION_SEND = "communication.send"
     FLAG_RESOLVE = "flag.resolve"
     REJECTS_READ = "rejects.read"
     REJECTS_HANDLE = "rejects.handle"
@@ -158,6 +159,12 @@ POLICY: dict[Action, Rule] = {
     Action.TASK_CLAIM: Rule("claim a task (assign it to oneself)", _PEOPLE_WHO_ACT, False, _CLAIM_CONDITION),
     Action.TASK_ASSIGN: Rule("assign or reassign a task to a named person", _LEADS, False, _ASSIGN_CONDITION),
     Action.TASK_RELEASE: Rule("release a task assigned to a person", _PEOPLE_WHO_ACT, False, _RELEASE_CONDITION),
+    Action.COMMUNICATION_SEND: Rule(
+        "send a message from an information-sharing task to the recipient in the child's context; mark a letter sent",
+        _PEOPLE_WHO_ACT,
+        True,
+        _TASK_CONDITION,
+    ),
     Action.FLAG_RESOLVE: Rule("resolve a flag", _FLAG_RESOLVERS, True),
     Action.REJECTS_READ: Rule("read the data-quality queue", _DATA_QUALITY, True),
     Action.REJECTS_HANDLE: Rule("mark a rejected row handled", _DATA_QUALITY, False),

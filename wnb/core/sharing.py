@@ -17,6 +17,7 @@ from typing import Any
 from wnb.core.contacts import Contact, ContactRole
 from wnb.core.errors import InvalidAction
 from wnb.core.refs import task_ref
+from wnb.core.wording import plain_code
 
 
 class CommunicationStatus(StrEnum):
@@ -121,3 +122,90 @@ def content(
         # when it is set.
         "ack_url": None,
     }
+
+
+@dataclass(frozen=True)
+class SharingConfig:
+    """What the trust configured for sharing: the e-mail domains it counts as secure (none: e-mail sharing is off)
+    and whom a recipient contacts at the trust (None: the task's owner team)."""
+
+    secure_email_domains: tuple[str, ...] = ()
+    trust_contact: str | None = None
+
+    def contact_at_trust(self, owner_role: str) -> str:
+        return self.trust_contact or f"the {plain_code(owner_role)} team at the trust"
+
+
+def email_domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def secure_domain(address: str, domains: Iterable[str]) -> bool:
+    """Whether the address is at one of the secure domains (the domain itself, or a subdomain of it)."""
+    domain = email_domain(address)
+    return any(domain == allowed or domain.endswith("." + allowed) for allowed in (d.lower() for d in domains))
+
+
+def address_for(channel: ChannelName, contact: Contact, config: SharingConfig) -> str | None:
+    """Where `channel` sends to `contact`: its e-mail address, its endpoint, or None for a letter; InvalidAction
+    saying what is missing or refused (and what to do) when it cannot."""
+    who = contact.organisation or contact.person or contact.ods_code or contact.role.value
+    if channel is ChannelName.LETTER:
+        return None
+    if channel is ChannelName.EMAIL:
+        if not config.secure_email_domains:
+            raise InvalidAction(
+                "e-mail sharing is off: no secure e-mail domains are configured (WNB_SECURE_EMAIL_DOMAINS, e.g. "
+                "nhs.net); send a letter instead, or ask the administrator to configure them"
+            )
+        if contact.email is None:
+            raise InvalidAction(
+                f"the {contact.role.value} contact {who} has no e-mail address (in the child's context or the "
+                "recipient directory); send a letter instead, or add its secure address"
+            )
+        if not secure_domain(contact.email, config.secure_email_domains):
+            raise InvalidAction(
+                f"{email_domain(contact.email)} is not one of the secure e-mail domains "
+                f"({', '.join(config.secure_email_domains)}): personal data is not e-mailed there; send a letter"
+            )
+        return contact.email
+    if contact.endpoint is None:
+        raise InvalidAction(
+            f"the {contact.role.value} contact {who} has no FHIR endpoint (in the child's context or the recipient "
+            "directory); send a letter instead, or add its endpoint"
+        )
+    return contact.endpoint
+
+
+def recipient_name(contact: Contact) -> str:
+    """How a message names its recipient: the person and organisation it has, else its ODS code or role."""
+    parts = [part for part in (contact.person, contact.organisation) if part]
+    return ", ".join(parts) or contact.ods_code or plain_code(contact.role.value)
+
+
+def text_lines(content: Mapping[str, Any], to: str) -> list[str]:
+    """The message in plain lines (an e-mail's body, a FHIR payload's text): nothing beyond its content."""
+    rules = "; ".join(f"{rule['id']} {rule['title']}" for rule in content["rules"]) or "none named"
+    lines = [
+        f"To: {to}",
+        f"Reference: {content['reference']}",
+        "",
+        "A child's appointment was missed, and the rules of the trust's safeguarding system ask that you know.",
+        f"NHS number: {content['nhs_number']}",
+        f"Date of birth: {content['date_of_birth'] or 'not known'}",
+        f"Service: {plain_code(content['service'])}",
+        f"Appointment date: {content['appointment_date'] or 'not known'}",
+        f"Outcome: {plain_code(content['outcome']) if content['outcome'] else 'not known'}",
+        f"Why you are told: {rules}",
+        f"Contact at the trust: {content['trust_contact']}",
+    ]
+    if content.get("ack_url"):
+        lines += ["", f"Please acknowledge that you have received this: {content['ack_url']}"]
+    else:
+        lines += ["", f"Please acknowledge that you have received this, quoting {content['reference']}."]
+    return lines
+
+
+def subject(content: Mapping[str, Any]) -> str:
+    """An e-mail's subject: the reference alone, no personal data (subjects are shown in inbox lists)."""
+    return f"Information from the trust's safeguarding system: {content['reference']}"
