@@ -52,9 +52,7 @@ def _say_goodbye(client: smtplib.SMTP) -> None:
 PREFIXED = ("secure-email:", "fhir:", "letter:")  # the addresses of the sharing channels (wnb/notify/sharing.py)
 
 
-def transmit(
-    smtp: SmtpSettings, message: EmailMessage, starttls: Callable[[smtplib.SMTP], None] | None = None
-) -> None:
+def transmit(smtp: SmtpSettings, message: EmailMessage, starttls: Callable[[smtplib.SMTP], None] | None = None) -> None:
     """Send `message` over SMTP, `starttls` (when given) first securing the connection or refusing to go on;
     DeliveryError or MaybeDelivered as the module's docstring says."""
     client: _Client | None = None

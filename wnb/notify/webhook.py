@@ -48,9 +48,7 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def post(
-    settings: WebhookSettings, url: str, delivery: str, body: bytes, verify: ssl.SSLContext | bool = True
-) -> None:
+def post(settings: WebhookSettings, url: str, delivery: str, body: bytes, verify: ssl.SSLContext | bool = True) -> None:
     """POST `body` (JSON) to `url`; raise DeliveryError unless the answer is 2xx, MaybeDelivered if none came.
     `verify`: how an https:// server's certificate is checked (the system's CAs, or a context's)."""
     target = httpx.URL(url)

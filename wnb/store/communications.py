@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from wnb.core.sharing import OUTSTANDING, AcknowledgedVia, CommunicationStatus, reference
-from wnb.store.tables import CommunicationRow
+from wnb.store.tables import CommunicationRow, OutboxRow
 
 _messages = CommunicationRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__
+_outbox = OutboxRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -195,3 +196,23 @@ def due_unacknowledged(connection: Connection, now: datetime) -> list[Communicat
         .order_by(_messages.c.ack_due_at, _messages.c.id)
     )
     return [_of(row) for row in connection.execute(query)]
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """A message handed to the outbox whose row will never be sent: `failed` or `uncertain`, and why."""
+
+    communication: Communication
+    outcome: str
+    error: str | None
+
+
+def undelivered(connection: Connection) -> list[Undelivered]:
+    """Messages still `sent` whose outbox row ended `failed` or `uncertain`: their task goes back at once."""
+    query = (
+        select(_messages, _outbox.c.status.label("outbox_status"), _outbox.c.last_error)
+        .join(_outbox, _outbox.c.id == _messages.c.outbox_id)
+        .where(_messages.c.status == CommunicationStatus.SENT.value, _outbox.c.status.in_(("failed", "uncertain")))
+        .order_by(_messages.c.id)
+    )
+    return [Undelivered(_of(row), row.outbox_status, row.last_error) for row in connection.execute(query)]
