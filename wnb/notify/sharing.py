@@ -112,7 +112,12 @@ class FhirChannel:
         url = row.recipient.removeprefix(FHIR)
         if not url.startswith("https://"):
             raise DeliveryError("a FHIR endpoint must be https://: personal data is never posted in clear", True)
-        webhook.post(fhir.hook, url, row.dedupe_key, row.body.encode(), verify=tls_context(fhir.ca_file))
+        try:
+            webhook.post(fhir.hook, url, row.dedupe_key, row.body.encode(), verify=tls_context(fhir.ca_file))
+        except DeliveryError as error:
+            if error.reason.startswith("SSL"):  # the endpoint's certificate: trying again will not change it
+                raise DeliveryError(f"TLS refused ({error.reason}): check the endpoint's certificate", True) from None
+            raise
         return str(row.dedupe_key)
 
 
