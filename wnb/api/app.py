@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute, Mount
 
-from wnb.api import chronology, docs, fhir, fhir_read, hl7, ingestion, observe, reports, worklist
+from wnb.api import chronology, communications, docs, fhir, fhir_read, hl7, ingestion, observe, reports, worklist
 from wnb.api.headers import SecurityHeaders
 from wnb.api.problems import install_handlers
 from wnb.core.calendar import is_working_day
@@ -143,6 +143,7 @@ def create_app(
 
     observe.install(app)
     app.include_router(ingestion.router)
+    app.include_router(communications.router)  # before worklist's `/tasks/{task_id}/{action}`
     app.include_router(worklist.router)
     app.include_router(chronology.router)
     app.include_router(fhir.router)

@@ -8,6 +8,7 @@ and the message's reference. Nothing else about the child or family goes out.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -209,3 +210,18 @@ def text_lines(content: Mapping[str, Any], to: str) -> list[str]:
 def subject(content: Mapping[str, Any]) -> str:
     """An e-mail's subject: the reference alone, no personal data (subjects are shown in inbox lists)."""
     return f"Information from the trust's safeguarding system: {content['reference']}"
+
+
+LETTER_CSS = (
+    "body{font:11pt/1.4 Georgia,serif;margin:2rem;max-width:40rem}p{margin:.2rem 0}"
+    "@media print{@page{size:A4;margin:2cm}body{margin:0}}"
+)
+
+
+def printable_letter(ref: str, to: str, message: Mapping[str, Any]) -> str:
+    """A letter as a page of its own to print (`wnb task send --out`): its lines, print CSS, no scripts."""
+    body = "".join(f"<p>{html.escape(line)}</p>" if line else "<br>" for line in text_lines(message, to))
+    return (
+        f"<!doctype html><html lang=en-GB><head><meta charset=utf-8><title>Letter {html.escape(ref)}</title>"
+        f"<style>{LETTER_CSS}</style></head><body><p>Official-sensitive: personal.</p>{body}</body></html>\n"
+    )

@@ -93,12 +93,11 @@ class Sharing(ServiceBase):
 
 def _find(connection: Connection, which: str) -> Communication:
     """A message by its reference (WNB-T12-1) or its id (12, M12)."""
-    text = which.strip()
-    found = (
-        communications.by_reference(connection, text.upper())
-        if text.upper().startswith("WNB-")
-        else communications.by_id(connection, parse_ref(text, "M"))
-    )
+    text, found = which.strip().upper(), None
+    if text.startswith("WNB-"):
+        found = communications.by_reference(connection, text)
+    elif text.removeprefix("M").isdigit() and len(text) <= 19:
+        found = communications.by_id(connection, int(text.removeprefix("M")))
     if found is None:
-        raise NotFound(f"no message {which!r} (give its reference, e.g. WNB-T12-1, or its id)")
+        raise NotFound(f"no message {which!r} (give its reference, e.g. WNB-T12-1, or its id, e.g. M3)")
     return found

@@ -25,6 +25,7 @@ from wnb.core.plan import WORKABLE_TASK_STATUSES
 from wnb.core.policy import Action, Principal
 from wnb.core.refs import task_ref
 from wnb.core.sharing import (
+    SHARING_TASKS,
     ChannelName,
     CommunicationStatus,
     Happened,
@@ -63,6 +64,42 @@ def recipient_of(connection: Connection, task: Record, today: date) -> Recipient
         born = event.date_of_birth
     role = recipient_role(task.code, born, today, given)
     return Recipient(role, contact_for(role, given))
+
+
+@dataclass(frozen=True)
+class SendChoice:
+    """What the pages offer to send for a task: its recipient in words, and the channels that can reach them."""
+
+    recipient: str
+    channels: tuple[str, ...]
+
+
+def send_choices(
+    connection: Connection, tasks: list[dict[str, Any]], today: date, config: SharingConfig
+) -> dict[str, SendChoice]:
+    """For each sharing task of the list (as wnb.store.listing gives them) that is requested or accepted, whom its
+    message goes to and by which channels; a task whose context names no one gets the reason instead."""
+    found: dict[str, SendChoice] = {}
+    for item in tasks:
+        if item["code"] not in SHARING_TASKS or item["status"] not in WORKABLE_TASK_STATUSES:
+            continue
+        task = repo.task_by_id(connection, int(str(item["id"])[1:]))
+        if task is None:
+            continue
+        recipient = recipient_of(connection, task, today)
+        if recipient.contact is None:
+            found[item["id"]] = SendChoice(f"no structured {recipient.role.value} contact in the child's context", ())
+            continue
+        channels = []
+        for channel in ChannelName:
+            try:
+                address_for(channel, recipient.contact, config)
+                channels.append(channel.value)
+            except InvalidAction:
+                continue
+        words = f"{recipient_name(recipient.contact)} ({recipient.role.value})"
+        found[item["id"]] = SendChoice(words, tuple(channels))
+    return found
 
 
 def _event_of(connection: Connection, task_id: int) -> Record | None:
