@@ -36,6 +36,14 @@ class ChannelName(StrEnum):
     FHIR = "fhir"
 
 
+def channel_named(name: str) -> ChannelName:
+    """The channel a person named (letter, email, fhir); InvalidAction naming the channels there are."""
+    try:
+        return ChannelName(name.strip().lower())
+    except ValueError:
+        raise InvalidAction(f"{name!r} is not a channel; use {', '.join(c.value for c in ChannelName)}") from None
+
+
 class AcknowledgedVia(StrEnum):
     LINK = "link"
     API = "api"

@@ -11,10 +11,9 @@ import structlog
 from sqlalchemy import Connection
 
 from wnb.core import policy
-from wnb.core.errors import InvalidAction, NotFound
+from wnb.core.errors import NotFound
 from wnb.core.policy import Action, Principal
 from wnb.core.refs import parse_ref
-from wnb.core.sharing import ChannelName
 from wnb.service.base import ServiceBase
 from wnb.service.sharing_effects import SharingEffects
 from wnb.store import communications, concurrency
@@ -22,13 +21,6 @@ from wnb.store.audit import AuditLog
 from wnb.store.communications import Communication
 
 log = structlog.get_logger("wnb")
-
-
-def channel_named(name: str) -> ChannelName:
-    try:
-        return ChannelName(name.strip().lower())
-    except ValueError:
-        raise InvalidAction(f"{name!r} is not a channel; use {', '.join(c.value for c in ChannelName)}") from None
 
 
 class Sharing(ServiceBase):
@@ -45,12 +37,12 @@ class Sharing(ServiceBase):
         (wnb.core.policy, `communication.send`): e-mail and FHIR are queued in the outbox and the task awaits
         acknowledgement; a letter is prepared, to print and mark sent."""
         policy.check(by, Action.COMMUNICATION_SEND)
-        task_id, chosen = parse_ref(ref, "T"), channel_named(channel)
+        task_id = parse_ref(ref, "T")
         with self._transaction() as (connection, audit):
             concurrency.lock_owner(connection, "task", task_id)  # replicas: not mid-evaluation
             effects = self._effects(connection, audit, at or self.clock(), by.actor)
             effects.via = by.via_detail
-            made = effects.send(task_id, chosen, by)
+            made = effects.send(task_id, channel, by)
         log.info("communication_made", communication=made.id, task=f"T{task_id}", channel=made.channel)
         return made
 

@@ -31,6 +31,7 @@ from wnb.core.sharing import (
     Happened,
     SharingConfig,
     address_for,
+    channel_named,
     contact_for,
     content,
     recipient_name,
@@ -126,13 +127,13 @@ class SharingEffects(EffectsBase):
 
     sharing = SharingConfig()  # the service's (Service.sharing) is set on each instance
 
-    def send(self, task_id: int, channel: ChannelName, by: Principal | None) -> Communication:
+    def send(self, task_id: int, named: str, by: Principal | None) -> Communication:
         """Make the task's message to its recipient by `channel`: queued (e-mail, FHIR; the task then awaits the
         recipient's acknowledgement) or prepared as a letter to print (the task waits for it to be marked sent)."""
         task = _task(self.connection, task_id)
         if by is not None:
             check_sender(by, task)
-        ref = task_ref(task_id)
+        channel, ref = channel_named(named), task_ref(task_id)
         if task.status not in WORKABLE_TASK_STATUSES:
             raise InvalidAction(
                 f"task {ref} is {task.status}; a message is sent only from a task that is requested or accepted"
