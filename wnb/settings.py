@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wnb.core.domain import Role
 from wnb.core.errors import WnbError
+from wnb.core.sharing import SharingConfig
 from wnb.quick_settings import MIN_SECRET_LENGTH as MIN_SECRET_LENGTH
 from wnb.quick_settings import parse_audit_keys as parse_audit_keys
 
@@ -250,6 +251,10 @@ class Settings(BaseSettings):
     def audit_keys(self) -> dict[str, str]:
         """The audit keys by id (empty when WNB_AUDIT_KEY is not set), the first the one that writes."""
         return parse_audit_keys(self.audit_key.get_secret_value()) if self.audit_key else {}
+
+    def sharing(self) -> SharingConfig:
+        """What sharing information with the people outside may do (issue 18): the secure domains, the contact."""
+        return SharingConfig(self.secure_email_domains, self.trust_contact)
 
     def notify_targets(self) -> dict[str, tuple[str, ...]]:
         """Where each role's notifications go: its e-mail addresses, and the webhook (for every role) if set."""
