@@ -109,3 +109,24 @@ def test_a_fhir_endpoint_whose_certificate_is_not_trusted_gets_nothing(service: 
         counts = notify.deliver(service.db, None, NOW, fhir=FhirSettings(SECRET))  # the system's CAs: not this one
     assert receiver.posts == [] and counts["failed"] == 1  # for good: a certificate does not mend itself
     assert service.settle_communications(NOW) and _status(service, task) == "requested"
+
+
+def test_a_messages_text_is_emptied_from_the_outbox_after_its_retention_but_not_while_it_may_be_sent(
+    service: Service, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    load(service)
+    service.send_communication(_gp_task(service), "email", CLERK_P)
+    with service.db.connect() as connection:
+        queued = connection.exec_driver_sql("SELECT body FROM outbox").scalar_one()
+    assert CHILD in queued
+    assert notify.purge(service.db, NOW + timedelta(days=60), timedelta(days=30)) == 0  # pending: it may yet go
+    tls = certificates(tmp_path)
+    with smtp_server(tls) as (_, smtp):
+        notify.deliver(service.db, None, NOW, secure=SecureEmailSettings(smtp, ("nhs.net",), tls.ca_file))
+    assert notify.purge(service.db, NOW + timedelta(days=29), timedelta(days=30)) == 0  # not old enough
+    assert notify.purge(service.db, NOW + timedelta(days=31), timedelta(days=30)) == 1
+    with service.db.connect() as connection:
+        status, body = connection.exec_driver_sql("SELECT status, body FROM outbox").one()
+    assert status == "sent" and CHILD not in body and "purged" in body
