@@ -19,7 +19,7 @@ from tests.conftest import ROOT, FixedClock
 from tests.server import serving
 from tests.service.test_assignment import records
 from tests.sharing import CHILD, CLERK, DOCTOR, NURSE, PASSWORD, load
-from tests.web.browser import launched, sign_in_as, sync_api
+from tests.web.browser import launched, sign_in_as, sync_api, violations
 from wnb.api import create_app
 from wnb.cli.main import app as cli_app
 from wnb.core.domain import Role
@@ -137,12 +137,14 @@ def test_the_booking_team_sends_a_letter_from_the_worklist_and_marks_it_sent(
     row = page.locator(f"#task-{task}")
     row.locator("details.send summary").click()
     sync_api.expect(row.locator(".recipient")).to_contain_text("Riverside Surgery (gp-practice)")
+    assert violations(page) == []  # WCAG 2.2 AA, the form open
     row.get_by_label("How").select_option("letter")
     row.get_by_role("button", name=f"Send {task}", exact=True).click()
     reference = f"WNB-{task}-1"
     sync_api.expect(page.get_by_role("status")).to_contain_text(f"Letter {reference} to Riverside Surgery is ready")
     letter = page.get_by_role("article", name="The letter")
     sync_api.expect(letter).to_contain_text(f"Reference: {reference}")
+    assert violations(page) == []
     page.emulate_media(media="print")
     sync_api.expect(page.locator("header.top")).to_be_hidden()  # printed, the letter alone
     sync_api.expect(page.get_by_role("button", name=f"Mark letter {reference} sent")).to_be_hidden()
@@ -152,3 +154,4 @@ def test_the_booking_team_sends_a_letter_from_the_worklist_and_marks_it_sent(
     sync_api.expect(page.get_by_role("status")).to_contain_text(f"Letter {reference} marked sent")
     sync_api.expect(page.locator(f"#message-{reference} .message-status")).to_contain_text("sent")
     sync_api.expect(page.locator(f"#open-tasks #task-{task}")).to_contain_text("sent, awaiting acknowledgement")
+    assert violations(page) == []  # the child's page with its messages
