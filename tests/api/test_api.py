@@ -249,7 +249,13 @@ def test_context_is_put_under_the_path_nhs_number(api: Api) -> None:
 
 
 def _fill(path: str) -> str:
-    values = {"{nhs_number}": CHILD, "{task_id}": "T1", "{flag_id}": "F1", "{action}": "ack"}
+    values = {
+        "{nhs_number}": CHILD,
+        "{task_id}": "T1",
+        "{flag_id}": "F1",
+        "{action}": "ack",
+        "{communication_id}": "M1",
+    }
     for name, value in values.items():
         path = path.replace(name, value)
     assert "{" not in path, f"no sample value for a parameter of {path}"
