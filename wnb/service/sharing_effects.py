@@ -270,7 +270,6 @@ class SharingEffects(EffectsBase):
         """Each message the outbox could not deliver (or may not have): its status and why, and its task back to
         `requested` at once, due at the end of this working day, with the reason in its history."""
         said = []
-        day_end = self.ruleset.settings.calendar.working_day_ends
         for row in rows:
             message = row.communication
             status = CommunicationStatus.FAILED if row.outcome == "failed" else CommunicationStatus.UNCERTAIN
@@ -284,28 +283,31 @@ class SharingEffects(EffectsBase):
             self.record(
                 f"communication_{status.value}", [message.reference, task_ref(task.id), task.nhs_number], detail
             )
-            if task.status != TaskStatus.AWAITING_ACKNOWLEDGEMENT.value:
-                continue  # closed meanwhile, or already back: the message's status is enough
-            due = DueRule.parse("same-working-day").due_at(self.at, day_end)
             note = f"message {message.reference} by {message.channel} {reason}: send it again or tell them another way"
-            changes = {"status": TaskStatus.REQUESTED.value, "due_at": due, "acknowledged_at": None}
-            self._change_task(task, {**changes, "updated_at": self.at}, "message-undelivered", note)
-            self.record(
-                "task_message_undelivered",
-                [task_ref(task.id), task.nhs_number],
-                {"code": task.code, "from": task.status, "to": changes["status"], "due_at": due, "note": note},
-            )
-            self._notify(
-                task.owner_role,
-                f"task:{task.id}:undelivered:{message.id}",
-                f"wnb: task {task_ref(task.id)} {task.code} is back with you",
-                f"The message of task {task_ref(task.id)} ({task.code}) {status.value}; the task is back with you, "
-                "due today. Open wnb to act.",
-            )
-            said.append(f"task {task_ref(task.id)} back to requested: message {message.reference} {status.value}")
+            if self.back_to_requested(task, message, "message-undelivered", note):
+                said.append(f"task {task_ref(task.id)} back to requested: message {message.reference} {status.value}")
         return said
 
-
-def as_dict(message: Communication) -> dict[str, Any]:
-    """A message as the faces show it (JSON-ready times stay datetimes)."""
-    return {name: getattr(message, name) for name in Communication.__dataclass_fields__}
+    def back_to_requested(self, task: Record, message: Communication, action: str, note: str) -> bool:
+        """A task awaiting its message's acknowledgement back to `requested`, due at the end of this working day
+        (the next working day's after it), `action` and `note` in its history, audited as `task_<action>`, its
+        owner role told; False (nothing done) when it is no longer awaiting (closed meanwhile, or back already).
+        Issue 18 part 3's non-acknowledgement timeout uses it too (action `not-acknowledged`)."""
+        if task.status != TaskStatus.AWAITING_ACKNOWLEDGEMENT.value:
+            return False
+        due = DueRule.parse("same-working-day").due_at(self.at, self.ruleset.settings.calendar.working_day_ends)
+        changes = {"status": TaskStatus.REQUESTED.value, "due_at": due, "acknowledged_at": None}
+        self._change_task(task, {**changes, "updated_at": self.at}, action, note)
+        self.record(
+            f"task_{action.replace('-', '_')}",
+            [task_ref(task.id), task.nhs_number],
+            {"code": task.code, "from": task.status, "to": changes["status"], "due_at": due, "note": note},
+        )
+        self._notify(
+            task.owner_role,
+            f"task:{task.id}:{action}:{message.id}",
+            f"wnb: task {task_ref(task.id)} {task.code} is back with you",
+            f"The message of task {task_ref(task.id)} ({task.code}) needs you again ({action}); the task is back "
+            "with you, due today. Open wnb to act.",
+        )
+        return True
