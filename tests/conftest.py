@@ -124,6 +124,12 @@ def _empty(url: str) -> None:
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename != 'alembic_version'"
             )
         ]
+        # Tables that refer to others (the messages of tasks) are emptied first, so no foreign key is broken.
+        referring = {
+            row[0]
+            for row in connection.execute("SELECT conrelid::regclass::text FROM pg_constraint WHERE contype = 'f'")
+        }
+        tables.sort(key=lambda table: table not in referring)
         sequences = [row[0] for row in connection.execute("SELECT sequencename FROM pg_sequences")]
         statements = [f"DELETE FROM {table}" for table in tables]
         statements += [f"ALTER SEQUENCE {sequence} RESTART" for sequence in sequences]

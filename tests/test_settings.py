@@ -45,6 +45,17 @@ def test_settings_are_read_from_wnb_variables(monkeypatch: pytest.MonkeyPatch) -
     assert settings.smtp_port == 2525
 
 
+def test_the_sharing_settings_are_read_from_wnb_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().sharing().secure_email_domains == ()  # none by default: e-mail sharing is off
+    monkeypatch.setenv("WNB_SECURE_EMAIL_DOMAINS", "nhs.net, @Gov.UK")
+    monkeypatch.setenv("WNB_TRUST_CONTACT", "Safeguarding team, 01234 567890")
+    monkeypatch.setenv("WNB_OUTBOX_RETENTION_DAYS", "14")
+    settings = load_settings()
+    assert settings.sharing().secure_email_domains == ("nhs.net", "gov.uk")
+    assert settings.sharing().contact_at_trust("booking-team") == "Safeguarding team, 01234 567890"
+    assert settings.outbox_retention_days == 14
+
+
 def test_sign_in_and_mllp_settings_are_read_from_wnb_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WNB_MLLP_PEERS", "pas=10.0.0.5, 10.0.0.6; lab=10.1.1.0/24")
     monkeypatch.setenv("WNB_SIGNIN_LOCK_FAILURES", "6")
@@ -69,6 +80,7 @@ def test_sign_in_and_mllp_settings_are_read_from_wnb_variables(monkeypatch: pyte
         ("WNB_MLLP_PEERS", "pas", "source=address"),
         ("WNB_SIGNIN_LOCK_FAILURES", "0", "WNB_SIGNIN_LOCK_FAILURES"),
         ("WNB_MLLP_MAX_CONNECTIONS", "0", "WNB_MLLP_MAX_CONNECTIONS"),
+        ("WNB_SECURE_EMAIL_DOMAINS", "nhs", "not an e-mail domain"),
     ],
 )
 def test_a_bad_setting_is_an_error_naming_the_variable_and_value(

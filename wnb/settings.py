@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wnb.core.domain import Role
 from wnb.core.errors import WnbError
+from wnb.core.sharing import SharingConfig
 from wnb.quick_settings import MIN_SECRET_LENGTH as MIN_SECRET_LENGTH
 from wnb.quick_settings import parse_audit_keys as parse_audit_keys
 
@@ -122,6 +123,19 @@ class Settings(BaseSettings):
     smtp_from: str = "wnb@localhost"
     webhook_url: str | None = Field(None, description="an https:// (or http://) URL sent every notification")
     webhook_secret: SecretStr = SecretStr(DEFAULT_WEBHOOK_SECRET)
+    # Sharing information with the people outside (issue 18): secure e-mail, FHIR Communications, letters.
+    secure_email_domains: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="the e-mail domains counted as secure for a child's information: nhs.net,gov.uk (none: off)"
+    )
+    sharing_ca_file: Path | None = Field(
+        None, description="a CA bundle verifying the SMTP server (STARTTLS) and FHIR endpoints instead of the system's"
+    )
+    trust_contact: str | None = Field(
+        None, description="whom a recipient contacts at the trust, in every message (none: the task's owner team)"
+    )
+    outbox_retention_days: float = Field(
+        30, gt=0, description="days a message's text stays in the outbox once it will not be sent again"
+    )
     session_secret: SecretStr = SecretStr(DEFAULT_SESSION_SECRET)
     feed_windows: Annotated[dict[str, timedelta], NoDecode] = Field(
         default_factory=dict, description="how long each source may stay silent: pas=24h,community=3d"
@@ -169,6 +183,17 @@ class Settings(BaseSettings):
     @classmethod
     def _notify(cls, value: Any) -> Any:
         return parse_notify(value) if isinstance(value, str) else value
+
+    @field_validator("secure_email_domains", mode="before")
+    @classmethod
+    def _secure_email_domains(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        domains = tuple(part.strip().lower().lstrip("@") for part in value.split(",") if part.strip())
+        for domain in domains:
+            if "." not in domain or not re.fullmatch(r"[a-z0-9.-]+", domain):
+                raise ValueError(f"{domain!r} is not an e-mail domain (e.g. nhs.net)")
+        return domains
 
     @field_validator("mllp_peers", mode="before")
     @classmethod
@@ -226,6 +251,10 @@ class Settings(BaseSettings):
     def audit_keys(self) -> dict[str, str]:
         """The audit keys by id (empty when WNB_AUDIT_KEY is not set), the first the one that writes."""
         return parse_audit_keys(self.audit_key.get_secret_value()) if self.audit_key else {}
+
+    def sharing(self) -> SharingConfig:
+        """What sharing information with the people outside may do (issue 18): the secure domains, the contact."""
+        return SharingConfig(self.secure_email_domains, self.trust_contact)
 
     def notify_targets(self) -> dict[str, tuple[str, ...]]:
         """Where each role's notifications go: its e-mail addresses, and the webhook (for every role) if set."""

@@ -272,7 +272,13 @@ def test_context_naming_related_people_is_put_and_a_bad_entry_refused_naming_it(
 
 
 def _fill(path: str) -> str:
-    values = {"{nhs_number}": CHILD, "{task_id}": "T1", "{flag_id}": "F1", "{action}": "ack"}
+    values = {
+        "{nhs_number}": CHILD,
+        "{task_id}": "T1",
+        "{flag_id}": "F1",
+        "{action}": "ack",
+        "{communication_id}": "M1",
+    }
     for name, value in values.items():
         path = path.replace(name, value)
     assert "{" not in path, f"no sample value for a parameter of {path}"

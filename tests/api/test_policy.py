@@ -212,7 +212,7 @@ def test_every_command_of_the_cli_is_in_the_entry_points_table_and_every_entry_i
 def _fill(path: str, task: str, flag: str, action: str) -> str:
     values = {
         "nhs_number": CHILD, "task_id": task, "flag_id": flag, "action": action, "ref": "R1", "job_id": "1",
-        "version": "abcdef0123",
+        "version": "abcdef0123", "communication_id": "M1",
     }  # fmt: skip
     return re.sub(r"\{(\w+)\}", lambda match: values[match.group(1)], path)
 
@@ -224,6 +224,10 @@ def _body(key: str) -> dict[str, Any]:
     if key.endswith("/wait"):
         wait = {"until": "2026-03-04", "reason": "walked"}
         return {"json": wait} if " /v1/" in key else {"data": wait}
+    if key.endswith("/communications"):  # a channel given: the service then checks the task's owners
+        return {"json": {"channel": "letter"}} if " /v1/" in key else {"data": {"channel": "letter"}}
+    if key.endswith("/send"):
+        return {"data": {"channel": "letter"}}
     if key == "POST /v1/hl7":
         return {"content": b"MSH|not a message", "headers": {"Content-Type": "application/hl7-v2"}}
     if key.startswith(("POST /v1/", "PUT /v1/", "POST /fhir")):
@@ -244,6 +248,10 @@ def _allowed(key: str, role: Role | None, task: dict[str, Any]) -> bool:
         return policy.allows(who, Action.TASK_ACKNOWLEDGE)
     if set(actions) <= set(policy.TASK_ACTIONS.values()):  # a task's owners, the lead and an admin
         return all(policy.may_act_on_task(who, a, task["owner_role"], task["owner_role"]) for a in actions)
+    if actions == (Action.COMMUNICATION_SEND,):  # from a task: its owners; a message (M1, none): the role alone
+        if "communication_id" in key or key == "cli task letter-sent":
+            return policy.allows(who, Action.COMMUNICATION_SEND)
+        return policy.may_act_on_task(who, Action.COMMUNICATION_SEND, task["owner_role"], task["owner_role"])
     chain = policy_ruleset().escalation_chain(Role(task["owner_role"]))
     if actions == (Action.TASK_CLAIM,):  # a member of its role; the walker's claim is released by them below
         return policy.allows(who, Action.TASK_CLAIM) and role.value == task["owner_role"]
@@ -338,6 +346,8 @@ def test_cli_commands_that_act_as_a_person_answer_every_role_as_the_table_says(
         "cli task claim": ["task", "claim", task["id"]],
         "cli task assign": ["task", "assign", task["id"], "--to", person_name(Role.NAMED_NURSE)],
         "cli task release": ["task", "release", task["id"]],
+        "cli task send": ["task", "send", task["id"], "--channel", "letter"],  # it shares nothing: 1, not refused
+        "cli task letter-sent": ["task", "letter-sent", "M999"],  # no such letter: 1, not refused
         "cli flag resolve": ["flag", "resolve", flag, "--reason", "walked"],
         "cli keys list": ["keys", "list"],
         "cli users list": ["users", "list"],

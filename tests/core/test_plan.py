@@ -118,6 +118,9 @@ def test_escalation_skips_the_weekend_and_bank_holidays() -> None:
         ("accepted", "complete", TaskStatus.COMPLETED),
         ("requested", "cancel", TaskStatus.CANCELLED),
         ("accepted", "cancel", TaskStatus.CANCELLED),
+        # Sent and awaiting the recipient's acknowledgement (issue 18): the owner may still close it.
+        ("awaiting-acknowledgement", "complete", TaskStatus.COMPLETED),
+        ("awaiting-acknowledgement", "cancel", TaskStatus.CANCELLED),
     ],
 )
 def test_the_transitions_people_may_make(status: str, action: str, becomes: TaskStatus) -> None:
@@ -132,6 +135,11 @@ def test_the_transitions_people_may_make(status: str, action: str, becomes: Task
         ("completed", "complete"),
         ("cancelled", "cancel"),
         ("cancelled", "complete"),
+        # A message is out: nobody takes it on, hands it over or puts it back while the recipient is asked.
+        ("awaiting-acknowledgement", "ack"),
+        ("awaiting-acknowledgement", "claim"),
+        ("awaiting-acknowledgement", "assign"),
+        ("awaiting-acknowledgement", "release"),
     ],
 )
 def test_a_transition_the_status_does_not_allow_is_refused_naming_the_task(status: str, action: str) -> None:
@@ -305,3 +313,9 @@ def test_a_waiting_task_does_not_time_out_and_one_at_the_end_of_its_chain_stays_
     assert plan.plan_acknowledgement_timeout(waiting, CHAIN, late, 1, 1, DAY_END) is None
     step = plan.plan_acknowledgement_timeout(acknowledged(MONDAY_5PM, level=2), CHAIN, late, 1, 1, DAY_END)
     assert step is not None and (step.to_role, step.to_level) == ("safeguarding-nurse", 2)
+
+
+def test_a_task_awaiting_acknowledgement_is_open_and_withdrawn_like_any_open_task() -> None:
+    assert TaskStatus.AWAITING_ACKNOWLEDGEMENT.is_open
+    assert "awaiting-acknowledgement" in plan.OPEN_TASK_STATUSES
+    assert plan.withdrawal("task", "awaiting-acknowledgement") is TaskStatus.CANCELLED

@@ -193,3 +193,27 @@ def test_audit_events_are_searched_by_date(api: Api) -> None:
     assert (
         search(api, "/fhir/AuditEvent", GOVERNANCE, date="le2999-01-01T00:00:00+00:00")["total"] == everything["total"]
     )
+
+
+def test_a_task_awaiting_acknowledgement_is_an_in_progress_fhir_task_and_searched_by_either_word(api: Api) -> None:
+    from datetime import UTC, datetime
+
+    from wnb.fhir.resources import task_resource
+
+    at = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    row = {
+        "id": 9,
+        "service": "community-paediatrics",
+        "escalation_level": 0,
+        "status": "awaiting-acknowledgement",
+        "code": "inform-gp",
+        "nhs_number": CHILD,
+        "created_at": at,
+        "updated_at": at,
+        "due_at": at,
+        "owner_role": "booking-team",
+        "rule_ids": ["WNB-09"],
+    }
+    assert task_resource(row)["status"] == "in-progress"
+    for word in ("in-progress", "awaiting-acknowledgement"):
+        assert search(api, "/fhir/Task", status=word)["total"] == 0  # none is sent in this module's feed

@@ -94,6 +94,13 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded_keeping_its_r
         connection.exec_driver_sql("DROP TABLE ruleset_report")  # its reports and the pages' jobs came with 0014
         connection.exec_driver_sql("DROP TABLE ruleset_job")
         connection.exec_driver_sql("DROP INDEX ix_task_role")  # the worklist's index came with 0015
+        connection.exec_driver_sql("DROP TABLE communication")  # messages sent from tasks came with 0017
+        connection.exec_driver_sql("ALTER TABLE api_key DROP COLUMN recipient")  # and so did partners' recipients
+        connection.exec_driver_sql("DROP INDEX uq_task_open")  # and `awaiting-acknowledgement` in the open index
+        connection.exec_driver_sql(
+            "CREATE UNIQUE INDEX uq_task_open ON task (nhs_number, service, code) "
+            "WHERE status IN ('requested', 'accepted')"
+        )
         connection.exec_driver_sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 7, 'h')")
     old.dispose()
     engine = open_database(url)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,24 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute, Mount
 
-from wnb.api import chronology, docs, family, fhir, fhir_read, hl7, ingestion, observe, reports, worklist
+from wnb.api import (
+    chronology,
+    communications,
+    docs,
+    family,
+    fhir,
+    fhir_read,
+    hl7,
+    ingestion,
+    observe,
+    reports,
+    worklist,
+)
 from wnb.api.headers import SecurityHeaders
 from wnb.api.problems import install_handlers
 from wnb.core.calendar import is_working_day
 from wnb.core.policy import ENTRY_POINTS, Action
-from wnb.notify import SmtpSettings
+from wnb.notify import FhirSettings, SecureEmailSettings, SmtpSettings
 from wnb.notify.webhook import WebhookSettings
 from wnb.service import Service
 from wnb.service.audit_checkpoints import CheckpointWriter, load_private_key
@@ -58,6 +70,13 @@ def create_app(
     if smtp is None and settings.smtp_host:
         smtp = SmtpSettings(settings.smtp_host, settings.smtp_port, settings.smtp_from)
     hook = WebhookSettings(settings.webhook_secret.get_secret_value()) if settings.webhook_url else None
+    # Sharing (issue 18): secure e-mail through the SMTP server, only to the secure domains; FHIR always signed.
+    secure = (
+        SecureEmailSettings(smtp, settings.secure_email_domains, settings.sharing_ca_file)
+        if smtp is not None and settings.secure_email_domains
+        else None
+    )
+    signed = FhirSettings(settings.webhook_secret.get_secret_value(), settings.sharing_ca_file)
     feeds = FeedWatch(service.db, settings.feed_windows, datetime.now(UTC)) if settings.feed_windows else None
     checkpoints = _checkpoint_writer(service, settings)
     context = ContextWatch(service.db, settings.context_match_min, settings.context_stale_days)
@@ -72,6 +91,9 @@ def create_app(
             checkpoints=checkpoints,
             checkpoint_minutes=settings.audit_checkpoint_minutes,
             context=context,
+            secure_email=secure,
+            fhir=signed,
+            outbox_retention=timedelta(days=settings.outbox_retention_days),
         )
         if sweep_minutes
         else None
@@ -133,6 +155,7 @@ def create_app(
 
     observe.install(app)
     app.include_router(ingestion.router)
+    app.include_router(communications.router)  # before worklist's `/tasks/{task_id}/{action}`
     app.include_router(worklist.router)
     app.include_router(chronology.router)
     app.include_router(family.router)

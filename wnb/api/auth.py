@@ -98,3 +98,4 @@ FlagResolver = Annotated[Principal, Depends(require(Action.FLAG_RESOLVE))]
 TaskClaimer = Annotated[Principal, Depends(require(Action.TASK_CLAIM))]
 TaskAssigner = Annotated[Principal, Depends(require(Action.TASK_ASSIGN))]
 TaskReleaser = Annotated[Principal, Depends(require(Action.TASK_RELEASE))]
+Sender = Annotated[Principal, Depends(require(Action.COMMUNICATION_SEND))]  # the task itself is checked by Service

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from wnb.api.auth import AuditReader, Reader
 from wnb.api.problems import PROBLEM_RESPONSES
 from wnb.core.domain import FlagStatus, TaskStatus
+from wnb.core.kinds import FHIR_TASK_STATUS
 from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.fhir import resources as fhir_resources
 from wnb.fhir.appointments import NHS_NUMBER_SYSTEM
@@ -128,7 +129,9 @@ def _search_items(request: Request, principal: Principal, kind: str) -> JSONResp
     try:
         _check_known(request, patient_names | _PAGING | {"status", "code", "_revinclude"})
         nhs_number = _patient(request, patient_names)
-        statuses = {s.value for s in (FlagStatus if kind == "flag" else TaskStatus)}
+        # A task's FHIR status is its own but for awaiting-acknowledgement (FHIR `in-progress`): searched by either.
+        fhir_words = {} if kind == "flag" else {fhir: ours for ours, fhir in FHIR_TASK_STATUS.items()}
+        statuses = {s.value for s in (FlagStatus if kind == "flag" else TaskStatus)} | set(fhir_words)
         code_system = fhir_resources.FLAG_CODE if kind == "flag" else fhir_resources.TASK_CODE
         count, offset = _page(request)
         revinclude = _one(request, "_revinclude")
@@ -136,7 +139,7 @@ def _search_items(request: Request, principal: Principal, kind: str) -> JSONResp
             raise SearchError("_revinclude", "only Provenance:target can be included")
         search = fhir_rows.Search(
             nhs_number=nhs_number,
-            statuses=_tokens(request, "status", None, statuses),
+            statuses=tuple(fhir_words.get(value, value) for value in _tokens(request, "status", None, statuses)),
             codes=_tokens(request, "code", code_system),
             count=count,
             offset=offset,

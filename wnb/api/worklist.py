@@ -96,7 +96,10 @@ class Task(BaseModel):
     service: str = Field(description="The clinic or team it concerns (for an admin task, what it is about).")
     code: str = Field(description="What to do, e.g. `inform-gp` (docs/decision-chart.md).")
     owner_role: str = Field(description="The role it is with now (it changes when it escalates).")
-    status: str = Field(description="requested, accepted (acknowledged), completed or cancelled.")
+    status: str = Field(
+        description="requested, accepted (acknowledged), awaiting-acknowledgement (sent to the recipient), completed "
+        "or cancelled."
+    )
     due_at: str = Field(description="When it is due, ISO-8601 UTC (`Z`).")
     escalation_level: int = Field(description="How many times it has escalated: 0 while with its first owner.")
     assignee: str | None = Field(
@@ -152,8 +155,8 @@ def get_tasks(
     principal: Reader,
     role: Annotated[Role | None, Query(description="Only tasks this role owns now.")] = None,
     status: Annotated[
-        Literal["open", "all", "requested", "accepted", "completed", "cancelled"],
-        Query(description="Only tasks of this status (`open`: requested or accepted)."),
+        Literal["open", "all", "requested", "accepted", "awaiting-acknowledgement", "completed", "cancelled"],
+        Query(description="Only tasks of this status (`open`: requested, accepted or awaiting-acknowledgement)."),
     ] = "open",
     nhs_number: Annotated[NhsNumber | None, Query(description=_ONE_PERSON)] = None,
     due_before: Annotated[

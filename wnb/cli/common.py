@@ -138,10 +138,12 @@ def service(rules: Path | None = None, follow_registry: bool = False) -> Service
     if rules is not None:
         if settings.is_production:
             raise WnbError("--rules is refused in production: events are judged by the registry's active version")
-        return Service(db, load_ruleset(rules), notify=settings.notify_targets())
+        return Service(db, load_ruleset(rules), notify=settings.notify_targets(), sharing=settings.sharing())
     active = ActiveRulesets(db, settings.rules_dir or default_rules_dir())
     following = active if follow_registry else None
-    return Service(db, active(datetime.now(UTC)), notify=settings.notify_targets(), rulesets=following)
+    return Service(
+        db, active(datetime.now(UTC)), notify=settings.notify_targets(), rulesets=following, sharing=settings.sharing()
+    )
 
 
 def progress() -> Progress:

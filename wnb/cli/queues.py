@@ -63,9 +63,14 @@ def outbox(
     def run() -> None:
         with open_database().connect() as connection:
             items = listing.outbox(connection, include_sent=all_)
-        for item in items:  # a webhook URL may carry a token: show its host only
-            if webhook.is_webhook(item["recipient"]):
-                item["recipient"] = webhook.host_of(item["recipient"])
+        for item in items:  # a webhook URL (or a FHIR endpoint) may carry a token: show its host only
+            address = item["recipient"].removeprefix("fhir:")
+            if webhook.is_webhook(address):
+                item["recipient"] = (
+                    webhook.host_of(item["recipient"])
+                    if address == item["recipient"]
+                    else ("fhir:" + webhook.host_of(address))
+                )
         if as_json:
             return emit_json(items)
         table = Table(title=f"{len(items)} notification{'s' if len(items) != 1 else ''}", title_justify="left")

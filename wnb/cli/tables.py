@@ -16,6 +16,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from wnb.core.kinds import OPEN_TASK_STATUSES
 from wnb.core.nhs import spaced_nhs_number
 from wnb.core.wording import code_title, due_in_words, flag_status, local, local_short, task_status
 
@@ -60,7 +61,7 @@ def flags_table(items: list[dict[str, Any]], title: str, titles: Titles = code_t
 
 def _due(item: dict[str, Any], now: datetime) -> str:
     """An open task's due time in words when overdue (in red), else the UK time it falls due."""
-    if item["status"] in ("requested", "accepted"):
+    if item["status"] in OPEN_TASK_STATUSES:
         words = due_in_words(item["due_at"], now)
         if words.startswith("overdue"):
             return f"[bold red]{words}[/]"

@@ -1,5 +1,6 @@
 """The work people do: `wnb sweep`, `wnb flags`, `wnb tasks`, `wnb task ack|complete|cancel|claim|assign|release`,
-`wnb task young-person-letters`, `wnb flag resolve`, `wnb explain` and `wnb chronology`."""
+`wnb task send|letter-sent` (issue 18), `wnb task young-person-letters`, `wnb flag resolve`, `wnb explain` and
+`wnb chronology`."""
 
 from __future__ import annotations
 
@@ -234,6 +235,56 @@ def task_assign(
 def task_release(task_id: TaskId, by: ByOption) -> None:
     """Hand a task assigned to a person back to its role: its assignee, or one who may assign it."""
     _assignment("release", task_id, by)
+
+
+@task_app.command("send")
+def task_send(
+    task_id: TaskId,
+    by: ByOption,
+    channel: Annotated[
+        str,
+        typer.Option(
+            "--channel", help="letter (printed, then marked sent), email (secure domains only) or fhir (signed)."
+        ),
+    ],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="A letter: write it to this file (HTML, to print) as well.")
+    ] = None,
+) -> None:
+    """Send an information-sharing task's message to the recipient in the child's context (issue 18)."""
+
+    def run() -> None:
+        wnb = service()
+        made = wnb.send_communication(task_id, channel, person(wnb.db, by))
+        if made.channel == "letter":
+            say(f"letter {made.reference} to {made.recipient_name} is ready: print it, post it, then")
+            say(f"  wnb task letter-sent {made.reference} --by {by}")
+            if out_file is not None:
+                from wnb.core.sharing import printable_letter
+
+                out_file.write_text(printable_letter(made.reference, made.recipient_name, made.content), "utf-8")
+                say(f"the letter is written to {out_file}")
+        else:
+            say(
+                f"message {made.reference} to {made.recipient_name} queued ({made.channel}); "
+                f"T{made.task_id} awaits acknowledgement"
+            )
+
+    guarded(run)
+
+
+@task_app.command("letter-sent")
+def task_letter_sent(
+    message: Annotated[str, typer.Argument(help="The letter's reference (WNB-T12-1) or id (M3).")], by: ByOption
+) -> None:
+    """Mark a printed letter sent (posted): its task then awaits the recipient's acknowledgement."""
+
+    def run() -> None:
+        wnb = service()
+        sent = wnb.mark_letter_sent(message, person(wnb.db, by))
+        say(f"letter {sent.reference} marked sent; task T{sent.task_id} awaits acknowledgement")
+
+    guarded(run)
 
 
 @task_app.command("young-person-letters")

@@ -1,10 +1,11 @@
 """A child's multi-agency chronology (Working Together 2023: one joined-up record). Pure.
 
 One row for each appointment outcome across services and sources, each flag raised and each change to it, each
-task made and each thing done to it (with the note), and each safeguarding status's start and end, in time
-order. The columns are those of a local safeguarding partnership's chronology template: date, agency or
-service, event, significance, action taken, by whom. Significance is the flag level the row is part of (red,
-amber) or "routine"; a correction (an outcome entered in error, an outcome replaced) is a row of its own.
+task made and each thing done to it (with the note), each message sent and acknowledged (issue 18), and each
+safeguarding status's start and end, in time order. The columns are those of a local safeguarding partnership's
+chronology template: date, agency or service, event, significance, action taken, by whom. Significance is the
+flag level the row is part of (red, amber) or "routine"; a correction (an outcome entered in error, an outcome
+replaced) is a row of its own.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ _TASK_ACTIONS = {
     "cancelled": "task cancelled",
     "escalated": "task escalated",
     "due-moved-earlier": "task due earlier",
+    "sent": "task's message sent, awaiting acknowledgement",
+    "letter-prepared": "letter prepared to print",
+    "message-undelivered": "task's message not delivered, back to requested",
 }
 
 
@@ -88,6 +92,41 @@ class HistoryRow(Protocol):
     note: str | None
 
 
+class MessageRow(Protocol):
+    """A message sent from a task (issue 18): its row when it went out, and when it was acknowledged (read-only, as
+    wnb.store.communications gives it)."""
+
+    @property
+    def task_id(self) -> int: ...
+
+    @property
+    def reference(self) -> str: ...
+
+    @property
+    def recipient_name(self) -> str: ...
+
+    @property
+    def recipient_role(self) -> str: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def sent_at(self) -> datetime | None: ...
+
+    @property
+    def sent_by(self) -> str | None: ...
+
+    @property
+    def acknowledged_at(self) -> datetime | None: ...
+
+    @property
+    def acknowledged_by(self) -> str | None: ...
+
+    @property
+    def acknowledged_via(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Entry:
     at: datetime
@@ -121,6 +160,7 @@ def build(
     flags_of_appointment: Mapping[tuple[str, str], Sequence[int]],
     appointments_of_task: Mapping[int, Sequence[tuple[str, str]]],
     titles: Callable[[str], str] = code_title,
+    messages: Sequence[MessageRow] = (),
 ) -> list[Entry]:
     """Every row of the child's chronology, oldest first (rows at the same instant keep the order built); flags
     and tasks by their `titles` (the ruleset's, Ruleset.title)."""
@@ -175,6 +215,17 @@ def build(
                 change.actor,
             )
         )
+    for message in messages:
+        task = task_by_id.get(message.task_id)
+        agency = task.service if task is not None else "wnb"
+        level = significance(appointments_of_task.get(message.task_id, ()))
+        to = f"{message.recipient_name} ({plain_code(message.recipient_role)})"
+        if message.sent_at is not None:
+            event = f"message {message.reference} sent by {message.channel} to {to}"
+            rows.append(Entry(message.sent_at, agency, event, level, f"task T{message.task_id}", message.sent_by or ""))
+        if message.acknowledged_at is not None:
+            event = f"message {message.reference} acknowledged by {to} ({message.acknowledged_via or 'unknown'})"
+            rows.append(Entry(message.acknowledged_at, agency, event, level, "", message.acknowledged_by or ""))
     for status in context.statuses if context is not None else ():
         words = plain_code(status.kind)
         rows.append(

@@ -20,12 +20,23 @@ class FlagStatus(StrEnum):
 class TaskStatus(StrEnum):
     REQUESTED = "requested"
     ACCEPTED = "accepted"
+    # Sent to the recipient named in the person's context (issue 18): still open, waiting for them to say they
+    # have it; completed by their acknowledgement or by the owner, back to requested when the send fails.
+    AWAITING_ACKNOWLEDGEMENT = "awaiting-acknowledgement"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
 
     @property
     def is_open(self) -> bool:
-        return self in (TaskStatus.REQUESTED, TaskStatus.ACCEPTED)
+        return self in (TaskStatus.REQUESTED, TaskStatus.ACCEPTED, TaskStatus.AWAITING_ACKNOWLEDGEMENT)
+
+
+# Every status a task is open in (the one-open-task index, the worklist, the sweeps): wnb.core.plan re-exports it.
+OPEN_TASK_STATUSES = tuple(status.value for status in TaskStatus if status.is_open)
+# The FHIR Task.status of each wnb status that is not FHIR's own word.
+FHIR_TASK_STATUS = {TaskStatus.AWAITING_ACKNOWLEDGEMENT.value: "in-progress"}
+# The condition on `status` of an open task, as SQL (the partial unique index of wnb.store.tables, its migrations).
+OPEN_TASK_CONDITION = "status IN (" + ", ".join(f"'{status}'" for status in OPEN_TASK_STATUSES) + ")"
 
 
 class Role(StrEnum):

@@ -18,9 +18,12 @@ from typing import Protocol
 from wnb.core.calendar import add_working_days, london_date, london_time_on, next_escalation_due
 from wnb.core.domain import Decision, FlagDecision, FlagStatus, Role, TaskDecision, TaskStatus
 from wnb.core.errors import InvalidAction, NoteRequired
+from wnb.core.kinds import OPEN_TASK_STATUSES as OPEN_TASK_STATUSES
 from wnb.core.refs import flag_ref, task_ref
 
-OPEN_TASK_STATUSES = (TaskStatus.REQUESTED.value, TaskStatus.ACCEPTED.value)
+# What a person may take on, hand over or put back: not a task whose message is out, waiting for the recipient
+# (its acknowledgement, or its failure, decides what happens next).
+WORKABLE_TASK_STATUSES = (TaskStatus.REQUESTED.value, TaskStatus.ACCEPTED.value)
 
 
 class FlagState(Protocol):
@@ -177,9 +180,9 @@ TASK_TRANSITIONS: dict[str, Transition] = {
     "complete": Transition(OPEN_TASK_STATUSES, TaskStatus.COMPLETED, "completed"),
     "cancel": Transition(OPEN_TASK_STATUSES, TaskStatus.CANCELLED, "cancelled"),
     # Who owns the work (issue 16): claiming is taking it on, so a requested task claimed is acknowledged too.
-    "claim": Transition(OPEN_TASK_STATUSES, TaskStatus.ACCEPTED, "claimed"),
-    "assign": Transition(OPEN_TASK_STATUSES, None, "assigned"),
-    "release": Transition(OPEN_TASK_STATUSES, None, "released"),
+    "claim": Transition(WORKABLE_TASK_STATUSES, TaskStatus.ACCEPTED, "claimed"),
+    "assign": Transition(WORKABLE_TASK_STATUSES, None, "assigned"),
+    "release": Transition(WORKABLE_TASK_STATUSES, None, "released"),
 }
 ASSIGNMENT_ACTIONS = ("claim", "assign", "release")
 NOTE_REQUIRED = ("complete", "cancel")  # a task closed says what was done, or why it was not needed

@@ -79,6 +79,7 @@ class Action(StrEnum):
     TASK_CLAIM = "task.claim"
     TASK_ASSIGN = "task.assign"
     TASK_RELEASE = "task.release"
+    COMMUNICATION_SEND = "communication.send"
     FLAG_RESOLVE = "flag.resolve"
     REJECTS_READ = "rejects.read"
     REJECTS_HANDLE = "rejects.handle"
@@ -168,6 +169,12 @@ POLICY: dict[Action, Rule] = {
     Action.TASK_CLAIM: Rule("claim a task (assign it to oneself)", _PEOPLE_WHO_ACT, False, _CLAIM_CONDITION),
     Action.TASK_ASSIGN: Rule("assign or reassign a task to a named person", _LEADS, False, _ASSIGN_CONDITION),
     Action.TASK_RELEASE: Rule("release a task assigned to a person", _PEOPLE_WHO_ACT, False, _RELEASE_CONDITION),
+    Action.COMMUNICATION_SEND: Rule(
+        "send a message from an information-sharing task to the recipient in the child's context; mark a letter sent",
+        _PEOPLE_WHO_ACT,
+        True,
+        _TASK_CONDITION,
+    ),
     Action.FLAG_RESOLVE: Rule("resolve a flag", _FLAG_RESOLVERS, True),
     Action.REJECTS_READ: Rule("read the data-quality queue", _DATA_QUALITY, True),
     Action.REJECTS_HANDLE: Rule("mark a rejected row handled", _DATA_QUALITY, False),
@@ -343,6 +350,9 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "POST /v1/tasks/{task_id}/assign": (Action.TASK_ASSIGN,),
     "POST /v1/tasks/{task_id}/release": (Action.TASK_RELEASE,),
     "POST /v1/tasks/{task_id}/wait": (Action.TASK_ACKNOWLEDGE,),
+    "POST /v1/tasks/{task_id}/communications": (Action.COMMUNICATION_SEND,),
+    "GET /v1/communications/{communication_id}": (Action.RECORDS_READ,),
+    "POST /v1/communications/{communication_id}/sent": (Action.COMMUNICATION_SEND,),
     "POST /v1/flags/{flag_id}/resolve": (Action.FLAG_RESOLVE,),
     "POST /fhir/Appointment": (Action.EVENTS_INGEST,),
     "POST /fhir": (Action.EVENTS_INGEST,),
@@ -363,6 +373,9 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "POST /web/tasks/{task_id}/assign": (Action.TASK_ASSIGN,),
     "POST /web/tasks/{task_id}/wait": (Action.TASK_ACKNOWLEDGE,),
     "POST /web/tasks/acknowledge": (Action.TASK_ACKNOWLEDGE,),  # the selected tasks, each checked as one
+    "POST /web/tasks/{task_id}/send": (Action.COMMUNICATION_SEND,),
+    "GET /web/communications/{communication_id}/letter": (Action.RECORDS_READ,),
+    "POST /web/communications/{communication_id}/sent": (Action.COMMUNICATION_SEND,),
     "GET /web/children": (Action.RECORDS_READ,),
     "GET /web/children/{nhs_number}": (Action.RECORDS_READ,),
     "GET /web/children/{nhs_number}/chronology": (Action.RECORDS_READ,),
@@ -403,6 +416,8 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "cli task release": (Action.TASK_RELEASE,),
     "cli task wait": (Action.TASK_ACKNOWLEDGE,),
     "cli task young-person-letters": (Action.RECORDS_READ,),
+    "cli task send": (Action.COMMUNICATION_SEND,),
+    "cli task letter-sent": (Action.COMMUNICATION_SEND,),
     "cli flag resolve": (Action.FLAG_RESOLVE,),
     "cli rejects": (Action.REJECTS_READ,),
     "cli audit verify": (Action.AUDIT_READ,),

@@ -56,6 +56,7 @@ def code_title(code: str) -> str:
 TASK_STATUS_WORDS = {
     "requested": "not yet acknowledged",
     "accepted": "acknowledged",
+    "awaiting-acknowledgement": "sent, awaiting acknowledgement",
     "completed": "done",
     "cancelled": "cancelled",
 }

@@ -13,12 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fhir.resources.R4B.auditevent import AuditEvent
+from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.flag import Flag
 from fhir.resources.R4B.provenance import Provenance
 from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.task import Task
 
 from wnb.core.audit_chain import canonical
+from wnb.core.kinds import FHIR_TASK_STATUS
 from wnb.fhir.appointments import NHS_NUMBER_SYSTEM
 
 FLAG_CODE = "urn:wnb:flag-code"
@@ -31,6 +33,9 @@ AUDIT_RECORD = "urn:wnb:audit-record"
 LEVEL_EXTENSION = "urn:wnb:extension:flag-level"
 SERVICE_EXTENSION = "urn:wnb:extension:service"
 ESCALATION_EXTENSION = "urn:wnb:extension:escalation-level"
+MESSAGE_REFERENCE = "urn:wnb:message-reference"
+ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
+RECIPIENT_ROLE = "urn:wnb:recipient-role"
 _READS = frozenset({"record_read"})
 _CREATES = frozenset({"flag_raised", "task_created", "event_rejected", "context_imported"})
 
@@ -116,7 +121,7 @@ def task_resource(row: dict[str, Any]) -> dict[str, Any]:
                 {"url": SERVICE_EXTENSION, "valueString": row["service"]},
                 {"url": ESCALATION_EXTENSION, "valueInteger": row["escalation_level"]},
             ],
-            "status": row["status"],
+            "status": FHIR_TASK_STATUS.get(row["status"], row["status"]),
             "intent": "order",
             "priority": task_priority(row),
             "code": {"coding": [{"system": TASK_CODE, "code": row["code"]}], "text": row["code"]},
@@ -251,3 +256,35 @@ def searchset(
             for resource in resources
         ]
     return bundle
+
+
+def communication_resource(
+    communication_id: int,
+    task_id: int,
+    content: dict[str, Any],
+    recipient: dict[str, Any],
+    sent_at: datetime,
+    text: str,
+) -> dict[str, Any]:
+    """A message sent from a task as a FHIR R4 Communication (issue 18): its reference as identifier, the child
+    by NHS number, the task it is about, when it was sent, its recipient (by ODS code where known), and the
+    minimum-necessary content as its one payload text. `recipient` holds name, organisation, ods and role."""
+    who: dict[str, Any] = {"display": recipient["name"]}
+    if recipient.get("ods"):
+        who["identifier"] = {"system": ODS_SYSTEM, "value": recipient["ods"]}
+        who["type"] = "Organization"
+    return _checked(
+        Communication,
+        {
+            "resourceType": "Communication",
+            "id": f"M{communication_id}",
+            "identifier": [{"system": MESSAGE_REFERENCE, "value": content["reference"]}],
+            "status": "completed",
+            "category": [{"coding": [{"system": RECIPIENT_ROLE, "code": recipient["role"]}]}],
+            "subject": _patient(content["nhs_number"]),
+            "about": [{"reference": f"Task/T{task_id}", "type": "Task"}],
+            "sent": _iso(sent_at),
+            "recipient": [who],
+            "payload": [{"contentString": text}],
+        },
+    )

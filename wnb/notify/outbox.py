@@ -31,6 +31,7 @@ from wnb.notify import webhook
 from wnb.notify.channels import DeliveryError, MaybeDelivered, Message
 from wnb.notify.email import SmtpSettings
 from wnb.notify.registry import CHANNELS, channel_for
+from wnb.notify.sharing import FhirSettings, SecureEmailSettings
 from wnb.notify.webhook import WebhookSettings
 from wnb.settings import parse_notify
 from wnb.store.admin_tasks import admin_task_in
@@ -46,6 +47,14 @@ MAX_PER_RUN = 1000  # rows one delivery run sends at most; the next run (30 s la
 UNCERTAIN_CODE = "notification-uncertain"  # the admin task of a row that may or may not have arrived
 FAILED_CODE = "notification-failed"  # the admin task of a row that could not be delivered
 UNDELIVERED = ("uncertain", "failed")
+# The patterns the channels' `claims` conditions name (bound, since a literal `%` reads as a psycopg placeholder).
+CLAIM_PATTERNS = {
+    "http_url": "http://%",
+    "https_url": "https://%",
+    "secure_email": "secure-email:%",
+    "fhir": "fhir:%",
+    "letter": "letter:%",
+}
 # What each outbox status means for the people running wnb (`wnb outbox`, deploy/OPERATIONS.md).
 WHAT_TO_DO = {
     "pending": "waits to be sent (retried with backoff after a transient failure)",
@@ -117,7 +126,7 @@ def _claim(db: Engine, now: datetime, channels: list[str]) -> Record | None:
             "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now "
             f"AND ({which}) ORDER BY id LIMIT 1" + ("" if sql.sqlite else " FOR UPDATE SKIP LOCKED"),
             # Replicas: a row another deliverer is claiming is skipped, never claimed twice (PostgreSQL).
-            {"now": now, "http_url": "http://%", "https_url": "https://%"},
+            {"now": now, **CLAIM_PATTERNS},
         )
         for row in rows:
             sql.update(outbox, row.id, {"status": "sending", "claimed_at": now})
@@ -175,12 +184,49 @@ def _open_missing_tasks(connection: Connection, now: datetime) -> list[str]:
     return [_open_task(connection, row, now) for row in rows]
 
 
+_CHANNEL_WORDS = {"webhook": "webhook", "email": "e-mail", "secure-email": "secure e-mail", "fhir": "FHIR message"}
+_SHARING = ("secure-email", "fhir", "letter")
+
+
+def enqueue_one(connection: Connection, address: str, key: str, subject: str, body: str, at: datetime) -> int:
+    """Queue one message to one address of a sharing channel (`secure-email:…`, `fhir:…`) in the caller's
+    transaction; the outbox row's id (the row already there, when `key` was queued before)."""
+    sql = Sql(connection)
+    dedupe_key = f"{key}:{address}"
+    found = sql.scalar("SELECT id FROM outbox WHERE dedupe_key = :key", {"key": dedupe_key})
+    if found is not None:
+        return int(found)
+    text = channel_for(address).body(Message(key, "", subject, body, at))
+    values = {"dedupe_key": dedupe_key, "recipient": address, "subject": subject, "body": text, "status": "pending"}
+    return sql.insert(outbox, {**values, "attempts": 0, "next_attempt_at": at, "created_at": at})
+
+
+def purge(db: Engine, now: datetime, retention: timedelta) -> int:
+    """Empty the bodies of outbox rows older than `retention` that will never be sent again (sent, failed,
+    uncertain): a message's text (personal data, for the sharing channels) is kept no longer than that. The rows
+    stay, with their status and error, for `wnb outbox` and their admin tasks. The number emptied."""
+    with writing(db) as connection:
+        cursor = Sql(connection).execute(
+            "UPDATE outbox SET body = :purged WHERE status IN ('sent', 'failed', 'uncertain') "
+            "AND created_at < :cutoff AND body <> :purged",
+            {"purged": PURGED, "cutoff": now - retention},
+        )
+        emptied = int(cursor.rowcount or 0)
+    if emptied:
+        log.info("outbox_purged", rows=emptied)
+    return emptied
+
+
+PURGED = "(purged: kept no longer than WNB_OUTBOX_RETENTION_DAYS)"
+
+
 def _open_task(connection: Connection, row: Record, now: datetime) -> str:
     """In the caller's transaction: open the admin task of undelivered `row` and link it to the row."""
-    channel = "webhook" if webhook.is_webhook(row.recipient) else "e-mail"
+    channel = _CHANNEL_WORDS.get(channel_for(row.recipient).name, "e-mail")
     notification = row.dedupe_key.removesuffix(f":{row.recipient}")
     # A webhook URL may carry a token: the task names its host only (the setting, WNB_WEBHOOK_URL, says the rest).
-    where = webhook.host_of(row.recipient) if channel == "webhook" else row.recipient
+    address = row.recipient.partition(":")[2] if channel_for(row.recipient).name in _SHARING else row.recipient
+    where = webhook.host_of(address) if webhook.is_webhook(address) else address
     if row.status == "uncertain":
         code = UNCERTAIN_CODE
         note = (
@@ -213,14 +259,21 @@ def _log_opened(tasks: list[str]) -> None:
 
 
 def deliver(
-    db: Engine, smtp: SmtpSettings | None, now: datetime, hook: WebhookSettings | None = None
+    db: Engine,
+    smtp: SmtpSettings | None,
+    now: datetime,
+    hook: WebhookSettings | None = None,
+    secure: SecureEmailSettings | None = None,
+    fhir: FhirSettings | None = None,
 ) -> dict[str, int]:
-    """Send what is due on the channels configured (e-mail with `smtp`, webhooks with `hook`); count the results."""
+    """Send what is due on the channels configured (e-mail with `smtp`, webhooks with `hook`, the sharing channels
+    with `secure` and `fhir`); count the results."""
     counts = {"sent": 0, "retried": 0, "failed": 0, "uncertain": 0}
     if db.dialect.name == "postgresql":
         mark_uncertain_after_restart(db, now)  # replicas: a crashed one's rows are reported without a restart
     open_undelivered_tasks(db, now)
-    configured = {name: settings for name, settings in (("email", smtp), ("webhook", hook)) if settings is not None}
+    given = (("email", smtp), ("webhook", hook), ("secure-email", secure), ("fhir", fhir))
+    configured = {name: settings for name, settings in given if settings is not None}
     channels = list(configured)
     for _ in range(MAX_PER_RUN):
         row = _claim(db, now, channels)

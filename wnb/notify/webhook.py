@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +48,9 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def post(settings: WebhookSettings, url: str, delivery: str, body: bytes) -> None:
-    """POST `body` (JSON) to `url`; raise DeliveryError unless the answer is 2xx, MaybeDelivered if none came."""
+def post(settings: WebhookSettings, url: str, delivery: str, body: bytes, verify: ssl.SSLContext | bool = True) -> None:
+    """POST `body` (JSON) to `url`; raise DeliveryError unless the answer is 2xx, MaybeDelivered if none came.
+    `verify`: how an https:// server's certificate is checked (the system's CAs, or a context's)."""
     target = httpx.URL(url)
     # The whole header list as urllib sent it, names cased as it cased them (tests/notify/test_webhook_bytes.py):
     # httpx adds none. One change: h11 writes Host first, as RFC 9112 advises.
@@ -65,7 +67,7 @@ def post(settings: WebhookSettings, url: str, delivery: str, body: bytes) -> Non
     request = httpx.Request("POST", target, content=body, headers=headers)
     try:
         # Redirects are not followed: a webhook that redirects is misconfigured, and the body is signed.
-        with httpx.Client(timeout=settings.timeout, follow_redirects=False, trust_env=False) as client:
+        with httpx.Client(timeout=settings.timeout, follow_redirects=False, trust_env=False, verify=verify) as client:
             answer = client.send(request, stream=True)  # the status line decides; the body is not waited for
             answer.close()
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.WriteError, httpx.WriteTimeout, httpx.PoolTimeout) as error:

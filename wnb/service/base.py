@@ -22,6 +22,7 @@ from wnb.core.facts import event_facts, event_triggers
 from wnb.core.items import CheckedItem, RawItem
 from wnb.core.policy import Action, Principal
 from wnb.core.ruleset import Ruleset
+from wnb.core.sharing import SharingConfig
 from wnb.matcher.process import Outcome, rules_outcome
 from wnb.service.effects import Effects
 from wnb.store import concurrency, repo
@@ -83,8 +84,11 @@ class ServiceBase:
         clock: Callable[[], datetime] = utc_now,
         notify: Mapping[str, tuple[str, ...]] | None = None,
         rulesets: Callable[[datetime], Ruleset] | None = None,
+        sharing: SharingConfig | None = None,
     ):
         self.notify = notify or {}  # role → e-mail addresses for red flags and escalations
+        # What the trust configured for sharing information (issue 18): secure e-mail domains, its contact.
+        self.sharing = sharing or SharingConfig()
         self.db = db
         self.clock = clock
         self._latest = ruleset

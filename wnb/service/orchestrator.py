@@ -25,13 +25,14 @@ from wnb.core.policy import Action, Principal
 from wnb.core.refs import parse_ref
 from wnb.service.effects import Effects
 from wnb.service.ingesting import Ingesting
+from wnb.service.sharing import Sharing
 from wnb.store import accounts, concurrency, repo
 from wnb.store.sql import Record
 
 log = structlog.get_logger("wnb")
 
 
-class Service(Ingesting):
+class Service(Ingesting, Sharing):
     """wnb's operations over one database and one ruleset."""
 
     # ---- time-based: WNB-14 and escalation ----
@@ -52,6 +53,8 @@ class Service(Ingesting):
                 counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1
             counts["escalated"] = len(effects.escalate_due(now))
             counts["returned"] = len(effects.return_due(now))  # replies due; acknowledgements timed out
+        # Messages the outbox gave up on (issue 18): their tasks back at once (also after each delivery round).
+        counts["messages_returned"] = len(self.settle_communications(now, actor))
         log.info("sweep_ran", now=now.isoformat(), **counts)
         return counts
 

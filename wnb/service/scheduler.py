@@ -70,6 +70,9 @@ class Scheduler:
         checkpoint_minutes: float = 60,
         context: ContextWatch | None = None,
         context_minutes: float = 15,
+        secure_email: notify.SecureEmailSettings | None = None,
+        fhir: notify.FhirSettings | None = None,
+        outbox_retention: timedelta | None = None,
     ) -> None:
         self.service = service
         self.heartbeat = Heartbeat(timedelta(minutes=sweep_minutes))
@@ -91,6 +94,7 @@ class Scheduler:
         self.inbox = inbox
         self.smtp = smtp
         self.webhook = webhook
+        self.secure_email, self.fhir, self.outbox_retention = secure_email, fhir, outbox_retention
         if self.delivers:
             self._scheduler.add_job(
                 self.deliver, "interval", seconds=outbox_seconds, id="outbox", next_run_time=datetime.now(UTC)
@@ -116,11 +120,17 @@ class Scheduler:
 
     @property
     def delivers(self) -> bool:
-        return self.smtp is not None or self.webhook is not None
+        return any(item is not None for item in (self.smtp, self.webhook, self.secure_email, self.fhir))
 
     def deliver(self) -> None:
+        """A delivery round; then the tasks of messages the outbox gave up on go back at once (issue 18), and
+        the texts kept past their retention are emptied."""
+        now = datetime.now(UTC)
         try:
-            notify.deliver(self.service.db, self.smtp, datetime.now(UTC), self.webhook)
+            notify.deliver(self.service.db, self.smtp, now, self.webhook, self.secure_email, self.fhir)
+            self.service.settle_communications(self.service.clock())
+            if self.outbox_retention is not None:
+                notify.purge(self.service.db, now, self.outbox_retention)
         except Exception as error:  # keep the scheduler alive; rows stay pending for the next run
             log.error("outbox_delivery_failed", error=type(error).__name__)
 

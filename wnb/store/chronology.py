@@ -1,5 +1,5 @@
 """What a child's chronology reads (wnb/core/chronology.py builds it): the child's outcomes, flags, tasks with
-their history, the links between them and the appointments, and the safeguarding context."""
+their history, the links between them and the appointments, the messages sent, and the safeguarding context."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, select
 
 from wnb.core import chronology
 from wnb.core.wording import code_title
-from wnb.store import children, repo
+from wnb.store import children, communications, repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 
@@ -46,6 +46,7 @@ def entries(
         flags_of_appointment,
         appointments_of_task,
         titles,
+        communications.of_person(connection, nhs_number),
     )
 
 

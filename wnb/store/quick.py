@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wnb.core.kinds import FlagStatus, TaskStatus
+from wnb.core.kinds import OPEN_TASK_STATUSES, FlagStatus
 from wnb.store.revision import newest_file_revision
 
-_OPEN = (TaskStatus.REQUESTED.value, TaskStatus.ACCEPTED.value)  # wnb.core.plan.OPEN_TASK_STATUSES
+_OPEN = OPEN_TASK_STATUSES
 _IN_LIST_MAX = 500  # ids per IN (...) list, as wnb.store.repo reads them
 
 

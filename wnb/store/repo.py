@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from wnb.core.domain import Appointment, EventState, PersonContext
+from wnb.core.kinds import OPEN_TASK_CONDITION
 from wnb.core.nhs import Attendance, Outcome, Priority
 from wnb.core.plan import OPEN_TASK_STATUSES
 from wnb.core.supersede import Stored
@@ -42,7 +43,7 @@ follow_ups = FollowUpRow.__table__  # type: ignore[attr-defined]
 rejects = RejectRow.__table__  # type: ignore[attr-defined]
 
 OPEN_STATUSES = OPEN_TASK_STATUSES
-_OPEN = "('requested', 'accepted')"
+_OPEN = OPEN_TASK_CONDITION.removeprefix("status IN ")
 _CURRENT = f"'{EventState.CURRENT.value}'"
 
 

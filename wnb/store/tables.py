@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from wnb.core.kinds import OPEN_TASK_CONDITION
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every database."""
@@ -108,8 +110,8 @@ class TaskRow(SQLModel, table=True):
             "service",
             "code",
             unique=True,
-            sqlite_where=text("status IN ('requested', 'accepted')"),
-            postgresql_where=text("status IN ('requested', 'accepted')"),
+            sqlite_where=text(OPEN_TASK_CONDITION),
+            postgresql_where=text(OPEN_TASK_CONDITION),
         ),
         Index("ix_task_due", "status", "due_at"),
         Index("ix_task_role", "owner_role", "status", "due_at"),  # the worklist (wnb.store.worklist)
@@ -269,6 +271,8 @@ class ApiKeyRow(SQLModel, table=True):
     # and whether it writes safeguarding context.
     sources: list[str] | None = _json(nullable=True)
     writes_context: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    # A partner's key (issue 18): the ODS code of the recipient whose messages it acknowledges (None: no partner).
+    recipient: str | None = None
 
 
 class UserRow(SQLModel, table=True):
@@ -433,3 +437,41 @@ class RulesetJobRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text()))
     owner: str | None = None  # the process running it, `host:pid` (None: made before revision 0016)
     heartbeat_at: datetime | None = _utc()  # the owner's latest sign of life while it runs
+
+
+class CommunicationRow(SQLModel, table=True):
+    """A message sent from an information-sharing task (issue 18) to the recipient named in the person's context:
+    by letter (marked sent by a person), secure e-mail or a FHIR Communication. Only wnb/store/communications.py
+    touches it; its statuses are wnb.core.sharing.CommunicationStatus."""
+
+    __tablename__ = "communication"
+    __table_args__ = (
+        UniqueConstraint("reference", name="uq_communication_reference"),
+        Index("ix_communication_person", "nhs_number"),
+        Index("ix_communication_task", "task_id"),
+        Index("ix_communication_due", "status", "ack_due_at"),  # the non-acknowledgement sweep
+        Index("ix_communication_outbox", "outbox_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str  # the message's own reference, quoted back by its recipient: WNB-T<task>-<n>
+    task_id: int = Field(foreign_key="task.id")
+    nhs_number: str
+    recipient_role: str  # a wnb.core.contacts.ContactRole value
+    recipient_name: str
+    recipient_organisation: str | None = None
+    recipient_ods: str | None = None
+    channel: str  # letter | email | fhir
+    address: str | None = None  # the e-mail address or the endpoint (None: a letter)
+    content: dict[str, Any] = _json(nullable=False)  # the minimum necessary (wnb.core.sharing.content)
+    status: str  # awaiting-send | sent | failed | uncertain | acknowledged | not-acknowledged
+    created_at: datetime = _utc(nullable=False)
+    created_by: str
+    sent_at: datetime | None = _utc()
+    sent_by: str | None = None
+    outbox_id: int | None = None  # the outbox row carrying it (e-mail and FHIR)
+    ack_due_at: datetime | None = _utc()
+    acknowledged_at: datetime | None = _utc()
+    acknowledged_by: str | None = None  # the name the recipient gave
+    acknowledged_via: str | None = None  # link | api
+    status_reason: str | None = Field(default=None, sa_column=Column(Text()))

@@ -14,7 +14,7 @@ from wnb.store import repo
 from wnb.store.listing import task_items
 
 _tasks = repo.tasks
-STATUSES = ("open", "requested", "accepted")  # open: either of the other two
+STATUSES = ("open", "requested", "accepted", "awaiting-acknowledgement")  # open: any of the others
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Filters:
     role: str | None
     person: str  # the one looking: "mine" is theirs
     service: str = ""  # "": every service
-    status: str = "open"  # open, requested or accepted
+    status: str = "open"  # open, requested, accepted or awaiting-acknowledgement
     whose: str = "all"  # all, mine or unassigned
     query: str = ""  # part of an NHS number (digits, spaces allowed) or of a service's name
     sort: str = "urgency"  # urgency: red, then overdue, then soonest due; due: soonest due

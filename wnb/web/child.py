@@ -12,15 +12,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from wnb.api.downloads import csv_download
 from wnb.core import chronology as rows
+from wnb.core.calendar import london_date
 from wnb.core.nhs import nhs_number_problem, normalise_nhs_number
 from wnb.core.policy import Action
 from wnb.core.refs import parse_ref
 from wnb.service import Service
-from wnb.store import children, chronology, family, listing, recipients, repo
+from wnb.service.sharing_effects import send_choices
+from wnb.store import children, chronology, communications, family, listing, recipients, repo
 from wnb.store.audit import AuditLog
 from wnb.store.db import writing
 from wnb.web.render import PREFIX, age_in_words, flash, render
 from wnb.web.session import ChildReader, CsrfChecked, FlagResolver, may
+from wnb.web.sharing import CHANNEL_WORDS
 
 router = APIRouter()
 
@@ -56,6 +59,13 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         contacts = recipients.completed_contacts(connection, context.structured_contacts if context else ())
         born = children.births(connection, {number}).get(number)
         timeline = chronology.entries(connection, number, wnb.ruleset.title)
+        messages = communications.of_person(connection, number)
+        open_tasks = [task for task in tasks if task["status"] in repo.OPEN_STATUSES]
+        senders = (
+            send_choices(connection, open_tasks, london_date(wnb.clock()), wnb.sharing)
+            if may(principal, Action.COMMUNICATION_SEND)
+            else {}
+        )
         audit = AuditLog(connection)
         audit.append(wnb.clock(), principal.actor, "record_read", [number], {"view": "web-child-page"})
         # None for a role without the family view: then no related person is read, nor audited.
@@ -71,7 +81,11 @@ def child_page(request: Request, nhs_number: str, principal: ChildReader) -> HTM
         appointments=appointments,
         active_flags=red_first([flag for flag in flags if flag["status"] == "active"]),
         past_flags=red_first([flag for flag in flags if flag["status"] != "active"]),
-        open_tasks=[task for task in tasks if task["status"] in repo.OPEN_STATUSES],
+        open_tasks=open_tasks,
+        messages=messages,
+        senders=senders,
+        channel_words=CHANNEL_WORDS,
+        here=request.url.path,
         closed_tasks=[task for task in tasks if task["status"] not in repo.OPEN_STATUSES],
         history=history,
         came_from=came_from,

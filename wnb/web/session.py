@@ -131,6 +131,7 @@ Worker = Annotated[Principal, Depends(viewer(Action.TASK_ACKNOWLEDGE))]  # the t
 FlagResolver = Annotated[Principal, Depends(viewer(Action.FLAG_RESOLVE))]
 Claimer = Annotated[Principal, Depends(viewer(Action.TASK_CLAIM))]
 Releaser = Annotated[Principal, Depends(viewer(Action.TASK_RELEASE))]
+Sender = Annotated[Principal, Depends(viewer(Action.COMMUNICATION_SEND))]  # the task itself is checked by Service
 Assigner = Annotated[Principal, Depends(viewer(Action.TASK_ASSIGN))]  # the task's chain is checked by Service
 ChildReader = Annotated[Principal, Depends(viewer(Action.RECORDS_READ))]
 Explainer = Annotated[Principal, Depends(viewer(Action.RECORDS_EXPLAIN))]

@@ -11,17 +11,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 
 from wnb.core import policy
+from wnb.core.calendar import london_date
 from wnb.core.domain import Level, Role
 from wnb.core.errors import Forbidden, InvalidAction, NotFound, WnbError
 from wnb.core.policy import Action, Principal
 from wnb.core.ruleset import Ruleset
 from wnb.core.wording import due_in_words
 from wnb.service import Service
+from wnb.service.sharing_effects import send_choices
 from wnb.store import worklist as worklist_query
 from wnb.store.accounts import enabled_members
 from wnb.store.children import births
 from wnb.web.render import PREFIX, age_in_words, flash, render, task_words
 from wnb.web.session import Assigner, Claimer, CsrfChecked, Releaser, Worker, Worklister
+from wnb.web.sharing import CHANNEL_WORDS
 
 router = APIRouter()
 
@@ -113,6 +116,11 @@ def worklist(
         found = worklist_query.page(connection, filters, urgent, now, page, PAGE_SIZE)
         born = births(connection, {task["nhs_number"] for task in found.tasks})
         assign_to = _assignable(connection, wnb.ruleset, principal, found)
+        senders = (
+            send_choices(connection, found.tasks, london_date(now), wnb.sharing)
+            if policy.allows(principal, Action.COMMUNICATION_SEND)
+            else {}
+        )
     rows = [_row(task, urgent, now, born) for task in found.tasks]
     return render(
         request,
@@ -135,6 +143,8 @@ def worklist(
         roles=ROLES,
         may_choose_role=may_choose_role(principal),
         assign_to=assign_to,
+        senders=senders,
+        channel_words=CHANNEL_WORDS,
         here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),  # back here, filters kept
         now=now,
     )
