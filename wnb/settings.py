@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     trust_contact: str | None = Field(
         None, description="whom a recipient contacts at the trust, in every message (none: the task's owner team)"
     )
+    public_url: str | None = Field(
+        None,
+        description="wnb's address as recipients outside reach it, e.g. https://wnb.trust.nhs.uk: messages then "
+        "carry an acknowledgement link (none: no link; recipients acknowledge through the API)",
+    )
+    ack_link_days: int = Field(30, ge=1, le=365, description="days an acknowledgement link stays valid")
     outbox_retention_days: float = Field(
         30, gt=0, description="days a message's text stays in the outbox once it will not be sent again"
     )
@@ -183,6 +189,13 @@ class Settings(BaseSettings):
     @classmethod
     def _notify(cls, value: Any) -> Any:
         return parse_notify(value) if isinstance(value, str) else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value.strip()):
+            raise ValueError(f"{value!r} is not an http(s) address such as https://wnb.trust.nhs.uk")
+        return value.strip() if value else None
 
     @field_validator("secure_email_domains", mode="before")
     @classmethod
@@ -254,7 +267,13 @@ class Settings(BaseSettings):
 
     def sharing(self) -> SharingConfig:
         """What sharing information with the people outside may do (issue 18): the secure domains, the contact."""
-        return SharingConfig(self.secure_email_domains, self.trust_contact)
+        return SharingConfig(
+            self.secure_email_domains,
+            self.trust_contact,
+            self.public_url.rstrip("/") if self.public_url else None,
+            self.session_secret.get_secret_value(),
+            self.ack_link_days,
+        )
 
     def notify_targets(self) -> dict[str, tuple[str, ...]]:
         """Where each role's notifications go: its e-mail addresses, and the webhook (for every role) if set."""
@@ -276,6 +295,8 @@ class Settings(BaseSettings):
                 problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
         if self.audit_key is None:
             problems.append(AUDIT_KEY_MISSING)
+        if self.public_url and self.public_url.startswith("http://"):
+            problems.append("WNB_PUBLIC_URL must be https:// in production: the acknowledgement links carry it")
         if self.webhook_url and self.webhook_url.startswith("http://"):
             problems.append("WNB_WEBHOOK_URL must be https:// in production")
         return problems

@@ -1,5 +1,6 @@
 """Sharing information from a task (issue 18 part 2): send the task's message to the recipient named in the
-child's context (`POST /v1/tasks/{task_id}/communications`), read one (an audited read), mark a letter sent."""
+child's context (`POST /v1/tasks/{task_id}/communications`), read one (an audited read), mark a letter sent; and
+a partner's system acknowledges one sent to its recipient (part 3)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from wnb.api.auth import Reader, Sender
+from wnb.api.auth import Acknowledger, Reader, Sender
 from wnb.api.problems import PROBLEM_RESPONSES
 from wnb.service import Service
 from wnb.store.communications import Communication
@@ -51,6 +52,8 @@ class Message(BaseModel):
     sent_by: str | None = Field(description="Who sent it (a letter: who marked it sent).")
     acknowledged_at: datetime | None = Field(description="When its recipient acknowledged it.")
     acknowledged_by: str | None = Field(description="The name the recipient gave.")
+    acknowledged_via: str | None = Field(description="link (the message's page) or api (a partner's system).")
+    ack_due_at: datetime | None = Field(description="When its acknowledgement is due; after it, the task comes back.")
 
     @classmethod
     def of(cls, message: Communication) -> Message:
@@ -95,3 +98,27 @@ def letter_sent(
     """The task then awaits the recipient's acknowledgement."""
     service: Service = request.app.state.service
     return Message.of(service.mark_letter_sent(communication_id, principal))
+
+
+class AckBody(BaseModel):
+    """Who at the recipient received the message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="The name of the person who received it.")
+
+
+@router.post(
+    "/communications/{communication_id}/ack",
+    summary="Acknowledge a message sent to this key's recipient (a partner's system)",
+)
+def acknowledge(
+    communication_id: Annotated[str, Path(description=_MESSAGE_ID)],
+    request: Request,
+    principal: Acknowledger,
+    body: AckBody,
+) -> Message:
+    """By a client key bound to the message's recipient (`wnb keys bind NAME --recipient ODS`): records who and
+    when, and completes the task. A message acknowledged already is refused (409) and nothing changes."""
+    service: Service = request.app.state.service
+    return Message.of(service.acknowledge_by_key(communication_id, body.name, principal))

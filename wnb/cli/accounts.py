@@ -29,6 +29,13 @@ SourceOption = Annotated[
 ]
 
 
+RecipientOption = Annotated[
+    str | None,
+    typer.Option(
+        "--recipient",
+        help="A partner's key: the ODS code of the recipient (e.g. a GP practice) whose messages it acknowledges.",
+    ),
+]
 ContextOption = Annotated[
     bool,
     typer.Option("--context", help="The key may also write safeguarding context (the child register)."),
@@ -41,15 +48,17 @@ def keys_create(
     name: Annotated[str, typer.Option("--name", help="The client system's name, e.g. pas-north.")],
     sources: SourceOption = None,
     context: ContextOption = False,
+    recipient: RecipientOption = None,
     by: OperatorOption = None,
 ) -> None:
     """Create an API key bound to what it may write; it is printed once and only its hash is stored.
 
-    A clinic-system key needs --source (once or more) or --context: it may write nothing else.
+    A clinic-system key needs --source (once or more), --context, or --recipient (a partner's system that
+    acknowledges the messages sent to that recipient): it may do nothing else.
     """
     from wnb.store.accounts import create_api_key
 
-    guarded(lambda: say(create_api_key(open_database(), role, name, operator(by), sources or (), context)))
+    guarded(lambda: say(create_api_key(open_database(), role, name, operator(by), sources or (), context, recipient)))
 
 
 @keys_app.command("bind")
@@ -57,18 +66,21 @@ def keys_bind(
     name: Annotated[str, typer.Argument(help="The client system's name the key was created for.")],
     sources: SourceOption = None,
     context: ContextOption = False,
+    recipient: RecipientOption = None,
     by: OperatorOption = None,
 ) -> None:
-    """Bind a key to the sources it may write for (and context with --context), replacing its binding.
+    """Bind a key to the sources it may write for (and context with --context, and a recipient's messages to
+    acknowledge with --recipient), replacing its binding.
 
     A key made before bindings existed is refused every write until it is bound.
     """
     from wnb.store.accounts import bind_api_key
 
     def run() -> None:
-        bind_api_key(open_database(), name, sources or (), context, actor=operator(by))
+        bind_api_key(open_database(), name, sources or (), context, actor=operator(by), recipient=recipient)
         shown = ", ".join(sorted(set(sources or ()))) or "no source"
-        say(f"API key {name} bound to {shown}{' and safeguarding context' if context else ''}")
+        partner = f" and the messages to {recipient.strip().upper()}" if recipient else ""
+        say(f"API key {name} bound to {shown}{' and safeguarding context' if context else ''}{partner}")
 
     guarded(run)
 

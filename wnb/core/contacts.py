@@ -40,7 +40,7 @@ class ContactRole(StrEnum):
     SCHOOL_NURSE = "school-nurse"
 
 
-def _ods_code(value: str) -> str:
+def ods_code(value: str) -> str:
     code = value.strip().upper()
     if not _ODS.match(code):
         raise ValueError(f"{value!r} is not an ODS code (3 to 6 letters or digits, e.g. Y00001)")
@@ -65,7 +65,7 @@ def _endpoint(value: str) -> str:
     return url
 
 
-OdsCode = Annotated[str, AfterValidator(_ods_code)]
+OdsCode = Annotated[str, AfterValidator(ods_code)]
 SecureEmail = Annotated[str, AfterValidator(_email)]
 HttpsEndpoint = Annotated[str, AfterValidator(_endpoint)]
 _Text = Annotated[str, Field(min_length=1, max_length=500)]

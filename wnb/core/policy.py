@@ -38,6 +38,7 @@ class Principal:
     role: Role | None = None  # None only for wnb itself (system)
     sources: frozenset[str] | None = None  # a client key's event sources; None: never bound (made before issue 11)
     writes_context: bool = False  # a client key bound to write safeguarding context (the child register)
+    recipient: str | None = None  # a partner key's recipient (an ODS code): it acknowledges that one's messages
     via: str | None = None  # how a person came: "cli" for `--by`, recorded in the audit detail
 
     @property
@@ -80,6 +81,7 @@ class Action(StrEnum):
     TASK_ASSIGN = "task.assign"
     TASK_RELEASE = "task.release"
     COMMUNICATION_SEND = "communication.send"
+    COMMUNICATION_ACKNOWLEDGE = "communication.acknowledge"
     FLAG_RESOLVE = "flag.resolve"
     REJECTS_READ = "rejects.read"
     REJECTS_HANDLE = "rejects.handle"
@@ -125,6 +127,9 @@ _FLAG_RESOLVERS = frozenset({Role.SAFEGUARDING_NURSE, Role.NAMED_NURSE, Role.SAF
 # not open, so only the safeguarding team that judges a pattern across a family sees it; not the booking team,
 # clinicians or governance, who read the child's own record only.
 _FAMILY_READERS = _FLAG_RESOLVERS  # the same team, for its own reason
+# Issue 18 part 3: a partner's system (a GP practice's, a social care system) acknowledges the messages sent to
+# its recipient with a client key bound to that recipient; an administrator may for any.
+_PARTNERS = frozenset({Role.CLINIC_SYSTEM, Role.ADMIN})
 # Who may act on a task whatever role owns it.
 ACT_FOR_ANY_ROLE = frozenset({Role.SAFEGUARDING_LEAD, Role.ADMIN})
 _ADMIN = frozenset({Role.ADMIN})
@@ -174,6 +179,12 @@ POLICY: dict[Action, Rule] = {
         _PEOPLE_WHO_ACT,
         True,
         _TASK_CONDITION,
+    ),
+    Action.COMMUNICATION_ACKNOWLEDGE: Rule(
+        "acknowledge a message sent to a recipient outside the trust (by API; people outside use the message's link)",
+        _PARTNERS,
+        False,
+        "a client key only for the recipient it is bound to (wnb keys bind --recipient ODS); admin any",
     ),
     Action.FLAG_RESOLVE: Rule("resolve a flag", _FLAG_RESOLVERS, True),
     Action.REJECTS_READ: Rule("read the data-quality queue", _DATA_QUALITY, True),
@@ -322,6 +333,20 @@ def context_refusal(principal: Principal) -> str | None:
     return None
 
 
+def acknowledgement_refusal(principal: Principal, recipient_ods: str | None) -> str | None:
+    """Why `principal` may not acknowledge a message to `recipient_ods`, or None when it may."""
+    if principal.is_admin:
+        return None
+    if principal.recipient is None:
+        return (
+            f"the API key {principal.name} is not bound to a recipient: bind it with "
+            f"`wnb keys bind {principal.name} --recipient ODS` (the recipient's ODS code)"
+        )
+    if principal.recipient != recipient_ods:
+        return f"the API key {principal.name} acknowledges only messages to {principal.recipient}"
+    return None
+
+
 # ---- every route and command, and the action behind it (None: open to anyone) ----
 
 ANONYMOUS = None
@@ -353,6 +378,9 @@ ENTRY_POINTS: dict[str, tuple[Action, ...] | None] = {
     "POST /v1/tasks/{task_id}/communications": (Action.COMMUNICATION_SEND,),
     "GET /v1/communications/{communication_id}": (Action.RECORDS_READ,),
     "POST /v1/communications/{communication_id}/sent": (Action.COMMUNICATION_SEND,),
+    "POST /v1/communications/{communication_id}/ack": (Action.COMMUNICATION_ACKNOWLEDGE,),
+    "GET /web/ack/{token}": ANONYMOUS,  # the recipient's page: the signed link is the proof, no personal data shown
+    "POST /web/ack/{token}": ANONYMOUS,
     "POST /v1/flags/{flag_id}/resolve": (Action.FLAG_RESOLVE,),
     "POST /fhir/Appointment": (Action.EVENTS_INGEST,),
     "POST /fhir": (Action.EVENTS_INGEST,),

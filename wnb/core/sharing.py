@@ -136,10 +136,15 @@ def content(
 @dataclass(frozen=True)
 class SharingConfig:
     """What the trust configured for sharing: the e-mail domains it counts as secure (none: e-mail sharing is off)
-    and whom a recipient contacts at the trust (None: the task's owner team)."""
+    and whom a recipient contacts at the trust (None: the task's owner team); wnb's public address, under which
+    messages carry their acknowledgement link (None: no link), the secret that signs the links and how many days
+    a link stays valid (issue 18 part 3)."""
 
     secure_email_domains: tuple[str, ...] = ()
     trust_contact: str | None = None
+    public_url: str | None = None
+    link_secret: str = "development-session-secret-change-me"  # the session secret's development default
+    link_days: int = 30
 
     def contact_at_trust(self, owner_role: str) -> str:
         return self.trust_contact or f"the {plain_code(owner_role)} team at the trust"

@@ -23,16 +23,16 @@ from wnb.core.items import RawItem, check_context
 from wnb.core.nhs import Attendance
 from wnb.core.policy import Action, Principal
 from wnb.core.refs import parse_ref
+from wnb.service.acknowledgements import Acknowledgements
 from wnb.service.effects import Effects
 from wnb.service.ingesting import Ingesting
-from wnb.service.sharing import Sharing
 from wnb.store import accounts, concurrency, repo
 from wnb.store.sql import Record
 
 log = structlog.get_logger("wnb")
 
 
-class Service(Ingesting, Sharing):
+class Service(Ingesting, Acknowledgements):
     """wnb's operations over one database and one ruleset."""
 
     # ---- time-based: WNB-14 and escalation ----
@@ -48,6 +48,9 @@ class Service(Ingesting, Sharing):
             if not concurrency.try_sweep_lock(connection):
                 return Counter(skipped_another_replica_sweeping=1)
             concurrency.lock_everyone(connection)
+            # Messages not acknowledged in time (issue 18 part 3): their tasks back, due when the acknowledgement
+            # was, so the escalation below takes them up the chain at once.
+            counts["not_acknowledged"] = len(self.time_out_acknowledgements(connection, audit, now, actor))
             effects = Effects(connection, audit, self.ruleset, now, actor, self.notify)
             for follow_up in repo.pending_follow_ups(connection, now):
                 counts[self._judge_follow_up(connection, effects, follow_up, now)] += 1

@@ -52,7 +52,7 @@ class Sharing(ServiceBase):
         the recipient's acknowledgement."""
         policy.check(by, Action.COMMUNICATION_SEND)
         with self._transaction() as (connection, audit):
-            found = _find(connection, which)
+            found = find_communication(connection, which)
             concurrency.lock_owner(connection, "task", found.task_id)
             effects = self._effects(connection, audit, at or self.clock(), by.actor)
             effects.via = by.via_detail
@@ -64,7 +64,7 @@ class Sharing(ServiceBase):
         """A message (by reference or id), its reading audited as a read of the child's record."""
         policy.check(by, Action.RECORDS_READ)
         with self._transaction() as (connection, audit):
-            found = _find(connection, which)
+            found = find_communication(connection, which)
             audit.append(self.clock(), by.actor, "record_read", [found.nhs_number], {"view": view, "id": found.id})
         return found
 
@@ -83,7 +83,7 @@ class Sharing(ServiceBase):
         return said
 
 
-def _find(connection: Connection, which: str) -> Communication:
+def find_communication(connection: Connection, which: str) -> Communication:
     """A message by its reference (WNB-T12-1) or its id (12, M12)."""
     text, found = which.strip().upper(), None
     if text.startswith("WNB-"):

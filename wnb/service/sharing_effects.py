@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
 from wnb import notify
-from wnb.core import policy
+from wnb.core import ack_links, policy
 from wnb.core.calendar import DueRule, london_date
 from wnb.core.contacts import Contact, ContactRole
 from wnb.core.domain import TaskStatus
@@ -122,6 +122,12 @@ def check_sender(by: Principal, task: Record) -> None:
     policy.check_task(by, Action.COMMUNICATION_SEND, task_ref(task.id), task.owner_role, task.first_owner_role)
 
 
+# The ruleset parameter giving the working days a recipient has to acknowledge a message, and its default for a
+# ruleset that does not set it.
+ACK_PARAMETER = "acknowledge_within_working_days"
+DEFAULT_ACK_WORKING_DAYS = 3
+
+
 class SharingEffects(EffectsBase):
     """Messages sent from tasks, letters marked sent, and messages undelivered, at one instant by one actor."""
 
@@ -185,6 +191,7 @@ class SharingEffects(EffectsBase):
         made = communications.create(
             self.connection, new, number, body, self.at, self.actor, sent=channel is not ChannelName.LETTER
         )
+        made = self._with_link(made)
         if channel is ChannelName.LETTER:
             self._history(dict(task), "letter-prepared", f"letter {number} to {new.recipient_name} ready to print")
             self._record_message("communication_prepared", made, task)
@@ -192,8 +199,16 @@ class SharingEffects(EffectsBase):
         outbox_id = self._queue(made, task_id, address)
         made = communications.set_outbox(self.connection, made.id, outbox_id)
         self._record_message("communication_queued", made, task, outbox=outbox_id)
-        self._awaiting(task, made)
-        return made
+        return self._awaiting(task, made)
+
+    def _with_link(self, made: Communication) -> Communication:
+        """The message with its signed acknowledgement link (issue 18 part 3), when wnb has a public address."""
+        if not self.sharing.public_url:
+            return made
+        expires = self.at + timedelta(days=self.sharing.link_days)
+        token = ack_links.make_token(made.id, expires, self.sharing.link_secret)
+        url = ack_links.link(self.sharing.public_url, token)
+        return communications.set_content(self.connection, made.id, {**made.content, "ack_url": url})
 
     def _rule_title(self, rule_id: str) -> str:
         try:
@@ -235,16 +250,22 @@ class SharingEffects(EffectsBase):
             },
         )
 
-    def _awaiting(self, task: Record, made: Communication) -> None:
+    def _awaiting(self, task: Record, made: Communication) -> Communication:
         """The message is out: the task waits for the recipient's acknowledgement (it escalates no more)."""
         changes = {"status": TaskStatus.AWAITING_ACKNOWLEDGEMENT.value, "updated_at": self.at, "waiting_until": None}
         note = f"message {made.reference} sent by {made.channel} to {made.recipient_name}"
         self._change_task(task, changes, "sent", note)
+        # The recipient acknowledges within the ruleset's working days, or the task comes back (issue 18 part 3).
+        days = int(self.ruleset.settings.parameters.get(ACK_PARAMETER, DEFAULT_ACK_WORKING_DAYS))
+        ends = self.ruleset.settings.calendar.working_day_ends
+        due = DueRule.parse(f"{days}-working-days").due_at(self.at, ends)
+        made = communications.set_ack_due(self.connection, made.id, due)
         self.record(
             "task_sent",
             [task_ref(task.id), task.nhs_number],
             {"code": task.code, "from": task.status, "to": changes["status"], "note": note, **self.via},
         )
+        return made
 
     def letter_sent(self, communication_id: int, by: Principal | None) -> Communication:
         """A letter printed and posted: marked sent by the person who did, and the task awaits acknowledgement."""
@@ -263,8 +284,7 @@ class SharingEffects(EffectsBase):
             raise InvalidAction(f"task {task_ref(task.id)} is {task.status}; its letter is no longer needed")
         sent = communications.mark_sent(self.connection, communication_id, self.at, self.actor)
         self._record_message("communication_sent", sent, task)
-        self._awaiting(task, sent)
-        return sent
+        return self._awaiting(task, sent)
 
     def return_undelivered(self, rows: list[Undelivered]) -> list[str]:
         """Each message the outbox could not deliver (or may not have): its status and why, and its task back to
@@ -288,14 +308,17 @@ class SharingEffects(EffectsBase):
                 said.append(f"task {task_ref(task.id)} back to requested: message {message.reference} {status.value}")
         return said
 
-    def back_to_requested(self, task: Record, message: Communication, action: str, note: str) -> bool:
+    def back_to_requested(
+        self, task: Record, message: Communication, action: str, note: str, due: datetime | None = None
+    ) -> bool:
         """A task awaiting its message's acknowledgement back to `requested`, due at the end of this working day
         (the next working day's after it), `action` and `note` in its history, audited as `task_<action>`, its
         owner role told; False (nothing done) when it is no longer awaiting (closed meanwhile, or back already).
         Issue 18 part 3's non-acknowledgement timeout uses it too (action `not-acknowledged`)."""
         if task.status != TaskStatus.AWAITING_ACKNOWLEDGEMENT.value:
             return False
-        due = DueRule.parse("same-working-day").due_at(self.at, self.ruleset.settings.calendar.working_day_ends)
+        if due is None:
+            due = DueRule.parse("same-working-day").due_at(self.at, self.ruleset.settings.calendar.working_day_ends)
         changes = {"status": TaskStatus.REQUESTED.value, "due_at": due, "acknowledged_at": None}
         self._change_task(task, {**changes, "updated_at": self.at}, action, note)
         self.record(

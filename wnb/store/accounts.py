@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from wnb.core import policy
+from wnb.core.contacts import ods_code
 from wnb.core.domain import Role
 from wnb.core.errors import WnbError
 from wnb.core.plan import Member
@@ -94,8 +95,19 @@ def _sources(sources: Iterable[str]) -> list[str]:
     return checked
 
 
-def _binding(role: Role, sources: list[str], context: bool) -> None:
-    if role is Role.CLINIC_SYSTEM and not sources and not context:
+def _recipient(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return ods_code(value)
+    except ValueError as error:
+        raise WnbError(f"--recipient: {error}") from None
+
+
+def _binding(role: Role, sources: list[str], context: bool, recipient: str | None = None) -> None:
+    if recipient is not None and role is not Role.CLINIC_SYSTEM:
+        raise WnbError(f"a {role.value} key acknowledges no partner's messages, so --recipient does not apply to it")
+    if role is Role.CLINIC_SYSTEM and not sources and not context and recipient is None:
         raise WnbError(
             "a clinic-system key must be bound to what it writes: give --source SOURCE (the events' `source`, "
             "for FHIR the identifier system, for HL7 MSH-4) once or more, and --context for safeguarding context"
@@ -111,11 +123,14 @@ def create_api_key(
     actor: Operator = "cli",
     sources: Iterable[str] = (),
     context: bool = False,
+    recipient: str | None = None,
 ) -> str:
-    """Create an API key for the client system `name`, bound to `sources` (and context when `context`); return
-    the key, which is shown only this once. A clinic-system key must be bound to something."""
+    """Create an API key for the client system `name`, bound to `sources` (and context when `context`; and the
+    messages to the recipient `recipient`, an ODS code, when given: a partner's key); return the key, which is
+    shown only this once. A clinic-system key must be bound to something."""
     checked_role, checked_name, bound = _role(role), _name(name), _sources(sources)
-    _binding(checked_role, bound, context)
+    partner = _recipient(recipient)
+    _binding(checked_role, bound, context, partner)
     by = _operator(actor, policy.Action.KEYS_ADMIN)
     prefix = secrets.token_hex(4)
     key = f"{KEY_SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
@@ -127,37 +142,44 @@ def create_api_key(
         "created_at": datetime.now(UTC),
         "sources": bound,
         "writes_context": context,
+        "recipient": partner,
     }
     try:
         with writing(db_engine) as connection:
             connection.execute(insert(_keys).values(**row))
             payload = {"name": checked_name, "role": checked_role.value, "prefix": prefix}
-            payload.update(_binding_payload(bound, context, by))
+            payload.update(_binding_payload(bound, context, by, partner))
             _audit(connection, by.actor, "api_key_created", f"key:{checked_name}", payload)
     except IntegrityError:
         raise WnbError(f"an API key named {checked_name!r} exists already") from None
     return key
 
 
-def _binding_payload(sources: list[str], context: bool, by: Principal) -> dict[str, Any]:
-    return {"sources": sources, "context": context, **by.via_detail}
+def _binding_payload(sources: list[str], context: bool, by: Principal, recipient: str | None) -> dict[str, Any]:
+    return {"sources": sources, "context": context, **({"recipient": recipient} if recipient else {}), **by.via_detail}
 
 
 def bind_api_key(
-    db_engine: Engine, name: str, sources: Iterable[str], context: bool = False, actor: Operator = "cli"
+    db_engine: Engine,
+    name: str,
+    sources: Iterable[str],
+    context: bool = False,
+    actor: Operator = "cli",
+    recipient: str | None = None,
 ) -> None:
-    """Bind the key `name` to write events for `sources` only (and safeguarding context when `context`),
-    replacing what it was bound to before."""
-    bound = _sources(sources)
+    """Bind the key `name` to write events for `sources` only (and safeguarding context when `context`; and to
+    acknowledge the messages to `recipient`, an ODS code), replacing what it was bound to before."""
+    bound, partner = _sources(sources), _recipient(recipient)
     by = _operator(actor, policy.Action.KEYS_ADMIN)
     with writing(db_engine) as connection:
         row = _row_named(connection, _keys, name, "API key")
         if row.revoked_at is not None:
             raise WnbError(f"the API key {name!r} was revoked; create a new one")
-        _binding(Role(row.role), bound, context)
-        connection.execute(update(_keys).where(_keys.c.id == row.id).values(sources=bound, writes_context=context))
+        _binding(Role(row.role), bound, context, partner)
+        values = {"sources": bound, "writes_context": context, "recipient": partner}
+        connection.execute(update(_keys).where(_keys.c.id == row.id).values(**values))
         payload = {"name": name, "before": row.sources, "context_before": row.writes_context}
-        payload.update(_binding_payload(bound, context, by))
+        payload.update(_binding_payload(bound, context, by, partner))
         _audit(connection, by.actor, "api_key_bound", f"key:{name}", payload)
 
 
@@ -241,6 +263,7 @@ def list_api_keys(db_engine: Engine, actor: Operator = "cli") -> list[dict[str, 
             "revoked_at": _iso(r.revoked_at),
             "sources": r.sources,
             "context": bool(r.writes_context),
+            "recipient": r.recipient,
         }
         for r in rows
     ]
@@ -328,7 +351,7 @@ def client_for_key(db_engine: Engine, key: str) -> Principal | None:
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, _key_hash(key)):
         return None
     sources = frozenset(row.sources) if row.sources is not None else None
-    return Principal(Kind.CLIENT, row.name, Role(row.role), sources, bool(row.writes_context))
+    return Principal(Kind.CLIENT, row.name, Role(row.role), sources, bool(row.writes_context), row.recipient)
 
 
 def user_for_password(db_engine: Engine, name: str, password: str) -> Principal | None:

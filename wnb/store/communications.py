@@ -169,6 +169,11 @@ def mark_sent(
     )
 
 
+def set_content(connection: Connection, communication_id: int, content: dict[str, Any]) -> Communication:
+    """The message's stored content replaced (its acknowledgement link added once its id is known)."""
+    return _set(connection, communication_id, content=content)
+
+
 def set_ack_due(connection: Connection, communication_id: int, ack_due_at: datetime | None) -> Communication:
     """When the message must be acknowledged by (issue 18 part 3 sets it from a ruleset parameter)."""
     return _set(connection, communication_id, ack_due_at=ack_due_at)
