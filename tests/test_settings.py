@@ -50,7 +50,10 @@ def test_the_sharing_settings_are_read_from_wnb_variables(monkeypatch: pytest.Mo
     monkeypatch.setenv("WNB_SECURE_EMAIL_DOMAINS", "nhs.net, @Gov.UK")
     monkeypatch.setenv("WNB_TRUST_CONTACT", "Safeguarding team, 01234 567890")
     monkeypatch.setenv("WNB_OUTBOX_RETENTION_DAYS", "14")
+    monkeypatch.setenv("WNB_PUBLIC_URL", " https://wnb.trust.example/ ")
+    monkeypatch.setenv("WNB_ACK_LINK_DAYS", "7")
     settings = load_settings()
+    assert (settings.sharing().public_url, settings.sharing().link_days) == ("https://wnb.trust.example", 7)
     assert settings.sharing().secure_email_domains == ("nhs.net", "gov.uk")
     assert settings.sharing().contact_at_trust("booking-team") == "Safeguarding team, 01234 567890"
     assert settings.outbox_retention_days == 14
@@ -81,6 +84,8 @@ def test_sign_in_and_mllp_settings_are_read_from_wnb_variables(monkeypatch: pyte
         ("WNB_SIGNIN_LOCK_FAILURES", "0", "WNB_SIGNIN_LOCK_FAILURES"),
         ("WNB_MLLP_MAX_CONNECTIONS", "0", "WNB_MLLP_MAX_CONNECTIONS"),
         ("WNB_SECURE_EMAIL_DOMAINS", "nhs", "not an e-mail domain"),
+        ("WNB_PUBLIC_URL", "wnb.trust.example", "not an http(s) address"),
+        ("WNB_ACK_LINK_DAYS", "0", "WNB_ACK_LINK_DAYS"),
     ],
 )
 def test_a_bad_setting_is_an_error_naming_the_variable_and_value(
@@ -95,6 +100,15 @@ def test_a_bad_setting_is_an_error_naming_the_variable_and_value(
 def test_production_with_every_secret_set_has_no_problem() -> None:
     settings = Settings(mode="production", session_secret=STRONG, webhook_secret=STRONG)
     assert settings.production_problems() == []
+
+
+def test_production_wants_an_https_public_url_since_the_acknowledgement_links_carry_it() -> None:
+    settings = Settings(
+        mode="production", session_secret=STRONG, webhook_secret=STRONG, public_url="http://wnb.trust.example"
+    )
+    assert settings.production_problems() == [
+        "WNB_PUBLIC_URL must be https:// in production: the acknowledgement links carry it"
+    ]
 
 
 def test_production_with_a_short_secret_is_a_problem_naming_the_variable() -> None:
