@@ -199,6 +199,18 @@ def build(
                 )
             )
     task_by_id = {task.id: task for task in tasks}
+    # A message's rows come before the task changes they caused at the same instant (acknowledged, then done).
+    for message in messages:
+        task = task_by_id.get(message.task_id)
+        agency = task.service if task is not None else "wnb"
+        level = significance(appointments_of_task.get(message.task_id, ()))
+        to = f"{message.recipient_name} ({plain_code(message.recipient_role)})"
+        if message.sent_at is not None:
+            event = f"message {message.reference} sent by {message.channel} to {to}"
+            rows.append(Entry(message.sent_at, agency, event, level, f"task T{message.task_id}", message.sent_by or ""))
+        if message.acknowledged_at is not None:
+            event = f"message {message.reference} acknowledged by {to} ({message.acknowledged_via or 'unknown'})"
+            rows.append(Entry(message.acknowledged_at, agency, event, level, "", message.acknowledged_by or ""))
     for change in history:
         task = task_by_id.get(change.task_id)
         if task is None:
@@ -215,17 +227,6 @@ def build(
                 change.actor,
             )
         )
-    for message in messages:
-        task = task_by_id.get(message.task_id)
-        agency = task.service if task is not None else "wnb"
-        level = significance(appointments_of_task.get(message.task_id, ()))
-        to = f"{message.recipient_name} ({plain_code(message.recipient_role)})"
-        if message.sent_at is not None:
-            event = f"message {message.reference} sent by {message.channel} to {to}"
-            rows.append(Entry(message.sent_at, agency, event, level, f"task T{message.task_id}", message.sent_by or ""))
-        if message.acknowledged_at is not None:
-            event = f"message {message.reference} acknowledged by {to} ({message.acknowledged_via or 'unknown'})"
-            rows.append(Entry(message.acknowledged_at, agency, event, level, "", message.acknowledged_by or ""))
     for status in context.statuses if context is not None else ():
         words = plain_code(status.kind)
         rows.append(
