@@ -146,6 +146,20 @@ def test_demo_serve_is_refused_in_production_mode_before_anything_is_written(tmp
     assert not (tmp_path / "wnb-demo.db").exists()
 
 
+def test_the_demo_gives_its_context_match_rate_as_the_data_says(later: Demo) -> None:
+    """The sample has context for every child but one, whose one event is the unmatched one."""
+    path = sqlite_file(later.database_url)
+    assert path is not None
+    with closing(sqlite3.connect(path)) as connection:
+        events, matched = connection.execute(
+            "SELECT count(*), sum(nhs_number IN (SELECT nhs_number FROM person_context)) FROM event "
+            "WHERE state != 'stale'"
+        ).fetchone()
+    assert (matched, events) == (20, 21)
+    assert f"context match rate: {matched} of {events} judged events (95%) have" in later.out
+    assert "1 person has events but no context" in later.out
+
+
 def test_a_quick_listing_of_the_demo_s_file_gives_what_the_store_lists(later: Demo, tmp_path: Path) -> None:
     """`wnb tasks` and `wnb flags` read a SQLite file with sqlite3 (wnb.store.quick, issue 17): the same items, in
     the same order, as wnb.store.listing's SQLAlchemy reading, byte for byte as JSON, filter by filter."""

@@ -151,7 +151,9 @@ def run_demo(today: date, now: datetime) -> None:
     from wnb.ingest.ndjson import read as read_ndjson
     from wnb.rule_files import load_ruleset
     from wnb.service import Service
+    from wnb.settings import load_settings
     from wnb.store import audit, listing
+    from wnb.store.quality import context_coverage
 
     fixtures = fixtures_dir()
     if not (fixtures / "context.ndjson").is_file():
@@ -185,6 +187,7 @@ def run_demo(today: date, now: datetime) -> None:
         tasks = listing.tasks(connection)
         rejects = listing.rejects(connection)
         verified = audit.verify(connection)
+        coverage = context_coverage(connection, now, load_settings().context_stale_days)
     db.dispose()
     out.print(flags_table(flags, f"Active flags ({len(flags)})", service.ruleset.title))
     out.print(tasks_table(tasks, f"Open tasks ({len(tasks)}), soonest due first", now, service.ruleset.title))
@@ -193,6 +196,13 @@ def run_demo(today: date, now: datetime) -> None:
         kind = " (stale outcome)" if reject["kind"] == "stale-outcome" else ""
         say(f"  {reject['origin']} line {reject['line']}{kind}: {reject['field']}: {reject['reason']}")
     say(f"audit log: {'intact' if verified.ok else 'BROKEN'}, {verified.records} records")
+    people = coverage.people_without_context
+    say(
+        f"context match rate: {coverage.events_with_context} of {coverage.events} judged events "
+        f"({coverage.ratio or 0:.0%}) have the person's safeguarding context; "
+        f"{'1 person has' if people == 1 else f'{people} people have'} events but no context "
+        "(the data-quality page lists them)"
+    )
     out.print(accounts_table(accounts))
     say(f"Explore: {on_demo_database('explain ' + (flags[0]['id'] if flags else 'F1'))}")
 
