@@ -61,7 +61,7 @@ def acknowledge(effects: SharingEffects, message: Communication, name: str, via:
     )
     if TaskStatus(task.status).is_open:
         note = f"message {message.reference} acknowledged by {name} ({via.value}) on {local(effects.at)}"
-        effects._set_task_status(task, TaskStatus.COMPLETED, "completed", note)
+        effects.set_task_status(task, TaskStatus.COMPLETED, "completed", note)
     return done
 
 

@@ -194,7 +194,7 @@ class Effects(TimedEffects):
                 self._set_flag_status(item, becomes, reason)
                 said.append(f"flag {flag_ref(item.id)} {item.code} entered-in-error")
             elif isinstance(becomes, TaskStatus):
-                self._set_task_status(item, becomes, "cancelled", reason)
+                self.set_task_status(item, becomes, "cancelled", reason)
                 said.append(f"task {task_ref(item.id)} {item.code} cancelled")
         return said
 
@@ -235,7 +235,7 @@ class Effects(TimedEffects):
             )
         to_status, verb = plan.task_transition(task_id, task.status, action)
         plan.check_task_note(task_id, action, note)
-        self._set_task_status(task, to_status, verb, note.strip() if note else note)
+        self.set_task_status(task, to_status, verb, note.strip() if note else note)
         updated = repo.task_by_id(self.connection, task_id)
         assert updated is not None
         return updated

@@ -126,7 +126,8 @@ class EffectsBase:
             {"code": flag.code, "from": flag.status, "to": status, "reason": reason, **self.via},
         )
 
-    def _set_task_status(self, task: Record, status: TaskStatus, action: str, note: str | None) -> None:
+    def set_task_status(self, task: Record, status: TaskStatus, action: str, note: str | None) -> None:
+        """Move `task` to `status`, in its history as `action` with `note`, through the one writer."""
         changes: dict[str, Any] = {"status": status.value, "updated_at": self.at}
         if status is TaskStatus.ACCEPTED:
             changes["acknowledged_at"] = self.at  # the acknowledgement timeout counts from here
