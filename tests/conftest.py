@@ -46,6 +46,33 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = ROOT / "rules" / "default"
 
 
+# The files that take longest (a trace of each file's start and end on the workers), handed out first. With
+# `--dist loadfile` a file runs whole on one worker, and pytest-xdist by default hands out the files with the most
+# tests first: the replica file (one test, over a minute) then ran last, alone, while the other worker sat idle.
+# pyproject.toml's addopts turn that reordering off (--no-loadscope-reorder), so this order is the one kept.
+LONGEST_FIRST = (
+    "tests/store/test_replicas.py",
+    "tests/cli/test_cli.py",
+    "tests/ingest/test_ingest_fuzz.py",
+    "tests/web/test_sign_in.py",
+    "tests/web/test_accessibility.py",
+    "tests/service/test_audit_checkpoints.py",
+    "tests/api/test_policy.py",
+    "tests/service/test_properties.py",
+    "tests/web/test_web_browser.py",
+    "tests/api/test_api.py",
+    "tests/store/test_store.py",
+    "tests/service/test_restart.py",
+    "tests/cli/test_demo.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first, the rest after them in their usual order."""
+    rank = {path: place for place, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # a stable sort
+
+
 @pytest.fixture(scope="session")
 def ruleset() -> Ruleset:
     return load_ruleset(DEFAULT_RULES)
