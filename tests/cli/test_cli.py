@@ -1,11 +1,14 @@
-"""The `wnb` command line through the installed console script (ARCHITECTURE.md §4), on a real SQLite file.
+"""The `wnb` command line (ARCHITECTURE.md §4) on a real SQLite file.
 
-Each call is a real process (about a second each), so a module fixture loads one database through the
-command line and tests that change it work on their own copy of that file.
+Commands run in this process through the Typer app the console script runs (a process each took one to two
+seconds, most of this file's time); the console script itself, as its own process, is run by the tests of
+what only a process shows (help, a one-line error on stderr, every command's help). A module fixture loads one
+database through the command line, and tests that change it work on their own copy of that file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,16 +16,17 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.conftest import ROOT
+from wnb.cli.main import app as cli_app
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.service import Service
@@ -150,8 +154,19 @@ class Run:
 
 
 def run_in(folder: Path, *args: str, db: Path | None = None, columns: int | None = None) -> Run:
-    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES", "WNB_DATABASE_URL")}
+    """`wnb ARGS` in `folder`, in this process (a process each took one to two seconds, most of this file's time):
+    the same Typer app the console script runs, on the database given by the environment as a process has it."""
+    env: dict[str, str | None] = {"COLUMNS": str(columns) if columns else None, "LINES": None}
     env.update(WNB_DATABASE_URL=f"sqlite:///{db or folder / 'wnb.db'}", WNB_RULES_DIR=str(RULES))
+    with contextlib.chdir(folder):
+        result = CliRunner().invoke(cli_app, list(args), env=env, catch_exceptions=False)
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def run_process(folder: Path, *args: str, columns: int | None = None) -> Run:
+    """`wnb ARGS` as its own process, through the installed console script, for the tests of the process itself."""
+    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES", "WNB_DATABASE_URL")}
+    env.update(WNB_DATABASE_URL=f"sqlite:///{folder / 'wnb.db'}", WNB_RULES_DIR=str(RULES))
     if columns:
         env["COLUMNS"] = str(columns)
     result = subprocess.run(
@@ -170,9 +185,6 @@ def assert_one_line_error(result: Run, *words: str) -> None:
         assert word in lines[0], lines[0]
 
 
-Call = tuple[tuple[str, ...], int | None]  # arguments and terminal width
-
-
 @dataclass
 class Loaded:
     folder: Path
@@ -181,16 +193,10 @@ class Loaded:
     ingest_csv: Run
     flags: list[dict[str, Any]]
     tasks: list[dict[str, Any]]
-    prefetched: dict[Call, Future[Run]] = field(default_factory=dict)
 
     def run(self, *args: str, columns: int | None = None) -> Run:
-        """The result of a read-only command on the loaded database (run ahead, in parallel, when known)."""
-        ahead = self.prefetched.get((args, columns))
-        return ahead.result() if ahead else run_in(self.folder, *args, columns=columns)
-
-    def prefetch(self, pool: ThreadPoolExecutor, calls: list[Call]) -> None:
-        for args, columns in calls:
-            self.prefetched[(args, columns)] = pool.submit(run_in, self.folder, *args, columns=columns)
+        """A read-only command on the loaded database."""
+        return run_in(self.folder, *args, columns=columns)
 
     def flag(self, code: str) -> dict[str, Any]:
         return next(flag for flag in self.flags if flag["code"] == code)
@@ -199,23 +205,8 @@ class Loaded:
         return next(task for task in self.tasks if task["code"] == code and task["nhs_number"] == nhs_number)
 
 
-# Read-only commands the tests below ask of the loaded database: run side by side to save wall-clock time.
-READ_ONLY: list[Call] = [
-    (("tasks", "--json", "--role", "named-nurse"), None),
-    (("flags", "--json", "--nhs-number", COMPLEX_CHILD), None),
-    (("flags",), 200),
-    (("tasks", "--role", "safeguarding-nurse"), 200),
-    (("task", "complete", "T9999", "--by", "nurse.one"), None),
-    (("flag", "resolve", "F9999", "--by", "nurse.one", "--reason", "x"), None),
-    (("rejects", "--json"), None),
-    (("rejects",), 400),
-    (("sweep", "--now", "2026-03-10T09:00:00"), None),
-    (("explain", "F9999"), None),
-]
-
-
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Loaded:
     folder = tmp_path_factory.mktemp("cli")
     (folder / "context.ndjson").write_text("".join(json.dumps(item) + "\n" for item in CONTEXT), encoding="utf-8")
     (folder / "feed.ndjson").write_text(
@@ -230,22 +221,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     for name, role in PEOPLE.items():
         create_user(people, name, role, f"{name} passphrase long enough")
     people.dispose()
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        flags = pool.submit(run_in, folder, "flags", "--json")
-        tasks = pool.submit(run_in, folder, "tasks", "--json")
-        loaded = Loaded(folder, context, ingest_ndjson, ingest_csv, [], [])
-        loaded.prefetch(pool, READ_ONLY)
-        assert flags.result().code == 0 and tasks.result().code == 0, flags.result().err + tasks.result().err
-        loaded.flags, loaded.tasks = flags.result().json(), tasks.result().json()
-        loaded.prefetch(
-            pool,
-            [
-                (("explain", loaded.flag("safeguarding-plan-wnb")["id"]), 300),
-                (("explain", loaded.flag("high-clinical-need-wnb")["id"]), 300),
-                (("explain", loaded.task("clinician-review", COMPLEX_CHILD)["id"]), 300),
-            ],
-        )
-        yield loaded
+    flags, tasks = run_in(folder, "flags", "--json"), run_in(folder, "tasks", "--json")
+    return Loaded(folder, context, ingest_ndjson, ingest_csv, flags.json(), tasks.json())
 
 
 @pytest.fixture
@@ -308,7 +285,7 @@ def test_ingest_accepts_several_files_and_a_format_option(tmp_path: Path) -> Non
 
 
 def test_ingest_of_a_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
-    assert_one_line_error(run_in(tmp_path, "ingest", "absent.ndjson"), "absent.ndjson", "no such file")
+    assert_one_line_error(run_process(tmp_path, "ingest", "absent.ndjson"), "absent.ndjson", "no such file")
 
 
 # ---- flags and tasks listings ----
@@ -889,7 +866,7 @@ def _command_paths() -> list[list[str]]:
 
 
 def test_the_console_script_prints_help(tmp_path: Path) -> None:
-    result = run_in(tmp_path, "--help", columns=200)
+    result = run_process(tmp_path, "--help", columns=200)
 
     assert result.code == 0, result.err
     for command in (
