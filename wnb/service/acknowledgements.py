@@ -113,8 +113,10 @@ class Acknowledgements(Sharing):
     def acknowledge_by_key(self, which: str, name: str, by: Principal, at: datetime | None = None) -> Communication:
         """Acknowledge message `which` (its id or reference) for a partner's key bound to its recipient."""
         policy.check(by, Action.COMMUNICATION_ACKNOWLEDGE)
-        if not by.is_admin and by.recipient is None:  # refused before the lookup: it says nothing of what exists
-            raise Forbidden(policy.acknowledgement_refusal(by, None) or "")
+        # Refused before the lookup when the key may acknowledge nothing (bound to no recipient): it learns nothing
+        # of which messages exist. The one policy check decides, asked of the key's own recipient.
+        if refusal := policy.acknowledgement_refusal(by, by.recipient):
+            raise Forbidden(refusal)
         at = at or self.clock()
         with self._transaction() as (connection, audit):
             found = find_communication(connection, which)
