@@ -83,7 +83,8 @@ def site(tmp_path: Path, ruleset: Ruleset) -> Iterator[Site]:
     with serving(create_app(service, settings=load_settings(session_secret=SECRET))) as url:
         service.sharing = SharingConfig((), None, url, SECRET, 30)
         clerk = person(CLERK, Role.BOOKING_TEAM)
-        gp_task = next(task for task in Site(url, service).tasks() if task["code"] == "inform-gp")
+        site = Site(url, service)
+        gp_task = next(task for task in site.tasks() if task["code"] == "inform-gp")
         clock.now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
         made = service.send_communication(str(gp_task["id"]), "letter", clerk)
         clock.now = datetime(2026, 3, 3, 11, 0, tzinfo=UTC)  # posted
@@ -94,7 +95,7 @@ def site(tmp_path: Path, ruleset: Ruleset) -> Iterator[Site]:
         answer = handle_message(service, COMMUNITY_HL7.encode(), origin="mllp")
         assert answer.code == "AA", answer.ack
         clock.now = NOW
-        yield Site(url, service)
+        yield site
     db.dispose()
 
 
