@@ -275,24 +275,15 @@ def _refused(key: str, answer: httpx.Response) -> bool:
     return key == "GET /web/" and answer.status_code == 303  # the worklist sends other roles to their own page
 
 
-def _csrf(client: httpx.Client) -> str:
-    # The password page: every person may open it (a clinical safety officer reads no child's record).
-    match = re.search(r'name="csrf" value="([^"]+)"', client.get("/web/password").text)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
-def _anonymous_csrf(client: httpx.Client) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', client.get("/web/sign-in").text)
-    assert match, "no CSRF token on the sign-in page"
+def _csrf(client: httpx.Client, page: str) -> str:
+    """The CSRF token of the form on `page` (the client's session's)."""
+    match = re.search(r'name="csrf" value="([^"]+)"', client.get(page).text)
+    assert match, f"no CSRF token on {page}"
     return match.group(1)
 
 
 def _sign_in(client: httpx.Client, role: Role) -> None:
-    form = client.get("/web/sign-in")
-    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert token
-    data = {"csrf": token.group(1), "name": person_name(role), "password": password(role)}
+    data = {"csrf": _csrf(client, "/web/sign-in"), "name": person_name(role), "password": password(role)}
     assert client.post("/web/sign-in", data=data).status_code == 303
 
 
@@ -309,8 +300,10 @@ def test_every_route_answers_every_role_and_anonymous_as_the_table_says(site: Si
             elif caller is not None:
                 client.auth = (person_name(caller), password(caller))
                 _sign_in(client, caller)
-            # Anyone has a session's CSRF token for the pages anyone may post (the acknowledgement page).
-            csrf = _csrf(client) if caller not in (None, Role.CLINIC_SYSTEM) else _anonymous_csrf(client)
+            # A person's token from the password page (every person may open it: a clinical safety officer reads no
+            # child's record); anyone else's from the sign-in page, for the pages anyone may post (acknowledgement).
+            page = "/web/password" if caller not in (None, Role.CLINIC_SYSTEM) else "/web/sign-in"
+            csrf = _csrf(client, page)
             for key in ENTRY_POINTS:
                 if key.startswith("cli ") or key in ("POST /web/sign-out", "POST /web/sign-in"):
                     continue  # commands are walked below; signing in and out changes the session
@@ -401,7 +394,7 @@ def test_a_clinician_may_not_complete_a_named_nurses_task_anywhere(site: Site) -
     assert answer.status_code == 403 and "named-nurse" in answer.json()["reason"]
     with httpx.Client(base_url=site.url, timeout=20) as browser:
         _sign_in(browser, Role.CLINICIAN)
-        page = browser.post(f"/web/tasks/{task['id']}/complete", data={"csrf": _csrf(browser)})
+        page = browser.post(f"/web/tasks/{task['id']}/complete", data={"csrf": _csrf(browser, "/web/password")})
     assert page.status_code == 403 and "named-nurse" in page.text
     with pytest.raises(Forbidden):
         site.service.act_on_task(task["id"], "complete", Principal(Kind.USER, "dr.who", Role.CLINICIAN))
