@@ -47,7 +47,9 @@ def test_recipients_are_created_then_replaced_by_their_ods_code_and_audited(serv
     assert first == {"created": 1, "updated": 0} and second == {"created": 1, "updated": 1}
     with service.db.connect() as connection:
         assert recipients.all_recipients(connection) == [other, moved]
-        records = connection.execute(select(audit._audit).where(audit._audit.c.action == "recipients_imported"))
+        records = connection.execute(
+            select(audit._audit).where(audit._audit.c.action == "recipients_imported").order_by(audit._audit.c.seq)
+        )
         assert [row.subject for row in records] == [["Y00001"], ["B86001", "Y00001"]]
         assert audit.verify(connection).ok
 
