@@ -1,4 +1,5 @@
-"""What many tests build the same way: a canonical event, the PAS's clinic key, a running MLLP listener.
+"""What many tests build the same way: a canonical event, the PAS's clinic key, a running MLLP listener, a `wnb`
+command run in the test's process.
 
 Synthetic people only: NHS numbers from the 999 test range that pass Modulus 11.
 """
@@ -6,14 +7,19 @@ Synthetic people only: NHS numbers from the 999 test range that pass Modulus 11.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
+from wnb.cli.main import app as cli_app
 from wnb.core.items import RawItem
 from wnb.ingest.mllp import Listener
 from wnb.service import Service
@@ -67,3 +73,23 @@ def running_listener(service: Service, **options: Any) -> Iterator[Listener]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a `wnb` command gave, under subprocess.CompletedProcess's names."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_wnb(folder: Path, *args: str, env: Mapping[str, str | None] | None = None, stdin: str | None = None) -> Ran:
+    """`wnb ARGS` in `folder`, in this process, through the Typer app the console script runs: a process each took
+    one to two seconds, most of it imports. `env` is laid over this process's environment for the command only, as
+    a process would have it; None or "" leaves a variable unset. A test of the process itself (its exit on a
+    signal, its file modes, its one start) runs the console script instead."""
+    given = {name: value or None for name, value in (env or {}).items()}
+    with contextlib.chdir(folder):
+        result = CliRunner().invoke(cli_app, list(args), env=given, input=stdin, catch_exceptions=False)
+    return Ran(result.exit_code, result.stdout, result.stderr)

@@ -8,7 +8,6 @@ database through the command line, and tests that change it work on their own co
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -23,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.conftest import ROOT
-from wnb.cli.main import app as cli_app
+from tests.factories import run_wnb
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.service import Service
@@ -154,13 +152,10 @@ class Run:
 
 
 def run_in(folder: Path, *args: str, db: Path | None = None, columns: int | None = None) -> Run:
-    """`wnb ARGS` in `folder`, in this process (a process each took one to two seconds, most of this file's time):
-    the same Typer app the console script runs, on the database given by the environment as a process has it."""
-    env: dict[str, str | None] = {"COLUMNS": str(columns) if columns else None, "LINES": None}
-    env.update(WNB_DATABASE_URL=f"sqlite:///{db or folder / 'wnb.db'}", WNB_RULES_DIR=str(RULES))
-    with contextlib.chdir(folder):
-        result = CliRunner().invoke(cli_app, list(args), env=env, catch_exceptions=False)
-    return Run(result.exit_code, result.stdout, result.stderr)
+    """`wnb ARGS` in `folder`, in this process (tests.factories.run_wnb), on the database in the folder or `db`."""
+    env = {"COLUMNS": str(columns) if columns else None, "LINES": None, "WNB_RULES_DIR": str(RULES)}
+    ran = run_wnb(folder, *args, env={**env, "WNB_DATABASE_URL": f"sqlite:///{db or folder / 'wnb.db'}"})
+    return Run(ran.returncode, ran.stdout, ran.stderr)
 
 
 def run_process(folder: Path, *args: str, columns: int | None = None) -> Run:

@@ -4,9 +4,7 @@ after the SQLite file is edited behind wnb's back; `wnb audit export` prints the
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT, FixedClock
+from tests.factories import Ran, run_wnb
 from wnb.core.audit_chain import canonical, header_text, stored_list
 from wnb.core.domain import Role
 from wnb.core.policy import Principal
@@ -30,15 +29,9 @@ WNB = Path(sys.executable).parent / "wnb"
 FIXTURES = ROOT / "fixtures"
 
 
-def wnb(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "WNB_DATABASE_URL": f"sqlite:///{db}",
-        "WNB_RULES_DIR": str(ROOT / "rules" / "default"),
-    }
-    return subprocess.run(
-        [str(WNB), *args], cwd=db.parent, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+def wnb(db: Path, *args: str) -> Ran:
+    env = {"WNB_DATABASE_URL": f"sqlite:///{db}", "WNB_RULES_DIR": str(ROOT / "rules" / "default")}
+    return run_wnb(db.parent, *args, env=env)
 
 
 @pytest.fixture
@@ -75,7 +68,7 @@ def record_count(db: Path) -> int:
         connection.close()
 
 
-def assert_broken(result: subprocess.CompletedProcess[str], *words: str) -> None:
+def assert_broken(result: Ran, *words: str) -> None:
     assert result.returncode != 0
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1, result.stderr
