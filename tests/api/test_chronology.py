@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
 
 from tests.api.test_api import NURSE, Api, api  # noqa: F401  (the real uvicorn server fixture)
 from tests.conftest import ROOT
-from tests.factories import CHILD, event
+from tests.factories import CHILD, event, run_wnb
 from wnb.store import audit, listing
 from wnb.store.accounts import create_user
 
@@ -72,37 +69,17 @@ def test_a_clinic_system_may_not_read_a_chronology(api: Api) -> None:  # noqa: F
 def test_wnb_chronology_writes_the_csv_and_html_for_a_named_reader(api: Api, tmp_path: Path) -> None:  # noqa: F811
     _missed_and_worked(api)
     database = api.service.db.url.render_as_string(hide_password=False)
-    environment = {**os.environ, "WNB_DATABASE_URL": database, "WNB_RULES_DIR": str(ROOT / "rules/default")}
-    wnb = Path(sys.executable).parent / "wnb"
-    printed = subprocess.run(
-        [str(wnb), "chronology", "999 000 0018", "--by", NURSE[0]],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    environment = {"WNB_DATABASE_URL": database, "WNB_RULES_DIR": str(ROOT / "rules/default")}
+    printed = run_wnb(tmp_path, "chronology", "999 000 0018", "--by", NURSE[0], env=environment)
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout.startswith("date,agency or service,event,significance,action taken,by whom\n")
     page = tmp_path / "chronology.html"
-    written = subprocess.run(
-        [str(wnb), "chronology", CHILD, "--by", NURSE[0], "--format", "html", "--out", str(page)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    written = run_wnb(
+        tmp_path, "chronology", CHILD, "--by", NURSE[0], "--format", "html", "--out", str(page), env=environment
     )
     assert written.returncode == 0, written.stderr
     assert "Multi-agency chronology: NHS 9990000018" in page.read_text(encoding="utf-8")
-    unknown = subprocess.run(
-        [str(wnb), "chronology", CHILD, "--by", "nobody"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    unknown = run_wnb(tmp_path, "chronology", CHILD, "--by", "nobody", env=environment)
     assert unknown.returncode == 1 and "nobody" in unknown.stderr
     with api.service.db.connect() as connection:
         assert listing.tasks(connection, include_closed=True)  # the CLI read changed nothing

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.factories import Ran, run_wnb
 from wnb.core.errors import InvalidEvent
 from wnb.ingest import detect_format, read_file
 from wnb.ingest.hl7 import Refused, to_item
@@ -50,11 +48,11 @@ def siu(
     return "\n".join(segment for segment in segments if segment) + "\n"
 
 
-def wnb_command(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real `wnb` command in its own process (its logging set-up stays out of the test process)."""
-    environment = {**os.environ, "WNB_DATABASE_URL": f"sqlite:///{folder / 'cli.db'}", "WNB_RULES_DIR": str(RULES)}
-    wnb = Path(sys.executable).parent / "wnb"
-    return subprocess.run([str(wnb), *args], cwd=folder, env=environment, capture_output=True, text=True, timeout=120)
+def wnb_command(folder: Path, *args: str) -> Ran:
+    """`wnb ARGS` in `folder` on its own SQLite file (in this process: tests.factories.run_wnb)."""
+    return run_wnb(
+        folder, *args, env={"WNB_DATABASE_URL": f"sqlite:///{folder / 'cli.db'}", "WNB_RULES_DIR": str(RULES)}
+    )
 
 
 def event_of(text: str) -> dict[str, object]:

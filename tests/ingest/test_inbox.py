@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from tests.factories import run_wnb
 from tests.service.test_scheduler import running, wait_for
 from wnb.ingest.inbox import poll
 from wnb.service import Service
@@ -82,14 +81,8 @@ def test_the_command_line_polls_once_and_says_what_became_of_each_file(tmp_path:
     inbox = tmp_path / "inbox"
     drop(inbox, "pas.ndjson", json.dumps(EVENT) + "\n")
     drop(inbox, "scan.pdf", b"\0\0")
-    env = {
-        **os.environ,
-        "WNB_DATABASE_URL": db_url,
-        "WNB_RULES_DIR": str(Path(__file__).resolve().parents[2] / "rules/default"),
-    }
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "wnb"), "inbox", str(inbox)], env=env, capture_output=True, text=True
-    )
+    env = {"WNB_DATABASE_URL": db_url, "WNB_RULES_DIR": str(Path(__file__).resolve().parents[2] / "rules/default")}
+    done = run_wnb(tmp_path, "inbox", str(inbox), env=env)
     assert done.returncode == 0, done.stderr
     assert "pas.ndjson: processed (1 accepted)" in done.stdout and "scan.pdf: quarantined" in done.stdout
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import FixedClock
+from tests.conftest import ROOT, FixedClock
+from tests.factories import run_wnb
 from tests.server import serving, wait_for
 from wnb import metrics
 from wnb.api import create_app
@@ -146,10 +145,9 @@ def test_a_feed_that_speaks_again_is_no_longer_silent(fed: Service) -> None:
 
 
 def test_wnb_feeds_lists_each_watched_source_and_whether_it_is_silent(fed: Service) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("WNB_")}
+    env: dict[str, str | None] = {key: None for key in os.environ if key.startswith("WNB_")}
     env.update(WNB_DATABASE_URL=str(fed.db.url), WNB_FEED_WINDOWS="pas=24h,hl7-north=3d")
-    wnb = Path(sys.executable).parent / "wnb"
-    done = subprocess.run([str(wnb), "feeds", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    done = run_wnb(ROOT, "feeds", "--json", env=env)
     assert done.returncode == 0, done.stderr
     shown = {item["source"]: item["silent"] for item in json.loads(done.stdout)}
     assert shown == {"pas": True, "hl7-north": False}  # pas last spoke on 2 Mar 2026; hl7-north counts from now

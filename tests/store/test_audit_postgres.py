@@ -3,8 +3,6 @@ changed, removed or cut from the end behind wnb's back (the SQLite-file cases ar
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import threading
 from datetime import UTC, datetime
@@ -14,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import ROOT, FixedClock
+from tests.factories import Ran, run_wnb
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.ingest import read_file
@@ -38,10 +37,9 @@ def logged(db_url: str, ruleset: Ruleset, clock: FixedClock) -> str:
     return db_url
 
 
-def verify(url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WNB_DATABASE_URL": url, "WNB_RULES_DIR": str(ROOT / "rules" / "default")}
-    return subprocess.run(
-        [str(WNB), "audit", "verify"], env=env, capture_output=True, text=True, timeout=120, check=False
+def verify(url: str) -> Ran:
+    return run_wnb(
+        ROOT, "audit", "verify", env={"WNB_DATABASE_URL": url, "WNB_RULES_DIR": str(ROOT / "rules" / "default")}
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -19,7 +18,8 @@ import psycopg
 import pytest
 import uvicorn
 
-from tests.conftest import DEFAULT_RULES, FixedClock
+from tests.conftest import DEFAULT_RULES, ROOT, FixedClock
+from tests.factories import run_wnb
 from tests.server import free_port
 from tests.service.test_service import event
 from wnb.api import create_app
@@ -178,10 +178,10 @@ def test_only_one_replica_sweeps_at_a_time(replicas: list[Service]) -> None:
 
 
 def test_wnb_sweep_says_it_skipped_while_another_replica_sweeps(db_url: str, replicas: list[Service]) -> None:
-    env = {**os.environ, "WNB_DATABASE_URL": db_url, "WNB_RULES_DIR": str(DEFAULT_RULES)}
+    env = {"WNB_DATABASE_URL": db_url, "WNB_RULES_DIR": str(DEFAULT_RULES)}
     with writing(replicas[0].db) as holder:
         assert concurrency.try_sweep_lock(holder)
-        done = subprocess.run([str(WNB), "sweep"], env=env, capture_output=True, text=True, timeout=60, check=False)
+        done = run_wnb(ROOT, "sweep", env=env)
     assert done.returncode == 0, done.stderr
     assert "skipped, another replica is sweeping now" in done.stdout
 

@@ -83,11 +83,24 @@ def guarded(call: Callable[[], T]) -> T:
         raise  # unreachable: fail exits
 
 
+_opened: list[Engine] = []  # the databases this command opened, closed when it ends
+
+
 def open_database(url: str | None = None, create: bool = True) -> Engine:
-    """The database of WNB_DATABASE_URL (or `url`), migrated to the newest schema unless not `create`."""
+    """The database of WNB_DATABASE_URL (or `url`), migrated to the newest schema unless not `create`; its
+    connections are closed when the command ends (close_databases)."""
     from wnb import database
 
-    return database.open_database(url, create)
+    engine = database.open_database(url, create)
+    _opened.append(engine)
+    return engine
+
+
+def close_databases() -> None:
+    """Closes the connections of the databases the command opened. A process's exit would close them, but a
+    command run in another program's process (the tests run them so) must not leave them to the garbage collector."""
+    while _opened:
+        _opened.pop().dispose()
 
 
 def quick_database() -> sqlite3.Connection | None:

@@ -14,7 +14,7 @@ import logging
 import typer
 
 from wnb.cli import accounts, audit, database, demo, ingesting, queues, recipients, rules, serving, work
-from wnb.cli.common import guarded
+from wnb.cli.common import close_databases, guarded
 
 app = typer.Typer(
     help="wnb: Was-Not-Brought alerts for children's health services. "
@@ -54,8 +54,10 @@ for group, name in (
 
 
 @app.callback()
-def _configure_logging() -> None:
-    """Logs (JSON lines on stderr, ids only) at WNB_LOG_LEVEL, default WARNING, so tables stay readable."""
+def _set_up(command: typer.Context) -> None:
+    """Logs (JSON lines on stderr, ids only) at WNB_LOG_LEVEL, default WARNING, so tables stay readable; the
+    databases the command opens are closed when it ends."""
+    command.call_on_close(close_databases)
     from wnb.logs import configure_when_used
     from wnb.quick_settings import log_level
 
