@@ -5,11 +5,8 @@ against them (`wnb audit verify --checkpoints DIR --public-key FILE`), and `wnb 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import stat
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import ROOT, FixedClock
+from tests.factories import Ran, run_wnb
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
 from wnb.ingest import read_file
@@ -27,17 +25,8 @@ from wnb.store import audit, listing
 from wnb.store.tables import AuditHeadRow
 
 STORES = ("sqlite", "postgres")
-WNB = Path(sys.executable).parent / "wnb"
 FIXTURES = ROOT / "fixtures"
-
-
-def run_wnb(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "WNB_RULES_DIR": str(ROOT / "rules" / "default"), **env}
-    for name in [name for name, value in environment.items() if value == ""]:
-        del environment[name]  # "": the variable is not set
-    return subprocess.run(
-        [str(WNB), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120, check=False
-    )
+RULES = {"WNB_RULES_DIR": str(ROOT / "rules" / "default")}
 
 
 @pytest.fixture
@@ -60,7 +49,7 @@ def site(tmp_path: Path, ruleset: Ruleset, clock: FixedClock) -> dict[str, str]:
     }
 
 
-def auditor(tmp_path: Path, site: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def auditor(tmp_path: Path, site: dict[str, str]) -> Ran:
     """`wnb audit verify` as an external auditor runs it: the public key and the checkpoints, no secret."""
     public = Path(site["WNB_SECRETS_DIR"]) / "audit-signing-key.pub"
     return run_wnb(
@@ -71,13 +60,12 @@ def auditor(tmp_path: Path, site: dict[str, str]) -> subprocess.CompletedProcess
         site["WNB_AUDIT_CHECKPOINT_DIR"],
         "--public-key",
         str(public),
-        WNB_DATABASE_URL=site["WNB_DATABASE_URL"],
-        WNB_AUDIT_KEY="",
+        env={**RULES, "WNB_DATABASE_URL": site["WNB_DATABASE_URL"], "WNB_AUDIT_KEY": None},
     )
 
 
 def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_replaces_one(tmp_path: Path) -> None:
-    made = run_wnb(tmp_path, "audit", "keygen", str(tmp_path))
+    made = run_wnb(tmp_path, "audit", "keygen", str(tmp_path), env=RULES)
     assert made.returncode == 0, made.stderr
     private = tmp_path / "WNB_AUDIT_SIGNING_KEY"
     first = private.read_bytes()
@@ -85,7 +73,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_replaces_one
     assert "BEGIN PUBLIC KEY" in (tmp_path / "audit-signing-key.pub").read_text()
     load_private_key(private.read_text())
 
-    again = run_wnb(tmp_path, "audit", "keygen", str(tmp_path))
+    again = run_wnb(tmp_path, "audit", "keygen", str(tmp_path), env=RULES)
     assert again.returncode == 1
     assert "already exists" in again.stderr
     assert private.read_bytes() == first
@@ -94,7 +82,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_replaces_one
 def test_a_checkpoint_is_a_signed_head_an_auditor_checks_with_the_public_key_alone(
     tmp_path: Path, site: dict[str, str]
 ) -> None:
-    taken = run_wnb(tmp_path, "audit", "checkpoint", **site)
+    taken = run_wnb(tmp_path, "audit", "checkpoint", env={**RULES, **site})
     assert taken.returncode == 0, taken.stderr
     (path,) = Path(site["WNB_AUDIT_CHECKPOINT_DIR"]).glob("audit-checkpoint-*.json")
     content = json.loads(path.read_text())
@@ -113,7 +101,7 @@ def test_a_checkpoint_is_a_signed_head_an_auditor_checks_with_the_public_key_alo
 def test_an_auditor_finds_a_tail_cut_off_and_the_head_moved_by_the_checkpoint(
     tmp_path: Path, site: dict[str, str]
 ) -> None:
-    assert run_wnb(tmp_path, "audit", "checkpoint", **site).returncode == 0
+    assert run_wnb(tmp_path, "audit", "checkpoint", env={**RULES, **site}).returncode == 0
     with sqlite3.connect(site["WNB_DATABASE_URL"].removeprefix("sqlite:///")) as connection:
         (last,) = connection.execute("SELECT max(seq) FROM audit").fetchone()
         connection.execute("DELETE FROM audit WHERE seq > ?", (last - 2,))
@@ -128,7 +116,7 @@ def test_an_auditor_finds_a_tail_cut_off_and_the_head_moved_by_the_checkpoint(
 
 
 def test_a_checkpoint_changed_in_its_folder_is_named_as_forged(tmp_path: Path, site: dict[str, str]) -> None:
-    assert run_wnb(tmp_path, "audit", "checkpoint", **site).returncode == 0
+    assert run_wnb(tmp_path, "audit", "checkpoint", env={**RULES, **site}).returncode == 0
     (path,) = Path(site["WNB_AUDIT_CHECKPOINT_DIR"]).glob("audit-checkpoint-*.json")
     content = json.loads(path.read_text())
     path.write_text(json.dumps({**content, "seq": content["seq"] - 1}))
@@ -139,7 +127,7 @@ def test_a_checkpoint_changed_in_its_folder_is_named_as_forged(tmp_path: Path, s
 
 
 def test_verify_checks_the_checkpoints_of_another_key_as_forged(tmp_path: Path, site: dict[str, str]) -> None:
-    assert run_wnb(tmp_path, "audit", "checkpoint", **site).returncode == 0
+    assert run_wnb(tmp_path, "audit", "checkpoint", env={**RULES, **site}).returncode == 0
     other = tmp_path / "other"
     other.mkdir()
     generate_key_pair(other)
@@ -152,22 +140,22 @@ def test_verify_checks_the_checkpoints_of_another_key_as_forged(tmp_path: Path, 
         site["WNB_AUDIT_CHECKPOINT_DIR"],
         "--public-key",
         str(other / "audit-signing-key.pub"),
-        WNB_DATABASE_URL=site["WNB_DATABASE_URL"],
+        env={**RULES, "WNB_DATABASE_URL": site["WNB_DATABASE_URL"]},
     )
     assert checked.returncode == 1
     assert "its signature does not match the public key" in checked.stderr
 
 
 def test_checkpoint_names_the_settings_it_needs(tmp_path: Path, site: dict[str, str]) -> None:
-    no_folder = run_wnb(tmp_path, "audit", "checkpoint", **{**site, "WNB_AUDIT_CHECKPOINT_DIR": ""})
+    no_folder = run_wnb(tmp_path, "audit", "checkpoint", env={**RULES, **site, "WNB_AUDIT_CHECKPOINT_DIR": None})
     assert no_folder.returncode == 1
     assert "set WNB_AUDIT_CHECKPOINT_DIR or give --to DIR" in no_folder.stderr
-    no_key = run_wnb(tmp_path, "audit", "checkpoint", **{**site, "WNB_SECRETS_DIR": ""})
+    no_key = run_wnb(tmp_path, "audit", "checkpoint", env={**RULES, **site, "WNB_SECRETS_DIR": None})
     assert no_key.returncode == 1
     assert "WNB_AUDIT_SIGNING_KEY is not set: make a key pair with `wnb audit keygen DIR`" in no_key.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    to = run_wnb(tmp_path, "audit", "checkpoint", "--to", str(elsewhere), **site)
+    to = run_wnb(tmp_path, "audit", "checkpoint", "--to", str(elsewhere), env={**RULES, **site})
     assert to.returncode == 0, to.stderr
     assert len(list(elsewhere.glob("audit-checkpoint-*.json"))) == 1
 
@@ -230,12 +218,12 @@ def test_the_signing_key_may_be_its_pem_body_on_one_line_as_an_environment_varia
 ) -> None:
     pem = (Path(site["WNB_SECRETS_DIR"]) / "WNB_AUDIT_SIGNING_KEY").read_text()
     one_line = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
-    env = {**site, "WNB_SECRETS_DIR": "", "WNB_AUDIT_SIGNING_KEY": one_line}
+    env = {**RULES, **site, "WNB_SECRETS_DIR": None, "WNB_AUDIT_SIGNING_KEY": one_line}
 
-    taken = run_wnb(tmp_path, "audit", "checkpoint", **env)
+    taken = run_wnb(tmp_path, "audit", "checkpoint", env=env)
     assert taken.returncode == 0, taken.stderr
     assert auditor(tmp_path, site).returncode == 0
-    bad = run_wnb(tmp_path, "audit", "checkpoint", **{**env, "WNB_AUDIT_SIGNING_KEY": "not a key!"})
+    bad = run_wnb(tmp_path, "audit", "checkpoint", env={**env, "WNB_AUDIT_SIGNING_KEY": "not a key!"})
     assert bad.returncode == 1
     assert "WNB_AUDIT_SIGNING_KEY: is neither a PEM private key nor its body on one line" in bad.stderr
 
@@ -243,9 +231,10 @@ def test_the_signing_key_may_be_its_pem_body_on_one_line_as_an_environment_varia
 def test_plain_verify_compares_with_the_checkpoints_wnb_wrote_and_finds_macs_stripped_and_hashes_redone(
     tmp_path: Path, site: dict[str, str]
 ) -> None:
-    assert run_wnb(tmp_path, "audit", "verify", **site).returncode == 0  # no checkpoint yet: nothing to compare
-    assert run_wnb(tmp_path, "audit", "checkpoint", **site).returncode == 0
-    assert "1 checkpoint matched" in run_wnb(tmp_path, "audit", "verify", **site).stdout
+    env = {**RULES, **site}
+    assert run_wnb(tmp_path, "audit", "verify", env=env).returncode == 0  # no checkpoint yet: nothing to compare
+    assert run_wnb(tmp_path, "audit", "checkpoint", env=env).returncode == 0
+    assert "1 checkpoint matched" in run_wnb(tmp_path, "audit", "verify", env=env).stdout
     # The whole log made to look as if written before audit keys: every MAC gone, every hash recomputed.
     with sqlite3.connect(site["WNB_DATABASE_URL"].removeprefix("sqlite:///")) as connection:
         connection.row_factory = sqlite3.Row
@@ -266,6 +255,6 @@ def test_plain_verify_compares_with_the_checkpoints_wnb_wrote_and_finds_macs_str
             )
         connection.execute("UPDATE audit_head SET key_id = NULL, mac = NULL, hash = ?", (previous,))
 
-    checked = run_wnb(tmp_path, "audit", "verify", **site)
+    checked = run_wnb(tmp_path, "audit", "verify", env=env)
     assert checked.returncode == 1
     assert "differs from checkpoint audit-checkpoint-" in checked.stderr
