@@ -4,9 +4,6 @@ refuses to write or verify the log without the key, naming the setting."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +12,7 @@ from alembic import command
 from sqlalchemy import select
 
 from tests.conftest import ROOT, FixedClock
+from tests.factories import run_wnb
 from wnb.core.errors import WnbError
 from wnb.core.ruleset import Ruleset
 from wnb.database import open_database
@@ -28,20 +26,11 @@ from wnb.store.schema import alembic_config
 from wnb.store.tables import AuditRow
 
 STORES = ("sqlite", "postgres")
-WNB = Path(sys.executable).parent / "wnb"
 FIXTURES = ROOT / "fixtures"
+RULES = {"WNB_RULES_DIR": str(ROOT / "rules" / "default")}
 OLD = "k1:" + "1" * 40
 NEW = "k2:" + "2" * 40
 _audit = AuditRow.__table__  # type: ignore[attr-defined]
-
-
-def run_wnb(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "WNB_RULES_DIR": str(ROOT / "rules" / "default"), **env}
-    for name in [name for name, value in environment.items() if value == ""]:
-        del environment[name]  # "": the variable is not set
-    return subprocess.run(
-        [str(WNB), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 def ingest(db_url: str, ruleset: Ruleset, clock: FixedClock, keys: AuditKeys, feed: str) -> None:
@@ -134,18 +123,19 @@ def test_the_upgrade_to_audit_keys_keeps_the_old_records_and_db_upgrade_switches
     with engine.connect() as connection:
         old = connection.exec_driver_sql("SELECT seq, hash FROM audit ORDER BY seq").all()
     engine.dispose()
-    keys = run_wnb(tmp_path, "audit", "keygen", str(tmp_path))
+    keys = run_wnb(tmp_path, "audit", "keygen", str(tmp_path), env=RULES)
     assert keys.returncode == 0, keys.stderr
     worm = tmp_path / "worm"
     worm.mkdir()
     env = {
+        **RULES,
         "WNB_DATABASE_URL": url,
         "WNB_AUDIT_KEY": OLD,
         "WNB_SECRETS_DIR": str(tmp_path),  # WNB_AUDIT_SIGNING_KEY is a file there
         "WNB_AUDIT_CHECKPOINT_DIR": str(worm),
     }
 
-    upgraded = run_wnb(tmp_path, "db", "upgrade", **env)
+    upgraded = run_wnb(tmp_path, "db", "upgrade", env=env)
 
     assert upgraded.returncode == 0, upgraded.stderr
     assert "an audit_rekeyed record marks the switch" in upgraded.stdout
@@ -156,7 +146,7 @@ def test_the_upgrade_to_audit_keys_keeps_the_old_records_and_db_upgrade_switches
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT seq, hash FROM audit WHERE key_id IS NULL ORDER BY seq").all() == old
     engine.dispose()
-    check = run_wnb(tmp_path, "audit", "verify", "--checkpoints", str(worm), **env)
+    check = run_wnb(tmp_path, "audit", "verify", "--checkpoints", str(worm), env=env)
     assert check.returncode == 0, check.stderr
     assert f"the first {len(old)} written before audit keys, checked by their hashes alone" in check.stdout
     assert "1 checkpoint matched" in check.stdout
@@ -183,7 +173,8 @@ def test_without_the_key_a_keyed_log_is_not_written_to(db_url: str, ruleset: Rul
 )
 def test_production_refuses_to_write_or_verify_the_log_without_the_key(tmp_path: Path, command_line: list[str]) -> None:
     url = f"sqlite:///{tmp_path / 'wnb.db'}"
-    result = run_wnb(tmp_path, *command_line, WNB_DATABASE_URL=url, WNB_MODE="production", WNB_AUDIT_KEY="")
+    env = {**RULES, "WNB_DATABASE_URL": url, "WNB_MODE": "production", "WNB_AUDIT_KEY": None}
+    result = run_wnb(tmp_path, *command_line, env=env)
 
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
@@ -246,8 +237,8 @@ def test_a_bad_audit_key_is_named_without_repeating_its_secret(
 
 
 def test_new_key_prints_an_entry_the_setting_accepts(tmp_path: Path) -> None:
-    result = run_wnb(tmp_path, "audit", "new-key", "--id", "trust-2026")
+    result = run_wnb(tmp_path, "audit", "new-key", "--id", "trust-2026", env=RULES)
 
     assert result.returncode == 0, result.stderr
     assert list(parse_audit_keys(result.stdout.strip())) == ["trust-2026"]
-    assert run_wnb(tmp_path, "audit", "new-key", "--id", "no spaces").returncode == 1
+    assert run_wnb(tmp_path, "audit", "new-key", "--id", "no spaces", env=RULES).returncode == 1
