@@ -8,11 +8,8 @@ loaded once per store through the service; `wnb db backup` and `wnb db restore` 
 from __future__ import annotations
 
 import importlib.util
-import os
 import secrets
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +23,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from tests.conftest import ROOT
+from tests.factories import Ran, run_wnb
 from wnb.core.errors import WnbError
 from wnb.core.items import RawItem
 from wnb.core.nhs import is_valid_nhs_number
@@ -37,8 +35,8 @@ from wnb.service import Service
 from wnb.store import audit, listing
 from wnb.store.backup import backup, restore
 
-WNB = Path(sys.executable).parent / "wnb"
 FIXTURES = ROOT / "fixtures"
+RULES = {"WNB_RULES_DIR": str(ROOT / "rules" / "default")}
 SWEEP_AT = datetime(2026, 3, 18, 9, 0, tzinfo=UTC)
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
@@ -100,12 +98,6 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     made.drop_all()
 
 
-def wnb(url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != "WNB_DATABASE_URL"}
-    env.update(WNB_DATABASE_URL=url, WNB_RULES_DIR=str(ROOT / "rules" / "default"))
-    return subprocess.run([str(WNB), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-
-
 def _with_engine(url: str, call: Callable[[Engine], Any]) -> Any:
     engine = open_database(url, create=False)
     try:
@@ -134,7 +126,7 @@ class Restored:
     live: str
     copy: str
     backup: Path
-    restore_run: subprocess.CompletedProcess[str]
+    restore_run: Ran
 
 
 @pytest.fixture(scope="module")
@@ -151,10 +143,11 @@ def restored(store: Store, ruleset: Ruleset) -> Restored:
     finally:
         engine.dispose()
     file = store.folder / f"wnb-{secrets.token_hex(3)}.backup"
-    taken = wnb(live, "db", "backup", str(file), cwd=store.folder)
+    taken = run_wnb(store.folder, "db", "backup", str(file), env={**RULES, "WNB_DATABASE_URL": live})
     assert taken.returncode == 0, taken.stderr
     copy = store.new_url()
-    return Restored(live, copy, file, wnb(copy, "db", "restore", str(file), cwd=store.folder))
+    restoring = run_wnb(store.folder, "db", "restore", str(file), env={**RULES, "WNB_DATABASE_URL": copy})
+    return Restored(live, copy, file, restoring)
 
 
 def test_restore_reports_an_intact_audit_chain(restored: Restored) -> None:
@@ -163,7 +156,7 @@ def test_restore_reports_an_intact_audit_chain(restored: Restored) -> None:
 
 
 def test_wnb_audit_verify_passes_on_the_restored_copy(restored: Restored, store: Store) -> None:
-    verified = wnb(restored.copy, "audit", "verify", cwd=store.folder)
+    verified = run_wnb(store.folder, "audit", "verify", env={**RULES, "WNB_DATABASE_URL": restored.copy})
     assert verified.returncode == 0, verified.stderr
     assert "audit log intact" in verified.stdout
 
