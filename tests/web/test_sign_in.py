@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.conftest import ROOT, FixedClock
+from tests.factories import run_wnb
 from tests.server import answers, free_port, serving, wait_for
 from wnb.api import create_app
 from wnb.core.ruleset import Ruleset
@@ -49,6 +50,11 @@ class Site:
     db: Engine
     db_url: str
     clock: FixedClock
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a `wnb` command at the command line needs to reach this site's database (tests.factories.run_wnb)."""
+        return {"WNB_DATABASE_URL": self.db_url, "WNB_RULES_DIR": str(ROOT / "rules" / "default")}
 
 
 def _app(service: Service) -> object:
@@ -107,11 +113,6 @@ def audit_records(site: Site, action: str) -> list[dict[str, object]]:
         return [dict(row._mapping) for row in connection.execute(query)]
 
 
-def wnb(site: Site, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WNB_DATABASE_URL": site.db_url, "WNB_RULES_DIR": str(ROOT / "rules" / "default")}
-    return subprocess.run([str(WNB), *args], input=stdin, env=env, capture_output=True, text=True, check=False)
-
-
 def fail(site: Site, times: int, headers: dict[str, str] | None = None, wait: bool = True) -> list[int]:
     """`times` wrong passwords, each after the delay of the one before (unless not `wait`); their statuses."""
     statuses = []
@@ -146,7 +147,8 @@ def test_disabling_an_account_ends_its_sessions_at_once(site: Site) -> None:
 
 def test_wnb_users_password_sets_a_new_password_and_ends_every_session(site: Site) -> None:
     with browser(site) as first, browser(site) as second:
-        result = wnb(site, "users", "password", NURSE, "--password-stdin", "--by", ADMIN, stdin=NEW_PASSWORD)
+        args = ("users", "password", NURSE, "--password-stdin", "--by", ADMIN)
+        result = run_wnb(ROOT, *args, env=site.env, stdin=NEW_PASSWORD)
         assert result.returncode == 0, result.stderr
         assert "2 sessions signed out" in result.stdout
         assert goes_to_sign_in(first.get("/web/")) and goes_to_sign_in(second.get("/web/"))
@@ -157,7 +159,7 @@ def test_wnb_users_password_sets_a_new_password_and_ends_every_session(site: Sit
 
 
 def test_wnb_users_password_refuses_a_short_password_naming_the_minimum(site: Site) -> None:
-    result = wnb(site, "users", "password", NURSE, "--password-stdin", stdin="short")
+    result = run_wnb(ROOT, "users", "password", NURSE, "--password-stdin", env=site.env, stdin="short")
     assert result.returncode == 1
     assert "at least 12 characters" in result.stderr + result.stdout
 
@@ -254,7 +256,7 @@ def test_someone_failing_from_another_address_does_not_lock_the_person_out_of_th
 
 def test_wnb_users_unlock_lifts_a_lock_early_and_is_audited(site: Site) -> None:
     fail(site, LOCK_AFTER)
-    result = wnb(site, "users", "unlock", NURSE, "--by", ADMIN)
+    result = run_wnb(ROOT, "users", "unlock", NURSE, "--by", ADMIN, env=site.env)
     assert result.returncode == 0, result.stderr
     assert f"user {NURSE} unlocked" in result.stdout
     with browser(site, signed_in=False) as client:
@@ -264,8 +266,8 @@ def test_wnb_users_unlock_lifts_a_lock_early_and_is_audited(site: Site) -> None:
 
 
 def test_wnb_users_unlock_says_when_there_is_nothing_to_unlock(site: Site) -> None:
-    nothing = wnb(site, "users", "unlock", NURSE)
-    unknown = wnb(site, "users", "unlock", "nobody.here")
+    nothing = run_wnb(ROOT, "users", "unlock", NURSE, env=site.env)
+    unknown = run_wnb(ROOT, "users", "unlock", "nobody.here", env=site.env)
     assert nothing.returncode == 1 and "nothing to unlock" in nothing.stderr
     assert unknown.returncode == 1 and "no user named 'nobody.here'" in unknown.stderr
 
@@ -338,6 +340,7 @@ def test_wnb_serve_believes_x_forwarded_for_only_from_the_proxies_it_is_given(si
         WNB_FORWARDED_ALLOW_IPS="10.9.9.9",  # a proxy elsewhere: loopback is not one
         WNB_LOG_LEVEL="WARNING",
     )
+    # A real process: this tests `wnb serve` running as a server, with the settings it reads once at its start.
     command = [str(WNB), "serve", "--port", str(port), "--sweep-minutes", "600"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
