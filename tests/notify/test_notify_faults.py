@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +24,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from tests.conftest import ROOT, FixedClock
+from tests.factories import run_wnb
 from tests.notify.test_notify import ADDRESSES, MISSED, PLAN_CHILD
 from tests.server import free_port, serving
 from tests.web_fixtures import SECRET
@@ -54,7 +51,6 @@ STORES = ("sqlite", "postgres")  # every test here runs on both stores (conftest
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 LATER = NOW + timedelta(days=1)  # long past any backoff: a row still pending would be sent now
 TIMEOUT = 0.5  # seconds wnb waits for an answer here; the slow servers wait far longer
-WNB = Path(sys.executable).parent / "wnb"
 HOOK = WebhookSettings("a-webhook-secret-for-tests-only-0123456789", timeout=TIMEOUT)
 
 
@@ -399,11 +395,13 @@ def test_wnb_outbox_shows_an_uncertain_row_with_its_admin_task_and_what_to_do(
     service = red_flag(Settings(webhook_url=receiver.url, notify=dict(ADDRESSES)).notify_targets())
     box.slow, receiver.mode = "DATA", "hang"
     assert deliver(service.db, smtp, NOW, HOOK)["uncertain"] == 2
-    env = {**os.environ, "WNB_DATABASE_URL": db_url, "COLUMNS": "250"}
-    shown = subprocess.run([str(WNB), "outbox"], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    env = {"WNB_DATABASE_URL": db_url, "COLUMNS": "250"}
+    shown = run_wnb(ROOT, "outbox", env=env)
+    assert shown.returncode == 0, shown.stderr
     assert shown.stdout.count("uncertain") >= 2 and "ask the recipient whether it did" in shown.stdout
     assert "2 uncertain, 0 failed: each has an admin task" in shown.stdout
-    scripted = subprocess.run([str(WNB), "outbox", "--json"], env=env, capture_output=True, text=True, check=True)
+    scripted = run_wnb(ROOT, "outbox", "--json", env=env)
+    assert scripted.returncode == 0, scripted.stderr
     items = json.loads(scripted.stdout)
     assert {item["status"] for item in items} == {"uncertain"}
     assert sorted(item["admin_task"] for item in items) == sorted(task["id"] for task in admin_tasks(service))
