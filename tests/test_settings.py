@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.factories import run_wnb
 from tests.server import serving
 from wnb.api import create_app
 from wnb.core.errors import WnbError
@@ -22,17 +21,14 @@ from wnb.service import Service
 from wnb.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-WNB = Path(sys.executable).parent / "wnb"
 STRONG = "s" * 40
 
 
-def run_wnb(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("WNB_")}
-    clean.update(WNB_DATABASE_URL=f"sqlite:///{tmp_path / 'wnb.db'}", WNB_RULES_DIR=str(ROOT / "rules/default"))
-    clean.update(env)
-    return subprocess.run(
-        [str(WNB), *args], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=60, check=False
-    )
+def bare(tmp_path: Path, **env: str) -> dict[str, str | None]:
+    """The environment of a command that sees only these WNB_* variables and a database in tmp_path."""
+    unset: dict[str, str | None] = {key: None for key in os.environ if key.startswith("WNB_")}
+    database = {"WNB_DATABASE_URL": f"sqlite:///{tmp_path / 'wnb.db'}", "WNB_RULES_DIR": str(ROOT / "rules/default")}
+    return {**unset, **database, **env}
 
 
 def test_settings_are_read_from_wnb_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,7 +113,8 @@ def test_production_with_a_short_secret_is_a_problem_naming_the_variable() -> No
 
 
 def test_serve_refuses_to_start_in_production_with_a_default_secret(tmp_path: Path) -> None:
-    result = run_wnb(tmp_path, "serve", "--port", "0", WNB_MODE="production", WNB_WEBHOOK_SECRET=STRONG)
+    env = bare(tmp_path, WNB_MODE="production", WNB_WEBHOOK_SECRET=STRONG)
+    result = run_wnb(tmp_path, "serve", "--port", "0", env=env)
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("wnb: error:") and "WNB_SESSION_SECRET" in line
@@ -149,7 +146,7 @@ def test_a_secret_may_come_from_a_file_in_the_secrets_folder(tmp_path: Path, mon
 
 
 def test_any_command_refuses_a_bad_setting_with_one_line_naming_it(tmp_path: Path) -> None:
-    result = run_wnb(tmp_path, "flags", WNB_LOG_LEVEL="LOUD")
+    result = run_wnb(tmp_path, "flags", env=bare(tmp_path, WNB_LOG_LEVEL="LOUD"))
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("wnb: error: WNB_LOG_LEVEL") and "LOUD" in line
