@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
 from tests.conftest import ROOT
+from tests.factories import run_wnb
 from wnb.database import open_database
 from wnb.store.rejects import fingerprint
 from wnb.store.revision import newest_file_revision
@@ -24,7 +22,6 @@ from wnb.store.schema import alembic_config, current, head
 from wnb.store.tables import UTCDateTime
 
 STORES = ("sqlite", "postgres")
-WNB = Path(sys.executable).parent / "wnb"
 FIRST_REJECT_TABLE = """CREATE TABLE reject (id INTEGER NOT NULL PRIMARY KEY, received_at DATETIME NOT NULL,
     origin VARCHAR NOT NULL, line INTEGER, source VARCHAR, event_id VARCHAR, field VARCHAR, reason TEXT NOT NULL,
     raw TEXT NOT NULL, handled_at DATETIME, handled_by VARCHAR)"""
@@ -56,11 +53,12 @@ def test_the_newest_migration_file_holds_alembics_head() -> None:
 
 
 def test_wnb_db_upgrade_migrates_a_new_database_and_then_says_it_is_current(tmp_path: Path) -> None:
-    env = {**os.environ, "WNB_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
-    first = subprocess.run([str(WNB), "db", "upgrade"], env=env, capture_output=True, text=True, check=False, cwd=ROOT)
+    env = {"WNB_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
+    first = run_wnb(ROOT, "db", "upgrade", env=env)
     assert first.returncode == 0, first.stderr
     assert f"upgraded from revision none to {head()}" in first.stdout
-    again = subprocess.run([str(WNB), "db", "upgrade"], env=env, capture_output=True, text=True, check=False, cwd=ROOT)
+    again = run_wnb(ROOT, "db", "upgrade", env=env)
+    assert again.returncode == 0, again.stderr
     assert f"already at revision {head()}" in again.stdout
     engine = create_engine(env["WNB_DATABASE_URL"])
     assert "event" in inspect(engine).get_table_names()
