@@ -52,18 +52,20 @@ DEFAULT_RULES = ROOT / "rules" / "default"
 # pyproject.toml's addopts turn that reordering off (--no-loadscope-reorder), so this order is the one kept.
 LONGEST_FIRST = (
     "tests/store/test_replicas.py",
-    "tests/cli/test_cli.py",
     "tests/ingest/test_ingest_fuzz.py",
-    "tests/web/test_sign_in.py",
     "tests/web/test_accessibility.py",
-    "tests/service/test_audit_checkpoints.py",
+    "tests/web/test_sign_in.py",
     "tests/api/test_policy.py",
-    "tests/service/test_properties.py",
     "tests/web/test_web_browser.py",
+    "tests/service/test_properties.py",
+    "tests/cli/test_cli.py",
     "tests/api/test_api.py",
-    "tests/store/test_store.py",
-    "tests/service/test_restart.py",
+    "tests/notify/test_notify_faults.py",
     "tests/cli/test_demo.py",
+    "tests/ingest/test_ingest_total.py",
+    "tests/store/test_store.py",
+    "tests/ingest/test_ahead.py",
+    "tests/service/test_restart.py",
 )
 
 
