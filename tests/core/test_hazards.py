@@ -11,21 +11,18 @@ import pytest
 
 from tests.conftest import DEFAULT_RULES, ROOT
 from wnb.core.errors import RulesetError
+from wnb.core.hazard_check import Findings, check_hazard_log, suite_tests, threshold_settings
 from wnb.core.hazards import (
     RISK_MATRIX,
     Basis,
     ControlStatus,
-    Findings,
     HazardLog,
     Likelihood,
     Severity,
-    check_hazard_log,
     describe,
     evidence_modules,
     load_hazard_log,
     risk_rating,
-    suite_tests,
-    threshold_settings,
 )
 from wnb.core.ruleset import HAZARDS_FILE, load_files
 from wnb.rule_files import read_files, read_suite

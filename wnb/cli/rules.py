@@ -77,7 +77,8 @@ def _check_hazard_log(folder: Path, ruleset: Ruleset) -> str | None:
 
     from wnb.cli.common import err
     from wnb.core.calendar import london_date
-    from wnb.core.hazards import check_hazard_log, describe, evidence_modules, load_hazard_log
+    from wnb.core.hazard_check import check_hazard_log
+    from wnb.core.hazards import describe, evidence_modules, load_hazard_log
     from wnb.rule_files import read_files, read_suite
 
     files = read_files(folder)
@@ -136,8 +137,9 @@ def rules_simulate(
 ) -> None:
     """Replay the period's stored history under a candidate ruleset (in a scratch database) and compare: a local
     directory (--rules) or a version of the registry (--version)."""
+    from wnb.cli.tables import simulation_tables
     from wnb.rule_files import load_ruleset
-    from wnb.service.simulate import period_of, simulate, simulation_tables
+    from wnb.service.simulate import period_of, simulate
 
     def run() -> None:
         if (rules is None) == (version is None):

@@ -1,4 +1,5 @@
-"""The flag and task tables people read on a terminal (`wnb flags`, `wnb tasks`, `wnb demo`).
+"""The flag and task tables people read on a terminal (`wnb flags`, `wnb tasks`, `wnb demo`), and a simulation's
+comparison (`wnb rules simulate`).
 
 At any width an id or NHS number is shown whole, on one line: people read it and type it back (an NHS number
 spaced 999 000 0018, 12 characters). The other columns wrap at spaces, and a word too long for its column folds
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -19,6 +20,9 @@ from rich.table import Table
 from wnb.core.kinds import OPEN_TASK_STATUSES
 from wnb.core.nhs import spaced_nhs_number
 from wnb.core.wording import code_title, due_in_words, flag_status, local, local_short, task_status
+
+if TYPE_CHECKING:  # a listing must not import the service stack (tests/cli/test_startup.py)
+    from wnb.service.simulate import Simulation
 
 Titles = Callable[[str], str]  # a flag or task code → its words (Ruleset.title)
 
@@ -84,3 +88,43 @@ def tasks_table(items: list[dict[str, Any]], title: str, now: datetime, titles: 
         for item in items
     ]
     return _table(title, columns, rows)
+
+
+def simulation_tables(result: Simulation, title: str) -> list[Table]:
+    """The per-rule and per-role comparisons as terminal tables; differing rows marked."""
+    versions = result.baseline.get("versions") or {}
+    baseline = (
+        f"; the baseline (raised) replayed under the version active for each event ({len(versions)} versions)"
+        if result.baseline.get("how") == "replayed"
+        else "; the baseline is what was raised"
+    )
+    rules = Table(
+        title=f"Simulation of {title}: {result.events_replayed} events replayed{baseline}", title_justify="left"
+    )
+    for column in ("rule", "flags raised", "flags simulated", "tasks raised", "tasks simulated", ""):
+        rules.add_column(column)
+    for row in result.by_rule:
+        counts = (row.actual_flags, row.simulated_flags, row.actual_tasks, row.simulated_tasks)
+        rules.add_row(row.key, *(str(n) for n in counts), "[bold]differs[/]" if row.differs else "")
+    roles = Table(title="Tasks per role (the role that first owned them)", title_justify="left")
+    for column in ("role", "tasks raised", "tasks simulated", ""):
+        roles.add_column(column)
+    for row in result.by_role:
+        roles.add_row(
+            row.key, str(row.actual_tasks), str(row.simulated_tasks), "[bold]differs[/]" if row.differs else ""
+        )
+    items = Table(title="Raised on one side only (the first 20 of each)", title_justify="left")
+    for column in ("side", "kind", "code", "NHS number", "service", "owner", "rules"):
+        items.add_column(column)
+    for side, listed in (("candidate only", result.only_simulated), ("actually only", result.only_actual)):
+        for item in listed[:20]:
+            cells = (
+                item.kind,
+                item.code,
+                item.nhs_number,
+                item.service or "",
+                item.role or "",
+                ", ".join(item.rule_ids),
+            )
+            items.add_row(side, *(escape(cell) for cell in cells))
+    return [rules, roles, items] if result.only_simulated or result.only_actual else [rules, roles]

@@ -20,7 +20,8 @@ import yaml
 from sqlalchemy import Engine
 
 from wnb.core.calendar import london_date
-from wnb.core.hazards import check_hazard_log, describe, evidence_modules, load_hazard_log, unproven_hazards
+from wnb.core.hazard_check import check_hazard_log
+from wnb.core.hazards import describe, evidence_modules, load_hazard_log, unproven_hazards
 from wnb.core.policy import Principal
 from wnb.core.releases import Release, ReleaseRefused
 from wnb.core.ruleset import SETTINGS_FILE, Ruleset, content_version, load_files, rule_file_names

@@ -22,8 +22,6 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-from rich.table import Table
 from sqlalchemy import Connection, Engine, select
 
 from wnb import metrics
@@ -407,43 +405,3 @@ def period_of(first: date, last: date) -> tuple[datetime, datetime]:
     if last < first:
         raise WnbError(f"the period must end after it starts (from {first.isoformat()} to {last.isoformat()})")
     return london_time_on(first, time(0)), london_time_on(last + timedelta(days=1), time(0))
-
-
-def simulation_tables(result: Simulation, title: str) -> list[Table]:
-    """The per-rule and per-role comparisons as terminal tables; differing rows marked."""
-    versions = result.baseline.get("versions") or {}
-    baseline = (
-        f"; the baseline (raised) replayed under the version active for each event ({len(versions)} versions)"
-        if result.baseline.get("how") == "replayed"
-        else "; the baseline is what was raised"
-    )
-    rules = Table(
-        title=f"Simulation of {title}: {result.events_replayed} events replayed{baseline}", title_justify="left"
-    )
-    for column in ("rule", "flags raised", "flags simulated", "tasks raised", "tasks simulated", ""):
-        rules.add_column(column)
-    for row in result.by_rule:
-        counts = (row.actual_flags, row.simulated_flags, row.actual_tasks, row.simulated_tasks)
-        rules.add_row(row.key, *(str(n) for n in counts), "[bold]differs[/]" if row.differs else "")
-    roles = Table(title="Tasks per role (the role that first owned them)", title_justify="left")
-    for column in ("role", "tasks raised", "tasks simulated", ""):
-        roles.add_column(column)
-    for row in result.by_role:
-        roles.add_row(
-            row.key, str(row.actual_tasks), str(row.simulated_tasks), "[bold]differs[/]" if row.differs else ""
-        )
-    items = Table(title="Raised on one side only (the first 20 of each)", title_justify="left")
-    for column in ("side", "kind", "code", "NHS number", "service", "owner", "rules"):
-        items.add_column(column)
-    for side, listed in (("candidate only", result.only_simulated), ("actually only", result.only_actual)):
-        for item in listed[:20]:
-            cells = (
-                item.kind,
-                item.code,
-                item.nhs_number,
-                item.service or "",
-                item.role or "",
-                ", ".join(item.rule_ids),
-            )
-            items.add_row(side, *(escape(cell) for cell in cells))
-    return [rules, roles, items] if result.only_simulated or result.only_actual else [rules, roles]
