@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -82,6 +83,12 @@ class Ran:
     returncode: int
     stdout: str
     stderr: str
+
+
+def only_given(**given: str) -> dict[str, str | None]:
+    """An environment for run_wnb in which the command sees, of the WNB_* variables, only `given`: the suite's own
+    (tests/conftest.py sets some for every process) are unset."""
+    return {**{name: None for name in os.environ if name.startswith("WNB_")}, **given}
 
 
 def run_wnb(folder: Path, *args: str, env: Mapping[str, str | None] | None = None, stdin: str | None = None) -> Ran:

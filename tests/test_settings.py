@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.factories import run_wnb
+from tests.factories import only_given, run_wnb
 from tests.server import serving
 from wnb.api import create_app
 from wnb.core.errors import WnbError
@@ -26,9 +26,8 @@ STRONG = "s" * 40
 
 def bare(tmp_path: Path, **env: str) -> dict[str, str | None]:
     """The environment of a command that sees only these WNB_* variables and a database in tmp_path."""
-    unset: dict[str, str | None] = {key: None for key in os.environ if key.startswith("WNB_")}
     database = {"WNB_DATABASE_URL": f"sqlite:///{tmp_path / 'wnb.db'}", "WNB_RULES_DIR": str(ROOT / "rules/default")}
-    return {**unset, **database, **env}
+    return only_given(**database, **env)
 
 
 def test_settings_are_read_from_wnb_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,6 @@ one admin task (not repeated while open), audited like every other task change."
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import ROOT, FixedClock
-from tests.factories import run_wnb
+from tests.factories import only_given, run_wnb
 from tests.server import serving, wait_for
 from wnb import metrics
 from wnb.api import create_app
@@ -145,8 +144,7 @@ def test_a_feed_that_speaks_again_is_no_longer_silent(fed: Service) -> None:
 
 
 def test_wnb_feeds_lists_each_watched_source_and_whether_it_is_silent(fed: Service) -> None:
-    env: dict[str, str | None] = {key: None for key in os.environ if key.startswith("WNB_")}
-    env.update(WNB_DATABASE_URL=str(fed.db.url), WNB_FEED_WINDOWS="pas=24h,hl7-north=3d")
+    env = only_given(WNB_DATABASE_URL=str(fed.db.url), WNB_FEED_WINDOWS="pas=24h,hl7-north=3d")
     done = run_wnb(ROOT, "feeds", "--json", env=env)
     assert done.returncode == 0, done.stderr
     shown = {item["source"]: item["silent"] for item in json.loads(done.stdout)}

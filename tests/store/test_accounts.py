@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.factories import run_wnb
+from tests.factories import only_given, run_wnb
 from tests.server import serving
 from wnb.api import create_app
 from wnb.core.errors import WnbError
@@ -86,9 +86,8 @@ def test_revoking_an_unknown_key_is_an_error_naming_it(service: Service) -> None
 def test_the_command_line_revokes_a_key_and_records_the_operator(tmp_path: Path, service: Service) -> None:
     create_api_key(service.db, "clinic-system", "pas", sources=["pas"])
     create_user(service.db, "ops.alex", "admin", "an administrator's passphrase")
-    env: dict[str, str | None] = {key: None for key in os.environ if key.startswith("WNB_")}
-    env["WNB_DATABASE_URL"] = str(service.db.url)
-    env["WNB_AUDIT_KEY"] = os.environ["WNB_AUDIT_KEY"]  # the key the log was written with (tests/conftest.py)
+    # The audit key is the one the log was written with (tests/conftest.py).
+    env = only_given(WNB_DATABASE_URL=str(service.db.url), WNB_AUDIT_KEY=os.environ["WNB_AUDIT_KEY"])
     done = run_wnb(ROOT, "keys", "revoke", "pas", "--by", "ops.alex", env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "API key pas revoked"
