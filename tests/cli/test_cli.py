@@ -1,9 +1,9 @@
 """The `wnb` command line (ARCHITECTURE.md §4) on a real SQLite file.
 
-Commands run in this process through the Typer app the console script runs (a process each took one to two
-seconds, most of this file's time); the console script itself, as its own process, is run by the tests of
-what only a process shows (help, a one-line error on stderr, every command's help). A module fixture loads one
-database through the command line, and tests that change it work on their own copy of that file.
+Commands run in this process through the Typer app the console script runs (tests/cli/running.py); a one-line
+error on stderr is checked on the console script as its own process. The module fixture `loaded`
+(tests/cli/conftest.py) loads the sample (tests/cli/sample.py) through the command line, and tests that change
+it work on their own copy of that file. `wnb explain`, `wnb rules` and help have files of their own.
 """
 
 from __future__ import annotations

@@ -7,8 +7,6 @@ from datetime import datetime
 from tests.cli.running import assert_one_line_error
 from tests.cli.sample import COMPLEX_CHILD, Loaded
 
-# ---- explain ----
-
 
 def test_explain_a_flag_names_its_rules_and_the_events_behind_it(loaded: Loaded) -> None:
     flag = loaded.flag("safeguarding-plan-wnb")

@@ -12,8 +12,6 @@ from typing import Any
 
 from tests.cli.running import run_in, run_process
 
-# ---- demo and help ----
-
 
 def test_demo_runs_from_any_folder_and_shows_flags_tasks_rejects_and_an_intact_audit_log(
     tmp_path: Path,

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.cli.running import RULES, assert_one_line_error, run_in
-
-# ---- rules ----
 
 
 def test_rules_check_of_the_default_ruleset_exits_0_and_prints_its_version(tmp_path: Path) -> None:
@@ -26,12 +25,18 @@ def test_rules_check_of_the_default_ruleset_exits_0_and_prints_its_version(tmp_p
     assert "thresholds are design choices not yet traced to the trust's own chart" in result.err
 
 
-def test_rules_check_refuses_a_rule_naming_an_unknown_hazard(tmp_path: Path) -> None:
+def _default_with(tmp_path: Path, name: str, change: Callable[[str], str]) -> Path:
+    """A copy of the default ruleset under `tmp_path` whose file `name` reads as `change` makes it."""
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
-    rule_file = rules / "WNB-07.yaml"
-    text = rule_file.read_text(encoding="utf-8")
-    rule_file.write_text(text.replace("hazards: [H-10]", "hazards: [H-10, H-42]"), encoding="utf-8")
+    edited = rules / name
+    edited.write_text(change(edited.read_text(encoding="utf-8")), encoding="utf-8")
+    return rules
+
+
+def test_rules_check_refuses_a_rule_naming_an_unknown_hazard(tmp_path: Path) -> None:
+    unknown = "hazards: [H-10, H-42]"
+    rules = _default_with(tmp_path, "WNB-07.yaml", lambda text: text.replace("hazards: [H-10]", unknown))
 
     result = run_in(tmp_path, "rules", "check", str(rules))
 
@@ -64,11 +69,7 @@ def test_rules_check_shows_each_flag_with_its_title(tmp_path: Path) -> None:
 
 
 def test_rules_check_refuses_a_task_code_without_a_title(tmp_path: Path) -> None:
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
-    settings = rules / "ruleset.yaml"
-    text = settings.read_text(encoding="utf-8")
-    settings.write_text(re.sub(r"^  inform-gp: .*\n", "", text, flags=re.MULTILINE), encoding="utf-8")
+    rules = _default_with(tmp_path, "ruleset.yaml", lambda text: re.sub(r"^  inform-gp: .*\n", "", text, flags=re.M))
 
     result = run_in(tmp_path, "rules", "check", str(rules))
 
@@ -79,11 +80,7 @@ def test_rules_check_refuses_a_task_code_without_a_title(tmp_path: Path) -> None
 
 def test_rules_check_of_a_ruleset_without_titles_passes_its_codes_reading_as_words(tmp_path: Path) -> None:
     # A trust's ruleset from before titles: no `titles:` map at all.
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
-    settings = rules / "ruleset.yaml"
-    text = settings.read_text(encoding="utf-8")
-    settings.write_text(text[: text.index("\n# The words people read")] + "\n", encoding="utf-8")
+    rules = _default_with(tmp_path, "ruleset.yaml", lambda text: text[: text.index("\n# The words people read")] + "\n")
 
     result = run_in(tmp_path, "rules", "check", str(rules), columns=300)
 
@@ -92,12 +89,7 @@ def test_rules_check_of_a_ruleset_without_titles_passes_its_codes_reading_as_wor
 
 
 def test_rules_check_of_a_broken_rule_file_exits_1_naming_the_file_and_the_rule(tmp_path: Path) -> None:
-    broken = tmp_path / "broken"
-    shutil.copytree(RULES, broken)
-    rule_file = broken / "WNB-04.yaml"
-    rule_file.write_text(
-        rule_file.read_text(encoding="utf-8").replace("fact: priority", "fact: priorty"), encoding="utf-8"
-    )
+    broken = _default_with(tmp_path, "WNB-04.yaml", lambda text: text.replace("fact: priority", "fact: priorty"))
 
     result = run_in(tmp_path, "rules", "check", str(broken))
 
