@@ -199,7 +199,10 @@ def keyboard_sign_in(browser: sync_api.Browser, site: Site, role: str) -> sync_a
     name, password = STAFF[role]
     page = new_page(browser)
     page.goto(f"{site.url}/web/")
-    assert page.evaluate(FOCUSED)["name"].startswith("User name")  # the form's first field has the focus
+    # The form's first field has the focus: the browser moves it there (autofocus) at its next rendering step,
+    # which on a loaded machine may come after the page has loaded.
+    page.wait_for_function("() => document.activeElement !== document.body", timeout=10_000)
+    assert page.evaluate(FOCUSED)["name"].startswith("User name")
     page.keyboard.type(name)
     tab_to(page, "Password")
     page.keyboard.type(password)
